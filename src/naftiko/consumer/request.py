@@ -1,0 +1,201 @@
+"""Turning a consumed operation plus argument values into one outbound HTTP request.
+
+A :class:`RequestPlan` is built once per consumed operation at load: the base URL with binds
+applied, the path split into literal and placeholder segments, each parameter's location,
+the authentication step. :meth:`RequestPlan.build` then does only the per-call work:
+encoding values where they go (contract §3).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import orjson
+
+from ..errors import InvalidInput
+from ..expressions.template import MISSING, MissingValue, Scope, Template, to_json_fragment, to_text
+from .auth import OutboundAuth
+from .transport import OutboundRequest
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")
+_CRLF = re.compile(r"[\r\n\x00]")
+
+BODY_CONTENT_TYPES = {
+    "json": "application/json",
+    "text": "text/plain; charset=utf-8",
+    "xml": "application/xml",
+    "sparql": "application/sparql-query",
+    "formUrlEncoded": "application/x-www-form-urlencoded",
+}
+
+
+@dataclass(slots=True)
+class ParamSpec:
+    """One consumed parameter after merging the consumes, resource and operation levels."""
+
+    name: str
+    location: str  # path | query | header | cookie | body
+    type: str | None = None
+    required: bool = False
+    description: str | None = None
+    value: Template | object = MISSING  # a default/fixed value, maybe a template
+
+
+def split_path(path: str) -> tuple[list[str | tuple[str]], list[str]]:
+    """``/a/{x}/b{{y}}`` → parts (literals, ``(name,)`` placeholders) and placeholder names."""
+    parts: list[str | tuple[str]] = []
+    names: list[str] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(path):
+        if m.start() > pos:
+            parts.append(path[pos : m.start()])
+        name = (m.group(1) or m.group(2)).strip()
+        parts.append((name,))
+        names.append(name)
+        pos = m.end()
+    if pos < len(path):
+        parts.append(path[pos:])
+    return parts, names
+
+
+def _check_header_value(name: str, value: str) -> str:
+    if _CRLF.search(value):
+        raise InvalidInput(f"header value for '{name}' contains a line break", field=name)
+    return value
+
+
+def _query_pairs(name: str, value: object) -> list[tuple[str, str]]:
+    if value is None or value is MISSING:
+        return []
+    if isinstance(value, list):
+        return [(name, to_text(v)) for v in value if v is not None]
+    return [(name, to_text(value))]
+
+
+@dataclass(slots=True)
+class BodyPlan:
+    """A consumed ``body:`` — a string template or ``{type, data}``."""
+
+    kind: str  # json | text | xml | sparql | formUrlEncoded | template
+    data: object
+
+    def render(self, scope: Scope) -> tuple[bytes, str]:
+        if self.kind == "template":
+            text = self.data.render(scope, to_json_fragment if self.data.source.lstrip()[:1] in "{[" else to_text)
+            ctype = "application/json" if text.lstrip()[:1] in "{[" else "text/plain; charset=utf-8"
+            return text.encode(), ctype
+        value = render_value(self.data, scope)
+        if self.kind == "json":
+            return orjson.dumps(value), BODY_CONTENT_TYPES["json"]
+        if self.kind == "formUrlEncoded":
+            pairs = []
+            for k, v in (value or {}).items():
+                pairs.extend(_query_pairs(k, v))
+            return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs).encode(), BODY_CONTENT_TYPES[
+                self.kind
+            ]
+        return to_text(value).encode(), BODY_CONTENT_TYPES[self.kind]
+
+
+def compile_value(value: object) -> object:
+    """Compile every string inside a literal structure into a :class:`Template`."""
+    if isinstance(value, str):
+        return Template(value) if "{{" in value else value
+    if isinstance(value, dict):
+        return {k: compile_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compile_value(v) for v in value]
+    return value
+
+
+def render_value(value: object, scope: Scope) -> object:
+    """Render a compiled structure. ``"{{x}}"`` alone keeps x's type (a list stays a list)."""
+    if isinstance(value, Template):
+        var = value.single_var
+        if var is not None:
+            resolved = scope.resolve(var)
+            return None if resolved is MISSING else resolved
+        return value.render(scope)
+    if isinstance(value, dict):
+        return {k: render_value(v, scope) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, scope) for v in value]
+    return value
+
+
+@dataclass(slots=True)
+class RequestPlan:
+    namespace: str
+    operation: str
+    method: str
+    base_url: str
+    path_parts: list
+    params: dict[str, ParamSpec]
+    auth: OutboundAuth | None = None
+    body: BodyPlan | None = None
+    headers: list[tuple[str, Template]] = field(default_factory=list)
+    timeout: float = 30.0
+
+    @property
+    def target(self) -> str:
+        return f"{self.namespace}.{self.operation}"
+
+    def build(self, args: dict[str, object], scope: Scope) -> OutboundRequest:
+        """``args`` holds a value per consumed parameter name (already resolved from inputs)."""
+        segments: list[str] = [self.base_url]
+        for part in self.path_parts:
+            if isinstance(part, str):
+                segments.append(part)
+                continue
+            name = part[0]
+            value = args.get(name, MISSING)
+            if value is MISSING or value is None or value == "":
+                raise InvalidInput(f"missing required path parameter '{name}'", field=name)
+            segments.append(quote(to_text(value), safe=""))
+        url = "".join(segments)
+
+        query: list[tuple[str, str]] = []
+        headers: list[tuple[str, str]] = []
+        cookies: list[str] = []
+        body_values: dict[str, object] = {}
+        for name, value in args.items():
+            spec = self.params.get(name)
+            where = spec.location if spec else ("body" if name == "body" else "query")
+            if value is MISSING or value is None:
+                continue
+            if where == "path":
+                continue
+            if where == "query":
+                query.extend(_query_pairs(name, value))
+            elif where == "header":
+                headers.append((name, _check_header_value(name, to_text(value))))
+            elif where == "cookie":
+                text = to_text(value)
+                if _CRLF.search(text) or ";" in text:
+                    raise InvalidInput(f"cookie value for '{name}' contains a forbidden character", field=name)
+                cookies.append(f"{name}={quote(text, safe='')}")
+            elif where == "body":
+                body_values[name] = value
+        for name, template in self.headers:
+            headers.append((name, _check_header_value(name, template.render(scope))))
+        if cookies:
+            headers.append(("Cookie", "; ".join(cookies)))
+
+        data: bytes | None = None
+        if self.body is not None:
+            data, ctype = self.body.render(scope)
+            headers.append(("Content-Type", ctype))
+        elif body_values:
+            if len(body_values) == 1:
+                (payload,) = body_values.values()
+            else:
+                payload = body_values
+            data = orjson.dumps(payload)
+            headers.append(("Content-Type", "application/json"))
+        if self.auth is not None:
+            self.auth.apply(headers, query)
+        if query:
+            url += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query)
+        return OutboundRequest(self.method, url, headers, data, self.timeout)

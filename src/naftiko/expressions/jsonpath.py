@@ -1,0 +1,78 @@
+"""JSONPath expressions, compiled once at load.
+
+Capability files write ``$`` or ``$.`` for the whole document, sometimes wrap a path in
+mustache braces (``{{$.x}}``), and use ``length()``; all of these mean what their authors
+intend (contract §4). A path that matches nothing evaluates to ``None``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+from jsonpath_ng.ext import parse as _parse
+
+_LENGTH = re.compile(r"\.length\(\)\s*$")
+# Expressions that can select several nodes give a list even when one node matches.
+_MULTI = re.compile(r"\[\*\]|\.\*|\.\.|\[\?|\?\(|\[[^\]]*[:,][^\]]*\]")
+
+
+class JsonPathError(ValueError):
+    pass
+
+
+def is_jsonpath(text: object) -> bool:
+    if not isinstance(text, str):
+        return False
+    t = text.strip()
+    if t.startswith("{{") and t.endswith("}}"):
+        t = t[2:-2].strip()
+    return t.startswith("$")
+
+
+class JsonPath:
+    __slots__ = ("source", "_whole", "_length", "_multi", "_compiled")
+
+    def __init__(self, source: str):
+        self.source = source
+        expr = source.strip()
+        if expr.startswith("{{") and expr.endswith("}}"):
+            expr = expr[2:-2].strip()
+        if not expr.startswith("$"):
+            raise JsonPathError(f"JSONPath must start with '$': {source!r}")
+        self._length = bool(_LENGTH.search(expr))
+        if self._length:
+            expr = _LENGTH.sub("", expr)
+        if expr.endswith("."):
+            expr = expr[:-1]
+        self._whole = expr == "$"
+        self._multi = bool(_MULTI.search(expr))
+        self._compiled = None
+        if not self._whole:
+            try:
+                self._compiled = _parse(expr)
+            except (JsonPathLexerError, JsonPathParserError, Exception) as exc:
+                raise JsonPathError(f"invalid JSONPath {source!r}: {exc}") from None
+
+    @property
+    def is_whole_document(self) -> bool:
+        return self._whole and not self._length
+
+    def find(self, document: object) -> object:
+        if self._whole:
+            value = document
+        else:
+            try:
+                matches = [m.value for m in self._compiled.find(document)]
+            except Exception:  # a filter comparing incomparable values, say
+                matches = []
+            if self._multi:
+                value = matches
+            else:
+                value = matches[0] if matches else None
+        if self._length:
+            return len(value) if isinstance(value, (list, dict, str)) else 0
+        return value
+
+    def __repr__(self) -> str:
+        return f"JsonPath({self.source!r})"

@@ -1,0 +1,267 @@
+"""The mustache subset used by capability files, compiled once at load.
+
+Supported: ``{{name}}``, dotted lookup ``{{step.field}}``, namespace references
+``{{env.VAR}}``, ``{{$.x}}`` (JSONPath against the scope's document), triple braces and
+``{{&x}}`` (same as plain: nothing is HTML-escaped), sections ``{{#x}}…{{/x}}`` and inverted
+sections ``{{^x}}…{{/x}}``, and comments ``{{! … }}``.
+
+How a value becomes text depends on where it goes, so :meth:`Template.render` takes an
+``encode`` function: plain text, JSON string contents, or a percent-encoded path segment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import orjson
+
+from .jsonpath import JsonPath
+
+MISSING = object()
+_TAG = re.compile(r"\{\{(\{?)\s*([#^/!&]?)\s*(.*?)\s*\}?\}\}", re.S)
+
+
+class TemplateError(ValueError):
+    pass
+
+
+class MissingValue(LookupError):
+    """A variable had no value where one is required (a URL path segment)."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def to_text(value: object) -> str:
+    """How a value reads in a header, a query string or a text body."""
+    if value is None or value is MISSING:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def to_json_fragment(value: object) -> str:
+    """How a value reads inside a JSON document template: escaped, never breaking the JSON."""
+    if value is None or value is MISSING:
+        return ""
+    if isinstance(value, str):
+        return orjson.dumps(value).decode()[1:-1]
+    return orjson.dumps(value).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    name: str
+    path: tuple[str, ...]
+    jsonpath: JsonPath | None
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    var: Var
+    inverted: bool
+    body: tuple
+
+
+class Scope:
+    """Where template variables and references are looked up.
+
+    ``inputs`` are the unit's inputs (and, later, step outputs); ``aliases`` are names that
+    refer to the inputs themselves (``rest``, ``tools``, the adapter namespace);
+    ``binds`` maps a bind namespace to its variables, which are also visible unqualified.
+    """
+
+    __slots__ = ("inputs", "aliases", "binds", "flat_binds", "document", "parent")
+
+    def __init__(self, inputs=None, *, aliases=frozenset(), binds=None, document=MISSING, parent=None):
+        self.inputs = inputs if inputs is not None else {}
+        self.aliases = aliases
+        self.binds = binds if binds is not None else {}
+        self.flat_binds = {k: v for ns in self.binds.values() for k, v in ns.items()}
+        self.document = document
+        self.parent = parent
+
+    def child(self, item: object) -> "Scope":
+        """A scope for a section body: ``item`` first, then everything visible here."""
+        scope = Scope.__new__(Scope)
+        scope.inputs = item if isinstance(item, dict) else {".": item}
+        scope.aliases, scope.binds, scope.flat_binds = self.aliases, self.binds, self.flat_binds
+        scope.document = item
+        scope.parent = self
+        return scope
+
+    def lookup(self, path: tuple[str, ...]) -> object:
+        head = path[0]
+        if head == "." and len(path) == 1:
+            return self.inputs.get(".", self.document)
+        if head in self.inputs:
+            return _walk(self.inputs[head], path[1:])
+        if len(path) > 1 and head in self.aliases:
+            return _walk_input(self.inputs, path[1:])
+        if len(path) > 1 and head in self.binds:
+            return _walk(self.binds[head].get(path[1], MISSING), path[2:])
+        if head in self.flat_binds:
+            return _walk(self.flat_binds[head], path[1:])
+        if self.parent is not None:
+            return self.parent.lookup(path)
+        return MISSING
+
+    def resolve(self, var: Var) -> object:
+        if var.jsonpath is not None:
+            return var.jsonpath.find(self.document if self.document is not MISSING else self.inputs)
+        return self.lookup(var.path)
+
+
+def _walk(value: object, rest: tuple[str, ...]) -> object:
+    for key in rest:
+        if isinstance(value, dict):
+            value = value.get(key, MISSING)
+        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            return MISSING
+        if value is MISSING:
+            return MISSING
+    return value
+
+
+def _walk_input(inputs: dict, rest: tuple[str, ...]) -> object:
+    from .names import find_name  # late import keeps the modules one concept each
+
+    key = find_name(inputs, rest[0])
+    if key is None:
+        return MISSING
+    return _walk(inputs[key], rest[1:])
+
+
+def _var(name: str) -> Var:
+    if name.startswith("$"):
+        return Var(name, (), JsonPath(name))
+    return Var(name, tuple(name.split(".")) if name != "." else (".",), None)
+
+
+def _compile(text: str) -> tuple:
+    parts: list = []
+    stack: list[tuple[Var, bool, list]] = []
+    pos = 0
+    for m in _TAG.finditer(text):
+        if m.start() > pos:
+            parts.append(text[pos : m.start()])
+        pos = m.end()
+        sigil, name = m.group(2), m.group(3)
+        if sigil == "!":
+            continue
+        if not name:
+            raise TemplateError(f"empty variable in template {text!r}")
+        if sigil in ("#", "^"):
+            stack.append((_var(name), sigil == "^", parts))
+            parts = []
+        elif sigil == "/":
+            if not stack or stack[-1][0].name != name:
+                raise TemplateError(f"unexpected closing section {{{{/{name}}}}} in template {text!r}")
+            var, inverted, outer = stack.pop()
+            outer.append(Section(var, inverted, tuple(parts)))
+            parts = outer
+        else:
+            parts.append(_var(name))
+    if stack:
+        raise TemplateError(f"section {{{{#{stack[-1][0].name}}}}} is never closed in template {text!r}")
+    if pos < len(text):
+        parts.append(text[pos:])
+    return tuple(parts)
+
+
+class Template:
+    """A compiled template. Constant templates render without any lookup."""
+
+    __slots__ = ("source", "parts", "constant")
+
+    def __init__(self, source: str):
+        self.source = source
+        self.parts = _compile(source) if "{{" in source else ((source,) if source else ())
+        self.constant = all(isinstance(p, str) for p in self.parts)
+
+    @property
+    def single_var(self) -> Var | None:
+        """The variable when the template is exactly one ``{{x}}`` (its value keeps its type)."""
+        if len(self.parts) == 1 and isinstance(self.parts[0], Var):
+            return self.parts[0]
+        return None
+
+    def variables(self):
+        def walk(parts):
+            for p in parts:
+                if isinstance(p, Var):
+                    yield p
+                elif isinstance(p, Section):
+                    yield p.var
+                    yield from walk(p.body)
+
+        return walk(self.parts)
+
+    def render(self, scope: Scope, encode: Callable[[object], str] = to_text, *, strict: bool = False) -> str:
+        if self.constant:
+            return "".join(self.parts)
+        out: list[str] = []
+        _render(self.parts, scope, encode, strict, out)
+        return "".join(out)
+
+    def bind(self, binds: dict[str, dict[str, str]]) -> "Template":
+        """Pre-render every variable that binds alone can answer (auth tokens, base URLs)."""
+        scope = Scope(binds=binds)
+        parts: list = []
+        for p in self.parts:
+            if isinstance(p, Var) and p.jsonpath is None:
+                value = scope.lookup(p.path)
+                if value is not MISSING:
+                    parts.append(to_text(value))
+                    continue
+            parts.append(p)
+        bound = Template.__new__(Template)
+        bound.source = self.source
+        merged: list = []
+        for p in parts:  # join neighbouring literals so constant templates stay constant
+            if isinstance(p, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += p
+            else:
+                merged.append(p)
+        bound.parts = tuple(merged)
+        bound.constant = all(isinstance(p, str) for p in bound.parts)
+        return bound
+
+    def __repr__(self) -> str:
+        return f"Template({self.source!r})"
+
+
+def _render(parts, scope: Scope, encode, strict: bool, out: list[str]) -> None:
+    for p in parts:
+        if isinstance(p, str):
+            out.append(p)
+        elif isinstance(p, Var):
+            value = scope.resolve(p)
+            if value is MISSING or value is None:
+                if strict:
+                    raise MissingValue(p.name)
+                value = None
+            out.append(encode(value))
+        else:
+            value = scope.resolve(p.var)
+            truthy = value not in (MISSING, None, False, "", [], {})
+            if p.inverted:
+                if not truthy:
+                    _render(p.body, scope, encode, strict, out)
+            elif isinstance(value, list):
+                for item in value:
+                    _render(p.body, scope.child(item), encode, strict, out)
+            elif truthy:
+                _render(p.body, scope.child(value) if isinstance(value, dict) else scope, encode, strict, out)

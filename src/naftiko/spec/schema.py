@@ -1,0 +1,71 @@
+"""Conformance to the bundled Naftiko 1.0.0-alpha2 JSON Schema.
+
+Deviations are warnings in the default tolerant mode and errors under ``--strict``
+(contract §1). The schema is compiled once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from ..errors import Diagnostic
+from ..yamlsource import Source
+
+
+@functools.cache
+def schema() -> dict:
+    return json.loads(resources.files(__package__).joinpath("naftiko-schema.json").read_text("utf-8"))
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(schema())
+
+
+def _json_path(path) -> str:
+    out = "$"
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def _is_kind_mismatch(error: ValidationError) -> bool:
+    return error.validator in ("const", "enum") and list(error.relative_path)[-1:] == ["type"]
+
+
+def _leaves(error: ValidationError) -> list[ValidationError]:
+    """For ``oneOf``/``anyOf`` failures, the errors of the branch the author meant: not one
+    whose ``type`` differs, and among the rest the one whose errors reach deepest."""
+    if not error.context:
+        return [error]
+    branches: dict[int, list[ValidationError]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    candidates = [errs for errs in branches.values() if not any(_is_kind_mismatch(e) for e in errs)]
+    if not candidates:
+        return _leaves(best_match(error.context))
+    chosen = max(candidates, key=lambda errs: (max(len(e.absolute_path) for e in errs), -len(errs)))
+    return [leaf for sub in chosen for leaf in _leaves(sub)]
+
+
+def check(source: Source, severity: str) -> list[Diagnostic]:
+    seen: set[tuple] = set()
+    out: list[Diagnostic] = []
+    for leaf in (leaf for error in _validator().iter_errors(source.data) for leaf in _leaves(error)):
+        path = tuple(leaf.absolute_path)
+        message = leaf.message
+        if leaf.validator == "additionalProperties" or leaf.validator == "unevaluatedProperties":
+            message = message.replace("Additional properties are not allowed", "unknown field(s)")
+            message = message.replace("Unevaluated properties are not allowed", "unknown field(s)")
+        key = (path, message)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(source.diagnostic(path, f"{message} (schema, at {_json_path(path)})", severity))
+    out.sort(key=lambda d: (d.line, d.col))
+    return out
