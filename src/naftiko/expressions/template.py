@@ -239,6 +239,10 @@ class Template:
         bound.constant = all(isinstance(p, str) for p in bound.parts)
         return bound
 
+    def render_constant(self) -> str:
+        """Render with nothing but literals; unresolved variables render empty."""
+        return self.render(Scope())
+
     def __repr__(self) -> str:
         return f"Template({self.source!r})"
 

@@ -1,0 +1,160 @@
+"""The MCP adapter, on the official SDK's low-level server (contract §7).
+
+Streamable HTTP at ``/mcp`` and ``/``, sessionless with JSON responses, so both protocol eras
+(the ``initialize`` handshake versions and the 2026-07-28 envelope) are served on one
+endpoint by any worker. Tools, their schemas and annotations are built once at start-up;
+a call validates the arguments, runs the tool's unit and turns the result into text plus
+``structuredContent``. Upstream failures and bad arguments are ``isError`` results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import mcp_types as types
+import orjson
+from jsonschema import Draft202012Validator
+from mcp import MCPError
+from mcp.server import Server, ServerRequestContext
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from .. import __version__
+from ..engine.invoke import EMPTY, Result
+from ..engine.plan import McpAdapterPlan, McpToolPlan
+from ..errors import EngineError
+from ..expressions.template import MISSING
+
+log = logging.getLogger("naftiko.mcp")
+ERROR_BODY_LIMIT = 2000
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _error(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+
+
+def _argument_error(tool: McpToolPlan, validator: Draft202012Validator, arguments: dict) -> str | None:
+    errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    parts = []
+    for err in errors[:5]:
+        where = ".".join(str(p) for p in err.absolute_path)
+        parts.append(f"'{where}': {err.message}" if where else err.message)
+    return f"invalid arguments for tool '{tool.name}': " + "; ".join(parts)
+
+
+def _upstream_error(result: Result, mask) -> str:
+    body = (result.raw or b"").decode("utf-8", "replace").strip()
+    if len(body) > ERROR_BODY_LIMIT:
+        body = body[:ERROR_BODY_LIMIT] + "… (truncated)"
+    text = f"upstream returned HTTP {result.status}"
+    return mask(f"{text}: {body}" if body else text)
+
+
+class McpTools:
+    """The tool table and the two handlers the low-level server calls."""
+
+    def __init__(self, plan: McpAdapterPlan, mask):
+        self.mask = mask
+        self.tools = {t.name: t for t in plan.tools}
+        self.validators = {t.name: Draft202012Validator(t.input_schema) for t in plan.tools}
+        self.listing = types.ListToolsResult(
+            tools=[
+                types.Tool(
+                    name=t.name,
+                    title=t.title,
+                    description=t.description,
+                    input_schema=t.input_schema,
+                    annotations=types.ToolAnnotations(
+                        read_only_hint=t.annotations.get("readOnlyHint"),
+                        destructive_hint=t.annotations.get("destructiveHint"),
+                        idempotent_hint=t.annotations.get("idempotentHint"),
+                        open_world_hint=t.annotations.get("openWorldHint"),
+                    ),
+                )
+                for t in plan.tools
+            ]
+        )
+
+    def input_schema(self, name: str):
+        tool = self.tools.get(name)
+        return tool.input_schema if tool else None
+
+    async def list_tools(self, ctx: ServerRequestContext, params) -> types.ListToolsResult:
+        return self.listing
+
+    async def call_tool(self, ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
+        tool = self.tools.get(params.name)
+        if tool is None:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
+        arguments = params.arguments or {}
+        problem = _argument_error(tool, self.validators[tool.name], arguments)
+        if problem:
+            return _error(problem)
+        try:
+            result = await tool.unit.invoke(dict(arguments))
+        except EngineError as exc:
+            return _error(self.mask(exc.detail))
+        except Exception:
+            log.exception("tool %s failed", tool.name)
+            return _error("the engine failed to run this tool")
+        if result.upstream_error:
+            return _error(_upstream_error(result, self.mask))
+        return self.success(result, ctx.protocol_version in MODERN_PROTOCOL_VERSIONS)
+
+    def success(self, result: Result, modern: bool) -> types.CallToolResult:
+        if result.value is EMPTY or (result.raw is not None and not result.raw.strip()):
+            return types.CallToolResult(content=[])
+        value = result.json_value()
+        if value is MISSING:  # a non-JSON body: text as it came
+            text = (result.raw or b"").decode("utf-8", "replace")
+            return types.CallToolResult(content=[types.TextContent(text=text)])
+        text = orjson.dumps(value).decode()
+        structured = value if (modern or isinstance(value, dict)) else None
+        return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
+
+
+def build_server(plan: McpAdapterPlan, mask) -> tuple[Server, McpTools]:
+    tools = McpTools(plan, mask)
+    server = Server(
+        plan.namespace,
+        version=__version__,
+        instructions=plan.description,
+        get_tool_input_schema=tools.input_schema,
+        on_list_tools=tools.list_tools,
+        on_call_tool=tools.call_tool,
+    )
+    server.middleware.clear()  # no per-message tracing spans unless observability asks for them
+    return server, tools
+
+
+def security_settings(address: str) -> TransportSecuritySettings | None:
+    """DNS-rebinding protection when bound to loopback; off when serving a real interface."""
+    if address not in LOOPBACK:
+        return None
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+    )
+
+
+def build_mcp_app(plan: McpAdapterPlan, mask) -> Starlette:
+    server, _ = build_server(plan, mask)
+    manager = StreamableHTTPSessionManager(
+        app=server, json_response=True, stateless=True, security_settings=security_settings(plan.address)
+    )
+    endpoint = StreamableHTTPASGIApp(manager)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        async with manager.run():
+            yield
+
+    return Starlette(routes=[Route("/mcp", endpoint=endpoint), Route("/", endpoint=endpoint)], lifespan=lifespan)

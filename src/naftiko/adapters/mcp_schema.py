@@ -1,0 +1,80 @@
+"""MCP tool metadata derived from a capability: input schemas and annotations (contract §7).
+
+A tool that declares ``inputParameters`` gets exactly that schema. One that declares none —
+the usual case in generated files — gets a schema inferred from its call: each ``with``
+reference to an input becomes a property typed and described by the consumed parameter it
+feeds, and the consumed parameters left over are added under their own names.
+"""
+
+from __future__ import annotations
+
+from ..engine.invoke import CallUnit, InputRef
+from ..expressions.names import normalise
+from ..expressions.template import MISSING
+from ..spec.model import McpTool
+
+_HINTS = {"readOnly": "readOnlyHint", "destructive": "destructiveHint", "idempotent": "idempotentHint", "openWorld": "openWorldHint"}
+_SIMPLE = ("path", "query", "header", "cookie")
+
+
+def _property(type_: str | None, description: str | None, location: str | None = None) -> dict:
+    prop: dict = {}
+    if type_:
+        prop["type"] = type_
+    elif location in _SIMPLE:
+        prop["type"] = "string"
+    if prop.get("type") == "array":
+        prop["items"] = {"type": "string"} if location in _SIMPLE else {}
+    if description:
+        prop["description"] = description
+    return prop
+
+
+def input_schema_for(tool: McpTool, unit: CallUnit) -> dict:
+    properties: dict[str, dict] = {}
+    required: list[str] = []
+    if tool.inputParameters is not None:
+        for p in tool.inputParameters:
+            properties[p.name] = _property(p.type, p.description, p.in_)
+            if p.required is not False:
+                required.append(p.name)
+        return {"type": "object", "properties": properties, "required": required}
+
+    params = unit.target.request.params
+    fed: set[str] = set()
+    for key, compiled in unit.with_:
+        if not isinstance(compiled, InputRef):
+            fed.add(key)  # a literal or template: not something the caller provides
+            continue
+        name = compiled.path[0]
+        spec = params.get(key)
+        fed.add(key)
+        if name in properties:
+            continue
+        properties[name] = _property(spec.type if spec else None, spec.description if spec else None, spec.location if spec else None)
+        if spec is not None and (spec.location == "path" or spec.required):
+            required.append(name)
+    for name, spec in params.items():
+        if name in fed or spec.value is not MISSING:
+            continue
+        if any(normalise(name) == normalise(existing) for existing in properties):
+            continue
+        properties[name] = _property(spec.type, spec.description, spec.location)
+        if spec.location == "path" or spec.required:
+            required.append(name)
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def annotations_for(tool: McpTool, unit: CallUnit) -> dict:
+    method = unit.target.request.method
+    derived: dict[str, bool] = {"readOnlyHint": method in ("GET", "HEAD")}
+    if method in ("PUT", "DELETE"):
+        derived["idempotentHint"] = True
+    if method == "DELETE":
+        derived["destructiveHint"] = True
+    if tool.hints is not None:
+        for field, hint in _HINTS.items():
+            value = getattr(tool.hints, field)
+            if value is not None:
+                derived[hint] = value
+    return derived

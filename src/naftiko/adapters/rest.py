@@ -1,0 +1,217 @@
+"""The REST adapter: a Starlette app serving a capability's exposed resources.
+
+Routes come from resource paths in any placeholder spelling (``{customer-id}``,
+``{{orgId}}``), matched on the raw, still percent-encoded path so a value may hold ``/``,
+``?`` or spaces. Every input is collected — path variables, query parameters, headers,
+cookies and the JSON body as ``body`` — and handed to the operation's unit. Upstream status
+and body pass through; engine errors are problem+json (contract §6).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qsl, unquote
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+
+from ..engine.invoke import EMPTY
+from ..engine.plan import InputSpec, RestAdapterPlan, RestOperation
+from ..errors import EngineError, InvalidInput, PayloadTooLarge
+from .problems import problem, problem_from
+
+log = logging.getLogger("naftiko.rest")
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")
+# Request headers that describe the connection or the caller's credentials, never inputs.
+_NOT_INPUTS = frozenset(
+    {
+        "host", "connection", "keep-alive", "content-length", "content-type", "transfer-encoding", "te",
+        "trailer", "upgrade", "authorization", "proxy-authorization", "cookie", "accept-encoding",
+    }
+)
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+
+
+@dataclass
+class _Route:
+    template: str
+    regex: re.Pattern | None
+    names: list[str]
+    operations: dict[str, RestOperation]
+    allow: str
+
+
+def _compile_route(path: str, operations: dict[str, RestOperation]) -> _Route:
+    if not path.startswith("/"):
+        path = "/" + path
+    names: list[str] = []
+    pattern = ""
+    pos = 0
+    for m in _PLACEHOLDER.finditer(path):
+        pattern += re.escape(path[pos : m.start()])
+        names.append((m.group(1) or m.group(2)).strip())
+        pattern += f"(?P<p{len(names) - 1}>[^/]+)"
+        pos = m.end()
+    pattern += re.escape(path[pos:])
+    regex = re.compile(pattern + "$") if names else None
+    return _Route(path, regex, names, operations, ", ".join(sorted(operations)))
+
+
+def _coerce(spec: InputSpec, value: object) -> object:
+    kind = spec.type
+    if kind == "array":
+        return value if isinstance(value, list) else [value]
+    if isinstance(value, list):
+        value = value[-1]
+    if not isinstance(value, str) or kind in (None, "string", "object"):
+        return value
+    try:
+        if kind == "integer":
+            return int(value)
+        if kind == "number":
+            return float(value) if any(c in value for c in ".eE") else int(value)
+    except ValueError:
+        raise InvalidInput(f"'{spec.name}' must be {'an integer' if kind == 'integer' else 'a number'}, got {value!r}", field=spec.name) from None
+    if kind == "boolean":
+        lowered = value.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise InvalidInput(f"'{spec.name}' must be a boolean, got {value!r}", field=spec.name)
+    return value
+
+
+class RestRouter:
+    """ASGI app: route table built once; per request one dict lookup or a few regex matches."""
+
+    def __init__(self, plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY):
+        self.plan = plan
+        self.mask = mask
+        self.max_body = max_body
+        self.static: dict[str, _Route] = {}
+        self.dynamic: list[_Route] = []
+        for r in plan.routes:
+            if not r.operations:
+                continue
+            route = _compile_route(r.path, r.operations)
+            if route.regex is None:
+                self.static[route.template.rstrip("/") or "/"] = route
+            else:
+                self.dynamic.append(route)
+        # Literal paths before templated ones, and longer literals first, so /customers/archive
+        # wins over /customers/{id}.
+        self.dynamic.sort(key=lambda r: -len(_PLACEHOLDER.sub("", r.template)))
+
+    def match(self, raw_path: str) -> tuple[_Route | None, dict[str, str]]:
+        key = raw_path.rstrip("/") or "/"
+        route = self.static.get(unquote(key)) or self.static.get(key)
+        if route is not None:
+            return route, {}
+        for route in self.dynamic:
+            m = route.regex.match(key)
+            if m:
+                return route, {name: unquote(m.group(f"p{i}")) for i, name in enumerate(route.names)}
+        return None, {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        raw = request.scope.get("raw_path")
+        raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else request.url.path
+        route, path_values = self.match(raw_path)
+        if route is None:
+            return problem(404, f"no route for {request.url.path}")
+        operation = route.operations.get(request.method)
+        if operation is None:
+            return problem(
+                405, f"{request.method} is not allowed on {route.template}", headers={"Allow": route.allow}
+            )
+        try:
+            inputs = await self.inputs(request, path_values, operation)
+            result = await operation.unit.invoke(inputs)
+        except EngineError as exc:
+            if exc.status >= 500:
+                log.warning("%s %s: %s", request.method, route.template, self.mask(exc.detail))
+            return problem_from(exc, self.mask)
+        except Exception:
+            log.exception("%s %s failed", request.method, route.template)
+            return problem(500, "the engine failed to handle this request")
+        if result.raw is not None:
+            return Response(result.raw, result.status, media_type=result.content_type or None)
+        if result.value is EMPTY:
+            return Response(b"", result.status)
+        return Response(orjson.dumps(result.value), result.status, media_type="application/json")
+
+    async def inputs(self, request: Request, path_values: dict[str, str], operation: RestOperation) -> dict:
+        inputs: dict[str, object] = {}
+        cookie_header = request.headers.get("cookie")
+        if cookie_header:
+            jar = SimpleCookie()
+            jar.load(cookie_header)
+            inputs.update({k: v.value for k, v in jar.items()})
+        for name, value in request.headers.items():
+            if name not in _NOT_INPUTS:
+                inputs[name] = value
+        query = request.scope.get("query_string", b"")
+        if query:
+            params: dict[str, object] = {}
+            for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                prev = params.get(k)
+                params[k] = v if prev is None else [*prev, v] if isinstance(prev, list) else [prev, v]
+            inputs.update(params)
+        inputs.update(path_values)
+        if request.method not in ("GET", "HEAD", "DELETE") or request.headers.get("content-length") or request.headers.get("transfer-encoding"):
+            body = await self.body(request)
+            if body is not EMPTY:
+                inputs["body"] = body
+        for spec in operation.inputs:
+            if spec.location == "body":
+                continue
+            key = spec.name if spec.name in inputs else next((k for k in inputs if k.lower() == spec.name.lower()), None)
+            if key is None:
+                if spec.required:
+                    raise InvalidInput(f"missing required {spec.location or 'input'} parameter '{spec.name}'", field=spec.name)
+                continue
+            inputs[spec.name] = _coerce(spec, inputs[key])
+        return inputs
+
+    async def body(self, request: Request) -> object:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes", field="body")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes", field="body")
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        if not data.strip():
+            return EMPTY
+        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        looks_json = data.lstrip()[:1] in (b"{", b"[")
+        if ctype == "application/x-www-form-urlencoded" and not looks_json:  # curl -d sends JSON as a form
+            return dict(parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True))
+        if looks_json or ctype in ("", "application/json") or ctype.endswith("+json"):
+            try:
+                return orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise InvalidInput(f"request body is not valid JSON: {exc.msg} at position {exc.pos}", field="body") from None
+        return data.decode("utf-8", "replace")
+
+
+def build_rest_app(plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY) -> Starlette:
+    return Starlette(routes=[Mount("", app=RestRouter(plan, mask, max_body))])

@@ -1,0 +1,156 @@
+"""Command line: ``naftiko-run FILE…`` (= ``naftiko serve FILE…``) and ``naftiko validate FILE…``.
+
+Thin on purpose: parse flags, load and compile, hand the plans to :mod:`naftiko.serve`.
+A broken capability file prints ``file:line:col: message`` lines and exits 2, never a
+traceback (contract §1, §10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from . import __version__
+from .engine.plan import Options, compile_plan
+from .errors import Diagnostic, LoadError
+from .loader import load
+from .serve import StartupError, serve
+
+EXIT_LOAD_ERROR = 2
+MAX_WARNINGS_ON_SERVE = 5
+
+
+def _pairs(values: list[str], flag: str, cast=str) -> dict:
+    out = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise SystemExit(_usage_error(f"{flag} expects NAMESPACE=VALUE, got {item!r}"))
+        try:
+            out[name] = cast(value)
+        except ValueError:
+            raise SystemExit(_usage_error(f"{flag} {item!r}: {value!r} is not a valid value")) from None
+    return out
+
+
+def _usage_error(message: str) -> int:
+    print(f"naftiko: error: {message}", file=sys.stderr)
+    return EXIT_LOAD_ERROR
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(value)
+    return port
+
+
+def _serve_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="capability file(s) to serve")
+    parser.add_argument("--base-uri", action="append", default=[], metavar="NS=URL", help="override a consumes baseUri")
+    parser.add_argument("--port", action="append", default=[], metavar="NS=PORT", help="override an adapter port (0 = any free port)")
+    parser.add_argument("--address", metavar="HOST", help="bind address for every adapter (default 127.0.0.1)")
+    parser.add_argument("--env-file", metavar="PATH", help="dotenv file providing bind variables")
+    parser.add_argument("--dry-run", action="store_true", help="answer every upstream call with the request that would be sent")
+    parser.add_argument("--strict", action="store_true", help="treat every deviation from the schema as an error")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="upstream request timeout (default 30)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level (default info)")
+
+
+def _print_diagnostics(diagnostics: list[Diagnostic], limit: int | None = None) -> None:
+    shown = diagnostics if limit is None else diagnostics[:limit]
+    for d in shown:
+        print(d, file=sys.stderr)
+    if limit is not None and len(diagnostics) > limit:
+        print(f"… {len(diagnostics) - limit} more warnings (run 'naftiko validate FILE' to see them all)", file=sys.stderr)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.timeout <= 0:
+        return _usage_error("--timeout must be positive")
+    options = Options(
+        dry_run=args.dry_run,
+        strict=args.strict,
+        timeout=args.timeout,
+        base_uris=_pairs(args.base_uri, "--base-uri"),
+        ports=_pairs(args.port, "--port", _port),
+        address=args.address,
+        env_file=args.env_file,
+    )
+    plans = []
+    try:
+        for file in args.files:
+            loaded = load(file, strict=args.strict)
+            plans.append(compile_plan(loaded, options))
+    except LoadError as exc:
+        _print_diagnostics(exc.diagnostics)
+        return EXIT_LOAD_ERROR
+    for plan in plans:
+        _print_diagnostics([w for w in plan.warnings], MAX_WARNINGS_ON_SERVE)
+    stdio = any(a.kind == "mcp" and a.transport == "stdio" for p in plans for a in p.adapters)
+    out = sys.stderr if stdio else sys.stdout  # stdout belongs to the protocol under stdio
+    if args.dry_run:
+        print("dry run: upstream calls are described, not sent", file=out, flush=True)
+    try:
+        _run(serve(plans, announce=lambda line: print(line, file=out, flush=True), log_level="warning" if args.log_level != "debug" else "debug"))
+    except StartupError as exc:
+        print(f"naftiko: error: {exc}", file=sys.stderr)
+        return EXIT_LOAD_ERROR
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _run(coro) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(coro)
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        asyncio.run(coro)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    status = 0
+    for file in args.files:
+        try:
+            loaded = load(file, strict=args.strict)
+            plan = compile_plan(loaded, Options(dry_run=True, strict=args.strict))
+        except LoadError as exc:
+            _print_diagnostics(exc.diagnostics)
+            print(f"{file}: invalid ({len(exc.diagnostics)} error(s))", file=sys.stderr)
+            status = 1
+            continue
+        _print_diagnostics(plan.warnings)
+        counts = ", ".join(f"{a.kind} {a.namespace} ({a.size})" for a in plan.adapters)
+        print(f"{file}: valid with {len(plan.warnings)} warning(s): {counts}")
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="naftiko", description="Serve Naftiko capability files over REST and MCP.")
+    parser.add_argument("--version", action="version", version=f"naftiko {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = sub.add_parser("serve", help="serve capability files (same as naftiko-run)")
+    _serve_parser(serve_cmd)
+    validate_cmd = sub.add_parser("validate", help="check capability files and report warnings")
+    validate_cmd.add_argument("files", nargs="+", metavar="FILE")
+    validate_cmd.add_argument("--strict", action="store_true", help="every deviation from the bundled schema is an error")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return _validate(args)
+
+
+def run_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="naftiko-run", description="Serve Naftiko capability files over REST and MCP.")
+    parser.add_argument("--version", action="version", version=f"naftiko {__version__}")
+    _serve_parser(parser)
+    return _serve(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Running an exposed unit (REST operation, MCP tool): inputs in, :class:`Result` out.
+
+This module holds simple mode: ``call`` + ``with`` + output shaping (contract §3, §4). The
+parts are compiled at load so a request only resolves values, builds one outbound request
+and shapes the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import orjson
+
+from ..consumer.request import RequestPlan
+from ..consumer.transport import Transport
+from ..errors import UpstreamUnavailable
+from ..expressions.names import find_name
+from ..expressions.template import MISSING, Scope, Template
+from .shaping import Shape
+
+_REF = re.compile(r"^([A-Za-z0-9_-]+)\.([A-Za-z0-9_.*-]+)$")
+
+
+@dataclass(slots=True)
+class Result:
+    """What a unit answers. ``raw`` holds the upstream bytes when they pass through
+    untouched; ``value`` the JSON value otherwise (``EMPTY`` for no body)."""
+
+    status: int
+    value: object = None
+    raw: bytes | None = None
+    content_type: str | None = None
+    upstream_error: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    @property
+    def empty(self) -> bool:
+        return self.raw is not None and not self.raw.strip() if self.raw is not None else self.value is EMPTY
+
+    def json_value(self) -> object:
+        """The result as JSON data, parsing passed-through bytes when they are JSON."""
+        if self.raw is None:
+            return None if self.value is EMPTY else self.value
+        if not self.raw.strip():
+            return None
+        try:
+            return orjson.loads(self.raw)
+        except orjson.JSONDecodeError:
+            return MISSING
+
+
+EMPTY = object()
+
+
+@dataclass(frozen=True, slots=True)
+class InputRef:
+    """``ns.name`` in ``with``: the unit's input ``name`` (never the literal text)."""
+
+    path: tuple[str, ...]
+
+    def resolve(self, inputs: dict) -> object:
+        key = find_name(inputs, self.path[0])
+        if key is None:
+            return MISSING
+        value = inputs[key]
+        for part in self.path[1:]:
+            if not isinstance(value, dict) or part not in value:
+                return MISSING
+            value = value[part]
+        return value
+
+
+def compile_with_value(value: object, aliases: frozenset[str]) -> object:
+    if isinstance(value, str):
+        m = _REF.match(value.strip())
+        if m and m.group(1) in aliases:
+            return InputRef(tuple(m.group(2).split(".")))
+        if "{{" in value:
+            return Template(value)
+    return value
+
+
+def resolve_with_value(compiled: object, inputs: dict, scope: Scope) -> object:
+    if isinstance(compiled, InputRef):
+        return compiled.resolve(inputs)
+    if isinstance(compiled, Template):
+        var = compiled.single_var
+        if var is not None:  # "{{x}}" alone keeps x's type
+            value = scope.resolve(var)
+            return value
+        return compiled.render(scope)
+    return compiled
+
+
+@dataclass(slots=True)
+class ConsumedOperation:
+    """A consumed operation ready to call: its request plan, transport and output shape."""
+
+    request: RequestPlan
+    transport: Transport
+    shape: Shape
+    output_raw_format: str = "json"
+
+    @property
+    def param_names(self):
+        return self.request.params.keys()
+
+
+@dataclass(slots=True)
+class CallUnit:
+    """Simple mode: one consumed call, arguments from ``with`` then by name (contract §3)."""
+
+    name: str
+    target: ConsumedOperation
+    with_: list[tuple[str, object]]
+    shape: Shape
+    passthrough: bool
+    aliases: frozenset[str]
+    binds: dict
+    extra: dict = field(default_factory=dict)
+
+    def arguments(self, inputs: dict, scope: Scope) -> dict:
+        args: dict[str, object] = {}
+        for key, compiled in self.with_:  # evaluated against the inputs as they were (FIX)
+            value = resolve_with_value(compiled, inputs, scope)
+            if value is not MISSING:
+                args[key] = value
+        for name in self.target.param_names:
+            if name in args:
+                continue
+            key = find_name(inputs, name)
+            if key is not None:
+                args[name] = inputs[key]
+        return args
+
+    async def invoke(self, inputs: dict) -> Result:
+        scope = Scope(inputs, aliases=self.aliases, binds=self.binds)
+        args = self.arguments(inputs, scope)
+        request = self.target.request.build(args, scope)
+        response = await self.target.transport.send(request)
+        if response.status >= 400:
+            return Result(response.status, raw=response.body, content_type=response.content_type, upstream_error=True)
+        if not response.body.strip():
+            return Result(response.status, value=EMPTY, content_type=response.content_type)
+        if self.passthrough:
+            return Result(response.status, raw=response.body, content_type=response.content_type)
+        try:
+            document = orjson.loads(response.body)
+        except orjson.JSONDecodeError:
+            raise UpstreamUnavailable(
+                f"upstream answered {response.content_type or 'a body'} that is not JSON; cannot apply outputParameters"
+            ) from None
+        return Result(response.status, value=self.shape(document), content_type="application/json")

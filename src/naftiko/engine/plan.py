@@ -1,0 +1,400 @@
+"""Compiling a loaded capability into a ready-to-run plan, once, at start-up.
+
+The plan holds resolved binds, one transport per consumes entry, a :class:`RequestPlan` per
+consumed operation, and per exposed adapter its units with their targets resolved. Every
+reference (``call``, ``forward``) is checked here so a broken file fails at load with
+``file:line:col``, not at request time (contract §1, FIX).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..binds import Binds, read_env_file, resolve_binds
+from ..consumer.auth import compile_auth
+from ..consumer.request import BodyPlan, ParamSpec, RequestPlan, compile_value, split_path
+from ..consumer.transport import AiohttpTransport, DryRunTransport, Transport
+from ..errors import Diagnostic, LoadError
+from ..expressions.jsonpath import JsonPathError
+from ..expressions.template import MISSING, Template, TemplateError
+from ..loader import Loaded
+from ..secrets import Secrets
+from ..spec import model as m
+from .invoke import CallUnit, ConsumedOperation, compile_with_value
+from .shaping import compile_outputs, is_passthrough
+
+ADAPTER_ALIASES = {"rest": frozenset({"rest"}), "mcp": frozenset({"tools", "mcp"}), "skill": frozenset(), "control": frozenset()}
+
+
+@dataclass
+class Options:
+    dry_run: bool = False
+    strict: bool = False
+    timeout: float = 30.0
+    base_uris: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    address: str | None = None
+    env_file: str | None = None
+    environ: dict[str, str] | None = None
+
+
+@dataclass
+class InputSpec:
+    """A declared input of an exposed unit."""
+
+    name: str
+    location: str | None
+    type: str | None
+    required: bool
+    description: str | None = None
+    pattern: str | None = None
+
+
+@dataclass
+class RestOperation:
+    method: str
+    name: str
+    unit: CallUnit
+    inputs: list[InputSpec]
+
+
+@dataclass
+class RestRoute:
+    path: str
+    operations: dict[str, RestOperation]
+
+
+@dataclass
+class RestAdapterPlan:
+    kind = "rest"
+    namespace: str
+    address: str
+    port: int
+    routes: list[RestRoute]
+
+    @property
+    def size(self) -> str:
+        return f"{sum(len(r.operations) for r in self.routes)} operations"
+
+
+@dataclass
+class McpToolPlan:
+    name: str
+    title: str | None
+    description: str
+    input_schema: dict
+    annotations: dict
+    unit: CallUnit
+
+
+@dataclass
+class McpAdapterPlan:
+    kind = "mcp"
+    namespace: str
+    address: str
+    port: int | None
+    transport: str
+    description: str | None
+    tools: list[McpToolPlan]
+
+    @property
+    def size(self) -> str:
+        return f"{len(self.tools)} tools"
+
+
+@dataclass
+class Plan:
+    file: str
+    label: str | None
+    binds: Binds
+    secrets: Secrets
+    consumers: dict[str, dict[str, ConsumedOperation]]
+    transports: list[Transport]
+    adapters: list
+    warnings: list[Diagnostic]
+
+    async def aclose(self) -> None:
+        for transport in self.transports:
+            await transport.aclose()
+
+
+class _Compiler:
+    def __init__(self, loaded: Loaded, options: Options):
+        self.loaded = loaded
+        self.source = loaded.source
+        self.doc = loaded.document
+        self.options = options
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = list(loaded.warnings)
+
+    def error(self, path: tuple, message: str) -> None:
+        self.errors.append(self.source.diagnostic(path, message))
+
+    def warn(self, path: tuple, message: str) -> None:
+        self.warnings.append(self.source.diagnostic(path, message, "warning"))
+
+    # -------------------------------------------------------------- binds
+
+    def binds(self) -> Binds:
+        pairs = [(b, ("binds", i)) for i, b in enumerate(self.doc.binds)]
+        if self.doc.capability is not None:
+            pairs += [(b, ("capability", "binds", i)) for i, b in enumerate(self.doc.capability.binds)]
+        env_file = read_env_file(self.options.env_file) if self.options.env_file else None
+        return resolve_binds(
+            pairs, self.source, environ=self.options.environ, env_file=env_file, dry_run=self.options.dry_run
+        )
+
+    # -------------------------------------------------------------- consumes
+
+    def consumes(self, binds: Binds, secrets: Secrets):
+        cap = self.doc.capability
+        entries = [(c, ("consumes", i)) for i, c in enumerate(self.doc.consumes)]
+        if cap is not None:
+            entries += [(c, ("capability", "consumes", i)) for i, c in enumerate(cap.consumes)]
+        consumers: dict[str, dict[str, ConsumedOperation]] = {}
+        transports: list[Transport] = []
+        dry = DryRunTransport(secrets.mask) if self.options.dry_run else None
+        if dry is not None:
+            transports.append(dry)
+        for entry, path in entries:
+            if isinstance(entry, m.ImportedConsumesHttp):
+                entry = self.imported(entry, path)
+                if entry is None:
+                    continue
+            if entry.namespace in consumers:
+                self.error(path + ("namespace",), f"duplicate consumes namespace '{entry.namespace}'")
+                continue
+            base = self.options.base_uris.get(entry.namespace) or Template(entry.baseUri).bind(binds).render_constant()
+            base = base.rstrip("/")  # normalised, not rejected (FIX)
+            if not base.startswith(("http://", "https://")):
+                self.error(path + ("baseUri",), f"baseUri must be an http(s) URL, got {entry.baseUri!r}")
+                continue
+            auth = compile_auth(entry.authentication, binds)
+            if auth is not None and auth.kind == "bearer":
+                secrets.add(auth.header[1][len("Bearer ") :])
+            if dry is not None:
+                transport = dry
+            else:
+                transport = AiohttpTransport(digest=auth.digest if auth and auth.kind == "digest" else None)
+                transports.append(transport)
+            ops: dict[str, ConsumedOperation] = {}
+            for ri, res in enumerate(entry.resources):
+                rpath = path + ("resources", ri)
+                for oi, op in enumerate(res.operations):
+                    opath = rpath + ("operations", oi)
+                    if op.name in ops:
+                        self.error(opath + ("name",), f"duplicate operation '{op.name}' in consumes '{entry.namespace}'")
+                        continue
+                    compiled = self.consumed_operation(entry, res, op, opath, base, auth, transport)
+                    if compiled is not None:
+                        ops[op.name] = compiled
+            consumers[entry.namespace] = ops
+        return consumers, transports
+
+    def imported(self, entry: m.ImportedConsumesHttp, path: tuple):
+        self.error(path + ("location",), "imported consumes files are not supported yet")
+        return None
+
+    def params(self, levels: list[tuple[list[m.InputParameter], tuple]]) -> dict[str, ParamSpec]:
+        out: dict[str, ParamSpec] = {}
+        for params, path in levels:  # later levels override earlier ones
+            for i, p in enumerate(params):
+                location = p.in_ or "query"
+                if location == "environment":
+                    continue
+                value = MISSING if p.value is None else compile_value(p.value)
+                out[p.name] = ParamSpec(p.name, location, p.type, bool(p.required), p.description, value)
+        return out
+
+    def consumed_operation(self, entry, res, op, opath, base, auth, transport) -> ConsumedOperation | None:
+        full_path = res.path
+        if full_path and not full_path.startswith("/"):
+            full_path = "/" + full_path
+        parts, names = split_path(full_path)
+        params = self.params(
+            [
+                (entry.inputParameters, ()),
+                (res.inputParameters, ()),
+                (op.inputParameters, ()),
+            ]
+        )
+        for name in names:
+            spec = params.get(name)
+            if spec is None or spec.location != "path":
+                params[name] = ParamSpec(name, "path", "string", True, spec.description if spec else None)
+        body = None
+        if op.body is not None:
+            if isinstance(op.body, str):
+                body = BodyPlan("template", Template(op.body))
+            elif op.body.type == "multipartForm":
+                self.error(opath + ("body",), "multipartForm request bodies are not supported yet")
+            else:
+                body = BodyPlan(op.body.type, compile_value(op.body.data))
+        try:
+            shape = compile_outputs(op.outputParameters)
+        except (JsonPathError, TemplateError) as exc:
+            self.error(opath + ("outputParameters",), str(exc))
+            return None
+        request = RequestPlan(
+            namespace=entry.namespace,
+            operation=op.name,
+            method=op.method,
+            base_url=base,
+            path_parts=parts,
+            params=params,
+            auth=auth,
+            body=body,
+            timeout=self.options.timeout,
+        )
+        return ConsumedOperation(request, transport, shape, op.outputRawFormat)
+
+    # -------------------------------------------------------------- exposes
+
+    def target(self, consumers, call: str | None, path: tuple) -> ConsumedOperation | None:
+        if not call:
+            self.error(path, "missing 'call' (mock mode, steps and ref are not supported yet)")
+            return None
+        ns, _, op = call.partition(".")
+        if ns not in consumers:
+            known = ", ".join(sorted(consumers)) or "none"
+            self.error(path + ("call",), f"call '{call}': no consumes namespace '{ns}' (known: {known})")
+            return None
+        if op not in consumers[ns]:
+            self.error(path + ("call",), f"call '{call}': consumes '{ns}' has no operation '{op}'")
+            return None
+        return consumers[ns][op]
+
+    def unit(self, name: str, spec: m.Invocable, path: tuple, consumers, aliases, binds) -> CallUnit | None:
+        target = self.target(consumers, spec.call, path)
+        if target is None:
+            return None
+        try:
+            with_ = [(k, compile_with_value(v, aliases)) for k, v in (spec.with_ or {}).items()]
+            shape = compile_outputs(spec.outputParameters)
+        except (JsonPathError, TemplateError) as exc:
+            self.error(path, str(exc))
+            return None
+        return CallUnit(name, target, with_, shape, is_passthrough(spec.outputParameters), aliases, binds)
+
+    def address(self, adapter) -> str:
+        return self.options.address or adapter.address or "127.0.0.1"
+
+    def port(self, adapter, path) -> int | None:
+        port = self.options.ports.get(adapter.namespace, adapter.port)
+        return port
+
+    def rest(self, adapter: m.ExposesRest, path: tuple, consumers, binds) -> RestAdapterPlan:
+        aliases = ADAPTER_ALIASES["rest"] | {adapter.namespace}
+        routes: list[RestRoute] = []
+        seen_paths: dict[str, RestRoute] = {}
+        for ri, res in enumerate(adapter.resources):
+            rpath = path + ("resources", ri)
+            route = seen_paths.get(res.path)
+            if route is None:
+                route = RestRoute(res.path, {})
+                seen_paths[res.path] = route
+                routes.append(route)
+            if res.forward is not None:
+                self.error(rpath + ("forward",), "forward is not supported yet")
+            for oi, op in enumerate(res.operations):
+                opath = rpath + ("operations", oi)
+                if op.method in route.operations:
+                    self.error(opath + ("method",), f"duplicate {op.method} operation on {res.path}")
+                    continue
+                name = op.name or f"{op.method.lower()}-{res.name or res.path}"
+                unit = self.unit(name, op, opath, consumers, aliases, binds)
+                if unit is None:
+                    continue
+                inputs = [
+                    InputSpec(p.name, p.in_, p.type, p.required is not False, p.description, p.pattern)
+                    for p in [*res.inputParameters, *op.inputParameters]
+                ]
+                route.operations[op.method] = RestOperation(op.method, name, unit, inputs)
+        return RestAdapterPlan(adapter.namespace, self.address(adapter), self.port(adapter, path), routes)
+
+    def mcp(self, adapter: m.ExposesMcp, path: tuple, consumers, binds) -> McpAdapterPlan:
+        from ..adapters.mcp_schema import annotations_for, input_schema_for
+
+        aliases = ADAPTER_ALIASES["mcp"] | {adapter.namespace}
+        tools: list[McpToolPlan] = []
+        names: set[str] = set()
+        for ti, tool in enumerate(adapter.tools):
+            tpath = path + ("tools", ti)
+            if not tool.name:
+                self.error(tpath, "tool has no 'name'")
+                continue
+            if tool.name in names:
+                self.error(tpath + ("name",), f"duplicate tool '{tool.name}'")
+                continue
+            names.add(tool.name)
+            unit = self.unit(tool.name, tool, tpath, consumers, aliases, binds)
+            if unit is None:
+                continue
+            tools.append(
+                McpToolPlan(
+                    name=tool.name,
+                    title=tool.label,
+                    description=tool.description or tool.label or tool.name,
+                    input_schema=input_schema_for(tool, unit),
+                    annotations=annotations_for(tool, unit),
+                    unit=unit,
+                )
+            )
+        port = self.port(adapter, path) if adapter.transport == "http" else None
+        if adapter.transport == "http" and port is None:
+            self.error(path, f"mcp adapter '{adapter.namespace}' with transport http needs a 'port'")
+        return McpAdapterPlan(
+            adapter.namespace, self.address(adapter), port, adapter.transport, adapter.description, tools
+        )
+
+    def exposes(self, consumers, binds) -> list:
+        cap = self.doc.capability
+        if cap is None or not cap.exposes:
+            where = ("capability",) if cap is not None else ()
+            self.error(where, "nothing to serve: the capability has no 'exposes'")
+            return []
+        adapters = []
+        namespaces: dict[str, tuple] = {}
+        ports: dict[tuple[str, int], str] = {}
+        for i, adapter in enumerate(cap.exposes):
+            path = ("capability", "exposes", i)
+            ns = getattr(adapter, "namespace", None) or adapter.type
+            if ns in namespaces:
+                self.error(path + ("namespace",), f"duplicate exposes namespace '{ns}'")
+                continue
+            namespaces[ns] = path
+            if adapter.type == "rest":
+                plan = self.rest(adapter, path, consumers, binds)
+            elif adapter.type == "mcp":
+                plan = self.mcp(adapter, path, consumers, binds)
+            else:
+                self.warn(path + ("type",), f"'{adapter.type}' adapters are not served yet; skipped")
+                continue
+            if plan.port is not None:
+                other = ports.get((plan.address, plan.port)) or ports.get(("*", plan.port))
+                if other is not None:
+                    self.error(path + ("port",), f"port {plan.port} is already used by adapter '{other}'")
+                    continue
+                ports[(plan.address, plan.port)] = ns
+            adapters.append(plan)
+        return adapters
+
+    def compile(self) -> Plan:
+        binds = self.binds()
+        secrets = Secrets(v for ns in binds.values() for v in ns.values())
+        consumers, transports = self.consumes(binds, secrets)
+        adapters = self.exposes(consumers, binds)
+        unknown = set(self.options.base_uris) - set(consumers)
+        for ns in sorted(unknown):
+            self.errors.append(Diagnostic(self.source.file, 1, 1, f"--base-uri {ns}=…: no consumes namespace '{ns}'"))
+        known_adapters = {getattr(a, "namespace", None) for a in adapters}
+        for ns in sorted(set(self.options.ports) - known_adapters):
+            self.errors.append(Diagnostic(self.source.file, 1, 1, f"--port {ns}=…: no exposes namespace '{ns}'"))
+        if self.errors:
+            raise LoadError(sorted(self.errors, key=lambda d: (d.line, d.col)))
+        label = self.doc.info.label if self.doc.info else None
+        return Plan(self.source.file, label, binds, secrets, consumers, transports, adapters, self.warnings)
+
+
+def compile_plan(loaded: Loaded, options: Options | None = None) -> Plan:
+    return _Compiler(loaded, options or Options()).compile()

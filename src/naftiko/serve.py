@@ -1,0 +1,139 @@
+"""Running compiled plans: one uvicorn server per network adapter, all in one event loop.
+
+Sockets are bound here, before any server starts, so a port conflict fails start-up at once
+with a clear message; port 0 picks a free port and the start-up line shows the real one.
+SIGTERM/SIGINT stop accepting, let in-flight requests finish (bounded), then close the
+upstream pools (contract §10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+
+import uvicorn
+
+from .adapters.mcp import build_mcp_app, build_server
+from .adapters.rest import build_rest_app
+from .engine.plan import Plan
+
+log = logging.getLogger("naftiko")
+GRACEFUL_SECONDS = 10
+
+
+class StartupError(Exception):
+    pass
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal capture: the runner stops every server together."""
+
+    def capture_signals(self):
+        return contextlib.nullcontext()
+
+
+@dataclass
+class Listener:
+    kind: str
+    namespace: str
+    url: str
+    size: str
+
+
+def _bind(address: str, port: int, namespace: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        reason = "is already in use" if exc.errno in (98, 48) else f"cannot be bound ({exc.strerror})"
+        raise StartupError(
+            f"adapter '{namespace}': port {port} on {address} {reason}; choose another with --port {namespace}=PORT"
+        ) from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _url(address: str, port: int, path: str) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:{port}{path}"
+
+
+async def serve(plans: list[Plan], *, announce=None, stop: asyncio.Event | None = None, log_level: str = "warning") -> None:
+    announce = announce or (lambda line: print(line, flush=True))
+    stop = stop or asyncio.Event()
+    servers: list[tuple[_Server, socket.socket]] = []
+    stdio = []
+    listeners: list[Listener] = []
+    try:
+        for plan in plans:
+            for adapter in plan.adapters:
+                if adapter.kind == "mcp" and adapter.transport == "stdio":
+                    stdio.append((adapter, plan))
+                    listeners.append(Listener("mcp", adapter.namespace, "stdio", adapter.size))
+                    continue
+                app = build_rest_app(adapter, plan.secrets.mask) if adapter.kind == "rest" else build_mcp_app(adapter, plan.secrets.mask)
+                sock = _bind(adapter.address, adapter.port, adapter.namespace)
+                port = sock.getsockname()[1]
+                config = uvicorn.Config(
+                    app,
+                    log_level=log_level,
+                    access_log=False,
+                    lifespan="on",
+                    http="httptools",
+                    timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                    server_header=False,
+                )
+                servers.append((_Server(config), sock))
+                path = "/mcp" if adapter.kind == "mcp" else "/"
+                listeners.append(Listener(adapter.kind, adapter.namespace, _url(adapter.address, port, path), adapter.size))
+    except BaseException:
+        for _, sock in servers:
+            sock.close()
+        raise
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
+    for server, _ in servers:
+        while not server.started and not any(t.done() for t in tasks):
+            await asyncio.sleep(0.01)
+    for t in tasks:
+        if t.done() and t.exception() is not None:
+            raise StartupError(f"an adapter failed to start: {t.exception()}")
+    for item in listeners:
+        announce(f"{item.kind:<4} {item.namespace:<32} {item.url:<32} {item.size}")
+    if stdio:
+        tasks.append(asyncio.create_task(_serve_stdio(stdio[0][0], stdio[0][1], stop)))
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for server, _ in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stopper.cancel()
+    for plan in plans:
+        await plan.aclose()
+
+
+async def _serve_stdio(adapter, plan: Plan, stop: asyncio.Event) -> None:
+    from mcp.server.stdio import stdio_server
+
+    server, _ = build_server(adapter, plan.secrets.mask)
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+    stop.set()
+
+
+def announce_to(stream=sys.stdout):
+    return lambda line: print(line, file=stream, flush=True)
