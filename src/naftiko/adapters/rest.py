@@ -202,14 +202,18 @@ class RestRouter:
         if not data.strip():
             return EMPTY
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        looks_json = data.lstrip()[:1] in (b"{", b"[")
-        if ctype == "application/x-www-form-urlencoded" and not looks_json:  # curl -d sends JSON as a form
-            return dict(parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True))
-        if looks_json or ctype in ("", "application/json") or ctype.endswith("+json"):
+        if ctype in ("", "application/json") or ctype.endswith("+json"):
             try:
                 return orjson.loads(data)
             except orjson.JSONDecodeError as exc:
                 raise InvalidInput(f"request body is not valid JSON: {exc.msg} at position {exc.pos}", field="body") from None
+        if data.lstrip()[:1] in (b"{", b"["):  # JSON sent with another type (curl -d sends a form type)
+            try:
+                return orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass
+        if ctype == "application/x-www-form-urlencoded":
+            return dict(parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True))
         return data.decode("utf-8", "replace")
 
 

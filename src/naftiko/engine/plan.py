@@ -370,7 +370,7 @@ class _Compiler:
             else:
                 self.warn(path + ("type",), f"'{adapter.type}' adapters are not served yet; skipped")
                 continue
-            if plan.port is not None:
+            if plan.port:  # 0 = any free port, never a conflict
                 other = ports.get((plan.address, plan.port)) or ports.get(("*", plan.port))
                 if other is not None:
                     self.error(path + ("port",), f"port {plan.port} is already used by adapter '{other}'")

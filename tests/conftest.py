@@ -1,0 +1,188 @@
+"""Shared test fixtures: a real fake upstream on loopback and a real naftiko process.
+
+The fake upstream is an aiohttp server on 127.0.0.1 that records every request exactly as
+it arrived (raw path, query, headers, body) and answers what the test programs. naftiko runs
+as a subprocess started like a user would (``python -m naftiko serve FILE …``) on free ports,
+pointed at the fake upstream with ``--base-uri``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from multidict import MultiDict
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPABILITIES = ROOT / "capabilities"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+API_KEY = "test-key-4f9a1c7e"
+
+
+@dataclass
+class Recorded:
+    method: str
+    raw_path: str
+    path: str
+    query: MultiDict
+    headers: dict
+    body: bytes
+
+    def json(self):
+        return orjson.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes | None = None  # None → an echo of the request as JSON
+    content_type: str = "application/json"
+    delay: float = 0.0
+
+
+@dataclass
+class FakeUpstream:
+    url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+    replies: dict[str, Reply] = field(default_factory=dict)  # raw path → reply
+
+    def reply(self, raw_path: str, reply: Reply) -> None:
+        self.replies[raw_path] = reply
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.replies.clear()
+
+    @property
+    def last(self) -> Recorded:
+        assert self.requests, "the upstream received no request"
+        return self.requests[-1]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        rec = Recorded(
+            request.method,
+            request.raw_path.split("?", 1)[0],
+            request.path,
+            MultiDict(request.query),
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
+        )
+        self.requests.append(rec)
+        reply = self.replies.get(rec.raw_path, Reply())
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.body is None:
+            echo = {"upstream": "fake", "method": rec.method, "path": rec.raw_path, "query": list(rec.query.items())}
+            return web.Response(status=reply.status, body=orjson.dumps(echo), content_type="application/json")
+        return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type})
+
+
+@pytest_asyncio.fixture(scope="session")
+async def upstream():
+    fake = FakeUpstream()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", fake.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    fake.url = f"http://127.0.0.1:{port}"
+    yield fake
+    await runner.cleanup()
+
+
+@pytest.fixture
+def fresh_upstream(upstream):
+    upstream.reset()
+    yield upstream
+    upstream.reset()
+
+
+_LINE = re.compile(r"^(rest|mcp)\s+(\S+)\s+(http://\S+)\s+(\d+) (operations|tools)$")
+
+
+class Naftiko:
+    """A running ``naftiko serve`` subprocess and the URLs it announced."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None):
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        full_env.pop("METRONOME_API_KEY", None)
+        full_env.pop("M3TER_API_KEY", None)
+        full_env.update(env or {})
+        self.args = args
+        self.stderr_file = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "naftiko", "serve", *args],
+            stdout=subprocess.PIPE,
+            stderr=self.stderr_file,
+            env=full_env,
+            text=True,
+        )
+        self.urls: dict[str, str] = {}
+        self.sizes: dict[str, int] = {}
+        self.stdout_lines: list[str] = []
+
+    def _read_stdout(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_ready(self, adapters: int, timeout: float = 20.0) -> "Naftiko":
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        end = time.monotonic() + timeout
+        while len(self.urls) < adapters:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"naftiko exited {self.proc.returncode}: {self.stderr}")
+            if time.monotonic() > end:
+                raise AssertionError(f"naftiko did not announce its adapters in time: {self.stderr}")
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.stdout_lines.append(line)
+            m = _LINE.match(line)
+            if m:
+                self.urls[m.group(2)] = m.group(3)
+                self.sizes[m.group(2)] = int(m.group(4))
+        return self
+
+    @property
+    def stderr(self) -> str:
+        self.stderr_file.seek(0)
+        return self.stderr_file.read()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_naftiko(file: Path | str, upstream_url: str | None, *, consumes: list[str] = (), adapters: list[str] = (), extra=(), env=None, ready: int | None = None) -> Naftiko:
+    args = [str(file)]
+    for ns in consumes:
+        args += ["--base-uri", f"{ns}={upstream_url}"]
+    for ns in adapters:
+        args += ["--port", f"{ns}=0"]
+    args += list(extra)
+    return Naftiko(args, env).wait_ready(ready if ready is not None else len(adapters))
