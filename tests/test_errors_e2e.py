@@ -1,0 +1,199 @@
+"""End to end: failures are reported faithfully, over REST (problem+json) and MCP (isError).
+
+Upstream 4xx/5xx keep their status and body; a slow upstream is a 504 / timeout tool error;
+a refused connection a 502; bad input a 400 naming the field; a missing API key stops start-up
+with a message naming the variable. Secrets never appear in any answer.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import httpx
+import orjson
+import pytest
+from mcp import Client, MCPError
+
+from conftest import API_KEY, CAPABILITIES, Reply, start_naftiko
+
+FILE = CAPABILITIES / "metronome-customers.yaml"
+REST, MCP = "metronome-customers-rest", "metronome-customers-mcp"
+
+
+@pytest.fixture(scope="module")
+def served(upstream):
+    n = start_naftiko(FILE, upstream.url, consumes=["metronome-customers"], adapters=[REST, MCP],
+                      extra=["--timeout", "0.5"], env={"METRONOME_API_KEY": API_KEY})
+    yield n
+    assert n.stop() == 0
+    assert API_KEY not in n.stderr
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _problem(r: httpx.Response, status: int) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    assert API_KEY not in r.text
+    return body
+
+
+async def test_upstream_4xx_passes_through(served, fresh_upstream):
+    err = orjson.dumps({"message": "customer not found"})
+    fresh_upstream.reply("/v1/customers/nope", Reply(404, err))
+    async with httpx.AsyncClient() as http:
+        r = await http.get(served.urls[REST] + "v1/v1/customers/nope")
+    assert r.status_code == 404
+    assert r.json() == {"message": "customer not found"}
+    async with Client(served.urls[MCP], mode="auto") as client:
+        result = await client.call_tool("get-customer", {"customer_id": "nope"})
+    assert result.is_error
+    assert result.structured_content is None
+    text = result.content[0].text
+    assert "404" in text and "customer not found" in text
+
+
+async def test_upstream_5xx_text_body(served, fresh_upstream):
+    fresh_upstream.reply("/v1/customers/archive", Reply(503, b"maintenance window", "text/plain"))
+    async with httpx.AsyncClient() as http:
+        r = await http.post(served.urls[REST] + "v1/v1/customers/archive", json={"id": "c"})
+    assert r.status_code == 503
+    assert r.text == "maintenance window"
+    assert r.headers["content-type"].startswith("text/plain")
+    async with Client(served.urls[MCP], mode="legacy") as client:
+        result = await client.call_tool("archive-customer", {"body": {"id": "c"}})
+    assert result.is_error and "503" in result.content[0].text and "maintenance window" in result.content[0].text
+
+
+async def test_upstream_timeout(served, fresh_upstream):
+    fresh_upstream.reply("/v1/customers/slow", Reply(200, b"{}", delay=2.0))
+    async with httpx.AsyncClient() as http:
+        r = await http.get(served.urls[REST] + "v1/v1/customers/slow")
+    body = _problem(r, 504)
+    assert "0.5s" in body["detail"]
+    async with Client(served.urls[MCP], mode="auto") as client:
+        result = await client.call_tool("get-customer", {"customer_id": "slow"})
+    assert result.is_error and "did not answer" in result.content[0].text
+
+
+async def test_upstream_refused(upstream):
+    dead = f"http://127.0.0.1:{_closed_port()}"
+    n = start_naftiko(FILE, dead, consumes=["metronome-customers"], adapters=[REST, MCP], env={"METRONOME_API_KEY": API_KEY})
+    try:
+        async with httpx.AsyncClient() as http:
+            r = await http.get(n.urls[REST] + "v1/v1/customers/c-1")
+        body = _problem(r, 502)
+        assert "refused" in body["detail"] or "reached" in body["detail"]
+        async with Client(n.urls[MCP], mode="legacy") as client:
+            result = await client.call_tool("get-customer", {"customer_id": "c-1"})
+        assert result.is_error and "could not be reached" in result.content[0].text
+    finally:
+        assert n.stop() == 0
+
+
+async def test_upstream_204_and_empty_body(served, fresh_upstream):
+    fresh_upstream.reply("/v1/customers/archive", Reply(204, b""))
+    async with httpx.AsyncClient() as http:
+        r = await http.post(served.urls[REST] + "v1/v1/customers/archive", json={"id": "c"})
+    assert r.status_code == 204 and r.content == b""
+    async with Client(served.urls[MCP], mode="auto") as client:
+        result = await client.call_tool("archive-customer", {"body": {"id": "c"}})
+    assert not result.is_error and result.content == []
+
+
+async def test_upstream_non_json_success_passes_through(served, fresh_upstream):
+    fresh_upstream.reply("/v1/customers/c-csv", Reply(200, b"id,name\n1,Acme\n", "text/csv"))
+    async with httpx.AsyncClient() as http:
+        r = await http.get(served.urls[REST] + "v1/v1/customers/c-csv")
+    assert r.status_code == 200 and r.text == "id,name\n1,Acme\n" and r.headers["content-type"].startswith("text/csv")
+    async with Client(served.urls[MCP], mode="legacy") as client:
+        result = await client.call_tool("get-customer", {"customer_id": "c-csv"})
+    assert not result.is_error and result.content[0].text == "id,name\n1,Acme\n"
+
+
+async def test_rest_engine_errors(served, fresh_upstream):
+    base = served.urls[REST]
+    async with httpx.AsyncClient() as http:
+        _problem(await http.get(base + "v1/v1/nowhere"), 404)
+        r = await http.delete(base + "v1/v1/customers")
+        _problem(r, 405)
+        assert r.headers["allow"] == "GET, POST"
+        body = _problem(await http.post(base + "v1/v1/customers", content=b'{"name": ', headers={"content-type": "application/json"}), 400)
+        assert body["field"] == "body"
+        big = b'{"x": "' + b"a" * (5 * 1024 * 1024) + b'"}'
+        body = _problem(await http.post(base + "v1/v1/customers", content=big, headers={"content-type": "application/json"}), 413)
+        assert body["field"] == "body"
+    assert fresh_upstream.requests == []  # nothing was sent upstream for any of these
+
+
+async def test_mcp_argument_validation(served, fresh_upstream):
+    for mode in ("legacy", "auto"):
+        async with Client(served.urls[MCP], mode=mode) as client:
+            result = await client.call_tool("list-customers", {"customer_ids": "not-a-list"})
+            assert result.is_error and "customer_ids" in result.content[0].text
+            result = await client.call_tool("get-customer", {})
+            assert result.is_error and "customer_id" in result.content[0].text
+            with pytest.raises(MCPError):
+                await client.call_tool("no-such-tool", {})
+    assert fresh_upstream.requests == []
+
+
+def test_missing_api_key_fails_startup_naming_it():
+    env = {k: v for k, v in __import__("os").environ.items() if k != "METRONOME_API_KEY"}
+    proc = subprocess.run([sys.executable, "-m", "naftiko", "serve", str(FILE)], capture_output=True, text=True, env=env, timeout=30)
+    assert proc.returncode == 2
+    assert "METRONOME_API_KEY" in proc.stderr and "bind 'env'" in proc.stderr
+    assert "metronome-customers.yaml:14:5:" in proc.stderr  # the key in binds
+    assert "Traceback" not in proc.stderr
+
+
+def test_port_conflict_fails_fast():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "naftiko", "serve", str(FILE), "--dry-run", "--port", f"{REST}={port}", "--port", f"{MCP}=0"],
+            capture_output=True, text=True, timeout=30,
+        )
+    assert proc.returncode == 2
+    assert f"port {port}" in proc.stderr and "already in use" in proc.stderr and "Traceback" not in proc.stderr
+
+
+async def test_dry_run_describes_the_request_and_masks_secrets(upstream):
+    n = start_naftiko(FILE, None, adapters=[REST, MCP], extra=["--dry-run"], env={"METRONOME_API_KEY": API_KEY})
+    try:
+        async with httpx.AsyncClient() as http:
+            r = await http.get(n.urls[REST] + "v1/v1/customers", params={"customer_ids": ["a", "b"], "only_archived": "true"})
+        assert r.status_code == 200
+        d = r.json()
+        assert d["method"] == "GET"
+        assert d["url"] == "https://api.metronome.com/v1/customers?customer_ids=a&customer_ids=b&only_archived=true"
+        assert d["query"] == {"customer_ids": ["a", "b"], "only_archived": "true"}
+        assert d["headers"]["Authorization"] == "Bearer ****"
+        assert API_KEY not in r.text
+        async with Client(n.urls[MCP], mode="auto") as client:
+            result = await client.call_tool("update-customer-name", {"customer_id": "c 1", "body": {"name": "New"}})
+        d = result.structured_content
+        assert d["method"] == "POST" and d["url"] == "https://api.metronome.com/v1/customers/c%201/setName"
+        assert d["body"] == {"name": "New"} and API_KEY not in result.content[0].text
+    finally:
+        assert n.stop() == 0
+
+
+async def test_dry_run_needs_no_api_key():
+    n = start_naftiko(FILE, None, adapters=[REST, MCP], extra=["--dry-run"])
+    try:
+        async with httpx.AsyncClient() as http:
+            r = await http.get(n.urls[REST] + "v1/v1/customers/c-1")
+        assert r.status_code == 200 and r.json()["headers"]["Authorization"] == "Bearer ****"
+    finally:
+        assert n.stop() == 0
