@@ -19,7 +19,7 @@ from .loader import load
 from .serve import StartupError, serve
 
 EXIT_LOAD_ERROR = 2
-MAX_WARNINGS_ON_SERVE = 5
+MAX_WARNINGS_ON_SERVE = 3
 
 
 def _pairs(values: list[str], flag: str, cast=str) -> dict:
@@ -69,6 +69,8 @@ def _print_diagnostics(diagnostics: list[Diagnostic], limit: int | None = None) 
 
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.log_level != "debug":  # the SDK's lifecycle chatter is not news to an operator
+        logging.getLogger("mcp").setLevel(logging.WARNING)
     if args.timeout <= 0:
         return _usage_error("--timeout must be positive")
     options = Options(
