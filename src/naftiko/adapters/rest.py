@@ -16,10 +16,8 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, unquote
 
 import orjson
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
 
 from ..engine.invoke import EMPTY
 from ..engine.plan import InputSpec, RestAdapterPlan, RestOperation
@@ -122,6 +120,11 @@ class RestRouter:
         return None, {}
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":  # nothing to set up: plans are compiled before serving
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
         if scope["type"] != "http":
             return
         response = await self.handle(Request(scope, receive))
@@ -217,5 +220,7 @@ class RestRouter:
         return data.decode("utf-8", "replace")
 
 
-def build_rest_app(plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY) -> Starlette:
-    return Starlette(routes=[Mount("", app=RestRouter(plan, mask, max_body))])
+def build_rest_app(plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY) -> RestRouter:
+    """The router is the whole ASGI app: it already turns every failure into a problem
+    document, so Starlette's middleware stack would only add work per request."""
+    return RestRouter(plan, mask, max_body)
