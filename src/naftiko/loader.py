@@ -52,12 +52,11 @@ def _message(err: dict, path: tuple) -> str:
     kind = err["type"]
     where = str(path[-1]) if path else "document"
     ctx = err.get("ctx") or {}
-    if kind in ("union_tag_invalid", "literal_error") and path and path[-1] in _KIND_FIELDS:
-        expected = ctx.get("expected_tags") or ctx.get("expected") or ""
-        return f"unknown type {err.get('input')!r} (expected {expected})"
     if kind == "union_tag_invalid":
-        expected = ctx.get("expected_tags", "")
-        return f"unknown {ctx.get('discriminator', 'type').strip(chr(39))} {ctx.get('tag')!r} (expected {expected})"
+        field = ctx.get("discriminator", "type").strip("'")
+        return f"unknown {field} {ctx.get('tag')!r} (expected {ctx.get('expected_tags', '')})"
+    if kind == "literal_error" and path and path[-1] in _KIND_FIELDS:
+        return f"unknown type {err.get('input')!r} (expected {ctx.get('expected', '')})"
     if kind == "union_tag_not_found":
         return f"missing field '{ctx.get('discriminator', 'type').strip(chr(39))}'"
     if kind == "missing":
@@ -87,8 +86,8 @@ def validate_model(source: Source) -> Document:
         seen: set = set()
         for err in exc.errors(include_url=False):
             path = _data_path(source.data, err["loc"])
-            if err["type"] == "missing":
-                path = path  # the parent: where the field should have been
+            if err["type"] == "union_tag_invalid":  # point at the offending `type:` itself
+                path = path + ((err.get("ctx") or {}).get("discriminator", "type").strip("'"),)
             d = source.diagnostic(path, _message(err, path))
             if (d.line, d.col, d.message) not in seen:
                 seen.add((d.line, d.col, d.message))

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import orjson
 
 from ..errors import InvalidInput
-from ..expressions.template import MISSING, MissingValue, Scope, Template, to_json_fragment, to_text
+from ..expressions.template import MISSING, Scope, Template, to_json_fragment, to_text
 from .auth import OutboundAuth
 from .transport import OutboundRequest
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from ..consumer.request import RequestPlan
+from ..consumer.request import RequestPlan, render_value
 from ..consumer.transport import Transport
 from ..errors import UpstreamUnavailable
 from ..expressions.names import find_name
@@ -36,10 +36,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.status < 400
-
-    @property
-    def empty(self) -> bool:
-        return self.raw is not None and not self.raw.strip() if self.raw is not None else self.value is EMPTY
 
     def json_value(self) -> object:
         """The result as JSON data, parsing passed-through bytes when they are JSON."""
@@ -105,10 +101,6 @@ class ConsumedOperation:
     shape: Shape
     output_raw_format: str = "json"
 
-    @property
-    def param_names(self):
-        return self.request.params.keys()
-
 
 @dataclass(slots=True)
 class CallUnit:
@@ -129,8 +121,11 @@ class CallUnit:
             value = resolve_with_value(compiled, inputs, scope)
             if value is not MISSING:
                 args[key] = value
-        for name in self.target.param_names:
+        for name, spec in self.target.request.params.items():
             if name in args:
+                continue
+            if spec.value is not MISSING:  # a value fixed by the capability file
+                args[name] = render_value(spec.value, scope)
                 continue
             key = find_name(inputs, name)
             if key is not None:

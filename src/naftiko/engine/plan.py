@@ -9,6 +9,7 @@ reference (``call``, ``forward``) is checked here so a broken file fails at load
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from ..binds import Binds, read_env_file, resolve_binds
 from ..consumer.auth import compile_auth
@@ -16,7 +17,7 @@ from ..consumer.request import BodyPlan, ParamSpec, RequestPlan, compile_value, 
 from ..consumer.transport import AiohttpTransport, DryRunTransport, Transport
 from ..errors import Diagnostic, LoadError
 from ..expressions.jsonpath import JsonPathError
-from ..expressions.template import MISSING, Template, TemplateError
+from ..expressions.template import MISSING, Scope, Template, TemplateError
 from ..loader import Loaded
 from ..secrets import Secrets
 from ..spec import model as m
@@ -185,7 +186,7 @@ class _Compiler:
                     if op.name in ops:
                         self.error(opath + ("name",), f"duplicate operation '{op.name}' in consumes '{entry.namespace}'")
                         continue
-                    compiled = self.consumed_operation(entry, res, op, opath, base, auth, transport)
+                    compiled = self.consumed_operation(entry, res, op, opath, base, auth, transport, binds)
                     if compiled is not None:
                         ops[op.name] = compiled
             consumers[entry.namespace] = ops
@@ -206,11 +207,28 @@ class _Compiler:
                 out[p.name] = ParamSpec(p.name, location, p.type, bool(p.required), p.description, value)
         return out
 
-    def consumed_operation(self, entry, res, op, opath, base, auth, transport) -> ConsumedOperation | None:
+    def bind_path(self, parts: list, names: list[str], binds: Binds, path: tuple):
+        """Placeholders that name a bind (``{{env.TENANT}}``) become literal, encoded segments."""
+        scope = Scope(binds=binds)
+        out: list = []
+        for part in parts:
+            ref = tuple(part[0].split(".")) if isinstance(part, tuple) else ()
+            if (len(ref) == 2 and ref[0] in binds) or (len(ref) == 1 and ref[0] in scope.flat_binds):
+                value = scope.lookup(ref)
+                if value is MISSING:
+                    self.error(path, f"path placeholder '{part[0]}': bind '{ref[0]}' has no variable '{ref[-1]}'")
+                    continue
+                out.append(quote(str(value), safe=""))
+            else:
+                out.append(part)
+        return out, [p[0] for p in out if isinstance(p, tuple)]
+
+    def consumed_operation(self, entry, res, op, opath, base, auth, transport, binds) -> ConsumedOperation | None:
         full_path = res.path
         if full_path and not full_path.startswith("/"):
             full_path = "/" + full_path
         parts, names = split_path(full_path)
+        parts, names = self.bind_path(parts, names, binds, opath)
         params = self.params(
             [
                 (entry.inputParameters, ()),
@@ -279,9 +297,8 @@ class _Compiler:
     def address(self, adapter) -> str:
         return self.options.address or adapter.address or "127.0.0.1"
 
-    def port(self, adapter, path) -> int | None:
-        port = self.options.ports.get(adapter.namespace, adapter.port)
-        return port
+    def port(self, adapter) -> int | None:
+        return self.options.ports.get(adapter.namespace, adapter.port)
 
     def rest(self, adapter: m.ExposesRest, path: tuple, consumers, binds) -> RestAdapterPlan:
         aliases = ADAPTER_ALIASES["rest"] | {adapter.namespace}
@@ -310,7 +327,7 @@ class _Compiler:
                     for p in [*res.inputParameters, *op.inputParameters]
                 ]
                 route.operations[op.method] = RestOperation(op.method, name, unit, inputs)
-        return RestAdapterPlan(adapter.namespace, self.address(adapter), self.port(adapter, path), routes)
+        return RestAdapterPlan(adapter.namespace, self.address(adapter), self.port(adapter), routes)
 
     def mcp(self, adapter: m.ExposesMcp, path: tuple, consumers, binds) -> McpAdapterPlan:
         from ..adapters.mcp_schema import annotations_for, input_schema_for
@@ -340,7 +357,7 @@ class _Compiler:
                     unit=unit,
                 )
             )
-        port = self.port(adapter, path) if adapter.transport == "http" else None
+        port = self.port(adapter) if adapter.transport == "http" else None
         if adapter.transport == "http" and port is None:
             self.error(path, f"mcp adapter '{adapter.namespace}' with transport http needs a 'port'")
         return McpAdapterPlan(
@@ -355,7 +372,7 @@ class _Compiler:
             return []
         adapters = []
         namespaces: dict[str, tuple] = {}
-        ports: dict[tuple[str, int], str] = {}
+        ports: dict[int, str] = {}
         for i, adapter in enumerate(cap.exposes):
             path = ("capability", "exposes", i)
             ns = getattr(adapter, "namespace", None) or adapter.type
@@ -371,11 +388,11 @@ class _Compiler:
                 self.warn(path + ("type",), f"'{adapter.type}' adapters are not served yet; skipped")
                 continue
             if plan.port:  # 0 = any free port, never a conflict
-                other = ports.get((plan.address, plan.port)) or ports.get(("*", plan.port))
+                other = ports.get(plan.port)
                 if other is not None:
                     self.error(path + ("port",), f"port {plan.port} is already used by adapter '{other}'")
                     continue
-                ports[(plan.address, plan.port)] = ns
+                ports[plan.port] = ns
             adapters.append(plan)
         return adapters
 

@@ -20,7 +20,7 @@ import orjson
 from .jsonpath import JsonPath
 
 MISSING = object()
-_TAG = re.compile(r"\{\{(\{?)\s*([#^/!&]?)\s*(.*?)\s*\}?\}\}", re.S)
+_TAG = re.compile(r"\{\{\{\s*(?P<raw>.*?)\s*\}\}\}|\{\{\s*(?P<sigil>[#^/!&]?)\s*(?P<name>.*?)\s*\}\}", re.S)
 
 
 class TemplateError(ValueError):
@@ -158,12 +158,17 @@ def _compile(text: str) -> tuple:
         if m.start() > pos:
             parts.append(text[pos : m.start()])
         pos = m.end()
-        sigil, name = m.group(2), m.group(3)
+        if m.group("raw") is not None:
+            sigil, name = "&", m.group("raw")
+        else:
+            sigil, name = m.group("sigil"), m.group("name")
         if sigil == "!":
             continue
         if not name:
             raise TemplateError(f"empty variable in template {text!r}")
-        if sigil in ("#", "^"):
+        if sigil == "&":
+            parts.append(_var(name))
+        elif sigil in ("#", "^"):
             stack.append((_var(name), sigil == "^", parts))
             parts = []
         elif sigil == "/":

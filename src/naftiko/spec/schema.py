@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from importlib import resources
 
 from jsonschema import Draft202012Validator
@@ -25,6 +26,9 @@ def schema() -> dict:
 @functools.cache
 def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema())
+
+
+_QUOTED = re.compile(r"'([^']+)'")
 
 
 def _json_path(path) -> str:
@@ -58,14 +62,15 @@ def check(source: Source, severity: str) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for leaf in (leaf for error in _validator().iter_errors(source.data) for leaf in _leaves(error)):
         path = tuple(leaf.absolute_path)
-        message = leaf.message
-        if leaf.validator == "additionalProperties" or leaf.validator == "unevaluatedProperties":
-            message = message.replace("Additional properties are not allowed", "unknown field(s)")
-            message = message.replace("Unevaluated properties are not allowed", "unknown field(s)")
-        key = (path, message)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(source.diagnostic(path, f"{message} (schema, at {_json_path(path)})", severity))
+        if leaf.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(leaf.instance, dict):
+            # One warning per unknown key, at the key itself.
+            found = [(path + (k,), f"unknown field '{k}'") for k in _QUOTED.findall(leaf.message) if k in leaf.instance]
+        else:
+            found = [(path, leaf.message)]
+        for where, message in found:
+            if (where, message) in seen:
+                continue
+            seen.add((where, message))
+            out.append(source.diagnostic(where, f"{message} (schema, at {_json_path(where)})", severity))
     out.sort(key=lambda d: (d.line, d.col))
     return out
