@@ -16,7 +16,6 @@ from . import __version__
 from .engine.plan import Options, compile_plan
 from .errors import Diagnostic, LoadError
 from .loader import load
-from .serve import StartupError, serve
 
 EXIT_LOAD_ERROR = 2
 MAX_WARNINGS_ON_SERVE = 3
@@ -96,6 +95,8 @@ def _serve(args: argparse.Namespace) -> int:
     out = sys.stderr if stdio else sys.stdout  # stdout belongs to the protocol under stdio
     if args.dry_run:
         print("dry run: upstream calls are described, not sent", file=out, flush=True)
+    from .serve import StartupError, serve  # the server stack is only needed to serve
+
     try:
         _run(serve(plans, announce=lambda line: print(line, file=out, flush=True), log_level="warning" if args.log_level != "debug" else "debug"))
     except StartupError as exc:

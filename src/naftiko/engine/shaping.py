@@ -41,6 +41,9 @@ def compile_output(param: OutputParameter) -> Shape:
     if param.const is not None:
         const = param.const
         return lambda node: const
+    if param.mapping is None and param.value is not None and not is_jsonpath(param.value):
+        static = _coerce(param.type, param.value, param.maxLength)  # a fixed value, never the document
+        return lambda node: static
 
     expr = param.mapping if param.mapping is not None else (param.value if is_jsonpath(param.value) else None)
     select: Shape = JsonPath(expr).find if expr is not None else _identity
