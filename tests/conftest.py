@@ -9,6 +9,7 @@ pointed at the fake upstream with ``--base-uri``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import queue
 import re
@@ -59,6 +60,7 @@ class FakeUpstream:
     url: str = ""
     requests: list[Recorded] = field(default_factory=list)
     replies: dict[str, Reply] = field(default_factory=dict)  # raw path → reply
+    digest: tuple[str, str] | None = None  # when set, paths under /digest/ demand HTTP digest auth
 
     def reply(self, raw_path: str, reply: Reply) -> None:
         self.replies[raw_path] = reply
@@ -66,6 +68,7 @@ class FakeUpstream:
     def reset(self) -> None:
         self.requests.clear()
         self.replies.clear()
+        self.digest = None
 
     @property
     def last(self) -> Recorded:
@@ -83,6 +86,9 @@ class FakeUpstream:
             body,
         )
         self.requests.append(rec)
+        if self.digest and rec.raw_path.startswith("/digest/") and not _digest_ok(rec, self.digest):
+            challenge = 'Digest realm="fake", nonce="n0nce", qop="auth", algorithm=MD5, opaque="op"'
+            return web.Response(status=401, headers={"WWW-Authenticate": challenge})
         reply = self.replies.get(rec.raw_path, Reply())
         if reply.delay:
             await asyncio.sleep(reply.delay)
@@ -90,6 +96,20 @@ class FakeUpstream:
             echo = {"upstream": "fake", "method": rec.method, "path": rec.raw_path, "query": list(rec.query.items())}
             return web.Response(status=reply.status, body=orjson.dumps(echo), content_type="application/json")
         return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type})
+
+
+def _digest_ok(rec: Recorded, credentials: tuple[str, str]) -> bool:
+    """Check an RFC 7616 (MD5, qop=auth) Authorization header the way a real server would."""
+    header = rec.headers.get("authorization", "")
+    if not header.startswith("Digest "):
+        return False
+    fields = dict(re.findall(r'(\w+)="?([^",]+)"?', header[7:]))
+    user, password = credentials
+    md5 = lambda text: hashlib.md5(text.encode()).hexdigest()  # noqa: E731
+    ha1 = md5(f"{user}:fake:{password}")
+    ha2 = md5(f"{rec.method}:{fields.get('uri')}")
+    expected = md5(f"{ha1}:n0nce:{fields.get('nc')}:{fields.get('cnonce')}:auth:{ha2}")
+    return fields.get("username") == user and fields.get("response") == expected
 
 
 @pytest_asyncio.fixture(scope="session")
