@@ -33,6 +33,34 @@ CAPABILITIES = ROOT / "capabilities"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 API_KEY = "test-key-4f9a1c7e"
 
+# The smallest capability that serves: one consumed GET and one REST route calling it.
+MINIMAL_CAPABILITY = """\
+naftiko: 1.0.0-alpha2
+info:
+  label: T
+  description: test
+capability:
+  consumes:
+  - type: http
+    namespace: up
+    baseUri: https://api.example.com
+    resources:
+    - name: items
+      path: /items/{id}
+      operations:
+      - name: get-item
+        method: GET
+  exposes:
+  - type: rest
+    namespace: api
+    port: 8080
+    resources:
+    - path: /items/{id}
+      operations:
+      - method: GET
+        call: up.get-item
+"""
+
 
 @dataclass
 class Recorded:

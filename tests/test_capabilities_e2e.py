@@ -73,43 +73,31 @@ M3TER = [
 LIST_QUERY = {"customer_ids": ["c-1", "c-2"], "only_archived": "true", "ingest_alias": "a&b=c"}
 
 
-@pytest.fixture(scope="module")
-def customers(upstream):
+def _serve(upstream, name: str, env_key: str):
     n = start_naftiko(
-        CAPABILITIES / "metronome-customers.yaml",
+        CAPABILITIES / f"{name}.yaml",
         upstream.url,
-        consumes=["metronome-customers"],
-        adapters=["metronome-customers-rest", "metronome-customers-mcp"],
-        env={"METRONOME_API_KEY": API_KEY},
+        consumes=[name],
+        adapters=[f"{name}-rest", f"{name}-mcp"],
+        env={env_key: API_KEY},
     )
     yield n
-    assert n.stop() == 0
+    assert n.stop() == 0  # SIGTERM is a graceful, clean exit
+
+
+@pytest.fixture(scope="module")
+def customers(upstream):
+    yield from _serve(upstream, "metronome-customers", "METRONOME_API_KEY")
 
 
 @pytest.fixture(scope="module")
 def credits(upstream):
-    n = start_naftiko(
-        CAPABILITIES / "metronome-credits-and-commits.yaml",
-        upstream.url,
-        consumes=["metronome-credits-and-commits"],
-        adapters=["metronome-credits-and-commits-rest", "metronome-credits-and-commits-mcp"],
-        env={"METRONOME_API_KEY": API_KEY},
-    )
-    yield n
-    assert n.stop() == 0
+    yield from _serve(upstream, "metronome-credits-and-commits", "METRONOME_API_KEY")
 
 
 @pytest.fixture(scope="module")
 def m3ter(upstream):
-    n = start_naftiko(
-        CAPABILITIES / "m3ter-balances.yaml",
-        upstream.url,
-        consumes=["m3ter-balances"],
-        adapters=["m3ter-balances-rest", "m3ter-balances-mcp"],
-        env={"M3TER_API_KEY": API_KEY},
-    )
-    yield n
-    assert n.stop() == 0
+    yield from _serve(upstream, "m3ter-balances", "M3TER_API_KEY")
 
 
 def _rest_base(n, ns):

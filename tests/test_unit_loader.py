@@ -14,36 +14,12 @@ import pytest
 from naftiko.errors import Diagnostic, LoadError
 from naftiko.loader import load, load_source
 from naftiko.yamlsource import parse_yaml, read_source
+from conftest import MINIMAL_CAPABILITY
 
 ROOT = Path(__file__).resolve().parent.parent
 METRONOME = ROOT / "capabilities" / "metronome-customers.yaml"
 
-VALID = """\
-naftiko: 1.0.0-alpha2
-info:
-  label: T
-  description: test
-capability:
-  consumes:
-  - type: http
-    namespace: up
-    baseUri: https://api.example.com
-    resources:
-    - name: items
-      path: /items/{id}
-      operations:
-      - name: get-item
-        method: GET
-  exposes:
-  - type: rest
-    namespace: api
-    port: 8080
-    resources:
-    - path: /items/{id}
-      operations:
-      - method: GET
-        call: up.get-item
-"""
+VALID = MINIMAL_CAPABILITY
 
 
 def pos(text: str, needle: str, occurrence: int = 1) -> tuple[int, int]:

@@ -11,33 +11,9 @@ import pytest
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
 from naftiko.loader import load
+from conftest import MINIMAL_CAPABILITY
 
-BASE = """\
-naftiko: 1.0.0-alpha2
-info:
-  label: T
-  description: test
-capability:
-  consumes:
-  - type: http
-    namespace: up
-    baseUri: https://api.example.com
-    resources:
-    - name: items
-      path: /items/{id}
-      operations:
-      - name: get-item
-        method: GET
-  exposes:
-  - type: rest
-    namespace: api
-    port: 8080
-    resources:
-    - path: /items/{id}
-      operations:
-      - method: GET
-        call: up.get-item
-"""
+BASE = MINIMAL_CAPABILITY
 
 WITH_BIND = BASE.replace(
     "capability:",
