@@ -162,7 +162,7 @@ def fresh_upstream(upstream):
     upstream.reset()
 
 
-_LINE = re.compile(r"^(rest|mcp)\s+(\S+)\s+(http://\S+)\s+(\d+) (operations|tools)$")
+_LINE = re.compile(r"^(rest|mcp|skill|control)\s+(\S+)\s+(http://\S+)\s+(\d+) (operations|tools|skills|endpoints)$")
 
 
 class Naftiko:

@@ -19,12 +19,22 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from .adapters.inbound_auth import protect
 from .adapters.mcp import build_mcp_app, build_server
 from .adapters.rest import build_rest_app
+from .adapters.skill import build_skill_app
 from .engine.plan import Plan
 
 log = logging.getLogger("naftiko")
 GRACEFUL_SECONDS = 10
+
+
+# adapter kind → (adapter plan, capability plan) → ASGI app
+APP_BUILDERS = {
+    "rest": lambda adapter, plan: build_rest_app(adapter, plan.secrets.mask),
+    "mcp": lambda adapter, plan: build_mcp_app(adapter, plan.secrets.mask),
+    "skill": build_skill_app,
+}
 
 
 class StartupError(Exception):
@@ -81,7 +91,7 @@ async def serve(plans: list[Plan], *, announce=None, stop: asyncio.Event | None 
                     stdio.append((adapter, plan))
                     listeners.append(Listener("mcp", adapter.namespace, "stdio", adapter.size))
                     continue
-                app = build_rest_app(adapter, plan.secrets.mask) if adapter.kind == "rest" else build_mcp_app(adapter, plan.secrets.mask)
+                app = protect(APP_BUILDERS[adapter.kind](adapter, plan), adapter, plan)
                 sock = _bind(adapter.address, adapter.port, adapter.namespace)
                 port = sock.getsockname()[1]
                 config = uvicorn.Config(
@@ -95,8 +105,7 @@ async def serve(plans: list[Plan], *, announce=None, stop: asyncio.Event | None 
                     proxy_headers=False,
                 )
                 servers.append((_Server(config), sock))
-                path = "/mcp" if adapter.kind == "mcp" else "/"
-                listeners.append(Listener(adapter.kind, adapter.namespace, _url(adapter.address, port, path), adapter.size))
+                listeners.append(Listener(adapter.kind, adapter.namespace, _url(adapter.address, port, adapter.url_path), adapter.size))
     except BaseException:
         for _, sock in servers:
             sock.close()
@@ -119,7 +128,7 @@ async def serve(plans: list[Plan], *, announce=None, stop: asyncio.Event | None 
     gc.collect()
     gc.freeze()
     for item in listeners:
-        announce(f"{item.kind:<4} {item.namespace:<32} {item.url:<32} {item.size}")
+        announce(f"{item.kind:<5} {item.namespace:<32} {item.url:<32} {item.size}")
     if stdio:
         tasks.append(asyncio.create_task(_serve_stdio(stdio[0][0], stdio[0][1], stop)))
     stopper = asyncio.create_task(stop.wait())

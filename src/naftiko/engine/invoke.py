@@ -14,7 +14,7 @@ import orjson
 
 from ..consumer.request import RequestPlan, render_value
 from ..consumer.transport import Transport
-from ..errors import UpstreamUnavailable
+from ..consumer.formats import decode
 from ..expressions.names import find_name
 from ..expressions.template import MISSING, Scope, Template
 from .shaping import Shape
@@ -100,6 +100,7 @@ class ConsumedOperation:
     transport: Transport
     shape: Shape
     output_raw_format: str = "json"
+    output_schema: str | None = None
 
 
 @dataclass(slots=True)
@@ -143,10 +144,5 @@ class CallUnit:
             return Result(response.status, value=EMPTY, content_type=response.content_type)
         if self.passthrough:
             return Result(response.status, raw=response.body, content_type=response.content_type)
-        try:
-            document = orjson.loads(response.body)
-        except orjson.JSONDecodeError:
-            raise UpstreamUnavailable(
-                f"upstream answered {response.content_type or 'a body'} that is not JSON; cannot apply outputParameters"
-            ) from None
+        document = decode(response, self.target.output_raw_format, self.target.output_schema)
         return Result(response.status, value=self.shape(document), content_type="application/json")

@@ -68,10 +68,12 @@ class RestRoute:
 @dataclass
 class RestAdapterPlan:
     kind = "rest"
+    url_path = "/"
     namespace: str
     address: str
     port: int
     routes: list[RestRoute]
+    authentication: object = None  # the adapter's inbound auth model, if any
 
     @property
     def size(self) -> str:
@@ -91,12 +93,16 @@ class McpToolPlan:
 @dataclass
 class McpAdapterPlan:
     kind = "mcp"
+    url_path = "/mcp"
     namespace: str
     address: str
     port: int | None
     transport: str
     description: str | None
     tools: list[McpToolPlan]
+    resources: list = field(default_factory=list)  # adapters.mcp_catalog plans
+    prompts: list = field(default_factory=list)
+    authentication: object = None
 
     @property
     def size(self) -> str:
@@ -264,7 +270,7 @@ class _Compiler:
             body=body,
             timeout=self.options.timeout,
         )
-        return ConsumedOperation(request, transport, shape, op.outputRawFormat)
+        return ConsumedOperation(request, transport, shape, op.outputRawFormat, op.outputSchema)
 
     # -------------------------------------------------------------- exposes
 
@@ -327,9 +333,10 @@ class _Compiler:
                     for p in [*res.inputParameters, *op.inputParameters]
                 ]
                 route.operations[op.method] = RestOperation(op.method, name, unit, inputs)
-        return RestAdapterPlan(adapter.namespace, self.address(adapter), self.port(adapter), routes)
+        return RestAdapterPlan(adapter.namespace, self.address(adapter), self.port(adapter), routes, adapter.authentication)
 
     def mcp(self, adapter: m.ExposesMcp, path: tuple, consumers, binds) -> McpAdapterPlan:
+        from ..adapters.mcp_catalog import compile_catalog
         from ..adapters.mcp_schema import annotations_for, input_schema_for
 
         aliases = ADAPTER_ALIASES["mcp"] | {adapter.namespace}
@@ -360,8 +367,10 @@ class _Compiler:
         port = self.port(adapter) if adapter.transport == "http" else None
         if adapter.transport == "http" and port is None:
             self.error(path, f"mcp adapter '{adapter.namespace}' with transport http needs a 'port'")
+        resources, prompts = compile_catalog(self, adapter, path, consumers, aliases, binds)
         return McpAdapterPlan(
-            adapter.namespace, self.address(adapter), port, adapter.transport, adapter.description, tools
+            adapter.namespace, self.address(adapter), port, adapter.transport, adapter.description, tools,
+            resources, prompts, adapter.authentication,
         )
 
     def exposes(self, consumers, binds) -> list:
@@ -384,6 +393,12 @@ class _Compiler:
                 plan = self.rest(adapter, path, consumers, binds)
             elif adapter.type == "mcp":
                 plan = self.mcp(adapter, path, consumers, binds)
+            elif adapter.type == "skill":
+                from ..adapters.skill import compile_skill
+
+                plan = compile_skill(self, adapter, path, binds)
+                if plan is None:
+                    continue
             else:
                 self.warn(path + ("type",), f"'{adapter.type}' adapters are not served yet; skipped")
                 continue
