@@ -60,7 +60,7 @@ def test_valid_plan_has_consumer_and_rest_route(tmp_path):
     (adapter,) = plan.adapters
     assert (adapter.kind, adapter.namespace, adapter.port, adapter.address) == ("rest", "api", 8080, "127.0.0.1")
     op = adapter.routes[0].operations["GET"]
-    assert op.unit.target is plan.consumers["up"]["get-item"]
+    assert op.unit.call.target is plan.consumers["up"]["get-item"]
     # the undeclared {id} placeholder became a required path parameter
     spec = request_of(plan).params["id"]
     assert spec.location == "path" and spec.required

@@ -8,7 +8,7 @@ feeds, and the consumed parameters left over are added under their own names.
 
 from __future__ import annotations
 
-from ..engine.invoke import CallUnit, InputRef
+from ..engine.invoke import InputRef
 from ..expressions.names import normalise
 from ..expressions.template import MISSING
 from ..spec.model import McpTool
@@ -30,7 +30,7 @@ def _property(type_: str | None, description: str | None, location: str | None =
     return prop
 
 
-def input_schema_for(tool: McpTool, unit: CallUnit) -> dict:
+def input_schema_for(tool: McpTool, unit) -> dict:
     properties: dict[str, dict] = {}
     required: list[str] = []
     if tool.inputParameters is not None:
@@ -40,19 +40,26 @@ def input_schema_for(tool: McpTool, unit: CallUnit) -> dict:
                 required.append(p.name)
         return {"type": "object", "properties": properties, "required": required}
 
-    params = unit.target.request.params
+    for call in unit.calls:
+        _infer_from_call(call, properties, required)
+    for name in getattr(unit, "template_inputs", ()):  # mock outputs rendered from inputs
+        properties.setdefault(name, {"type": "string"})
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def _infer_from_call(call, properties: dict, required: list) -> None:
+    params = call.target.request.params
     fed: set[str] = set()
-    for key, compiled in unit.with_:
+    for key, compiled in call.with_:
+        fed.add(key)
         if not isinstance(compiled, InputRef):
-            fed.add(key)  # a literal or template: not something the caller provides
-            continue
+            continue  # a literal, template or JSONPath: not something the caller provides
         name = compiled.path[0]
         spec = params.get(key)
-        fed.add(key)
         if name in properties:
             continue
         properties[name] = _property(spec.type if spec else None, spec.description if spec else None, spec.location if spec else None)
-        if spec is not None and (spec.location == "path" or spec.required):
+        if spec is not None and (spec.location == "path" or spec.required) and name not in required:
             required.append(name)
     for name, spec in params.items():
         if name in fed or spec.value is not MISSING:
@@ -62,16 +69,24 @@ def input_schema_for(tool: McpTool, unit: CallUnit) -> dict:
         properties[name] = _property(spec.type, spec.description, spec.location)
         if spec.location == "path" or spec.required:
             required.append(name)
-    return {"type": "object", "properties": properties, "required": required}
 
 
-def annotations_for(tool: McpTool, unit: CallUnit) -> dict:
-    method = unit.target.request.method
-    derived: dict[str, bool] = {"readOnlyHint": method in ("GET", "HEAD")}
-    if method in ("PUT", "DELETE"):
-        derived["idempotentHint"] = True
-    if method == "DELETE":
+def annotations_for(tool: McpTool, unit, semantics=None) -> dict:
+    """From the HTTP methods the unit calls, then aggregate ``semantics``, then ``hints``."""
+    methods = {call.target.method for call in unit.calls}
+    derived: dict[str, bool] = {"readOnlyHint": methods <= {"GET", "HEAD"}}
+    if methods and methods <= {"GET", "HEAD", "PUT", "DELETE"}:
+        if methods & {"PUT", "DELETE"}:
+            derived["idempotentHint"] = True
+    if "DELETE" in methods:
         derived["destructiveHint"] = True
+    if semantics is not None:
+        if semantics.safe is not None:
+            derived["readOnlyHint"] = semantics.safe
+            if semantics.safe:
+                derived["destructiveHint"] = False
+        if semantics.idempotent is not None:
+            derived["idempotentHint"] = semantics.idempotent
     if tool.hints is not None:
         for field, hint in _HINTS.items():
             value = getattr(tool.hints, field)

@@ -8,14 +8,15 @@ and shapes the answer.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
 from ..consumer.request import RequestPlan, render_value
-from ..consumer.transport import Transport
+from ..consumer.transport import Transport, UpstreamResponse
 from ..consumer.formats import decode
 from ..expressions.names import find_name
+from ..expressions.jsonpath import JsonPath, is_jsonpath
 from ..expressions.template import MISSING, Scope, Template
 from .shaping import Shape
 
@@ -71,10 +72,13 @@ class InputRef:
 
 
 def compile_with_value(value: object, aliases: frozenset[str]) -> object:
+    """``ns.name`` → :class:`InputRef`; ``$…`` → JSONPath; ``{{…}}`` → template; else literal."""
     if isinstance(value, str):
         m = _REF.match(value.strip())
         if m and m.group(1) in aliases:
             return InputRef(tuple(m.group(2).split(".")))
+        if is_jsonpath(value):
+            return JsonPath(value)
         if "{{" in value:
             return Template(value)
     return value
@@ -83,11 +87,12 @@ def compile_with_value(value: object, aliases: frozenset[str]) -> object:
 def resolve_with_value(compiled: object, inputs: dict, scope: Scope) -> object:
     if isinstance(compiled, InputRef):
         return compiled.resolve(inputs)
+    if isinstance(compiled, JsonPath):
+        return compiled.find(scope.document if scope.document is not MISSING else inputs)
     if isinstance(compiled, Template):
         var = compiled.single_var
         if var is not None:  # "{{x}}" alone keeps x's type
-            value = scope.resolve(var)
-            return value
+            return scope.resolve(var)
         return compiled.render(scope)
     return compiled
 
@@ -102,30 +107,30 @@ class ConsumedOperation:
     output_raw_format: str = "json"
     output_schema: str | None = None
 
+    @property
+    def method(self) -> str:
+        return self.request.method
+
 
 @dataclass(slots=True)
-class CallUnit:
-    """Simple mode: one consumed call, arguments from ``with`` then by name (contract §3)."""
+class Call:
+    """One consumed call with its ``with`` entries: used by simple mode and by call steps."""
 
-    name: str
     target: ConsumedOperation
     with_: list[tuple[str, object]]
-    shape: Shape
-    passthrough: bool
-    aliases: frozenset[str]
-    binds: dict
-    extra: dict = field(default_factory=dict)
 
     def arguments(self, inputs: dict, scope: Scope) -> dict:
+        """A value per consumed parameter: ``with`` first (evaluated against the inputs as they
+        were — FIX), then values fixed by the file, then inputs by (normalised) name."""
         args: dict[str, object] = {}
-        for key, compiled in self.with_:  # evaluated against the inputs as they were (FIX)
+        for key, compiled in self.with_:
             value = resolve_with_value(compiled, inputs, scope)
             if value is not MISSING:
                 args[key] = value
         for name, spec in self.target.request.params.items():
             if name in args:
                 continue
-            if spec.value is not MISSING:  # a value fixed by the capability file
+            if spec.value is not MISSING:
                 args[name] = render_value(spec.value, scope)
                 continue
             key = find_name(inputs, name)
@@ -133,16 +138,39 @@ class CallUnit:
                 args[name] = inputs[key]
         return args
 
+    async def send(self, inputs: dict, scope: Scope) -> UpstreamResponse:
+        request = self.target.request.build(self.arguments(inputs, scope), scope)
+        return await self.target.transport.send(request)
+
+
+def upstream_failure(response: UpstreamResponse) -> Result:
+    return Result(response.status, raw=response.body, content_type=response.content_type, upstream_error=True)
+
+
+@dataclass(slots=True)
+class CallUnit:
+    """Simple mode: one consumed call, its answer shaped by the unit's outputs (contract §3, §4)."""
+
+    name: str
+    call: Call
+    shape: Shape
+    passthrough: bool
+    aliases: frozenset[str]
+    binds: dict
+
+    @property
+    def calls(self) -> list[Call]:
+        return [self.call]
+
     async def invoke(self, inputs: dict) -> Result:
         scope = Scope(inputs, aliases=self.aliases, binds=self.binds)
-        args = self.arguments(inputs, scope)
-        request = self.target.request.build(args, scope)
-        response = await self.target.transport.send(request)
+        response = await self.call.send(inputs, scope)
         if response.status >= 400:
-            return Result(response.status, raw=response.body, content_type=response.content_type, upstream_error=True)
+            return upstream_failure(response)
         if not response.body.strip():
             return Result(response.status, value=EMPTY, content_type=response.content_type)
         if self.passthrough:
             return Result(response.status, raw=response.body, content_type=response.content_type)
-        document = decode(response, self.target.output_raw_format, self.target.output_schema)
+        target = self.call.target
+        document = decode(response, target.output_raw_format, target.output_schema)
         return Result(response.status, value=self.shape(document), content_type="application/json")

@@ -9,20 +9,24 @@ reference (``call``, ``forward``) is checked here so a broken file fails at load
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote
 
-from ..binds import Binds, read_env_file, resolve_binds
+from ..binds import Binds, read_env_file, resolve_binds, resolve_location
 from ..consumer.auth import compile_auth
 from ..consumer.request import BodyPlan, ParamSpec, RequestPlan, compile_value, split_path
 from ..consumer.transport import AiohttpTransport, DryRunTransport, Transport
 from ..errors import Diagnostic, LoadError
-from ..expressions.jsonpath import JsonPathError
+from ..expressions.jsonpath import JsonPath, JsonPathError
 from ..expressions.template import MISSING, Scope, Template, TemplateError
 from ..loader import Loaded
 from ..secrets import Secrets
 from ..spec import model as m
-from .invoke import CallUnit, ConsumedOperation, compile_with_value
-from .shaping import compile_outputs, is_passthrough
+from .invoke import Call, CallUnit, ConsumedOperation, compile_with_value
+from .mock import compile_mock, is_mock
+from .script import PythonScript
+from .shaping import compile_orchestrated, compile_outputs, is_passthrough
+from .steps import CallStep, LookupStep, ScriptStep, StepsUnit
 
 ADAPTER_ALIASES = {"rest": frozenset({"rest"}), "mcp": frozenset({"tools", "mcp"}), "skill": frozenset(), "control": frozenset()}
 
@@ -55,7 +59,7 @@ class InputSpec:
 class RestOperation:
     method: str
     name: str
-    unit: CallUnit
+    unit: object  # CallUnit | StepsUnit | MockUnit: anything with invoke(inputs) -> Result
     inputs: list[InputSpec]
 
 
@@ -63,6 +67,7 @@ class RestOperation:
 class RestRoute:
     path: str
     operations: dict[str, RestOperation]
+    forward: object = None  # engine.forward.ForwardPlan: runs when no operation matches the method
 
 
 @dataclass
@@ -77,7 +82,8 @@ class RestAdapterPlan:
 
     @property
     def size(self) -> str:
-        return f"{sum(len(r.operations) for r in self.routes)} operations"
+        forwards = sum(r.forward is not None for r in self.routes)
+        return f"{sum(len(r.operations) for r in self.routes)} operations" + (f", {forwards} forward" if forwards else "")
 
 
 @dataclass
@@ -87,7 +93,7 @@ class McpToolPlan:
     description: str
     input_schema: dict
     annotations: dict
-    unit: CallUnit
+    unit: object  # CallUnit | StepsUnit | MockUnit: anything with invoke(inputs) -> Result
 
 
 @dataclass
@@ -133,6 +139,7 @@ class _Compiler:
         self.options = options
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = list(loaded.warnings)
+        self.upstreams: dict[str, tuple] = {}  # consumes namespace → (entry, base_url, transport, auth), for forward
 
     def error(self, path: tuple, message: str) -> None:
         self.errors.append(self.source.diagnostic(path, message))
@@ -196,6 +203,7 @@ class _Compiler:
                     if compiled is not None:
                         ops[op.name] = compiled
             consumers[entry.namespace] = ops
+            self.upstreams[entry.namespace] = (entry, base, transport, auth)
         return consumers, transports
 
     def imported(self, entry: m.ImportedConsumesHttp, path: tuple):
@@ -288,17 +296,107 @@ class _Compiler:
             return None
         return consumers[ns][op]
 
-    def unit(self, name: str, spec: m.Invocable, path: tuple, consumers, aliases, binds) -> CallUnit | None:
-        target = self.target(consumers, spec.call, path)
-        if target is None:
-            return None
+    def resolve_ref(self, spec: m.Invocable, path: tuple):
+        """``ref: ns.function`` → the spec with the function's fields merged under the adapter's
+        own (field-level, adapter wins), the function's semantics, and the aggregate namespace."""
+        if not spec.ref:
+            return spec, None, None
+        found = self.aggregates.get(spec.ref)
+        if found is None:
+            known = ", ".join(sorted(self.aggregates)) or "none"
+            self.error(path + ("ref",), f"ref '{spec.ref}': no aggregate function of that name (known: {known})")
+            return None, None, None
+        function = found
+        data = function.model_dump(by_alias=True, exclude_unset=True, exclude={"semantics"})
+        data.update(spec.model_dump(by_alias=True, exclude_unset=True, exclude={"ref"}))
+        merged = type(spec).model_validate(data)
+        return merged, function.semantics, frozenset({spec.ref.partition(".")[0]})
+
+    def unit(self, name: str, spec: m.Invocable, path: tuple, consumers, aliases, binds):
+        """Compile how a REST operation, MCP tool/resource/prompt or function runs: ``ref``,
+        then ``steps`` (orchestrated), ``call`` (simple) or output values (mock)."""
+        if spec.ref:
+            spec, _, namespace = self.resolve_ref(spec, path)
+            if spec is None:
+                return None
+            aliases = aliases | namespace
         try:
-            with_ = [(k, compile_with_value(v, aliases)) for k, v in (spec.with_ or {}).items()]
-            shape = compile_outputs(spec.outputParameters)
+            if spec.steps:
+                return self.steps_unit(name, spec, path, consumers, aliases, binds)
+            if spec.call:
+                target = self.target(consumers, spec.call, path)
+                if target is None:
+                    return None
+                call = Call(target, self.with_entries(spec.with_, aliases))
+                shape = compile_outputs(spec.outputParameters)
+                return CallUnit(name, call, shape, is_passthrough(spec.outputParameters), aliases, binds)
+            if is_mock(spec.outputParameters):
+                return compile_mock(name, spec.outputParameters, aliases, binds)
         except (JsonPathError, TemplateError) as exc:
             self.error(path, str(exc))
             return None
-        return CallUnit(name, target, with_, shape, is_passthrough(spec.outputParameters), aliases, binds)
+        self.error(path, f"'{name}' has no 'call', 'steps', 'ref' or output values to answer with")
+        return None
+
+    def with_entries(self, with_: dict | None, aliases) -> list[tuple[str, object]]:
+        return [(k, compile_with_value(v, aliases)) for k, v in (with_ or {}).items()]
+
+    def steps_unit(self, name, spec: m.Invocable, path, consumers, aliases, binds) -> StepsUnit | None:
+        steps: list = []
+        seen: set[str] = set()
+        for i, step in enumerate(spec.steps):
+            spath = path + ("steps", i)
+            if step.name in seen:
+                self.error(spath + ("name",), f"duplicate step name '{step.name}'")
+                continue
+            if isinstance(step, m.StepCall):
+                target = self.target(consumers, step.call, spath)
+                if target is not None:
+                    steps.append(CallStep(step.name, Call(target, self.with_entries(step.with_, aliases))))
+            elif isinstance(step, m.StepLookup):
+                if step.index not in seen:
+                    self.error(spath + ("index",), f"lookup index '{step.index}' is not an earlier step of '{name}'")
+                else:
+                    steps.append(LookupStep(step.name, step.index, step.match, JsonPath(step.lookupValue), step.outputParameters))
+            else:
+                script = self.script(step, spath)
+                if script is not None:
+                    steps.append(ScriptStep(step.name, script, self.with_entries(step.with_, aliases)))
+            seen.add(step.name)
+        mappings = [(mp.targetName, compile_with_value(mp.value, aliases)) for mp in spec.mappings]
+        return StepsUnit(name, steps, mappings, compile_orchestrated(spec.outputParameters), aliases, binds)
+
+    def script(self, step: m.StepScript, path: tuple) -> PythonScript | None:
+        settings = self.scripting
+        language = step.language or (settings.defaultLanguage if settings else None) or "python"
+        if language != "python":
+            self.error(path + ("language",), f"unsupported script language '{language}' (naftiko runs python scripts)")
+            return None
+        if settings is not None and settings.allowedLanguages and language not in settings.allowedLanguages:
+            self.error(path + ("language",), f"script language '{language}' is not in management.scripting.allowedLanguages")
+            return None
+        location = step.location or (settings.defaultLocation if settings else None)
+        if not location or not step.file:
+            self.error(path, "a script step needs 'file' and a 'location' (or management.scripting.defaultLocation)")
+            return None
+        base = resolve_location(location, Path(self.source.file).resolve().parent)
+        code = []
+        for rel in [*step.dependencies, step.file]:
+            file = (base / rel).resolve()
+            if base.resolve() not in file.parents:
+                self.error(path + ("file",), f"script '{rel}' is outside {location}")
+                return None
+            try:
+                code.append(compile(file.read_text("utf-8"), str(file), "exec"))
+            except OSError as exc:
+                self.error(path + ("file",), f"cannot read script {file}: {exc.strerror}")
+                return None
+            except SyntaxError as exc:
+                self.error(path + ("file",), f"script {file}:{exc.lineno}: {exc.msg}")
+                return None
+        timeout = (settings.timeout if settings else 60000) / 1000
+        limit = settings.statementLimit if settings else 100000
+        return PythonScript(step.name, code, timeout, limit)
 
     def address(self, adapter) -> str:
         return self.options.address or adapter.address or "127.0.0.1"
@@ -318,14 +416,31 @@ class _Compiler:
                 seen_paths[res.path] = route
                 routes.append(route)
             if res.forward is not None:
-                self.error(rpath + ("forward",), "forward is not supported yet")
+                from .forward import compile_forward
+
+                fpath = rpath + ("forward",)
+                target = self.upstreams.get(res.forward.targetNamespace)
+                if target is None:
+                    known = ", ".join(sorted(self.upstreams)) or "none"
+                    self.error(
+                        fpath + ("targetNamespace",),
+                        f"forward.targetNamespace '{res.forward.targetNamespace}': no consumes namespace with that name (known: {known})",
+                    )
+                elif route.forward is not None:
+                    self.error(fpath, f"{res.path} already has a forward")
+                else:
+                    warn = lambda i, msg, fpath=fpath: self.warn(fpath + ("trustedHeaders", i), msg)  # noqa: E731
+                    route.forward = compile_forward(res.forward, *target, binds, self.options.timeout, warn)
             for oi, op in enumerate(res.operations):
                 opath = rpath + ("operations", oi)
                 if op.method in route.operations:
                     self.error(opath + ("method",), f"duplicate {op.method} operation on {res.path}")
                     continue
+                op, _, ref_aliases = self.resolve_ref(op, opath)
+                if op is None:
+                    continue
                 name = op.name or f"{op.method.lower()}-{res.name or res.path}"
-                unit = self.unit(name, op, opath, consumers, aliases, binds)
+                unit = self.unit(name, op, opath, consumers, aliases | (ref_aliases or frozenset()), binds)
                 if unit is None:
                     continue
                 inputs = [
@@ -344,6 +459,9 @@ class _Compiler:
         names: set[str] = set()
         for ti, tool in enumerate(adapter.tools):
             tpath = path + ("tools", ti)
+            tool, semantics, ref_aliases = self.resolve_ref(tool, tpath)
+            if tool is None:
+                continue
             if not tool.name:
                 self.error(tpath, "tool has no 'name'")
                 continue
@@ -351,7 +469,7 @@ class _Compiler:
                 self.error(tpath + ("name",), f"duplicate tool '{tool.name}'")
                 continue
             names.add(tool.name)
-            unit = self.unit(tool.name, tool, tpath, consumers, aliases, binds)
+            unit = self.unit(tool.name, tool, tpath, consumers, aliases | (ref_aliases or frozenset()), binds)
             if unit is None:
                 continue
             tools.append(
@@ -360,7 +478,7 @@ class _Compiler:
                     title=tool.label,
                     description=tool.description or tool.label or tool.name,
                     input_schema=input_schema_for(tool, unit),
-                    annotations=annotations_for(tool, unit),
+                    annotations=annotations_for(tool, unit, semantics),
                     unit=unit,
                 )
             )
@@ -411,7 +529,25 @@ class _Compiler:
             adapters.append(plan)
         return adapters
 
+    def collect_aggregates(self) -> None:
+        """``namespace.function`` → function, checked for duplicates; and the scripting settings."""
+        self.aggregates: dict[str, m.AggregateFunction] = {}
+        self.scripting = None
+        cap = self.doc.capability
+        if cap is None:
+            return
+        for ai, aggregate in enumerate(cap.aggregates):
+            for fi, function in enumerate(aggregate.functions):
+                key = f"{aggregate.namespace}.{function.name}"
+                if key in self.aggregates:
+                    self.error(("capability", "aggregates", ai, "functions", fi, "name"), f"duplicate aggregate function '{key}'")
+                self.aggregates[key] = function
+        for adapter in cap.exposes:
+            if adapter.type == "control" and adapter.management is not None and adapter.management.scripting is not None:
+                self.scripting = adapter.management.scripting
+
     def compile(self) -> Plan:
+        self.collect_aggregates()
         binds = self.binds()
         secrets = Secrets(v for ns in binds.values() for v in ns.values())
         consumers, transports = self.consumes(binds, secrets)

@@ -104,3 +104,31 @@ def is_passthrough(params: list[OutputParameter]) -> bool:
         and p.items is None
         and p.type in (None, "object", "array")
     )
+
+
+def compile_orchestrated(params: list[OutputParameter]) -> Shape:
+    """Orchestrated outputs pick their value by ``name`` from what the mappings built, typed
+    per ``type``; arrays project each element onto their ``items``, objects onto ``properties``."""
+    if not params:
+        return _identity
+    fields = [(p.name, _orchestrated(p)) for p in params if p.name]
+    return lambda source: {name: fn(source.get(name) if isinstance(source, dict) else None) for name, fn in fields}
+
+
+def _orchestrated(param: OutputParameter) -> Shape:
+    if param.type == "array" and param.items is not None:
+        items = param.items if isinstance(param.items, list) else [param.items]
+        named = [(p.name, _orchestrated(p)) for p in items if p.name]
+        if not named:
+            element = _orchestrated(items[0])
+            return lambda value: [element(v) for v in value] if isinstance(value, list) else value
+        return lambda value: (
+            [{n: fn(e.get(n) if isinstance(e, dict) else None) for n, fn in named} for e in value]
+            if isinstance(value, list)
+            else value
+        )
+    if param.type == "object" and param.properties:
+        props = [(name, _orchestrated(p)) for name, p in param.properties.items()]
+        return lambda value: {n: fn(value.get(n)) for n, fn in props} if isinstance(value, dict) else value
+    kind, max_length = param.type, param.maxLength
+    return lambda value: _coerce(kind, value, max_length)

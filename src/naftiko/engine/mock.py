@@ -1,0 +1,79 @@
+"""Mock mode: a unit with no ``call`` and no ``steps`` answers from its outputs' values.
+
+Each output's ``value`` is a template rendered against the inputs (``"Hello {{name}}"``) and
+typed per its ``type`` (FIX: the reference makes everything a string); ``const`` is used as
+is; objects nest through ``properties``. Named outputs form an object keyed by name (REF).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..consumer.request import compile_value, render_value
+from ..expressions.template import Scope, Template
+from ..spec.model import OutputParameter
+from .invoke import Result
+from .shaping import _coerce
+
+Render = Callable[[Scope], object]
+
+
+def _compile(param: OutputParameter, names: set[str]) -> Render:
+    if param.const is not None:
+        const = param.const
+        return lambda scope: const
+    if param.type == "object" and param.properties:
+        props = [(name, _compile(p, names)) for name, p in param.properties.items()]
+        return lambda scope: {n: fn(scope) for n, fn in props}
+    if param.type == "array" and isinstance(param.items, list) and param.value is None:
+        items = [_compile(p, names) for p in param.items]
+        return lambda scope: [fn(scope) for fn in items]
+    value = compile_value(param.value)
+    for template in _templates(value):
+        names.update(v.path for v in template.variables() if v.path)
+    kind, max_length = param.type, param.maxLength
+    return lambda scope: _coerce(kind, render_value(value, scope), max_length)
+
+
+def _templates(value: object):
+    if isinstance(value, Template):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _templates(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _templates(v)
+
+
+def is_mock(params: list[OutputParameter]) -> bool:
+    return bool(params) and all(p.value is not None or p.const is not None or p.properties for p in params)
+
+
+@dataclass(slots=True)
+class MockUnit:
+    name: str
+    outputs: list[tuple[str | None, Render]]
+    aliases: frozenset[str]
+    binds: dict
+    template_inputs: list[str] = field(default_factory=list)  # for inferred MCP input schemas
+
+    @property
+    def calls(self) -> list:
+        return []
+
+    async def invoke(self, inputs: dict) -> Result:
+        scope = Scope(inputs, aliases=self.aliases, binds=self.binds)
+        if len(self.outputs) == 1 and self.outputs[0][0] is None:
+            return Result(200, value=self.outputs[0][1](scope), content_type="application/json")
+        return Result(200, value={n: fn(scope) for n, fn in self.outputs}, content_type="application/json")
+
+
+def compile_mock(name: str, params: list[OutputParameter], aliases, binds) -> MockUnit:
+    paths: set[tuple] = set()
+    outputs = [(p.name, _compile(p, paths)) for p in params]
+    bind_names = set(binds) | {k for ns in binds.values() for k in ns}
+    refs = {p[1] if p[0] in aliases and len(p) > 1 else p[0] for p in paths}
+    inputs = sorted(refs - bind_names - {"."})
+    return MockUnit(name, outputs, aliases, binds, inputs)

@@ -1,0 +1,64 @@
+"""Script steps: Python run in-process with a time limit and a statement limit.
+
+Scripts are part of the capability, as trusted as the file itself; the limits protect the
+server from a script that loops, not from a hostile author. The step context — the unit's
+inputs and every earlier step's output — is bound as variables (names with ``-`` are also
+reachable through the ``context`` dict), ``with`` entries are bound by name, and the script
+assigns ``result``. A limit is enforced by a trace function in the worker thread, so a single
+long call into C code is not interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+
+from ..errors import EngineError
+
+
+class ScriptFailed(EngineError):
+    status = 500
+    title = "Script failed"
+
+
+@dataclass(slots=True)
+class PythonScript:
+    name: str
+    code: list  # compiled dependencies, then the main file
+    timeout: float  # seconds
+    statement_limit: int
+
+    async def run(self, context: dict, variables: dict) -> object:
+        return await asyncio.to_thread(self._run, context, variables)
+
+    def _run(self, context: dict, variables: dict) -> object:
+        namespace: dict = {"__name__": f"naftiko_script_{self.name}", "context": dict(context)}
+        namespace.update({k: v for k, v in context.items() if k.isidentifier()})
+        namespace.update(variables)
+        deadline = time.monotonic() + self.timeout
+        budget = [self.statement_limit]
+
+        def tracer(frame, event, arg):
+            if event == "line":
+                budget[0] -= 1
+                if budget[0] <= 0:
+                    raise ScriptFailed(f"script step '{self.name}' exceeded {self.statement_limit} statements")
+                if time.monotonic() > deadline:
+                    raise ScriptFailed(f"script step '{self.name}' exceeded its time limit of {self.timeout:g}s")
+            return tracer
+
+        sys.settrace(tracer)
+        try:
+            for code in self.code:
+                exec(code, namespace)  # noqa: S102 - the capability's own script
+        except ScriptFailed:
+            raise
+        except Exception as exc:
+            raise ScriptFailed(f"script step '{self.name}' failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            sys.settrace(None)
+        if "result" not in namespace:
+            raise ScriptFailed(f"script step '{self.name}' did not assign 'result'")
+        return namespace["result"]
