@@ -25,7 +25,7 @@ from ..spec import model as m
 from .invoke import Call, CallUnit, ConsumedOperation, compile_with_value
 from .mock import compile_mock, is_mock
 from .script import PythonScript
-from .shaping import compile_orchestrated, compile_outputs, is_passthrough
+from .shaping import compile_consumed, compile_orchestrated, compile_outputs, is_passthrough
 from .steps import CallStep, LookupStep, ScriptStep, StepsUnit
 
 ADAPTER_ALIASES = {"rest": frozenset({"rest"}), "mcp": frozenset({"tools", "mcp"}), "skill": frozenset(), "control": frozenset()}
@@ -263,7 +263,7 @@ class _Compiler:
             else:
                 body = BodyPlan(op.body.type, compile_value(op.body.data))
         try:
-            shape = compile_outputs(op.outputParameters)
+            shape = compile_consumed(op.outputParameters)
         except (JsonPathError, TemplateError) as exc:
             self.error(opath + ("outputParameters",), str(exc))
             return None

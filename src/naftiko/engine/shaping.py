@@ -89,6 +89,21 @@ def compile_outputs(params: list[OutputParameter]) -> Shape:
     return lambda node: {name: fn(node) for name, fn in fields}
 
 
+def compile_consumed(params: list[OutputParameter]) -> Shape:
+    """Consumed outputs: named JSONPath projections of the upstream document. When the upstream
+    answers an array, each element is augmented with the projections of itself."""
+    shape = compile_outputs(params)
+    if not params or not all(p.name for p in params):
+        return shape
+
+    def project(document: object) -> object:
+        if isinstance(document, list):
+            return [{**e, **shape(e)} if isinstance(e, dict) else shape(e) for e in document]
+        return shape(document)
+
+    return project
+
+
 def is_passthrough(params: list[OutputParameter]) -> bool:
     """True when shaping would return the upstream document unchanged."""
     if not params:
