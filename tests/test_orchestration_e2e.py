@@ -153,3 +153,25 @@ async def test_runaway_script_is_stopped(tmp_path, upstream, fresh_upstream):
         assert "time limit of 0.3s" in r.json()["detail"]
     finally:
         assert n.stop() == 0
+
+
+async def test_imported_consumes_file_with_its_own_binds(upstream, fresh_upstream):
+    env = {"CATALOG_TOKEN": "tok-imported", "CATALOG_VERSION": "2026-01"}
+    n = start_naftiko(FIXTURES / "imports.yaml", upstream.url, consumes=["books-api"], adapters=["imports-rest"], env=env)
+    try:
+        async with httpx.AsyncClient() as http:
+            r = await http.get(n.urls["imports-rest"] + "books/b%201")
+        assert r.status_code == 200, r.text
+        rec = fresh_upstream.last
+        assert rec.raw_path == "/books/b%201"
+        assert rec.query["lang"] == "en"  # resource-level parameter value
+        assert rec.headers["catalog-version"] == "2026-01"  # consumes-level header from the imported file's bind
+        assert rec.headers["authorization"] == "Bearer tok-imported"
+    finally:
+        assert n.stop() == 0
+
+
+def test_import_naming_a_missing_namespace_is_a_load_error(tmp_path):
+    text = (FIXTURES / "imports.yaml").read_text().replace("import: catalog", "import: nothing").replace("./shared/", f"{FIXTURES}/shared/")
+    err = _serve_fails(tmp_path, text)
+    assert "has no consumes namespace 'nothing' (found: catalog)" in err

@@ -150,13 +150,46 @@ class _Compiler:
     # -------------------------------------------------------------- binds
 
     def binds(self) -> Binds:
-        pairs = [(b, ("binds", i)) for i, b in enumerate(self.doc.binds)]
-        if self.doc.capability is not None:
-            pairs += [(b, ("capability", "binds", i)) for i, b in enumerate(self.doc.capability.binds)]
+        """The file's binds, plus those of imported consumes files (the importing file wins)."""
         env_file = read_env_file(self.options.env_file) if self.options.env_file else None
-        return resolve_binds(
-            pairs, self.source, environ=self.options.environ, env_file=env_file, dry_run=self.options.dry_run
-        )
+        merged: Binds = {}
+        for loaded in [*self.imports.values(), self.loaded]:
+            doc = loaded.document
+            pairs = [(b, ("binds", i)) for i, b in enumerate(doc.binds)]
+            if doc.capability is not None:
+                pairs += [(b, ("capability", "binds", i)) for i, b in enumerate(doc.capability.binds)]
+            resolved = resolve_binds(
+                pairs, loaded.source, environ=self.options.environ, env_file=env_file, dry_run=self.options.dry_run
+            )
+            for ns, values in resolved.items():
+                merged.setdefault(ns, {}).update(values)
+        return merged
+
+    def load_imports(self) -> dict[str, Loaded]:
+        """Read every consumes file named by an ``import`` entry, relative to this file."""
+        from ..loader import load
+
+        cap = self.doc.capability
+        entries = [(c, ("consumes", i)) for i, c in enumerate(self.doc.consumes)]
+        if cap is not None:
+            entries += [(c, ("capability", "consumes", i)) for i, c in enumerate(cap.consumes)]
+        base = Path(self.source.file).resolve().parent
+        imports: dict[str, Loaded] = {}
+        for entry, path in entries:
+            if not isinstance(entry, m.ImportedConsumesHttp) or entry.location in imports:
+                continue
+            loc = entry.location
+            file = resolve_location(loc, base) if "://" in loc else (base / loc).resolve()
+            if not file.is_file():
+                self.error(path + ("location",), f"imported consumes file not found: {file}")
+                continue
+            try:
+                imports[loc] = load(str(file), strict=self.options.strict)
+            except LoadError as exc:
+                self.errors.extend(exc.diagnostics)
+                continue
+            self.warnings.extend(imports[loc].warnings)
+        return imports
 
     # -------------------------------------------------------------- consumes
 
@@ -207,7 +240,17 @@ class _Compiler:
         return consumers, transports
 
     def imported(self, entry: m.ImportedConsumesHttp, path: tuple):
-        self.error(path + ("location",), "imported consumes files are not supported yet")
+        """The entry named ``import`` in the imported file, renamed to ``as`` when given."""
+        loaded = self.imports.get(entry.location)
+        if loaded is None:
+            return None  # already reported
+        doc = loaded.document
+        candidates = [*doc.consumes, *(doc.capability.consumes if doc.capability else [])]
+        for candidate in candidates:
+            if isinstance(candidate, m.ConsumesHttp) and candidate.namespace == entry.import_:
+                return candidate.model_copy(update={"namespace": entry.as_ or entry.import_})
+        names = ", ".join(c.namespace for c in candidates if isinstance(c, m.ConsumesHttp)) or "none"
+        self.error(path + ("import",), f"{entry.location} has no consumes namespace '{entry.import_}' (found: {names})")
         return None
 
     def params(self, levels: list[tuple[list[m.InputParameter], tuple]]) -> dict[str, ParamSpec]:
@@ -548,6 +591,7 @@ class _Compiler:
 
     def compile(self) -> Plan:
         self.collect_aggregates()
+        self.imports = self.load_imports()
         binds = self.binds()
         secrets = Secrets(v for ns in binds.values() for v in ns.values())
         consumers, transports = self.consumes(binds, secrets)
