@@ -9,6 +9,7 @@ encoding values where they go (contract §3).
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -87,6 +88,8 @@ class BodyPlan:
             ctype = "application/json" if text.lstrip()[:1] in "{[" else "text/plain; charset=utf-8"
             return text.encode(), ctype
         value = render_value(self.data, scope)
+        if self.kind == "multipartForm":
+            return _multipart(value or [])
         if self.kind == "json":
             return orjson.dumps(value), BODY_CONTENT_TYPES["json"]
         if self.kind == "formUrlEncoded":
@@ -97,6 +100,28 @@ class BodyPlan:
                 self.kind
             ]
         return to_text(value).encode(), BODY_CONTENT_TYPES[self.kind]
+
+
+def _quoted(text: str) -> str:
+    return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")  # as browsers do
+
+
+def _multipart(parts: list[dict]) -> tuple[bytes, str]:
+    """RFC 7578 ``multipart/form-data`` from rendered ``{name, value, filename?, contentType?}``."""
+    boundary = uuid.uuid4().hex
+    out = bytearray()
+    for part in parts:
+        out += f"--{boundary}\r\n".encode()
+        disposition = f'form-data; name="{_quoted(str(part.get("name", "")))}"'
+        if part.get("filename"):
+            disposition += f'; filename="{_quoted(str(part["filename"]))}"'
+        out += f"Content-Disposition: {disposition}\r\n".encode()
+        if part.get("contentType"):
+            out += f"Content-Type: {_quoted(str(part['contentType']))}\r\n".encode()
+        value = part.get("value")
+        out += b"\r\n" + (value if isinstance(value, bytes) else to_text(value).encode()) + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
 
 
 def compile_value(value: object) -> object:

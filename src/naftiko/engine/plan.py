@@ -301,8 +301,6 @@ class _Compiler:
         if op.body is not None:
             if isinstance(op.body, str):
                 body = BodyPlan("template", Template(op.body))
-            elif op.body.type == "multipartForm":
-                self.error(opath + ("body",), "multipartForm request bodies are not supported yet")
             else:
                 body = BodyPlan(op.body.type, compile_value(op.body.data))
         try:
