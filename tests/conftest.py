@@ -81,6 +81,7 @@ class Reply:
     body: bytes | None = None  # None → an echo of the request as JSON
     content_type: str = "application/json"
     delay: float = 0.0
+    headers: dict = field(default_factory=dict)  # extra response headers
 
 
 @dataclass
@@ -123,7 +124,7 @@ class FakeUpstream:
         if reply.body is None:
             echo = {"upstream": "fake", "method": rec.method, "path": rec.raw_path, "query": list(rec.query.items())}
             return web.Response(status=reply.status, body=orjson.dumps(echo), content_type="application/json")
-        return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type})
+        return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type, **reply.headers})
 
 
 def _digest_ok(rec: Recorded, credentials: tuple[str, str]) -> bool:
@@ -162,7 +163,7 @@ def fresh_upstream(upstream):
     upstream.reset()
 
 
-_LINE = re.compile(r"^(rest|mcp|skill|control)\s+(\S+)\s+(http://\S+)\s+(\d+) (operations|tools|skills|endpoints)$")
+_LINE = re.compile(r"^(rest|mcp|skill|control)\s+(\S+)\s+(http://\S+)\s+(\d+) (operations|tools|skills|endpoints)(?:, \d+ forward)?$")
 
 
 class Naftiko:

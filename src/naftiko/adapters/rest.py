@@ -4,7 +4,9 @@ Routes come from resource paths in any placeholder spelling (``{customer-id}``,
 ``{{orgId}}``), matched on the raw, still percent-encoded path so a value may hold ``/``,
 ``?`` or spaces. Every input is collected — path variables, query parameters, headers,
 cookies and the JSON body as ``body`` — and handed to the operation's unit. Upstream status
-and body pass through; engine errors are problem+json (contract §6).
+and body pass through; engine errors are problem+json (contract §6). A resource with
+``forward`` proxies every method none of its operations takes (contract §8); its last
+placeholder may then span several segments.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..engine.forward import ForwardPlan, safe_response_headers
 from ..engine.invoke import EMPTY
-from ..engine.plan import InputSpec, RestAdapterPlan, RestOperation
+from ..engine.plan import InputSpec, RestAdapterPlan, RestOperation, RestRoute
 from ..errors import EngineError, InvalidInput, PayloadTooLarge
 from .problems import problem, problem_from
 
@@ -44,22 +47,25 @@ class _Route:
     names: list[str]
     operations: dict[str, RestOperation]
     allow: str
+    forward: ForwardPlan | None = None
 
 
-def _compile_route(path: str, operations: dict[str, RestOperation]) -> _Route:
-    if not path.startswith("/"):
-        path = "/" + path
+def _compile_route(r: RestRoute) -> _Route:
+    path = r.path if r.path.startswith("/") else "/" + r.path
+    found = list(_PLACEHOLDER.finditer(path))
     names: list[str] = []
     pattern = ""
     pos = 0
-    for m in _PLACEHOLDER.finditer(path):
+    for i, m in enumerate(found):
         pattern += re.escape(path[pos : m.start()])
         names.append((m.group(1) or m.group(2)).strip())
-        pattern += f"(?P<p{len(names) - 1}>[^/]+)"
+        # A forward's last placeholder is the rest of the path: /notion/{path} takes /notion/v1/pages/x.
+        group = ".+" if r.forward is not None and i == len(found) - 1 else "[^/]+"
+        pattern += f"(?P<p{len(names) - 1}>{group})"
         pos = m.end()
     pattern += re.escape(path[pos:])
     regex = re.compile(pattern + "$") if names else None
-    return _Route(path, regex, names, operations, ", ".join(sorted(operations)))
+    return _Route(path, regex, names, r.operations, ", ".join(sorted(r.operations)), r.forward)
 
 
 def _coerce(spec: InputSpec, value: object) -> object:
@@ -97,26 +103,28 @@ class RestRouter:
         self.static: dict[str, _Route] = {}
         self.dynamic: list[_Route] = []
         for r in plan.routes:
-            if not r.operations:
+            if not r.operations and r.forward is None:
                 continue
-            route = _compile_route(r.path, r.operations)
+            route = _compile_route(r)
             if route.regex is None:
                 self.static[route.template.rstrip("/") or "/"] = route
             else:
                 self.dynamic.append(route)
         # Literal paths before templated ones, and longer literals first, so /customers/archive
-        # wins over /customers/{id}.
-        self.dynamic.sort(key=lambda r: -len(_PLACEHOLDER.sub("", r.template)))
+        # wins over /customers/{id}; at equal length one segment before a forward's many.
+        self.dynamic.sort(key=lambda r: (-len(_PLACEHOLDER.sub("", r.template)), r.forward is not None))
 
     def match(self, raw_path: str) -> tuple[_Route | None, dict[str, str]]:
+        """The route and its path values, still percent-encoded."""
         key = raw_path.rstrip("/") or "/"
         route = self.static.get(unquote(key)) or self.static.get(key)
         if route is not None:
             return route, {}
         for route in self.dynamic:
-            m = route.regex.match(key)
+            # A forward keeps the caller's trailing '/': some upstreams tell /x from /x/.
+            m = route.regex.match(raw_path if route.forward is not None else key)
             if m:
-                return route, {name: unquote(m.group(f"p{i}")) for i, name in enumerate(route.names)}
+                return route, {name: m.group(f"p{i}") for i, name in enumerate(route.names)}
         return None, {}
 
     async def __call__(self, scope, receive, send) -> None:
@@ -133,15 +141,18 @@ class RestRouter:
     async def handle(self, request: Request) -> Response:
         raw = request.scope.get("raw_path")
         raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else request.url.path
-        route, path_values = self.match(raw_path)
+        route, raw_values = self.match(raw_path)
         if route is None:
             return problem(404, f"no route for {request.url.path}")
         operation = route.operations.get(request.method)
         if operation is None:
+            if route.forward is not None:
+                return await self.forward(request, route, raw_values)
             return problem(
                 405, f"{request.method} is not allowed on {route.template}", headers={"Allow": route.allow}
             )
         try:
+            path_values = {name: unquote(value) for name, value in raw_values.items()}
             inputs = await self.inputs(request, path_values, operation)
             result = await operation.unit.invoke(inputs)
         except EngineError as exc:
@@ -156,6 +167,43 @@ class RestRouter:
         if result.value is EMPTY:
             return Response(b"", result.status)
         return Response(orjson.dumps(result.value), result.status, media_type="application/json")
+
+    async def forward(self, request: Request, route: _Route, raw_values: dict[str, str]) -> Response:
+        """Relay the request to the forward's consumes namespace; status, body and safe headers come back."""
+        plan = route.forward
+        tail = raw_values[route.names[-1]] if route.names else ""
+        try:
+            body = await self.raw_body(request)
+            outbound = plan.build(
+                request.method,
+                tail,
+                request.scope.get("query_string", b"").decode("latin-1"),
+                request.scope["headers"],
+                body,
+            )
+            upstream = await plan.send(outbound)
+        except EngineError as exc:
+            if exc.status >= 500:
+                log.warning("%s %s → %s: %s", request.method, route.template, plan.namespace, self.mask(exc.detail))
+            return problem_from(exc, self.mask)
+        except Exception:
+            log.exception("%s %s forward to %s failed", request.method, route.template, plan.namespace)
+            return problem(500, "the engine failed to forward this request")
+        return Response(upstream.body, upstream.status, headers=safe_response_headers(upstream))
+
+    async def raw_body(self, request: Request) -> bytes | None:
+        """The request body as sent, within the size limit; None when there is none."""
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes", field="body")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes", field="body")
+            chunks.append(chunk)
+        return b"".join(chunks) if size else None
 
     async def inputs(self, request: Request, path_values: dict[str, str], operation: RestOperation) -> dict:
         inputs: dict[str, object] = {}
@@ -191,17 +239,7 @@ class RestRouter:
         return inputs
 
     async def body(self, request: Request) -> object:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_body:
-            raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes", field="body")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes", field="body")
-            chunks.append(chunk)
-        data = b"".join(chunks)
+        data = await self.raw_body(request) or b""
         if not data.strip():
             return EMPTY
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
