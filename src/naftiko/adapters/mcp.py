@@ -4,7 +4,9 @@ Streamable HTTP at ``/mcp`` and ``/``, sessionless with JSON responses, so both 
 (the ``initialize`` handshake versions and the 2026-07-28 envelope) are served on one
 endpoint by any worker. Tools, their schemas and annotations are built once at start-up;
 a call validates the arguments, runs the tool's unit and turns the result into text plus
-``structuredContent``. Upstream failures and bad arguments are ``isError`` results.
+``structuredContent``; a non-JSON body stays text when it is text and otherwise becomes an
+image, audio or embedded blob block. Upstream failures and bad arguments are ``isError``
+results. Resources and prompts live in :mod:`.mcp_catalog`; only declared groups are served.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from ..engine.invoke import EMPTY, Result
 from ..engine.plan import McpAdapterPlan, McpToolPlan
 from ..errors import EngineError
 from ..expressions.template import MISSING
+from .mcp_catalog import McpCatalog
+from .mcp_content import MAX_BINARY_BYTES, as_text, binary_block, is_media, is_textual, media_type, too_large, upstream_error_text
 
 log = logging.getLogger("naftiko.mcp")
-ERROR_BODY_LIMIT = 2000
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -49,19 +52,12 @@ def _argument_error(tool: McpToolPlan, validator: Draft202012Validator, argument
     return f"invalid arguments for tool '{tool.name}': " + "; ".join(parts)
 
 
-def _upstream_error(result: Result, mask) -> str:
-    body = (result.raw or b"").decode("utf-8", "replace").strip()
-    if len(body) > ERROR_BODY_LIMIT:
-        body = body[:ERROR_BODY_LIMIT] + "… (truncated)"
-    text = f"upstream returned HTTP {result.status}"
-    return mask(f"{text}: {body}" if body else text)
-
-
 class McpTools:
     """The tool table and the two handlers the low-level server calls."""
 
     def __init__(self, plan: McpAdapterPlan, mask):
         self.mask = mask
+        self.namespace = plan.namespace
         self.tools = {t.name: t for t in plan.tools}
         self.validators = {t.name: Draft202012Validator(t.input_schema) for t in plan.tools}
         self.listing = types.ListToolsResult(
@@ -105,31 +101,45 @@ class McpTools:
             log.exception("tool %s failed", tool.name)
             return _error("the engine failed to run this tool")
         if result.upstream_error:
-            return _error(_upstream_error(result, self.mask))
-        return self.success(result, ctx.protocol_version in MODERN_PROTOCOL_VERSIONS)
+            return _error(upstream_error_text(result, self.mask))
+        return self.success(result, ctx.protocol_version in MODERN_PROTOCOL_VERSIONS, tool.name)
 
-    def success(self, result: Result, modern: bool) -> types.CallToolResult:
+    def success(self, result: Result, modern: bool, tool: str = "") -> types.CallToolResult:
         if result.value is EMPTY or (result.raw is not None and not result.raw.strip()):
             return types.CallToolResult(content=[])
-        value = result.json_value()
-        if value is MISSING:  # a non-JSON body: text as it came
-            text = (result.raw or b"").decode("utf-8", "replace")
-            return types.CallToolResult(content=[types.TextContent(text=text)])
+        mime = media_type(result.content_type) if result.raw is not None else ""
+        binary = bool(mime) and (is_media(mime) or not is_textual(mime))
+        value = MISSING if binary else result.json_value()
+        if value is MISSING:  # a non-JSON body: text as it came, or a binary block
+            return self.raw_content(result, tool)
         text = orjson.dumps(value).decode()
         structured = value if (modern or isinstance(value, dict)) else None
         return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
 
+    def raw_content(self, result: Result, tool: str) -> types.CallToolResult:
+        """Text bodies as text; images and audio as their own blocks; other bytes as an
+        embedded blob resource (its uri names the tool; it is not listed or readable)."""
+        raw = result.raw or b""
+        text = as_text(raw, result.content_type)
+        if text is not None:
+            return types.CallToolResult(content=[types.TextContent(text=text)])
+        if len(raw) > MAX_BINARY_BYTES:
+            return _error(too_large(raw))
+        uri = f"naftiko://{self.namespace}/tools/{tool}/result"
+        return types.CallToolResult(content=[binary_block(raw, result.content_type, uri)])
+
 
 def build_server(plan: McpAdapterPlan, mask) -> tuple[Server, McpTools]:
+    """Handlers are registered only for the declared groups, so the advertised capabilities
+    (derived by the SDK from the registered handlers) name exactly tools/resources/prompts
+    that exist."""
     tools = McpTools(plan, mask)
-    server = Server(
-        plan.namespace,
-        version=__version__,
-        instructions=plan.description,
-        get_tool_input_schema=tools.input_schema,
-        on_list_tools=tools.list_tools,
-        on_call_tool=tools.call_tool,
-    )
+    handlers = McpCatalog(plan, mask).handlers()
+    if plan.tools:
+        handlers.update(
+            get_tool_input_schema=tools.input_schema, on_list_tools=tools.list_tools, on_call_tool=tools.call_tool
+        )
+    server = Server(plan.namespace, version=__version__, instructions=plan.description, **handlers)
     server.middleware.clear()  # no per-message tracing spans unless observability asks for them
     return server, tools
 
