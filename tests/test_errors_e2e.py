@@ -197,3 +197,13 @@ async def test_dry_run_needs_no_api_key():
         assert r.status_code == 200 and r.json()["headers"]["Authorization"] == "Bearer ****"
     finally:
         assert n.stop() == 0
+
+
+async def test_dot_segments_in_path_values_are_refused(served, fresh_upstream):
+    async with httpx.AsyncClient() as http:
+        body = _problem(await http.get(served.urls[REST] + "v1/v1/customers/%2E%2E"), 400)
+    assert body["field"] == "customer_id"
+    async with Client(served.urls[MCP], mode="auto") as client:
+        result = await client.call_tool("get-customer", {"customer_id": ".."})
+    assert result.is_error and "customer_id" in result.content[0].text
+    assert fresh_upstream.requests == []

@@ -178,7 +178,10 @@ class RequestPlan:
             value = args.get(name, MISSING)
             if value is MISSING or value is None or value == "":
                 raise InvalidInput(f"missing required path parameter '{name}'", field=name)
-            segments.append(quote(to_text(value), safe=""))
+            text = to_text(value)
+            if text in (".", ".."):  # would move up the upstream's path once normalised
+                raise InvalidInput(f"path parameter '{name}' cannot be {text!r}", field=name)
+            segments.append(quote(text, safe=""))
         url = "".join(segments)
 
         query: list[tuple[str, str]] = []
