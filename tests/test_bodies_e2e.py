@@ -47,7 +47,7 @@ async def test_text_xml_sparql_bodies(bodies, fresh_upstream):
     assert rec.headers["content-type"] == "application/xml" and rec.body == b'<order id="o-1"><qty>3</qty></order>'
     rec = await _post(bodies, "/sparql", fresh_upstream)
     assert rec.headers["content-type"] == "application/sparql-query"
-    assert rec.body.decode() == 'SELECT ?s WHERE { ?s ?p "Zoë "Z"" }'
+    assert rec.body.decode() == 'SELECT ?s WHERE { ?s ?p "Zoë \\"Z\\"" }'  # escaped: no injection
 
 
 async def test_form_body_is_encoded(bodies, fresh_upstream):
@@ -72,3 +72,19 @@ async def test_raw_template_body_escapes_strings_and_renders_lists_as_json(bodie
     rec = await _post(bodies, "/raw", fresh_upstream)
     assert rec.headers["content-type"] == "application/json"
     assert rec.json() == {"name": 'Zoë "Z"', "tags": ["x", "y"], "qty": 3}
+
+
+async def test_body_sees_with_values_and_they_are_not_sent_as_query(bodies, fresh_upstream):
+    rec = await _post(bodies, "/renamed", fresh_upstream)
+    assert rec.json() == {"fullName": 'Zoë "Z"', "count": "3", "raw": 'Zoë "Z"'}
+    assert list(rec.query) == []
+
+
+async def test_text_data_is_encoded_for_its_type(bodies, fresh_upstream):
+    rec = await _post(bodies, "/form-text", fresh_upstream)
+    assert parse_qs(rec.body.decode()) == {"who": ['Zoë "Z"'], "n": ["2"]}
+    rec = await _post(bodies, "/json-text", fresh_upstream)
+    assert rec.headers["content-type"] == "application/json"
+    assert rec.json() == {"who": 'Zoë "Z"', "tags": ["x", "y"]}
+    rec = await _post(bodies, "/xml", fresh_upstream)
+    assert rec.body == b'<order id="o-1"><qty>3</qty></order>'

@@ -207,3 +207,15 @@ async def test_dot_segments_in_path_values_are_refused(served, fresh_upstream):
         result = await client.call_tool("get-customer", {"customer_id": ".."})
     assert result.is_error and "customer_id" in result.content[0].text
     assert fresh_upstream.requests == []
+
+
+async def test_relayed_responses_keep_content_type_and_safe_headers(served, fresh_upstream):
+    fresh_upstream.reply("/v1/customers/c-limited", Reply(429, b"slow down", "text/plain", headers={"Retry-After": "7", "Set-Cookie": "a=b", "X-Internal": "1"}))
+    fresh_upstream.reply("/v1/customers/c-moved", Reply(302, b"", "text/plain", headers={"Location": "https://example.test/c-2"}))
+    async with httpx.AsyncClient() as http:
+        r = await http.get(served.urls[REST] + "v1/v1/customers/c-limited")
+        assert r.status_code == 429 and r.text == "slow down"
+        assert r.headers["content-type"] == "text/plain" and r.headers["retry-after"] == "7"
+        assert "set-cookie" not in r.headers and "x-internal" not in r.headers
+        r = await http.get(served.urls[REST] + "v1/v1/customers/c-moved")
+        assert r.status_code == 302 and r.headers["location"] == "https://example.test/c-2"

@@ -7,22 +7,30 @@ whole, keeping only the scheme word so a reader can still tell ``Bearer`` from `
 
 from __future__ import annotations
 
+import json
 from typing import Iterable
+from urllib.parse import quote, quote_plus
 
 MASK = "****"
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "apikey"})
+
+
+def _forms(value: str) -> set[str]:
+    """A secret as it may appear: raw, percent-encoded (URLs, forms) or JSON-escaped."""
+    return {value, quote(value, safe=""), quote_plus(value, safe=""), json.dumps(value)[1:-1]}
 
 
 class Secrets:
     def __init__(self, values: Iterable[str] = (), *, credential_headers: Iterable[str] = ()):
         # Very short values would mask ordinary text everywhere; they are still never logged
         # on their own because credential headers are masked whole.
-        self._values = sorted({v for v in values if isinstance(v, str) and len(v) >= 4}, key=len, reverse=True)
+        forms = {f for v in values if isinstance(v, str) and len(v) >= 4 for f in _forms(v)}
+        self._values = sorted(forms, key=len, reverse=True)
         self._headers = _CREDENTIAL_HEADERS | {h.lower() for h in credential_headers}
 
     def add(self, value: str) -> None:
         if isinstance(value, str) and len(value) >= 4 and value not in self._values:
-            self._values = sorted([*self._values, value], key=len, reverse=True)
+            self._values = sorted({*self._values, *_forms(value)}, key=len, reverse=True)
 
     def add_credential_header(self, name: str) -> None:
         self._headers = self._headers | {name.lower()}

@@ -162,10 +162,11 @@ class RestRouter:
         except Exception:
             log.exception("%s %s failed", request.method, route.template)
             return problem(500, "the engine failed to handle this request")
-        if result.raw is not None:
-            return Response(result.raw, result.status, media_type=result.content_type or None)
+        if result.raw is not None:  # relayed as it came: no charset added, safe headers kept
+            return Response(result.raw, result.status, headers=result.headers)
         if result.value is EMPTY:
-            return Response(b"", result.status)
+            headers = {k: v for k, v in (result.headers or {}).items() if k != "content-type"}
+            return Response(b"", result.status, headers=headers)
         return Response(orjson.dumps(result.value), result.status, media_type="application/json")
 
     async def forward(self, request: Request, route: _Route, raw_values: dict[str, str]) -> Response:

@@ -12,6 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote
+from xml.sax.saxutils import escape as xml_escape
 
 import orjson
 
@@ -77,29 +78,43 @@ def _query_pairs(name: str, value: object) -> list[tuple[str, str]]:
 
 @dataclass(slots=True)
 class BodyPlan:
-    """A consumed ``body:`` — a string template or ``{type, data}``."""
+    """A consumed ``body:`` — a string template or ``{type, data}`` (contract §3).
 
-    kind: str  # json | text | xml | sparql | formUrlEncoded | template
+    Text data is a template whose values are encoded for where they land: JSON-escaped in
+    JSON, XML-escaped in XML, percent-encoded in a form. Structured data (objects, lists)
+    renders value by value, keeping types, then is serialised per ``type``."""
+
+    kind: str  # json | text | xml | sparql | formUrlEncoded | multipartForm | template
     data: object
 
     def render(self, scope: Scope) -> tuple[bytes, str]:
-        if self.kind == "template":
-            text = self.data.render(scope, to_json_fragment if self.data.source.lstrip()[:1] in "{[" else to_text)
-            ctype = "application/json" if text.lstrip()[:1] in "{[" else "text/plain; charset=utf-8"
-            return text.encode(), ctype
+        if isinstance(self.data, Template) or isinstance(self.data, str):
+            template = self.data if isinstance(self.data, Template) else Template(self.data)
+            kind = self.kind
+            if kind == "template":
+                kind = "json" if template.source.lstrip()[:1] in ("{", "[") else "text"
+            text = template.render(scope, _TEXT_ENCODERS.get(kind, to_text))
+            return text.encode(), BODY_CONTENT_TYPES[kind]
         value = render_value(self.data, scope)
         if self.kind == "multipartForm":
             return _multipart(value or [])
-        if self.kind == "json":
-            return orjson.dumps(value), BODY_CONTENT_TYPES["json"]
         if self.kind == "formUrlEncoded":
             pairs = []
             for k, v in (value or {}).items():
                 pairs.extend(_query_pairs(k, v))
-            return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs).encode(), BODY_CONTENT_TYPES[
-                self.kind
-            ]
+            return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs).encode(), BODY_CONTENT_TYPES[self.kind]
+        if self.kind == "json":
+            return orjson.dumps(value), BODY_CONTENT_TYPES["json"]
         return to_text(value).encode(), BODY_CONTENT_TYPES[self.kind]
+
+
+_TEXT_ENCODERS = {
+    "json": to_json_fragment,
+    "xml": lambda value: xml_escape(to_text(value), {'"': "&quot;", "'": "&apos;"}),
+    "formUrlEncoded": lambda value: quote(to_text(value), safe=""),
+    # SPARQL string literal escapes, so a value cannot close its quotes and add clauses
+    "sparql": lambda value: to_text(value).translate({92: "\\\\", 34: '\\"', 39: "\\'", 10: "\\n", 13: "\\r"}),
+}
 
 
 def _quoted(text: str) -> str:
@@ -190,6 +205,8 @@ class RequestPlan:
         body_values: dict[str, object] = {}
         for name, value in args.items():
             spec = self.params.get(name)
+            if spec is None and self.body is not None:
+                continue  # an undeclared argument of an operation with a body: a body variable
             where = spec.location if spec else ("body" if name == "body" else "query")
             if value is MISSING or value is None:
                 continue
@@ -212,8 +229,8 @@ class RequestPlan:
             headers.append(("Cookie", "; ".join(cookies)))
 
         data: bytes | None = None
-        if self.body is not None:
-            data, ctype = self.body.render(scope)
+        if self.body is not None:  # the body sees the call's arguments over the unit's inputs
+            data, ctype = self.body.render(scope.layered(args))
             headers.append(("Content-Type", ctype))
         elif body_values:
             if len(body_values) == 1:

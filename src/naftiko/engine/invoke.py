@@ -7,6 +7,7 @@ and shapes the answer.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ class Result:
     raw: bytes | None = None
     content_type: str | None = None
     upstream_error: bool = False
+    headers: dict[str, str] | None = None  # safe upstream headers kept with a relayed body
 
     @property
     def ok(self) -> bool:
@@ -143,8 +145,27 @@ class Call:
         return await self.target.transport.send(request)
 
 
+# Upstream response headers that are safe and useful to relay with a body that passes through.
+RELAYED_HEADERS = ("content-type", "content-disposition", "etag", "cache-control", "location", "last-modified", "retry-after")
+
+
+def relayed(response: UpstreamResponse) -> dict[str, str]:
+    return {name: response.headers[name] for name in RELAYED_HEADERS if name in response.headers}
+
+
+OFF_LOOP_BYTES = 256 * 1024
+
+
+async def decode_off_loop(response: UpstreamResponse, target: ConsumedOperation) -> object:
+    """Decode the body; large non-JSON bodies are parsed in a worker thread so one slow parse
+    does not hold every other request."""
+    if target.output_raw_format != "json" and len(response.body) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(decode, response, target.output_raw_format, target.output_schema)
+    return decode(response, target.output_raw_format, target.output_schema)
+
+
 def upstream_failure(response: UpstreamResponse) -> Result:
-    return Result(response.status, raw=response.body, content_type=response.content_type, upstream_error=True)
+    return Result(response.status, raw=response.body, content_type=response.content_type, upstream_error=True, headers=relayed(response))
 
 
 @dataclass(slots=True)
@@ -168,9 +189,8 @@ class CallUnit:
         if response.status >= 400:
             return upstream_failure(response)
         if not response.body.strip():
-            return Result(response.status, value=EMPTY, content_type=response.content_type)
+            return Result(response.status, value=EMPTY, content_type=response.content_type, headers=relayed(response))
         if self.passthrough:
-            return Result(response.status, raw=response.body, content_type=response.content_type)
-        target = self.call.target
-        document = decode(response, target.output_raw_format, target.output_schema)
+            return Result(response.status, raw=response.body, content_type=response.content_type, headers=relayed(response))
+        document = await decode_off_loop(response, self.call.target)
         return Result(response.status, value=self.shape(document), content_type="application/json")

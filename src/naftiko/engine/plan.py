@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from ..binds import Binds, read_env_file, resolve_binds, resolve_location
 from ..consumer.auth import compile_auth
+from ..consumer.formats import check_format
 from ..consumer.request import BodyPlan, ParamSpec, RequestPlan, compile_value, split_path
 from ..consumer.transport import AiohttpTransport, DryRunTransport, Transport
 from ..errors import Diagnostic, LoadError
@@ -303,6 +304,9 @@ class _Compiler:
                 body = BodyPlan("template", Template(op.body))
             else:
                 body = BodyPlan(op.body.type, compile_value(op.body.data))
+        problem = check_format(op.outputRawFormat, op.outputSchema)
+        if problem:
+            self.error(opath + ("outputSchema" if problem.startswith("outputSchema") else "outputRawFormat",), problem)
         try:
             shape = compile_consumed(op.outputParameters)
         except (JsonPathError, TemplateError) as exc:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..consumer.formats import decode
 from ..expressions.jsonpath import JsonPath
 from ..expressions.template import MISSING, Scope
-from .invoke import EMPTY, Call, Result, resolve_with_value, upstream_failure
+from .invoke import EMPTY, Call, Result, decode_off_loop, resolve_with_value, upstream_failure
 from .script import PythonScript
 from .shaping import Shape
 
@@ -37,7 +36,7 @@ class CallStep:
         if not response.body.strip():
             return None
         target = self.call.target
-        return target.shape(decode(response, target.output_raw_format, target.output_schema))
+        return target.shape(await decode_off_loop(response, target))
 
 
 @dataclass(slots=True)

@@ -100,6 +100,15 @@ class Scope:
         scope.parent = self
         return scope
 
+    def layered(self, values: dict) -> "Scope":
+        """A scope where ``values`` come first, then everything visible here."""
+        scope = Scope.__new__(Scope)
+        scope.inputs = values
+        scope.aliases, scope.binds, scope.flat_binds = self.aliases, self.binds, self.flat_binds
+        scope.document = self.document
+        scope.parent = self
+        return scope
+
     def lookup(self, path: tuple[str, ...]) -> object:
         head = path[0]
         if head == "." and len(path) == 1:
@@ -107,7 +116,10 @@ class Scope:
         if head in self.inputs:
             return _walk(self.inputs[head], path[1:])
         if len(path) > 1 and head in self.aliases:
-            return _walk_input(self.inputs, path[1:])
+            found = _walk_input(self.inputs, path[1:])
+            if found is not MISSING or self.parent is None:
+                return found
+            return self.parent.lookup(path)
         if len(path) > 1 and head in self.binds:
             return _walk(self.binds[head].get(path[1], MISSING), path[2:])
         if head in self.flat_binds:
