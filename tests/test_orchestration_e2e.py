@@ -115,8 +115,12 @@ async def test_capability_without_consumes_runs_offline():
     try:
         async with httpx.AsyncClient() as http:
             r = await http.get(n.urls["status-rest"] + "status/billing", params={"oncall": "kim"})
-        assert r.status_code == 200
-        assert r.json() == {"service": "billing", "up": True, "latency_ms": 12.5, "owner": {"team": "platform", "oncall": "kim"}}
+            assert r.status_code == 200
+            assert r.json() == {"service": "billing", "up": True, "latency_ms": 12.5, "window": None, "owner": {"team": "platform", "oncall": "kim"}}
+            r = await http.get(n.urls["status-rest"] + "status/billing", params={"window": "15"})
+            assert r.json()["window"] == 15
+            r = await http.get(n.urls["status-rest"] + "status/billing", params={"window": "soon"})
+            assert r.status_code == 400 and r.json()["field"] == "window"
     finally:
         assert n.stop() == 0
 

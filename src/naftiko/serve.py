@@ -111,6 +111,11 @@ async def serve(plans: list[Plan], *, announce=None, stop: asyncio.Event | None 
             sock.close()
         raise
 
+    if len(stdio) > 1:
+        for _, sock in servers:
+            sock.close()
+        names = ", ".join(a.namespace for a, _ in stdio)
+        raise StartupError(f"only one MCP adapter can use transport stdio (found: {names})")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):

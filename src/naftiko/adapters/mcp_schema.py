@@ -21,8 +21,8 @@ def _property(type_: str | None, description: str | None, location: str | None =
     prop: dict = {}
     if type_:
         prop["type"] = type_
-    elif location in _SIMPLE:
-        prop["type"] = "string"
+    elif location == "path":
+        prop["type"] = "string"  # untyped query/header values stay open: a list is repeated keys
     if prop.get("type") == "array":
         prop["items"] = {"type": "string"} if location in _SIMPLE else {}
     if description:

@@ -489,7 +489,8 @@ class _Compiler:
                 if unit is None:
                     continue
                 inputs = [
-                    InputSpec(p.name, p.in_, p.type, p.required is not False, p.description, p.pattern)
+                    # path inputs are always required; others only when the file says so
+                    InputSpec(p.name, p.in_, p.type, p.in_ == "path" or p.required is True, p.description, p.pattern)
                     for p in [*res.inputParameters, *op.inputParameters]
                 ]
                 route.operations[op.method] = RestOperation(op.method, name, unit, inputs)
