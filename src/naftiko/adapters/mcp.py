@@ -19,7 +19,10 @@ import orjson
 from jsonschema import Draft202012Validator
 from mcp import MCPError
 from mcp.server import Server, ServerRequestContext
-from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.streamable_http_manager import (
+    StreamableHTTPASGIApp,
+    StreamableHTTPSessionManager,
+)
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
@@ -31,7 +34,16 @@ from ..engine.plan import McpAdapterPlan, McpToolPlan
 from ..errors import EngineError
 from ..expressions.template import MISSING
 from .mcp_catalog import McpCatalog
-from .mcp_content import MAX_BINARY_BYTES, as_text, binary_block, is_media, is_textual, media_type, too_large, upstream_error_text
+from .mcp_content import (
+    MAX_BINARY_BYTES,
+    as_text,
+    binary_block,
+    is_media,
+    is_textual,
+    media_type,
+    too_large,
+    upstream_error_text,
+)
 
 log = logging.getLogger("naftiko.mcp")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -50,7 +50,14 @@ from ..engine.invoke import EMPTY, Result
 from ..errors import EngineError
 from ..expressions.template import MISSING, to_text
 from ..spec import model as m
-from .mcp_content import MAX_BINARY_BYTES, as_text, blob_contents, media_type, too_large, upstream_error_text
+from .mcp_content import (
+    MAX_BINARY_BYTES,
+    as_text,
+    blob_contents,
+    media_type,
+    too_large,
+    upstream_error_text,
+)
 
 log = logging.getLogger("naftiko.mcp")
 MAX_STATIC_FILES = 1000

@@ -25,6 +25,7 @@ from ..engine.forward import ForwardPlan, safe_response_headers
 from ..engine.invoke import EMPTY
 from ..engine.plan import InputSpec, RestAdapterPlan, RestOperation, RestRoute
 from ..errors import EngineError, InvalidInput, PayloadTooLarge
+from .asgi import serve_lifespan
 from .problems import problem, problem_from
 
 log = logging.getLogger("naftiko.rest")
@@ -128,11 +129,8 @@ class RestRouter:
         return None, {}
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "lifespan":  # nothing to set up: plans are compiled before serving
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+        if scope["type"] == "lifespan":
+            return await serve_lifespan(receive, send)
         if scope["type"] != "http":
             return
         response = await self.handle(Request(scope, receive))

@@ -33,6 +33,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from ..binds import resolve_location
+from .asgi import serve_lifespan
 
 ALLOW = "GET, HEAD"
 _TYPES = {
@@ -366,10 +367,7 @@ class SkillRouter:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+            return await serve_lifespan(receive, send)
         if scope["type"] != "http":
             return
         response = await self.handle(scope)

@@ -280,7 +280,9 @@ def _rows_to_objects(header: list[str], rows: list[list[str]]) -> list[dict[str,
 
 
 def _html_parser(text: str):
-    from selectolax.lexbor import LexborHTMLParser  # lexbor: a fast HTML5 parser with CSS selectors
+    from selectolax.lexbor import (
+        LexborHTMLParser,  # lexbor: a fast HTML5 parser with CSS selectors
+    )
 
     return LexborHTMLParser(text)
 

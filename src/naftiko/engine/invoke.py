@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import orjson
 
+from ..consumer.formats import decode
 from ..consumer.request import RequestPlan, render_value
 from ..consumer.transport import Transport, UpstreamResponse
-from ..consumer.formats import decode
-from ..expressions.names import find_name
 from ..expressions.jsonpath import JsonPath, is_jsonpath
+from ..expressions.names import find_name
 from ..expressions.template import MISSING, Scope, Template
 from .shaping import Shape
 

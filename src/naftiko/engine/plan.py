@@ -15,7 +15,13 @@ from urllib.parse import quote
 from ..binds import Binds, read_env_file, resolve_binds, resolve_location
 from ..consumer.auth import compile_auth
 from ..consumer.formats import check_format
-from ..consumer.request import BodyPlan, ParamSpec, RequestPlan, compile_value, split_path
+from ..consumer.request import (
+    BodyPlan,
+    ParamSpec,
+    RequestPlan,
+    compile_value,
+    split_path,
+)
 from ..consumer.transport import AiohttpTransport, DryRunTransport, Transport
 from ..errors import Diagnostic, LoadError
 from ..expressions.jsonpath import JsonPath, JsonPathError
@@ -26,7 +32,12 @@ from ..spec import model as m
 from .invoke import Call, CallUnit, ConsumedOperation, compile_with_value
 from .mock import compile_mock, is_mock
 from .script import PythonScript
-from .shaping import compile_consumed, compile_orchestrated, compile_outputs, is_passthrough
+from .shaping import (
+    compile_consumed,
+    compile_orchestrated,
+    compile_outputs,
+    is_passthrough,
+)
 from .steps import CallStep, LookupStep, ScriptStep, StepsUnit
 
 ADAPTER_ALIASES = {"rest": frozenset({"rest"}), "mcp": frozenset({"tools", "mcp"}), "skill": frozenset(), "control": frozenset()}

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 from ..expressions.jsonpath import JsonPath
 from ..expressions.template import MISSING, Scope
-from .invoke import EMPTY, Call, Result, decode_off_loop, resolve_with_value, upstream_failure
+from .invoke import (
+    EMPTY,
+    Call,
+    Result,
+    decode_off_loop,
+    resolve_with_value,
+    upstream_failure,
+)
 from .script import PythonScript
 from .shaping import Shape
 
