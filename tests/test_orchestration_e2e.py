@@ -179,3 +179,11 @@ def test_import_naming_a_missing_namespace_is_a_load_error(tmp_path):
     text = (FIXTURES / "imports.yaml").read_text().replace("import: catalog", "import: nothing").replace("./shared/", f"{FIXTURES}/shared/")
     err = _serve_fails(tmp_path, text)
     assert "has no consumes namespace 'nothing' (found: catalog)" in err
+
+
+def test_shared_consumes_file_validates_but_does_not_serve():
+    file = str(FIXTURES / "shared" / "catalog-consumes.yaml")
+    ok = subprocess.run([sys.executable, "-m", "naftiko", "validate", file], capture_output=True, text=True, timeout=30)
+    assert ok.returncode == 0 and "shared consumes file: catalog (1 operations)" in ok.stdout
+    served = subprocess.run([sys.executable, "-m", "naftiko", "serve", "--dry-run", file], capture_output=True, text=True, timeout=30)
+    assert served.returncode == 2 and "nothing to serve; import it" in served.stderr

@@ -121,14 +121,16 @@ def _validate(args: argparse.Namespace) -> int:
     for file in args.files:
         try:
             loaded = load(file, strict=args.strict)
-            plan = compile_plan(loaded, Options(dry_run=True, strict=args.strict))
+            plan = compile_plan(loaded, Options(dry_run=True, strict=args.strict, consumes_only_ok=True))
         except LoadError as exc:
             _print_diagnostics(exc.diagnostics)
             print(f"{file}: invalid ({len(exc.diagnostics)} error(s))", file=sys.stderr)
             status = 1
             continue
         _print_diagnostics(plan.warnings)
-        counts = ", ".join(f"{a.kind} {a.namespace} ({a.size})" for a in plan.adapters)
+        counts = ", ".join(f"{a.kind} {a.namespace} ({a.size})" for a in plan.adapters) or (
+            "shared consumes file: " + ", ".join(f"{ns} ({len(ops)} operations)" for ns, ops in plan.consumers.items())
+        )
         print(f"{file}: valid with {len(plan.warnings)} warning(s): {counts}")
     return status
 

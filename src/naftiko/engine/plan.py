@@ -53,6 +53,7 @@ class Options:
     address: str | None = None
     env_file: str | None = None
     environ: dict[str, str] | None = None
+    consumes_only_ok: bool = False  # validating a shared consumes file (nothing to serve)
 
 
 @dataclass
@@ -550,6 +551,10 @@ class _Compiler:
 
     def exposes(self, consumers, binds) -> list:
         cap = self.doc.capability
+        if cap is None and self.doc.consumes:
+            if not self.options.consumes_only_ok:
+                self.error((), "this is a shared consumes file with nothing to serve; import it from a capability (consumes: - import: NS, location: FILE)")
+            return []
         if cap is None or not cap.exposes:
             where = ("capability",) if cap is not None else ()
             self.error(where, "nothing to serve: the capability has no 'exposes'")
