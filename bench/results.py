@@ -1,0 +1,161 @@
+"""Rendering bench/RESULTS.md from the measurements bench/run.py collected (no measuring here)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+TARGETS = {  # issue 6's goals, checked against the medians
+    "rest_ratio": 0.6,  # REST req/s, naftiko / bare forwarder, 32 connections
+    "mcp_ratio": 2.5,  # MCP req/s, naftiko / FastMCP, 16 connections, both eras
+    "added_p50_ms": 0.5,  # REST p50, naftiko - bare forwarder, 1 connection
+}
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def ratio(scenario, conns: int, attr: str = "rps") -> float:
+    """First target's median over the second's (naftiko / the other)."""
+    cell = scenario.cell(conns)
+    a, b = (t.name for t in scenario.targets)
+    return cell.median(a, attr) / cell.median(b, attr)
+
+
+def cpu_ratio(scenario, conns: int) -> float:
+    """Throughput ratio implied by server CPU per request (other's / naftiko's)."""
+    return 1 / ratio(scenario, conns, "cpu_us")
+
+
+def met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def scenario_table(scenario, cores: int) -> list[str]:
+    lines = [
+        f"### {scenario.title}",
+        "",
+        f"Other processes on the machine used {scenario.other_cores:.2f} of {cores} cores on average while "
+        + "this scenario ran.",
+        "",
+        "| conns | server | req/s | p50 ms | p99 ms | server CPU µs/req | upstream calls/req | errors | req/s per round |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for cell in scenario.cells:
+        for target in scenario.targets:
+            name, runs = target.name, cell.runs[target.name]
+            cols = [
+                str(cell.conns), name, fmt(cell.median(name, "rps")), fmt(cell.median(name, "p50_ms"), 2),
+                fmt(cell.median(name, "p99_ms"), 2), fmt(cell.median(name, "cpu_us")),
+                fmt(cell.median(name, "upstream_per_request"), 2), str(sum(r.errors for r in runs)),
+                " / ".join(fmt(r.rps) for r in runs),
+            ]
+            lines.append("| " + " | ".join(cols) + " |")
+    return [*lines, ""]
+
+
+def targets_table(rest, mcp26, mcp_legacy) -> list[str]:
+    rest_ratio, r26, rlegacy = ratio(rest, 32), ratio(mcp26, 16), ratio(mcp_legacy, 16)
+    c1 = rest.cell(1)
+    added = c1.median("naftiko", "p50_ms") - c1.median("bare forwarder", "p50_ms")
+    added_cpu = c1.median("naftiko", "cpu_us") - c1.median("bare forwarder", "cpu_us")
+    rows = [
+        ("REST req/s, naftiko / bare forwarder, 32 conns", f"{rest_ratio:.2f}×", f"≥ {TARGETS['rest_ratio']}×",
+         rest_ratio >= TARGETS["rest_ratio"], f"{cpu_ratio(rest, 32):.2f}×"),
+        ("MCP req/s, naftiko / FastMCP, 16 conns, 2026-07-28", f"{r26:.2f}×", f"≥ {TARGETS['mcp_ratio']}×",
+         r26 >= TARGETS["mcp_ratio"], f"{cpu_ratio(mcp26, 16):.2f}×"),
+        ("MCP req/s, naftiko / FastMCP, 16 conns, handshake era (2025-11-25)", f"{rlegacy:.2f}×",
+         f"≥ {TARGETS['mcp_ratio']}×", rlegacy >= TARGETS["mcp_ratio"], f"{cpu_ratio(mcp_legacy, 16):.2f}×"),
+        ("REST p50 added latency at 1 conn, naftiko − bare forwarder", f"{added:.2f} ms",
+         f"≤ {TARGETS['added_p50_ms']} ms", added <= TARGETS["added_p50_ms"], f"{added_cpu / 1000:+.2f} ms CPU"),
+    ]
+    lines = ["| target | measured | goal | met | cross-check from server CPU per request |",
+             "|---|---:|---:|---|---:|"]
+    lines += [f"| {what} | {got} | {goal} | {met(ok)} | {cpu} |" for what, got, goal, ok, cpu in rows]
+    return [
+        *lines,
+        "",
+        "The cross-check divides the servers' CPU time per request (from /proc) instead of their throughput: "
+        + "on a busy machine it moves less than req/s, but it ignores time spent waiting, so it is a second "
+        + "opinion, not the target.",
+        "",
+        f"Also, at 32 connections: MCP naftiko / FastMCP {ratio(mcp26, 32):.2f}× (2026-07-28), "
+        + f"{ratio(mcp_legacy, 32):.2f}× (handshake era); at 1 connection: REST naftiko / bare "
+        + f"{ratio(rest, 1):.2f}×, MCP naftiko / FastMCP {ratio(mcp26, 1):.2f}× (2026-07-28), "
+        + f"{ratio(mcp_legacy, 1):.2f}× (handshake era).",
+        "",
+    ]
+
+
+def memory_table(memory: list[tuple[str, int, int, int]]) -> list[str]:
+    lines = [
+        "## Memory (RSS of each server process, from /proc)",
+        "",
+        "naftiko is one process serving both the REST and the MCP adapter of `metronome-customers.yaml`.",
+        "",
+        "| server | RSS after first request | RSS after all load runs | peak RSS (VmHWM) |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [f"| {name} | {idle / 1024:.1f} MiB | {after / 1024:.1f} MiB | {peak / 1024:.1f} MiB |"
+              for name, idle, after, peak in memory]
+    return [*lines, ""]
+
+
+def startup_table(results: dict[str, list[tuple[float, int]]], operations: int) -> list[str]:
+    lines = [
+        f"## Start-up, generated capability with {operations} operations",
+        "",
+        "Process start → first successful MCP `tools/call` (handshake era, stateless), polled every 5 ms. "
+        + f"naftiko serves `bench/gen_capability.py`'s capability (REST + MCP adapters, {operations} operations "
+        + "each); FastMCP serves the equivalent OpenAPI document with `from_openapi`. Alternating, "
+        + f"{len(results['naftiko'])} rounds.",
+        "",
+        "| server | start-up ms (median) | per round | RSS after first call |",
+        "|---|---:|---|---:|",
+    ]
+    for name, runs in results.items():
+        times = [t for t, _ in runs]
+        lines.append(f"| {name} | {statistics.median(times):,.0f} | {' / '.join(f'{t:,.0f}' for t in times)} "
+                     f"| {statistics.median(r for _, r in runs) / 1024:.1f} MiB |")
+    return [*lines, ""]
+
+
+def render(meta: dict, scenarios: list, memory: list, startups: tuple[dict, int] | None) -> str:
+    """``meta``: date, command, elapsed, machine facts, load averages, upstream, method settings."""
+    rest, mcp26, mcp_legacy = scenarios
+    out = [
+        "# Benchmark results",
+        "",
+        "Generated by `bench/run.py`; `bench/README.md` says how to run it and what each number means.",
+        "",
+        "> **Indicative figures.** The machine was shared with other work while this ran (other engineers were "
+        + "running test suites; see the load average and the per-scenario share of CPU used by other processes), "
+        + "so absolute numbers are noisy. Read the ratios: the two servers of a comparison run alternately, "
+        + "seconds apart, under the same conditions.",
+        "",
+        f"- Date: {meta['date']}",
+        f"- Command: `{meta['command']}` (took {meta['elapsed']:.0f} s)",
+        f"- Machine: {meta['cpu']}, {meta['cores']} cores (nproc {meta['nproc']}), {meta['kernel']}, "
+        + f"Python {meta['python']}",
+        f"- Load average (1/5/15 min) at start: {meta['load_start']}; at end (includes this benchmark's own "
+        + f"load): {meta['load_end']}",
+        f"- Versions: naftiko {meta['naftiko']} at `{meta['commit']}`, mcp {meta['mcp']}, fastmcp "
+        + f"{meta['fastmcp']} (own venv), {meta['wrk']}",
+        f"- Upstream: {meta['upstream']} on 127.0.0.1",
+        f"- Method: wrk, 1 thread, {meta['duration']} s per run after a {meta['warmup']} s warm-up per server and "
+        + f"scenario; {meta['rounds']} rounds per cell alternating the two servers (A B A B …); every figure is "
+        + "the median of the rounds. Each server is one process on loopback.",
+        "",
+        "## Targets (issue 6)",
+        "",
+        *targets_table(rest, mcp26, mcp_legacy),
+        "## Throughput and latency",
+        "",
+    ]
+    for scenario in scenarios:
+        out += scenario_table(scenario, meta["cores"])
+    out += memory_table(memory)
+    if startups:
+        out += startup_table(*startups)
+    return "\n".join(out)
