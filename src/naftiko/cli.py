@@ -144,9 +144,27 @@ def main(argv: list[str] | None = None) -> int:
     validate_cmd = sub.add_parser("validate", help="check capability files and report warnings")
     validate_cmd.add_argument("files", nargs="+", metavar="FILE")
     validate_cmd.add_argument("--strict", action="store_true", help="every deviation from the bundled schema is an error")
+    export_cmd = sub.add_parser("export", help="describe a capability in another format").add_subparsers(dest="format", required=True)
+    export_openapi = export_cmd.add_parser("openapi", help="OpenAPI 3.1 document of a REST adapter")
+    export_openapi.add_argument("file", metavar="FILE")
+    export_openapi.add_argument("-o", "--output", metavar="OUT", help="write to OUT (.json: JSON, else YAML); default stdout")
+    export_openapi.add_argument("--adapter", metavar="NS", help="REST adapter namespace (default: the first)")
+    import_cmd = sub.add_parser("import", help="create a capability from another format").add_subparsers(dest="format", required=True)
+    import_openapi = import_cmd.add_parser("openapi", help="Swagger 2.0 / OpenAPI 3.x → capability (consumes, REST, MCP)")
+    import_openapi.add_argument("spec", metavar="SPEC")
+    import_openapi.add_argument("-o", "--output", metavar="OUT", help="write the capability to OUT; default stdout")
+    sub.add_parser("schema", help="print the JSON Schema of capability files (for editors)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command in ("export", "import", "schema"):
+        from .openapi import commands
+
+        if args.command == "schema":
+            return commands.schema_command()
+        if args.command == "export":
+            return commands.export_command(args.file, args.output, args.adapter)
+        return commands.import_command(args.spec, args.output)
     return _validate(args)
 
 

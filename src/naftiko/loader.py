@@ -76,7 +76,7 @@ def _message(err: dict, path: tuple) -> str:
     return f"'{where}': {err['msg']}"
 
 
-def validate_model(source: Source) -> Document:
+def validate_model(source: Source, strict: bool = False) -> Document:
     if not isinstance(source.data, dict):
         raise LoadError([source.diagnostic((), "a capability file must be a YAML mapping")])
     try:
@@ -88,7 +88,10 @@ def validate_model(source: Source) -> Document:
             path = _data_path(source.data, err["loc"])
             if err["type"] == "union_tag_invalid":  # point at the offending `type:` itself
                 path = path + ((err.get("ctx") or {}).get("discriminator", "type").strip("'"),)
-            d = source.diagnostic(path, _message(err, path))
+            message = _message(err, path)
+            if strict:  # every --strict error names its JSON path, like the schema's
+                message += " (at $" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path) + ")"
+            d = source.diagnostic(path, message)
             if (d.line, d.col, d.message) not in seen:
                 seen.add((d.line, d.col, d.message))
                 diagnostics.append(d)
@@ -102,12 +105,12 @@ def load(path: str, *, strict: bool = False) -> Loaded:
 
 
 def load_source(source: Source, *, strict: bool = False) -> Loaded:
-    document = validate_model(source)
+    document = validate_model(source, strict)
     severity = "error" if strict else "warning"
     problems = list(source.duplicates)
     if document.naftiko != SPEC_VERSION:
         problems.append(
-            source.diagnostic(("naftiko",), f"expected naftiko: {SPEC_VERSION}, got {document.naftiko!r}", severity)
+            source.diagnostic(("naftiko",), f"expected naftiko: {SPEC_VERSION}, got {document.naftiko!r}" + (" (at $.naftiko)" if strict else ""), severity)
         )
     problems.extend(spec_schema.check(source, severity))
     errors = [d for d in problems if d.severity == "error"]
