@@ -42,6 +42,17 @@ def _read_provider(location: str, base_dir: Path) -> dict:
     return data
 
 
+def _reason(exc: Exception) -> str:
+    """Why a bind file cannot be read, without quoting it: a YAML error's text shows the
+    offending line, which is a secret."""
+    mark = getattr(exc, "problem_mark", None)
+    if isinstance(exc, yaml.YAMLError) and mark is not None:
+        return f"{getattr(exc, 'problem', None) or 'invalid YAML'} at line {mark.line + 1}, column {mark.column + 1}"
+    if isinstance(exc, yaml.YAMLError):
+        return "invalid YAML"
+    return str(exc)
+
+
 def read_env_file(path: str) -> dict[str, str]:
     from dotenv import dotenv_values
 
@@ -77,7 +88,7 @@ def resolve_binds(
                 if dry_run:
                     provider = {}
                 else:
-                    errors.append(source.diagnostic(path + ("location",), f"bind '{bind.namespace}': cannot read {bind.location}: {exc}"))
+                    errors.append(source.diagnostic(path + ("location",), f"bind '{bind.namespace}': cannot read {bind.location}: {_reason(exc)}"))
                     continue
             where = bind.location
         else:

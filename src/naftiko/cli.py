@@ -55,6 +55,10 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="answer every upstream call with the request that would be sent")
     parser.add_argument("--strict", action="store_true", help="treat every deviation from the schema as an error")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="upstream request timeout (default 30)")
+    parser.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, metavar="N", help="largest request body accepted, else 413 (default 4 MiB)")
+    parser.add_argument("--grace", type=float, default=10.0, metavar="SECONDS", help="on SIGTERM, time in-flight requests get to finish (default 10)")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="HOST", help="Host header MCP adapters accept besides loopback (repeatable; '*' = any)")
+    parser.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN", help="browser Origin MCP adapters accept (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level (default info)")
 
 
@@ -72,6 +76,8 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("mcp").setLevel(logging.WARNING)
     if args.timeout <= 0:
         return _usage_error("--timeout must be positive")
+    if args.max_body_bytes <= 0 or args.grace < 0:
+        return _usage_error("--max-body-bytes must be positive and --grace not negative")
     options = Options(
         dry_run=args.dry_run,
         strict=args.strict,
@@ -80,6 +86,10 @@ def _serve(args: argparse.Namespace) -> int:
         ports=_pairs(args.port, "--port", _port),
         address=args.address,
         env_file=args.env_file,
+        max_body_bytes=args.max_body_bytes,
+        allowed_hosts=tuple(args.allowed_host),
+        allowed_origins=tuple(args.allowed_origin),
+        grace=args.grace,
     )
     plans = []
     try:

@@ -31,8 +31,8 @@ GRACEFUL_SECONDS = 10
 
 # adapter kind → (adapter plan, capability plan) → ASGI app
 APP_BUILDERS = {
-    "rest": lambda adapter, plan: build_rest_app(adapter, plan.secrets.mask),
-    "mcp": lambda adapter, plan: build_mcp_app(adapter, plan.secrets.mask),
+    "rest": lambda adapter, plan: build_rest_app(adapter, plan.secrets.mask, plan.options.max_body_bytes),
+    "mcp": lambda adapter, plan: build_mcp_app(adapter, plan.secrets.mask, plan.options),
     "skill": build_skill_app,
 }
 
@@ -100,7 +100,7 @@ async def serve(plans: list[Plan], *, announce=None, stop: asyncio.Event | None 
                     access_log=False,
                     lifespan="on",
                     http="httptools",
-                    timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                    timeout_graceful_shutdown=plan.options.grace,  # --grace, default GRACEFUL_SECONDS
                     server_header=False,
                     proxy_headers=False,
                 )

@@ -29,10 +29,13 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from .. import __version__
+from ..consumer.transport import ResponseTooLarge
 from ..engine.invoke import EMPTY, Result
 from ..engine.plan import McpAdapterPlan, McpToolPlan
 from ..errors import EngineError
 from ..expressions.template import MISSING
+from .disconnect import CancelOnDisconnect
+from .limits import DEFAULT_MAX_BODY_BYTES, MAX_JSON_DEPTH, too_deep
 from .mcp_catalog import McpCatalog
 from .mcp_content import (
     MAX_BINARY_BYTES,
@@ -102,11 +105,15 @@ class McpTools:
         if tool is None:
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
         arguments = params.arguments or {}
+        if too_deep(arguments, MAX_JSON_DEPTH):
+            return _error(f"invalid arguments for tool '{tool.name}': nested deeper than {MAX_JSON_DEPTH} levels")
         problem = _argument_error(tool, self.validators[tool.name], arguments)
         if problem:
             return _error(problem)
         try:
             result = await tool.unit.invoke(dict(arguments))
+        except ResponseTooLarge as exc:
+            return self.truncated(exc, tool)
         except EngineError as exc:
             return _error(self.mask(exc.detail))
         except Exception:
@@ -127,6 +134,20 @@ class McpTools:
         text = orjson.dumps(value).decode()
         structured = value if (modern or isinstance(value, dict)) else None
         return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
+
+    def truncated(self, exc: ResponseTooLarge, tool: McpToolPlan) -> types.CallToolResult:
+        """A text body over ``maxResponseBytes`` that the tool relays unshaped: its first bytes
+        plus a note saying so. Shaped, binary or error bodies cannot be cut meaningfully: isError."""
+        text = None
+        if getattr(tool.unit, "passthrough", False) and exc.upstream_status < 400:
+            for cut in range(4):  # the cap may split a multi-byte character
+                text = as_text(exc.partial[: len(exc.partial) - cut], exc.content_type)
+                if text is not None:
+                    break
+        if text is None:
+            return _error(self.mask(exc.detail))
+        note = f"[truncated: the upstream response is larger than {len(exc.partial)} bytes; this is its beginning]"
+        return types.CallToolResult(content=[types.TextContent(text=text), types.TextContent(text=note)])
 
     def raw_content(self, result: Result, tool: str) -> types.CallToolResult:
         """Text bodies as text; images and audio as their own blocks; other bytes as an
@@ -156,23 +177,56 @@ def build_server(plan: McpAdapterPlan, mask) -> tuple[Server, McpTools]:
     return server, tools
 
 
-def security_settings(address: str) -> TransportSecuritySettings | None:
-    """DNS-rebinding protection when bound to loopback; off when serving a real interface."""
-    if address not in LOOPBACK:
+WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
+
+
+def _host_name(name: str) -> str:
+    """A bare IPv6 address as it appears in a Host header: bracketed."""
+    return f"[{name}]" if ":" in name and not name.startswith("[") else name
+
+
+def _has_port(host: str) -> bool:
+    return host.rpartition("]")[2].count(":") == 1 if host.startswith("[") else host.count(":") == 1
+
+
+def security_settings(address: str, allowed_hosts=(), allowed_origins=()) -> TransportSecuritySettings | None:
+    """DNS-rebinding protection, on for every bind (docs/resilience.md): the Host header must be
+    a loopback name, the bound address or one given with ``--allowed-host`` (any port unless
+    one is given); a browser's Origin must be one of those hosts or an ``--allowed-origin``.
+    ``--allowed-host '*'`` turns both checks off, for deployments that check Host in front."""
+    if "*" in allowed_hosts:
         return None
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"],
-        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-    )
+    names = ["127.0.0.1", "localhost", "[::1]"]
+    if address not in LOOPBACK and address not in WILDCARD_ADDRESSES:
+        names.append(_host_name(address))
+    names.extend(_host_name(h.strip().lower()) for h in allowed_hosts if h.strip())
+    hosts: list[str] = []
+    origins: list[str] = [o.strip().rstrip("/") for o in allowed_origins if o.strip()]
+    for name in dict.fromkeys(names):
+        hosts.extend([name] if _has_port(name) else [name, f"{name}:*"])
+        for scheme in ("http", "https"):
+            origins.extend([f"{scheme}://{name}"] if _has_port(name) else [f"{scheme}://{name}", f"{scheme}://{name}:*"])
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-def build_mcp_app(plan: McpAdapterPlan, mask) -> Starlette:
+def build_mcp_app(plan: McpAdapterPlan, mask, options=None) -> Starlette:
+    """``options`` (engine.plan.Options) brings the body limit and the Host/Origin allow-lists."""
     server, _ = build_server(plan, mask)
+    allowed_hosts = tuple(getattr(options, "allowed_hosts", ()))
+    if plan.address not in LOOPBACK and not allowed_hosts:
+        log.warning(
+            "mcp adapter '%s' listens on %s but accepts only Host headers naming %s; "
+            "pass --allowed-host NAME for each name clients use (or --allowed-host '*' to accept any)",
+            plan.namespace, plan.address, "loopback" if plan.address in WILDCARD_ADDRESSES else f"loopback or {plan.address}",
+        )
     manager = StreamableHTTPSessionManager(
-        app=server, json_response=True, stateless=True, security_settings=security_settings(plan.address)
+        app=server,
+        json_response=True,
+        stateless=True,
+        security_settings=security_settings(plan.address, allowed_hosts, tuple(getattr(options, "allowed_origins", ()))),
+        max_request_body_size=getattr(options, "max_body_bytes", DEFAULT_MAX_BODY_BYTES),
     )
-    endpoint = StreamableHTTPASGIApp(manager)
+    endpoint = CancelOnDisconnect(StreamableHTTPASGIApp(manager))  # an abandoned call stops its upstream call
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

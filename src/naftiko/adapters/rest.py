@@ -11,6 +11,7 @@ placeholder may then span several segments.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from ..engine.invoke import EMPTY
 from ..engine.plan import InputSpec, RestAdapterPlan, RestOperation, RestRoute
 from ..errors import EngineError, InvalidInput, PayloadTooLarge
 from .asgi import serve_lifespan
+from .limits import MAX_JSON_DEPTH, body_too_deep
 from .problems import problem, problem_from
 
 log = logging.getLogger("naftiko.rest")
@@ -133,7 +135,10 @@ class RestRouter:
             return await serve_lifespan(receive, send)
         if scope["type"] != "http":
             return
-        response = await self.handle(Request(scope, receive))
+        try:
+            response = await self.handle(Request(scope, receive))
+        except _ClientGone:
+            return  # the caller hung up: its upstream call is cancelled and nobody reads an answer
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
@@ -152,7 +157,7 @@ class RestRouter:
         try:
             path_values = {name: unquote(value) for name, value in raw_values.items()}
             inputs = await self.inputs(request, path_values, operation)
-            result = await operation.unit.invoke(inputs)
+            result = await _cancel_on_disconnect(operation.unit.invoke(inputs), request.receive)
         except EngineError as exc:
             if exc.status >= 500:
                 log.warning("%s %s: %s", request.method, route.template, self.mask(exc.detail))
@@ -161,9 +166,10 @@ class RestRouter:
             log.exception("%s %s failed", request.method, route.template)
             return problem(500, "the engine failed to handle this request")
         if result.raw is not None:  # relayed as it came: no charset added, safe headers kept
-            return Response(result.raw, result.status, headers=result.headers)
+            raw = self.mask_bytes(result.raw) if result.status >= 400 else result.raw
+            return Response(raw, result.status, headers=self.mask_headers(result.headers))
         if result.value is EMPTY:
-            headers = {k: v for k, v in (result.headers or {}).items() if k != "content-type"}
+            headers = {k: self.mask(v) for k, v in (result.headers or {}).items() if k != "content-type"}
             return Response(b"", result.status, headers=headers)
         return Response(orjson.dumps(result.value), result.status, media_type="application/json")
 
@@ -180,7 +186,7 @@ class RestRouter:
                 request.scope["headers"],
                 body,
             )
-            upstream = await plan.send(outbound)
+            upstream = await _cancel_on_disconnect(plan.send(outbound), request.receive)
         except EngineError as exc:
             if exc.status >= 500:
                 log.warning("%s %s → %s: %s", request.method, route.template, plan.namespace, self.mask(exc.detail))
@@ -188,7 +194,18 @@ class RestRouter:
         except Exception:
             log.exception("%s %s forward to %s failed", request.method, route.template, plan.namespace)
             return problem(500, "the engine failed to forward this request")
-        return Response(upstream.body, upstream.status, headers=safe_response_headers(upstream))
+        body = self.mask_bytes(upstream.body) if upstream.status >= 400 else upstream.body
+        return Response(body, upstream.status, headers=self.mask_headers(safe_response_headers(upstream)))
+
+    def mask_bytes(self, raw: bytes) -> bytes:
+        """An upstream error body with any bind value masked: some APIs echo the key they rejected."""
+        text = raw.decode("utf-8", "surrogateescape")
+        masked = self.mask(text)
+        return raw if masked is text else masked.encode("utf-8", "surrogateescape")  # same object: nothing found
+
+    def mask_headers(self, headers: dict[str, str] | None) -> dict[str, str] | None:
+        """Relayed headers (a Location may carry an API key in its query) with bind values masked."""
+        return {k: self.mask(v) for k, v in headers.items()} if headers else headers
 
     async def raw_body(self, request: Request) -> bytes | None:
         """The request body as sent, within the size limit; None when there is none."""
@@ -244,17 +261,65 @@ class RestRouter:
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype in ("", "application/json") or ctype.endswith("+json"):
             try:
-                return orjson.loads(data)
+                return _shallow(data, orjson.loads(data))
             except orjson.JSONDecodeError as exc:
                 raise InvalidInput(f"request body is not valid JSON: {exc.msg} at position {exc.pos}", field="body") from None
         if data.lstrip()[:1] in (b"{", b"["):  # JSON sent with another type (curl -d sends a form type)
             try:
-                return orjson.loads(data)
+                return _shallow(data, orjson.loads(data))
             except orjson.JSONDecodeError:
                 pass
         if ctype == "application/x-www-form-urlencoded":
             return dict(parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True))
         return data.decode("utf-8", "replace")
+
+
+def _shallow(data: bytes, value: object) -> object:
+    if body_too_deep(data, value):
+        raise InvalidInput(f"request body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
+    return value
+
+
+class _ClientGone(BaseException):
+    """The caller disconnected while its request was being served. A BaseException, like the
+    cancellation it replaces, so no ``except Exception`` on the way turns it into a 500."""
+
+
+async def _until_disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class _Stopped(EngineError):
+    status = 503
+    title = "Service unavailable"
+
+
+async def _cancel_on_disconnect(awaitable, receive):
+    """Await ``awaitable`` (the body is already read); if the caller disconnects first, cancel
+    it — and with it the upstream call — and raise :class:`_ClientGone`. uvicorn does not cancel
+    a request on disconnect by itself; it only reports ``http.disconnect`` on ``receive``.
+    The only other canceller is uvicorn when ``--grace`` runs out at shutdown: the caller
+    still gets an answer, a 503, rather than a bare 500 and a traceback in the log."""
+    task = asyncio.current_task()
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _until_disconnect(receive)
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await awaitable
+    except asyncio.CancelledError:
+        task.uncancel()
+        if gone:
+            raise _ClientGone from None
+        raise _Stopped("the server is shutting down and stopped this request before it finished") from None
+    finally:
+        watcher.cancel()
 
 
 def build_rest_app(plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY) -> RestRouter:

@@ -13,7 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from ..errors import UpstreamTimeout, UpstreamUnavailable
+from ..errors import EngineError, UpstreamTimeout, UpstreamUnavailable
+from .retry import IDEMPOTENT_METHODS, RetryPolicy, with_retries
 
 
 @dataclass(slots=True)
@@ -47,14 +48,91 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
-class AiohttpTransport:
-    """One pooled aiohttp session per consumes entry, created on first use inside the loop."""
+class UpstreamConnectionError(UpstreamUnavailable):
+    """No HTTP answer because of the connection (refused, reset, closed early): retryable."""
 
-    def __init__(self, *, digest: tuple[str, str] | None = None, limit: int = 100):
+
+class UpstreamConnectTimeout(UpstreamTimeout):
+    """The connection was not established in time: nothing was sent, so retryable."""
+
+
+class UpstreamBusy(EngineError):
+    """No concurrency slot for this consumes entry freed up within ``queueTimeout``."""
+
+    status = 503
+    title = "Service unavailable"
+
+
+class ResponseTooLarge(UpstreamUnavailable):
+    """The upstream body passed ``maxResponseBytes``; ``partial`` holds the bytes read up to it."""
+
+    def __init__(self, detail: str, *, status: int, partial: bytes, content_type: str):
+        super().__init__(detail)
+        self.upstream_status = status
+        self.partial = partial
+        self.content_type = content_type
+
+
+CONNECTION_ERRORS = (UpstreamConnectionError, UpstreamConnectTimeout)
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The resilience settings of one consumes entry (docs/resilience.md); all off by default."""
+
+    connect: float | None = None
+    read: float | None = None
+    total: float | None = None  # None: each request's own timeout (``--timeout``)
+    retry: RetryPolicy | None = None
+    max_concurrency: int | None = None
+    queue_timeout: float = 5.0
+    max_response_bytes: int | None = None
+
+    @classmethod
+    def from_model(cls, resilience) -> Limits:
+        if resilience is None:
+            return cls()
+        timeouts = resilience.timeouts
+        return cls(
+            connect=timeouts.connect if timeouts else None,
+            read=timeouts.read if timeouts else None,
+            total=timeouts.total if timeouts else None,
+            retry=RetryPolicy.from_model(resilience.retries) if resilience.retries and resilience.retries.max else None,
+            max_concurrency=resilience.maxConcurrency,
+            queue_timeout=resilience.queueTimeout or 5.0,
+            max_response_bytes=resilience.maxResponseBytes,
+        )
+
+
+def _host(url: str) -> str:
+    """``host:port`` of a URL, never its userinfo (which may hold a secret)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port}" if port else host
+
+
+class AiohttpTransport:
+    """One pooled aiohttp session per consumes entry, created on first use inside the loop.
+
+    Per call: wait for a concurrency slot (when bounded), send with connect/read/total
+    timeouts, read the body up to the size cap, and retry transient failures of idempotent
+    methods within the call's deadline.
+    """
+
+    def __init__(self, *, digest: tuple[str, str] | None = None, limit: int = 100, limits: Limits | None = None):
         self._digest = digest
         self._limit = limit
+        self._limits = limits or Limits()
         self._session = None
         self._timeouts: dict[float, object] = {}  # building a ClientTimeout per call shows in profiles
+        self._slots = asyncio.Semaphore(self._limits.max_concurrency) if self._limits.max_concurrency else None
 
     def _open(self):
         import aiohttp
@@ -68,14 +146,56 @@ class AiohttpTransport:
         )
         return self._session
 
+    def _timeout(self, total: float):
+        timeout = self._timeouts.get(total)
+        if timeout is None:
+            import aiohttp
+
+            timeout = aiohttp.ClientTimeout(total=total, connect=self._limits.connect, sock_read=self._limits.read)
+            if len(self._timeouts) < 64:  # first attempts share one; retries have odd remainders
+                self._timeouts[total] = timeout
+        return timeout
+
     async def send(self, request: OutboundRequest) -> UpstreamResponse:
+        loop = asyncio.get_running_loop()
+        total = self._limits.total or request.timeout
+        deadline = loop.time() + total
+        policy = self._limits.retry
+        if policy is None or request.method not in IDEMPOTENT_METHODS:
+            return await self._attempt(request, deadline, total)
+        return await with_retries(
+            lambda until: self._attempt(request, until, total), policy, deadline, CONNECTION_ERRORS, clock=loop.time
+        )
+
+    async def _attempt(self, request: OutboundRequest, deadline: float, total: float) -> UpstreamResponse:
+        if self._slots is None:
+            return await self._send_once(request, deadline, total)
+        if self._slots.locked():
+            wait = min(self._limits.queue_timeout, deadline - asyncio.get_running_loop().time())
+            try:
+                async with asyncio.timeout(max(wait, 0)):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise UpstreamBusy(
+                    f"upstream {_host(request.url)} busy: {self._limits.max_concurrency} calls in flight, "
+                    f"no slot within {max(wait, 0):g}s"
+                ) from None
+        else:
+            await self._slots.acquire()
+        try:
+            return await self._send_once(request, deadline, total)
+        finally:
+            self._slots.release()
+
+    async def _send_once(self, request: OutboundRequest, deadline: float, total: float) -> UpstreamResponse:
         import aiohttp
         from yarl import URL
 
         session = self._session or self._open()
-        timeout = self._timeouts.get(request.timeout)
-        if timeout is None:
-            timeout = self._timeouts[request.timeout] = aiohttp.ClientTimeout(total=request.timeout)
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise UpstreamTimeout(f"upstream {_host(request.url)} did not answer within {total:g}s")
+        timeout = self._timeout(total if remaining >= total else round(remaining, 3))
         try:
             async with session.request(
                 request.method,
@@ -85,18 +205,46 @@ class AiohttpTransport:
                 timeout=timeout,
                 allow_redirects=False,
             ) as resp:
-                body = await resp.read()
                 headers = {k.lower(): v for k, v in resp.headers.items()}
+                body = await self._read(resp, request, headers)
                 return UpstreamResponse(resp.status, headers, body)
-        except asyncio.TimeoutError:
-            host = urlsplit(request.url).netloc
-            raise UpstreamTimeout(f"upstream {host} did not answer within {request.timeout:g}s") from None
-        except aiohttp.ClientConnectorError:
-            host = urlsplit(request.url).netloc
-            raise UpstreamUnavailable(f"upstream {host} refused or could not be reached") from None
+        except aiohttp.ConnectionTimeoutError:
+            raise UpstreamConnectTimeout(
+                f"upstream {_host(request.url)} did not accept a connection within {self._limits.connect or total:g}s"
+            ) from None
+        except aiohttp.SocketTimeoutError:
+            raise UpstreamTimeout(f"upstream {_host(request.url)} sent nothing for {self._limits.read or total:g}s") from None
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream {_host(request.url)} did not answer within {total:g}s") from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            reason = "refused or could not be reached" if isinstance(exc, aiohttp.ClientConnectorError) else f"failed: {type(exc).__name__}"
+            raise UpstreamConnectionError(f"upstream {_host(request.url)} {reason}") from None
         except aiohttp.ClientError as exc:
-            host = urlsplit(request.url).netloc
-            raise UpstreamUnavailable(f"upstream {host} failed: {type(exc).__name__}") from None
+            raise UpstreamUnavailable(f"upstream {_host(request.url)} failed: {type(exc).__name__}") from None
+        except ValueError:  # yarl/aiohttp refusing the URL itself; its text may quote the URL
+            raise UpstreamUnavailable(f"upstream {_host(request.url)}: the request URL is invalid") from None
+
+    async def _read(self, resp, request: OutboundRequest, headers: dict[str, str]) -> bytes:
+        """The whole body, or :class:`ResponseTooLarge` once it passes ``maxResponseBytes``."""
+        cap = self._limits.max_response_bytes
+        if cap is None:
+            return await resp.read()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            if size + len(chunk) > cap:
+                chunks.append(chunk[: cap - size])
+                resp.close()  # the rest is never read: drop the connection rather than drain it
+                raise ResponseTooLarge(
+                    f"upstream {_host(request.url)} answered HTTP {resp.status} with a body larger than {cap} bytes "
+                    "(resilience.maxResponseBytes)",
+                    status=resp.status,
+                    partial=b"".join(chunks),
+                    content_type=headers.get("content-type", ""),
+                )
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ..binds import Binds, read_env_file, resolve_binds, resolve_location
 from ..consumer.auth import compile_auth
@@ -22,7 +22,7 @@ from ..consumer.request import (
     compile_value,
     split_path,
 )
-from ..consumer.transport import AiohttpTransport, DryRunTransport, Transport
+from ..consumer.transport import AiohttpTransport, DryRunTransport, Limits, Transport
 from ..errors import Diagnostic, LoadError
 from ..expressions.jsonpath import JsonPath, JsonPathError
 from ..expressions.template import MISSING, Scope, Template, TemplateError
@@ -53,6 +53,11 @@ class Options:
     address: str | None = None
     env_file: str | None = None
     environ: dict[str, str] | None = None
+    # serving limits (docs/resilience.md): inbound body size, MCP Host/Origin allow-lists, drain time
+    max_body_bytes: int = 4 * 1024 * 1024
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    grace: float = 10.0
     consumes_only_ok: bool = False  # validating a shared consumes file (nothing to serve)
 
 
@@ -138,10 +143,21 @@ class Plan:
     transports: list[Transport]
     adapters: list
     warnings: list[Diagnostic]
+    options: Options = field(default_factory=Options)
 
     async def aclose(self) -> None:
         for transport in self.transports:
             await transport.aclose()
+
+
+def _valid_authority(url: str) -> bool:
+    """A host and, if any, a numeric port: checked here so a bad one is a load error, not a failure per call."""
+    parts = urlsplit(url)
+    try:
+        parts.port
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 class _Compiler:
@@ -226,8 +242,8 @@ class _Compiler:
                 continue
             base = self.options.base_uris.get(entry.namespace) or Template(entry.baseUri).bind(binds).render_constant()
             base = base.rstrip("/")  # normalised, not rejected (FIX)
-            if not base.startswith(("http://", "https://")):
-                self.error(path + ("baseUri",), f"baseUri must be an http(s) URL, got {entry.baseUri!r}")
+            if not base.startswith(("http://", "https://")) or not _valid_authority(base):
+                self.error(path + ("baseUri",), f"baseUri must be an http(s) URL with a host and a valid port, got {entry.baseUri!r}")
                 continue
             auth = compile_auth(entry.authentication, binds)
             if auth is not None and auth.kind == "bearer":
@@ -235,7 +251,8 @@ class _Compiler:
             if dry is not None:
                 transport = dry
             else:
-                transport = AiohttpTransport(digest=auth.digest if auth and auth.kind == "digest" else None)
+                digest = auth.digest if auth and auth.kind == "digest" else None
+                transport = AiohttpTransport(digest=digest, limits=Limits.from_model(entry.resilience))
                 transports.append(transport)
             ops: dict[str, ConsumedOperation] = {}
             for ri, res in enumerate(entry.resources):
@@ -624,7 +641,7 @@ class _Compiler:
         if self.errors:
             raise LoadError(sorted(self.errors, key=lambda d: (d.line, d.col)))
         label = self.doc.info.label if self.doc.info else None
-        return Plan(self.source.file, label, binds, secrets, consumers, transports, adapters, self.warnings)
+        return Plan(self.source.file, label, binds, secrets, consumers, transports, adapters, self.warnings, self.options)
 
 
 def compile_plan(loaded: Loaded, options: Options | None = None) -> Plan:

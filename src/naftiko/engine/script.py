@@ -18,6 +18,17 @@ from dataclasses import dataclass
 from ..errors import EngineError
 
 
+def _where(exc: BaseException, files: set[str]) -> str:
+    """`` at calc.py:12``: the innermost frame that belongs to one of the script's files."""
+    tb, found = exc.__traceback__, ""
+    while tb is not None:
+        file = tb.tb_frame.f_code.co_filename
+        if file in files:
+            found = f" at {file.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
+
+
 class ScriptFailed(EngineError):
     status = 500
     title = "Script failed"
@@ -56,7 +67,9 @@ class PythonScript:
         except ScriptFailed:
             raise
         except Exception as exc:
-            raise ScriptFailed(f"script step '{self.name}' failed: {type(exc).__name__}: {exc}") from None
+            # The exception's type and the script line, never its text: that may quote data,
+            # secrets passed in with `with`, or paths on this machine (contract §6).
+            raise ScriptFailed(f"script step '{self.name}' failed: {type(exc).__name__}{_where(exc, {c.co_filename for c in self.code})}") from None
         finally:
             sys.settrace(None)
         if "result" not in namespace:

@@ -167,6 +167,35 @@ class ConsumedHttpResource(Node):
     operations: list[ConsumedHttpOperation] = []
 
 
+class _Extension(BaseModel):
+    """A naftiko extension block: typos are errors, not silently ignored settings."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ResilienceTimeouts(_Extension):
+    connect: float | None = Field(None, gt=0)
+    read: float | None = Field(None, gt=0)
+    total: float | None = Field(None, gt=0)
+
+
+class ResilienceRetries(_Extension):
+    max: int = Field(2, ge=0, le=10)
+    backoff: float = Field(0.2, gt=0)
+    maxDelay: float = Field(5.0, gt=0)
+    when: list[Literal["connect", 429, 502, 503, 504]] = ["connect", 429, 502, 503, 504]  # not `on`: YAML 1.1 reads it as true
+
+
+class Resilience(_Extension):
+    """naftiko extension on a consumes entry (docs/resilience.md); not part of the spec."""
+
+    timeouts: ResilienceTimeouts | None = None
+    retries: ResilienceRetries | None = None
+    maxConcurrency: int | None = Field(None, ge=1)
+    queueTimeout: float | None = Field(None, gt=0)
+    maxResponseBytes: int | None = Field(None, ge=1)
+
+
 class ConsumesHttp(Node):
     type: Literal["http"] = "http"
     namespace: str
@@ -175,6 +204,7 @@ class ConsumesHttp(Node):
     inputParameters: list[InputParameter] = []
     authentication: Authentication | None = None
     resources: list[ConsumedHttpResource] = []
+    resilience: Resilience | None = None  # naftiko extension
 
 
 class ImportedConsumesHttp(Node):

@@ -30,6 +30,15 @@ def _validator() -> Draft202012Validator:
 
 _QUOTED = re.compile(r"'([^']+)'")
 
+# Documented naftiko extension keys, as (parent list, key): the spec's schema does not know
+# them, so they are accepted silently in tolerant mode and still reported under --strict.
+# resilience: timeouts, retries, concurrency and response-size limits (docs/resilience.md).
+EXTENSION_KEYS = frozenset({("consumes", "resilience")})
+
+
+def _is_extension(where: tuple) -> bool:
+    return len(where) >= 3 and isinstance(where[-2], int) and (where[-3], where[-1]) in EXTENSION_KEYS
+
 
 def _json_path(path) -> str:
     out = "$"
@@ -68,7 +77,7 @@ def check(source: Source, severity: str) -> list[Diagnostic]:
         else:
             found = [(path, leaf.message)]
         for where, message in found:
-            if (where, message) in seen:
+            if (where, message) in seen or (severity == "warning" and _is_extension(where)):
                 continue
             seen.add((where, message))
             out.append(source.diagnostic(where, f"{message} (schema, at {_json_path(where)})", severity))

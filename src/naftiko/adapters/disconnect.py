@@ -1,0 +1,57 @@
+"""Cancelling a request whose caller has gone, for ASGI apps that read the body themselves.
+
+uvicorn does not cancel a request when the client disconnects; it only answers
+``http.disconnect`` on ``receive``. An abandoned MCP tool call would keep its upstream call
+(and a concurrency slot) until the upstream answered or timed out. This wrapper watches for
+the disconnect once the app has read the whole body, and cancels the request task if it comes
+before the response starts. The REST router does the same inline (``rest._cancel_on_disconnect``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class CancelOnDisconnect:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        task = asyncio.current_task()
+        watcher: asyncio.Future | None = None
+        gone = False
+        answering = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            task.cancel()
+
+        async def receive_body():
+            nonlocal watcher
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body") and watcher is None and not answering:
+                watcher = asyncio.ensure_future(watch())
+            return message
+
+        async def send_answer(message) -> None:
+            nonlocal answering
+            if message["type"] == "http.response.start":
+                answering = True  # from here on the answer is going out: nothing left to save
+                if watcher is not None:
+                    watcher.cancel()
+            await send(message)
+
+        try:
+            await self.app(scope, receive_body, send_answer)
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            task.uncancel()  # the caller left; nobody reads an answer
+        finally:
+            if watcher is not None:
+                watcher.cancel()
