@@ -1,10 +1,15 @@
 """A tiny stand-in upstream for the examples, on loopback only (standard library, no deps).
 
     python examples/canned_upstream.py 8099 &
-    naftiko-run examples/weather-apikey-query.yaml --base-uri skycast=http://127.0.0.1:8099/v2
 
-GET /v2/forecast/daily answers a canned Skycast forecast (so output shaping has something to
-shape); every other request is echoed back as JSON: method, path, query, headers, body.
+Canned answers, so output shaping and orchestration have real documents to work on:
+
+- ``GET /v2/forecast/daily``: a Skycast forecast (``weather-apikey-query.yaml``);
+- ``GET /garden/beds/{id}``: a garden bed (``garden-orchestration.yaml``); ``B2`` and ``B5``
+  exist, any other id is a 404 ``{"error": "no such bed"}``;
+- ``GET /garden/plants``: the plant catalogue (``garden-orchestration.yaml``).
+
+Every other request is echoed back as JSON: method, path, query, headers, body.
 """
 
 import json
@@ -21,14 +26,44 @@ FORECAST = {
     ],
 }
 
+BEDS = {
+    "B2": {
+        "id": "B2",
+        "label": "North bed 2",
+        "lastWatered": "2026-05-10",
+        "sensors": {"moisturePct": 31, "tempC": 19.5},
+        "plantings": [{"code": "TOM", "rows": 2}, {"code": "BAS", "rows": 1}, {"code": "CHI", "rows": 1}],
+    },
+    "B5": {
+        "id": "B5",
+        "label": "Herb spiral",
+        "lastWatered": "2026-05-12",
+        "sensors": {"moisturePct": 18, "tempC": 21.0},
+        "plantings": [{"code": "ROS", "rows": 1}, {"code": "BAS", "rows": 2}],
+    },
+}
+
+PLANTS = [
+    {"code": "BAS", "commonName": "Basil", "waterEveryDays": 1, "family": "Lamiaceae"},
+    {"code": "CHI", "commonName": "Chilli", "waterEveryDays": 3, "family": "Solanaceae"},
+    {"code": "ROS", "commonName": "Rosemary", "waterEveryDays": 7, "family": "Lamiaceae"},
+    {"code": "TOM", "commonName": "Tomato", "waterEveryDays": 2, "family": "Solanaceae"},
+]
+
 
 class Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         parts = urlsplit(self.path)
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace") if length else None
+        status, payload = 200, None
         if self.command == "GET" and parts.path == "/v2/forecast/daily":
             payload = FORECAST
+        elif self.command == "GET" and parts.path == "/garden/plants":
+            payload = PLANTS
+        elif self.command == "GET" and parts.path.startswith("/garden/beds/"):
+            bed = BEDS.get(parts.path.rsplit("/", 1)[-1])
+            status, payload = (200, bed) if bed else (404, {"error": "no such bed"})
         else:
             payload = {
                 "method": self.command,
@@ -38,7 +73,7 @@ class Handler(BaseHTTPRequestHandler):
                 "body": body,
             }
         data = json.dumps(payload).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
