@@ -12,7 +12,7 @@ import asyncio
 import logging
 import sys
 
-from . import __version__
+from . import __version__, control_client
 from .engine.plan import Options, compile_plan
 from .errors import Diagnostic, LoadError
 from .loader import load
@@ -60,6 +60,7 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allowed-host", action="append", default=[], metavar="HOST", help="Host header MCP adapters accept besides loopback (repeatable; '*' = any)")
     parser.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN", help="browser Origin MCP adapters accept (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level (default info)")
+    parser.add_argument("--log-format", default="text", choices=["text", "json"], help="log lines as text (default) or one JSON object each")
 
 
 def _print_diagnostics(diagnostics: list[Diagnostic], limit: int | None = None) -> None:
@@ -71,7 +72,9 @@ def _print_diagnostics(diagnostics: list[Diagnostic], limit: int | None = None) 
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from .observability.logs import configure_logging
+
+    configure_logging(args.log_level, args.log_format)
     if args.log_level != "debug":  # the SDK's lifecycle chatter is not news to an operator
         logging.getLogger("mcp").setLevel(logging.WARNING)
     if args.timeout <= 0:
@@ -164,9 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     import_openapi.add_argument("spec", metavar="SPEC")
     import_openapi.add_argument("-o", "--output", metavar="OUT", help="write the capability to OUT; default stdout")
     sub.add_parser("schema", help="print the JSON Schema of capability files (for editors)")
+    control_client.add_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command in control_client.COMMANDS:
+        return control_client.run(args)
     if args.command in ("export", "import", "schema"):
         from .openapi import commands
 

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from .adapters.control import build_control_app
 from .adapters.inbound_auth import protect
 from .adapters.mcp import build_mcp_app, build_server
 from .adapters.rest import build_rest_app
 from .adapters.skill import build_skill_app
 from .engine.plan import Plan
+from .observability.telemetry import telemetry_for, track
 
 log = logging.getLogger("naftiko")
 GRACEFUL_SECONDS = 10
@@ -34,7 +36,16 @@ APP_BUILDERS = {
     "rest": lambda adapter, plan: build_rest_app(adapter, plan.secrets.mask, plan.options.max_body_bytes),
     "mcp": lambda adapter, plan: build_mcp_app(adapter, plan.secrets.mask, plan.options),
     "skill": build_skill_app,
+    "control": build_control_app,
 }
+
+
+def build_app(adapter, plan: Plan):
+    """The adapter's ASGI app behind its inbound auth, observed (outside the auth, so refused
+    requests count too) when the capability's telemetry is on."""
+    telemetry = telemetry_for(plan)
+    inner = APP_BUILDERS[adapter.kind](adapter, plan)
+    return telemetry.observe_app(protect(inner, adapter, plan), inner, adapter)
 
 
 class StartupError(Exception):
@@ -86,17 +97,20 @@ async def serve(plans: list[Plan], *, announce=None, stop: asyncio.Event | None 
     listeners: list[Listener] = []
     try:
         for plan in plans:
+            telemetry_for(plan)  # before any app is built: it instruments the plan
             for adapter in plan.adapters:
                 if adapter.kind == "mcp" and adapter.transport == "stdio":
                     stdio.append((adapter, plan))
+                    track(adapter, None, None)
                     listeners.append(Listener("mcp", adapter.namespace, "stdio", adapter.size))
                     continue
-                app = protect(APP_BUILDERS[adapter.kind](adapter, plan), adapter, plan)
+                app = build_app(adapter, plan)
                 sock = _bind(adapter.address, adapter.port, adapter.namespace)
                 port = sock.getsockname()[1]
                 config = uvicorn.Config(
                     app,
                     log_level=log_level,
+                    log_config=None,  # uvicorn's records go through naftiko's handler (--log-format)
                     access_log=False,
                     lifespan="on",
                     http="httptools",
@@ -105,6 +119,7 @@ async def serve(plans: list[Plan], *, announce=None, stop: asyncio.Event | None 
                     proxy_headers=False,
                 )
                 servers.append((_Server(config), sock))
+                track(adapter, port, servers[-1][0])
                 listeners.append(Listener(adapter.kind, adapter.namespace, _url(adapter.address, port, adapter.url_path), adapter.size))
     except BaseException:
         for _, sock in servers:

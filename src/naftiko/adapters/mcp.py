@@ -169,9 +169,8 @@ def build_server(plan: McpAdapterPlan, mask) -> tuple[Server, McpTools]:
     tools = McpTools(plan, mask)
     handlers = McpCatalog(plan, mask).handlers()
     if plan.tools:
-        handlers.update(
-            get_tool_input_schema=tools.input_schema, on_list_tools=tools.list_tools, on_call_tool=tools.call_tool
-        )
+        call_tool = tools.call_tool if plan.telemetry is None else plan.telemetry.observe_tool(plan, tools.call_tool)
+        handlers.update(get_tool_input_schema=tools.input_schema, on_list_tools=tools.list_tools, on_call_tool=call_tool)
     server = Server(plan.namespace, version=__version__, instructions=plan.description, **handlers)
     server.middleware.clear()  # no per-message tracing spans unless observability asks for them
     return server, tools

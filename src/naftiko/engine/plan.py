@@ -127,6 +127,7 @@ class McpAdapterPlan:
     resources: list = field(default_factory=list)  # adapters.mcp_catalog plans
     prompts: list = field(default_factory=list)
     authentication: object = None
+    telemetry: object = None  # observability.telemetry.Telemetry when observed (tool calls)
 
     @property
     def size(self) -> str:
@@ -144,10 +145,13 @@ class Plan:
     adapters: list
     warnings: list[Diagnostic]
     options: Options = field(default_factory=Options)
+    telemetry: object = None  # observability.telemetry.Telemetry, started when serving
 
     async def aclose(self) -> None:
         for transport in self.transports:
             await transport.aclose()
+        if self.telemetry is not None:
+            await self.telemetry.aclose()
 
 
 def _valid_authority(url: str) -> bool:
@@ -594,6 +598,12 @@ class _Compiler:
                 from ..adapters.skill import compile_skill
 
                 plan = compile_skill(self, adapter, path, binds)
+                if plan is None:
+                    continue
+            elif adapter.type == "control":
+                from ..adapters.control import compile_control
+
+                plan = compile_control(self, adapter, path, binds)
                 if plan is None:
                     continue
             else:

@@ -108,6 +108,7 @@ class StepsUnit:
     shape: Shape
     aliases: frozenset[str]
     binds: dict
+    telemetry: object = None  # observability.telemetry.Telemetry when metrics or tracing are on
 
     @property
     def calls(self) -> list[Call]:
@@ -118,7 +119,10 @@ class StepsUnit:
         scope = Scope(context, aliases=self.aliases, binds=self.binds, document=context)
         try:
             for step in self.steps:
-                context[step.name] = await step.run(inputs, scope)
+                if self.telemetry is None:
+                    context[step.name] = await step.run(inputs, scope)
+                else:
+                    context[step.name] = await self.telemetry.run_step(self.name, step, inputs, scope)
         except StepFailed as failed:
             return failed.result
         if self.mappings:

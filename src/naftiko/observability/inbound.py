@@ -1,0 +1,173 @@
+"""Inbound requests, observed: a server span, request metrics and the request log line.
+
+:class:`HttpObserver` wraps a REST or skill adapter's ASGI app (outside its inbound auth, so
+refused requests are counted and logged too); :func:`observe_tool` wraps the MCP adapter's
+``tools/call`` handler, where the tool name and the ``_meta`` trace context are known. Both
+name the operation from the capability file — never from the caller — so metric labels and
+trace names stay bounded.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+from mcp import MCPError
+
+from .outbound import UPSTREAM_CALLS
+from .tracing import headers_carrier
+
+
+def _http_error(status: int) -> str | None:
+    if status < 400:
+        return None
+    return "client_error" if status < 500 else "server_error"
+
+
+def _raw_path(scope) -> str:
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
+
+
+def rest_classifier(router):
+    """(operation, route template) of a REST request, matched like the router does."""
+
+    def classify(scope) -> tuple[str, str]:
+        route, _ = router.match(_raw_path(scope))
+        if route is None:
+            return "unmatched", "unmatched"
+        operation = route.operations.get(scope["method"])
+        if operation is not None:
+            return operation.name, route.template
+        return ("forward" if route.forward is not None else "unmatched"), route.template
+
+    return classify
+
+
+_SKILL_ROUTES = {
+    1: ("catalog", "/skills"),
+    2: ("detail", "/skills/{name}"),
+}
+
+
+def skill_classify(scope) -> tuple[str, str]:
+    parts = _raw_path(scope).rstrip("/").split("/")[1:]
+    if not parts or parts[0] != "skills":
+        return "unmatched", "unmatched"
+    if len(parts) in _SKILL_ROUTES:
+        return _SKILL_ROUTES[len(parts)]
+    if parts[2] == "download" and len(parts) == 3:
+        return "download", "/skills/{name}/download"
+    if parts[2] == "contents":
+        return ("contents", "/skills/{name}/contents") if len(parts) == 3 else ("file", "/skills/{name}/contents/{file}")
+    return "unmatched", "unmatched"
+
+
+class HttpObserver:
+    __slots__ = ("app", "classify", "kind", "namespace", "telemetry")
+
+    def __init__(self, app, telemetry, kind: str, namespace: str, classify):
+        self.app, self.telemetry, self.kind, self.namespace, self.classify = app, telemetry, kind, namespace, classify
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = perf_counter()
+        telemetry = self.telemetry
+        method = scope["method"]
+        operation, route = self.classify(scope)
+        answered = 500  # what uvicorn sends when the app fails before answering
+
+        async def watch(message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start":
+                answered = message["status"]
+            await send(message)
+
+        calls = [0]
+        calls_token = UPSTREAM_CALLS.set(calls)
+        tracing = telemetry.tracing
+        span = None
+        if tracing is not None:
+            span, token = tracing.start_server(
+                method if route == "unmatched" else f"{method} {route}",
+                headers_carrier(scope["headers"]),
+                {
+                    "naftiko.adapter.type": self.kind,
+                    "naftiko.namespace": self.namespace,
+                    "naftiko.operation": operation,
+                    "http.request.method": method,
+                    "http.route": route,
+                    "url.path": telemetry.mask(scope["path"]),
+                },
+            )
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            seconds = perf_counter() - start
+            UPSTREAM_CALLS.reset(calls_token)
+            ids = None
+            if span is not None:
+                ids = tracing.ids(span)
+                tracing.end(span, token, f"answered {answered}" if answered >= 500 else None, {"http.response.status_code": answered})
+            telemetry.finish(
+                self.kind, self.namespace, method, _raw_path(scope), operation, str(answered), seconds,
+                _http_error(answered), calls[0], ids,
+            )
+
+
+def _mcp_carrier(ctx) -> dict:
+    """Trace context for a tool call: the HTTP headers, overridden by ``params._meta`` (the
+    MCP way to carry ``traceparent``, and the only one over stdio)."""
+    request = getattr(ctx, "request", None)
+    carrier = headers_carrier(request.scope["headers"]) if request is not None else {}
+    meta = getattr(ctx, "meta", None)
+    if meta:
+        carrier.update((k.lower(), v) for k, v in meta.items() if isinstance(v, str))
+    return carrier
+
+
+def observe_tool(telemetry, plan, call_tool):
+    """``call_tool`` with a server span, metrics and a log line per call."""
+    names = frozenset(t.name for t in plan.tools)
+    namespace = plan.namespace
+
+    async def observed(ctx, params):
+        start = perf_counter()
+        operation = params.name if params.name in names else "unknown"
+        calls = [0]
+        calls_token = UPSTREAM_CALLS.set(calls)
+        tracing = telemetry.tracing
+        span = None
+        if tracing is not None:
+            span, token = tracing.start_server(
+                f"tools/call {operation}",
+                _mcp_carrier(ctx),
+                {
+                    "naftiko.adapter.type": "mcp",
+                    "naftiko.namespace": namespace,
+                    "naftiko.operation": operation,
+                    "mcp.method.name": "tools/call",
+                    "gen_ai.tool.name": operation,
+                },
+            )
+        status, error = "error", "exception"
+        try:
+            result = await call_tool(ctx, params)
+            if getattr(result, "is_error", False):
+                error = "tool_error"
+            else:
+                status, error = "ok", None
+            return result
+        except MCPError:
+            error = "protocol_error"
+            raise
+        finally:
+            seconds = perf_counter() - start
+            UPSTREAM_CALLS.reset(calls_token)
+            ids = None
+            if span is not None:
+                ids = tracing.ids(span)
+                tracing.end(span, token, error)
+            telemetry.finish("mcp", namespace, "tools/call", operation, operation, status, seconds, error, calls[0], ids)
+
+    return observed

@@ -1,0 +1,205 @@
+"""The one object the serving code talks to about observability: :class:`Telemetry`.
+
+Built per capability when serving starts (:func:`telemetry_for`), from the control adapter's
+``observability`` settings and the log level. It has three optional parts — metrics,
+tracing (with the local trace buffer) and the request log — and when all three are off it is
+inactive: adapters are not wrapped, transports and steps are not instrumented, and the hot
+path runs exactly as without this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from time import perf_counter
+
+from .logs import RequestLog, request_logging_enabled
+from .settings import OFF
+
+STEP_KINDS = {"CallStep": "call", "LookupStep": "lookup", "ScriptStep": "script"}
+
+# (kind, namespace) → (port, uvicorn server or None for stdio): the listeners of this process,
+# recorded by serve.py. Kept per process rather than per plan so a hot-reloaded version of a
+# capability reports the listeners it inherits.
+_LISTENERS: dict[tuple[str, str], tuple[int | None, object]] = {}
+
+
+def track(adapter, port: int | None, server) -> None:
+    _LISTENERS[(adapter.kind, adapter.namespace)] = (port, server)
+
+
+def _state(server) -> str:
+    if server is None:
+        return "started"  # stdio: served for as long as the process runs
+    if getattr(server, "should_exit", False):
+        return "stopping"
+    return "started" if getattr(server, "started", False) else "starting"
+
+
+class Telemetry:
+    def __init__(self, plan, *, metrics=None, tracing=None, buffer=None, request_log=None):
+        self.plan = plan
+        self.mask = plan.secrets.mask
+        self.metrics = metrics
+        self.tracing = tracing
+        self.buffer = buffer
+        self.request_log = request_log
+        self.started_at = time.time()
+        self._started = time.monotonic()
+
+    @property
+    def active(self) -> bool:
+        return self.metrics is not None or self.tracing is not None or self.request_log is not None
+
+    def uptime(self) -> float:
+        return time.monotonic() - self._started
+
+    # ---------------------------------------------------------------- runtime state
+
+    def adapter_states(self) -> list[dict]:
+        out = []
+        for adapter in self.plan.adapters:
+            port, server = _LISTENERS.get((adapter.kind, adapter.namespace), (adapter.port, False))
+            entry = {"type": adapter.kind, "namespace": adapter.namespace}
+            if port:
+                entry["port"] = port
+            if getattr(adapter, "transport", None) == "stdio":
+                entry["transport"] = "stdio"
+            entry["state"] = "stopped" if server is False else _state(server)
+            out.append(entry)
+        return out
+
+    def ready(self) -> bool:
+        """Every business adapter serves (the control adapter answering says nothing more)."""
+        return all(a["state"] == "started" for a in self.adapter_states() if a["type"] != "control")
+
+    # ---------------------------------------------------------------- wrapping
+
+    def observe_app(self, app, inner, adapter):
+        """``app`` (the adapter's app behind its inbound auth) observed; unchanged when
+        inactive or for adapters observed elsewhere (MCP: per tool call) or not at all (control)."""
+        if not self.active or adapter.kind not in ("rest", "skill"):
+            return app
+        from .inbound import HttpObserver, rest_classifier, skill_classify
+
+        classify = rest_classifier(inner) if adapter.kind == "rest" else skill_classify
+        return HttpObserver(app, self, adapter.kind, adapter.namespace, classify)
+
+    def observe_tool(self, plan, call_tool):
+        if not self.active:
+            return call_tool
+        from .inbound import observe_tool
+
+        return observe_tool(self, plan, call_tool)
+
+    def instrument(self) -> None:
+        """Wrap every consumed operation's and forward's transport, and hook every orchestrated
+        unit's steps. Done once, before serving; nothing is instrumented when inactive."""
+        if not self.active:
+            return
+        from ..engine.steps import StepsUnit
+        from .outbound import ObservedTransport
+
+        for namespace, operations in self.plan.consumers.items():
+            for name, operation in operations.items():
+                if not isinstance(operation.transport, ObservedTransport):
+                    operation.transport = ObservedTransport(operation.transport, self, namespace, name, operation.request.base_url)
+        timed = self.metrics is not None or self.tracing is not None
+        for adapter in self.plan.adapters:
+            if adapter.kind == "mcp":
+                adapter.telemetry = self  # read by adapters.mcp.build_server
+            for unit in _units(adapter) if timed else ():
+                if isinstance(unit, StepsUnit):
+                    unit.telemetry = self
+            for route in getattr(adapter, "routes", ()):
+                forward = route.forward
+                if forward is not None and not isinstance(forward.transport, ObservedTransport):
+                    forward.transport = ObservedTransport(forward.transport, self, forward.namespace, "forward", forward.base_url)
+
+    # ---------------------------------------------------------------- hot path
+
+    def finish(self, adapter, namespace, method, target, operation, status, seconds, error, calls, ids) -> None:
+        """A request is answered: count it and write its log line."""
+        if self.metrics is not None:
+            self.metrics.request(adapter, namespace, operation, status, seconds, error)
+        if self.request_log is not None:
+            self.request_log.write(adapter, namespace, method, target, operation, status, seconds, calls, ids)
+
+    async def run_step(self, operation: str, step, inputs: dict, scope):
+        """Run one orchestration step inside its own span, timing it."""
+        kind = STEP_KINDS.get(type(step).__name__, "step")
+        tracing = self.tracing
+        start = perf_counter()
+        try:
+            if tracing is None:
+                return await step.run(inputs, scope)
+            attributes = {"naftiko.operation": operation, "naftiko.step.name": step.name, "naftiko.step.type": kind}
+            with tracing.tracer.start_as_current_span(
+                f"step {step.name}", attributes=attributes, record_exception=False, set_status_on_exception=False
+            ) as span:
+                try:
+                    return await step.run(inputs, scope)
+                except Exception as exc:
+                    from opentelemetry.trace import Status, StatusCode
+
+                    span.set_status(Status(StatusCode.ERROR, self.mask(str(exc)) or type(exc).__name__))
+                    raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.step(operation, step.name, kind, perf_counter() - start)
+
+    def shutdown(self) -> None:
+        """Flush and stop the exporter (if any); blocking."""
+        if self.tracing is not None:
+            self.tracing.shutdown()
+
+    async def aclose(self) -> None:
+        """:meth:`shutdown` off the event loop (an exporter flush may wait on the network)."""
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)
+
+
+def _units(adapter):
+    """Every unit an adapter runs: REST operations, MCP tools, dynamic resources and prompts."""
+    for route in getattr(adapter, "routes", ()):
+        for operation in route.operations.values():
+            yield operation.unit
+    for group in ("tools", "resources", "prompts"):
+        for item in getattr(adapter, group, ()) or ():
+            unit = getattr(item, "unit", None)
+            if unit is not None:
+                yield unit
+
+
+def start_telemetry(plan, environ=None) -> Telemetry:
+    """Build the capability's telemetry from its control adapter and the log level, and
+    instrument the plan with it."""
+    env = os.environ if environ is None else environ
+    control = next((a for a in plan.adapters if a.kind == "control"), None)
+    settings = control.settings if control is not None else OFF
+    metrics = tracing = buffer = None
+    if settings.metrics:
+        from .metrics import Metrics
+
+        metrics = Metrics()
+    if settings.tracing(env):
+        from .buffer import TraceBuffer
+        from .tracing import Tracing
+
+        buffer = TraceBuffer(settings.buffer_size) if settings.traces else None
+        service = plan.label or Path(plan.file).stem
+        tracing = Tracing(settings, service, buffer, settings.exporter_endpoint(env))
+    request_log = RequestLog(plan.secrets.mask) if request_logging_enabled() else None
+    telemetry = Telemetry(plan, metrics=metrics, tracing=tracing, buffer=buffer, request_log=request_log)
+    telemetry.instrument()
+    return telemetry
+
+
+def telemetry_for(plan) -> Telemetry:
+    """The plan's telemetry, started on first use (serving, or a hot reload of the plan)."""
+    telemetry = getattr(plan, "telemetry", None)
+    if telemetry is None:
+        telemetry = plan.telemetry = start_telemetry(plan)
+    return telemetry
