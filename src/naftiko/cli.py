@@ -60,6 +60,8 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allowed-host", action="append", default=[], metavar="HOST", help="Host header MCP adapters accept besides loopback (repeatable; '*' = any)")
     parser.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN", help="browser Origin MCP adapters accept (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level (default info)")
+    parser.add_argument("--reload", action="store_true", help="serve a new version when a capability file (or a file it references) changes")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="run N processes sharing the ports (Linux, SO_REUSEPORT; default 1)")
     parser.add_argument("--log-format", default="text", choices=["text", "json"], help="log lines as text (default) or one JSON object each")
 
 
@@ -79,6 +81,10 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("mcp").setLevel(logging.WARNING)
     if args.timeout <= 0:
         return _usage_error("--timeout must be positive")
+    if args.workers < 1:
+        return _usage_error("--workers must be at least 1")
+    if args.workers > 1 and args.reload:
+        return _usage_error("--reload runs one process: use it without --workers (it is meant for development)")
     if args.max_body_bytes <= 0 or args.grace < 0:
         return _usage_error("--max-body-bytes must be positive and --grace not negative")
     options = Options(
@@ -105,13 +111,29 @@ def _serve(args: argparse.Namespace) -> int:
     for plan in plans:
         _print_diagnostics([w for w in plan.warnings], MAX_WARNINGS_ON_SERVE)
     stdio = any(a.kind == "mcp" and a.transport == "stdio" for p in plans for a in p.adapters)
+    if stdio and (args.workers > 1 or args.reload):
+        flag = "--workers" if args.workers > 1 else "--reload"
+        return _usage_error(f"{flag} does not apply to an MCP adapter on transport stdio (one client, one process)")
     out = sys.stderr if stdio else sys.stdout  # stdout belongs to the protocol under stdio
     if args.dry_run:
         print("dry run: upstream calls are described, not sent", file=out, flush=True)
     from .serve import StartupError, serve  # the server stack is only needed to serve
 
+    announce = lambda line: print(line, file=out, flush=True)
+    server_log_level = "warning" if args.log_level != "debug" else "debug"
     try:
-        _run(serve(plans, announce=lambda line: print(line, file=out, flush=True), log_level="warning" if args.log_level != "debug" else "debug"))
+        if args.workers > 1:
+            from .workers import check_supported, serve_workers
+
+            if (reason := check_supported()) is not None:
+                return _usage_error(reason)
+            return serve_workers(plans, args.workers, announce=announce, log_level=server_log_level, run=_run)
+        reloader = None
+        if args.reload:
+            from .reload import Reloader
+
+            reloader = Reloader(args.files, plans, options, strict=args.strict)
+        _run(serve(plans, announce=announce, log_level=server_log_level, reloader=reloader))
     except StartupError as exc:
         print(f"naftiko: error: {exc}", file=sys.stderr)
         return EXIT_LOAD_ERROR

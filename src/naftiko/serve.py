@@ -67,10 +67,12 @@ class Listener:
     size: str
 
 
-def _bind(address: str, port: int, namespace: str) -> socket.socket:
+def _bind(address: str, port: int, namespace: str, reuse_port: bool = False, listen: bool = True) -> socket.socket:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:  # --workers: each worker listens on its own socket, the kernel spreads connections
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((address, port))
     except OSError as exc:
@@ -79,7 +81,8 @@ def _bind(address: str, port: int, namespace: str) -> socket.socket:
         raise StartupError(
             f"adapter '{namespace}': port {port} on {address} {reason}; choose another with --port {namespace}=PORT"
         ) from None
-    sock.listen(2048)
+    if listen:  # --workers reserves ports in the parent without listening (see workers.py)
+        sock.listen(2048)
     sock.setblocking(False)
     return sock
 
@@ -89,7 +92,12 @@ def _url(address: str, port: int, path: str) -> str:
     return f"http://{host}:{port}{path}"
 
 
-async def serve(plans: list[Plan], *, announce=None, stop: asyncio.Event | None = None, log_level: str = "warning") -> None:
+async def serve(
+    plans: list[Plan], *, announce=None, stop: asyncio.Event | None = None, log_level: str = "warning",
+    reuse_port: bool = False, on_ready=None, reloader=None,
+) -> None:
+    """``on_ready`` is called once every listener accepts (after the start-up lines);
+    ``reloader`` (:class:`naftiko.reload.Reloader`) wraps each app for hot reload."""
     announce = announce or (lambda line: print(line, flush=True))
     stop = stop or asyncio.Event()
     servers: list[tuple[_Server, socket.socket]] = []
@@ -105,8 +113,10 @@ async def serve(plans: list[Plan], *, announce=None, stop: asyncio.Event | None 
                     listeners.append(Listener("mcp", adapter.namespace, "stdio", adapter.size))
                     continue
                 app = build_app(adapter, plan)
-                sock = _bind(adapter.address, adapter.port, adapter.namespace)
+                sock = _bind(adapter.address, adapter.port, adapter.namespace, reuse_port)
                 port = sock.getsockname()[1]
+                if reloader is not None:
+                    app = reloader.wrap(app, adapter, plan, port)
                 config = uvicorn.Config(
                     app,
                     log_level=log_level,
@@ -149,14 +159,20 @@ async def serve(plans: list[Plan], *, announce=None, stop: asyncio.Event | None 
     gc.freeze()
     for item in listeners:
         announce(f"{item.kind:<5} {item.namespace:<32} {item.url:<32} {item.size}")
+    if on_ready is not None:
+        on_ready()
     if stdio:
         tasks.append(asyncio.create_task(_serve_stdio(stdio[0][0], stdio[0][1], stop)))
+    watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
     for server, _ in servers:
         server.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)
     stopper.cancel()
+    if watcher is not None:
+        watcher.cancel()
+        await reloader.aclose()
     for plan in plans:
         await plan.aclose()
 
