@@ -125,7 +125,10 @@ async def test_rest_engine_errors(served, fresh_upstream):
         _problem(await http.get(base + "v1/v1/nowhere"), 404)
         r = await http.delete(base + "v1/v1/customers")
         _problem(r, 405)
-        assert r.headers["allow"] == "GET, POST"
+        assert r.headers["allow"] == "GET, HEAD, POST"
+        head = await http.head(base + "v1/v1/customers/c-head")
+        assert head.status_code == 200 and head.content == b"" and fresh_upstream.last.method == "GET"
+        fresh_upstream.reset()
         body = _problem(await http.post(base + "v1/v1/customers", content=b'{"name": ', headers={"content-type": "application/json"}), 400)
         assert body["field"] == "body"
         big = b'{"x": "' + b"a" * (5 * 1024 * 1024) + b'"}'

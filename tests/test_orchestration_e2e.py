@@ -104,8 +104,8 @@ async def test_body_template_is_json_escaped_and_lists_render_as_json(library, f
 async def test_mock_tool_answers_typed_values(library, fresh_upstream, mode):
     async with Client(library.urls["library-mcp"], mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        assert set(tools["greet"].input_schema["properties"]) == {"count", "name"}
-        result = await client.call_tool("greet", {"name": "Ada", "count": "3"})
+        assert tools["greet"].input_schema["properties"] == {"count": {"type": "number"}, "name": {"type": "string"}}
+        result = await client.call_tool("greet", {"name": "Ada", "count": 3})
     assert result.structured_content == {"message": "Hello Ada!", "visits": 3, "member": True}
     assert fresh_upstream.requests == []
 
@@ -187,3 +187,20 @@ def test_shared_consumes_file_validates_but_does_not_serve():
     assert ok.returncode == 0 and "shared consumes file: catalog (1 operations)" in ok.stdout
     served = subprocess.run([sys.executable, "-m", "naftiko", "serve", "--dry-run", file], capture_output=True, text=True, timeout=30)
     assert served.returncode == 2 and "nothing to serve; import it" in served.stderr
+
+
+async def test_several_files_in_one_process_with_overrides(upstream, fresh_upstream):
+    from conftest import Naftiko
+
+    args = [str(FIXTURES / "library.yaml"), str(FIXTURES / "mock-only.yaml"), "--base-uri", f"catalog={upstream.url}",
+            "--port", "library-rest=0", "--port", "library-mcp=0", "--port", "status-rest=0"]
+    n = Naftiko(args, {"CATALOG_TOKEN": TOKEN}).wait_ready(3)
+    try:
+        fresh_upstream.reply("/books/42", Reply(200, orjson.dumps(BOOK)))
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(n.urls["status-rest"] + "status/x")).json()["service"] == "x"
+            assert (await http.get(n.urls["library-rest"] + "books/42/score")).json()["score"] == 206.0
+    finally:
+        assert n.stop() == 0
+    typo = subprocess.run([sys.executable, "-m", "naftiko", "serve", *args[:2], "--dry-run", "--port", "nope=0"], capture_output=True, text=True, timeout=30)
+    assert typo.returncode == 2 and "no exposes namespace 'nope'" in typo.stderr

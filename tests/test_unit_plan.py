@@ -244,3 +244,28 @@ def test_non_http_base_uri_is_an_error(tmp_path):
     text = BASE.replace("baseUri: https://api.example.com", "baseUri: ftp://api.example.com")
     diags = plan_errors(tmp_path, text)
     assert any("baseUri" in d.message and d.line == pos(text, "baseUri: ftp")[0] for d in diags)
+
+
+def test_oauth2_on_a_consumes_entry_is_a_load_error(tmp_path):
+    text = BASE.replace("    baseUri: https://api.example.com\n", "    baseUri: https://api.example.com\n    authentication:\n      type: oauth2\n      authorizationServerUri: https://as.example\n      resource: https://api.example.com\n")
+    (d,) = plan_errors(tmp_path, text)
+    assert "oauth2 is an inbound scheme" in d.message and (d.line, d.col) == pos(text, "type: oauth2")
+
+
+def test_disabled_scripting_refuses_script_steps(tmp_path):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "s.py").write_text("result = 1\n")
+    text = BASE.replace(
+        "      - method: GET\n        call: up.get-item\n",
+        "      - method: GET\n        name: s\n        steps:\n        - {type: script, name: s, language: python, location: 'file:///./scripts', file: s.py}\n",
+    ) + "  - type: control\n    port: 0\n    management:\n      scripting: {enabled: false}\n"
+    (d,) = plan_errors(tmp_path, text)
+    assert "script steps are disabled" in d.message
+
+
+def test_unresolvable_inbound_secret_is_a_positioned_warning(tmp_path):
+    text = BASE.replace("    port: 8080\n", "    port: 8080\n    authentication: {type: apikey, key: X-Key, value: '{{MISSING_KEY}}'}\n")
+    plan = plan_of(tmp_path, text)
+    (w,) = [w for w in plan.warnings if "deny every request" in w.message]
+    assert (w.line, w.col) == pos(text, "value: '{{MISSING_KEY}}'")

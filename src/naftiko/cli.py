@@ -13,7 +13,7 @@ import logging
 import sys
 
 from . import __version__, control_client
-from .engine.plan import Options, compile_plan
+from .engine.plan import Options, compile_plan, unknown_overrides
 from .errors import Diagnostic, LoadError
 from .loader import load
 
@@ -60,9 +60,9 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allowed-host", action="append", default=[], metavar="HOST", help="Host header MCP adapters accept besides loopback (repeatable; '*' = any)")
     parser.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN", help="browser Origin MCP adapters accept (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level (default info)")
+    parser.add_argument("--log-format", default="text", choices=["text", "json"], help="log lines as text (default) or one JSON object each")
     parser.add_argument("--reload", action="store_true", help="serve a new version when a capability file (or a file it references) changes")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="run N processes sharing the ports (Linux, SO_REUSEPORT; default 1)")
-    parser.add_argument("--log-format", default="text", choices=["text", "json"], help="log lines as text (default) or one JSON object each")
 
 
 def _print_diagnostics(diagnostics: list[Diagnostic], limit: int | None = None) -> None:
@@ -81,12 +81,12 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("mcp").setLevel(logging.WARNING)
     if args.timeout <= 0:
         return _usage_error("--timeout must be positive")
+    if args.max_body_bytes <= 0 or args.grace < 0:
+        return _usage_error("--max-body-bytes must be positive and --grace not negative")
     if args.workers < 1:
         return _usage_error("--workers must be at least 1")
     if args.workers > 1 and args.reload:
         return _usage_error("--reload runs one process: use it without --workers (it is meant for development)")
-    if args.max_body_bytes <= 0 or args.grace < 0:
-        return _usage_error("--max-body-bytes must be positive and --grace not negative")
     options = Options(
         dry_run=args.dry_run,
         strict=args.strict,
@@ -101,6 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
         grace=args.grace,
     )
     plans = []
+    options.several_files = len(args.files) > 1
     try:
         for file in args.files:
             loaded = load(file, strict=args.strict)
@@ -108,6 +109,12 @@ def _serve(args: argparse.Namespace) -> int:
     except LoadError as exc:
         _print_diagnostics(exc.diagnostics)
         return EXIT_LOAD_ERROR
+    if options.several_files:
+        consumes = {ns for p in plans for ns in p.consumers}
+        exposes = {getattr(a, "namespace", None) for p in plans for a in p.adapters}
+        problems = unknown_overrides(options, consumes, exposes)
+        if problems:
+            return _usage_error("; ".join(problems))
     for plan in plans:
         _print_diagnostics([w for w in plan.warnings], MAX_WARNINGS_ON_SERVE)
     stdio = any(a.kind == "mcp" and a.transport == "stdio" for p in plans for a in p.adapters)

@@ -42,8 +42,8 @@ def input_schema_for(tool: McpTool, unit) -> dict:
 
     for call in unit.calls:
         _infer_from_call(call, properties, required)
-    for name in getattr(unit, "template_inputs", ()):  # mock outputs rendered from inputs
-        properties.setdefault(name, {"type": "string"})
+    for name, kind in getattr(unit, "template_inputs", ()):  # mock outputs rendered from inputs
+        properties.setdefault(name, {"type": kind})
     return {"type": "object", "properties": properties, "required": required}
 
 

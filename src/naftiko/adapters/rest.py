@@ -68,7 +68,10 @@ def _compile_route(r: RestRoute) -> _Route:
         pos = m.end()
     pattern += re.escape(path[pos:])
     regex = re.compile(pattern + "$") if names else None
-    return _Route(path, regex, names, r.operations, ", ".join(sorted(r.operations)), r.forward)
+    operations = dict(r.operations)
+    if "GET" in operations and "HEAD" not in operations:
+        operations["HEAD"] = operations["GET"]  # HEAD answers like GET; the server sends no body
+    return _Route(path, regex, names, operations, ", ".join(sorted(operations)), r.forward)
 
 
 def _coerce(spec: InputSpec, value: object) -> object:
@@ -247,6 +250,10 @@ class RestRouter:
             if spec.location == "body":
                 continue
             key = spec.name if spec.name in inputs else next((k for k in inputs if k.lower() == spec.name.lower()), None)
+            body = inputs.get("body")
+            if key is None and spec.location is None and isinstance(body, dict) and spec.name in body:
+                inputs[spec.name] = body[spec.name]  # a function input (no `in`) sent as a JSON body field
+                key = spec.name
             if key is None:
                 if spec.required:
                     raise InvalidInput(f"missing required {spec.location or 'input'} parameter '{spec.name}'", field=spec.name)

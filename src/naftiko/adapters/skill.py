@@ -96,16 +96,22 @@ _FRONTMATTER = (
 )
 
 
-def _actions(exposes) -> dict[str, tuple[str, set[str]]]:
-    """Sibling namespace → (adapter type, the names a ``from.action`` may use)."""
+def _actions(exposes, functions: dict) -> dict[str, tuple[str, set[str]]]:
+    """Sibling namespace → (adapter type, the names a ``from.action`` may use). A unit that
+    only has ``ref`` is known by its aggregate function's name, as its adapter names it."""
+
+    def named(unit, fallback=None):
+        function = functions.get(unit.ref) if unit.ref else None
+        return unit.name or (function.name if function is not None else None) or fallback
+
     out: dict[str, tuple[str, set[str]]] = {}
     for adapter in exposes:
         if adapter.type == "rest":
             # an unnamed operation is known by the same fallback name the REST plan gives it
-            names = {op.name or f"{op.method.lower()}-{res.name or res.path}" for res in adapter.resources for op in res.operations}
+            names = {named(op, f"{op.method.lower()}-{res.name or res.path}") for res in adapter.resources for op in res.operations}
             out[adapter.namespace] = ("rest", names)
         elif adapter.type == "mcp":
-            out[adapter.namespace] = ("mcp", {t.name for t in adapter.tools if t.name})
+            out[adapter.namespace] = ("mcp", {n for t in adapter.tools if (n := named(t))})
         else:
             out[getattr(adapter, "namespace", None) or adapter.type] = (adapter.type, set())
     return out
@@ -184,7 +190,7 @@ def _from(compiler, tool, tpath: tuple, siblings) -> tuple[tuple[str, str], str]
 
 def compile_skill(compiler, adapter, path: tuple, binds) -> SkillAdapterPlan:
     """Check every skill at load (locations, instruction files, ``from`` targets) and plan it."""
-    siblings = _actions(compiler.doc.capability.exposes)
+    siblings = _actions(compiler.doc.capability.exposes, compiler.aggregates)
     plan = SkillAdapterPlan(adapter.namespace, compiler.address(adapter), compiler.port(adapter), adapter.description,
                             authentication=adapter.authentication)
     if not adapter.skills:

@@ -19,7 +19,10 @@ from .shaping import _coerce
 Render = Callable[[Scope], object]
 
 
-def _compile(param: OutputParameter, names: set[str]) -> Render:
+_TYPED = ("number", "integer", "boolean")
+
+
+def _compile(param: OutputParameter, names: dict) -> Render:
     if param.const is not None:
         const = param.const
         return lambda scope: const
@@ -31,7 +34,10 @@ def _compile(param: OutputParameter, names: set[str]) -> Render:
         return lambda scope: [fn(scope) for fn in items]
     value = compile_value(param.value)
     for template in _templates(value):
-        names.update(v.path for v in template.variables() if v.path)
+        whole = template.single_var is not None  # "{{x}}" alone: x takes the output's type
+        for v in template.variables():
+            if v.path:
+                names.setdefault(v.path, param.type if whole and param.type in _TYPED else "string")
     kind, max_length = param.type, param.maxLength
     return lambda scope: _coerce(kind, render_value(value, scope), max_length)
 
@@ -57,7 +63,7 @@ class MockUnit:
     outputs: list[tuple[str | None, Render]]
     aliases: frozenset[str]
     binds: dict
-    template_inputs: list[str] = field(default_factory=list)  # for inferred MCP input schemas
+    template_inputs: list[tuple[str, str]] = field(default_factory=list)  # (input, JSON type) for inferred MCP schemas
 
     @property
     def calls(self) -> list:
@@ -71,9 +77,13 @@ class MockUnit:
 
 
 def compile_mock(name: str, params: list[OutputParameter], aliases, binds) -> MockUnit:
-    paths: set[tuple] = set()
+    paths: dict[tuple, str] = {}
     outputs = [(p.name, _compile(p, paths)) for p in params]
     bind_names = set(binds) | {k for ns in binds.values() for k in ns}
-    refs = {p[1] if p[0] in aliases and len(p) > 1 else p[0] for p in paths}
-    inputs = sorted(refs - bind_names - {"."})
+    refs: dict[str, str] = {}
+    for path, kind in paths.items():
+        name = path[1] if path[0] in aliases and len(path) > 1 else path[0]
+        if name not in bind_names and name != ".":
+            refs.setdefault(name, kind)
+    inputs = sorted(refs.items())
     return MockUnit(name, outputs, aliases, binds, inputs)

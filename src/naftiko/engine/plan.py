@@ -59,6 +59,7 @@ class Options:
     allowed_origins: tuple[str, ...] = ()
     grace: float = 10.0
     consumes_only_ok: bool = False  # validating a shared consumes file (nothing to serve)
+    several_files: bool = False  # --base-uri/--port may name namespaces of another file
 
 
 @dataclass
@@ -249,6 +250,9 @@ class _Compiler:
             if not base.startswith(("http://", "https://")) or not _valid_authority(base):
                 self.error(path + ("baseUri",), f"baseUri must be an http(s) URL with a host and a valid port, got {entry.baseUri!r}")
                 continue
+            if entry.authentication is not None and entry.authentication.type == "oauth2":
+                self.error(path + ("authentication", "type"), "oauth2 is an inbound scheme (an MCP adapter as resource server); "
+                           "use bearer with a token from a bind to call an OAuth-protected API")
             auth = compile_auth(entry.authentication, binds)
             if auth is not None and auth.kind == "bearer":
                 secrets.add(auth.header[1][len("Bearer ") :])
@@ -446,6 +450,9 @@ class _Compiler:
 
     def script(self, step: m.StepScript, path: tuple) -> PythonScript | None:
         settings = self.scripting
+        if settings is not None and not settings.enabled:
+            self.error(path, "script steps are disabled (management.scripting.enabled: false)")
+            return None
         language = step.language or (settings.defaultLanguage if settings else None) or "python"
         if language != "python":
             self.error(path + ("language",), f"unsupported script language '{language}' (naftiko runs python scripts)")
@@ -522,8 +529,9 @@ class _Compiler:
                 if unit is None:
                     continue
                 inputs = [
-                    # path inputs are always required; others only when the file says so
-                    InputSpec(p.name, p.in_, p.type, p.in_ == "path" or p.required is True, p.description, p.pattern)
+                    # path inputs are always required; function inputs (no `in`) default to required
+                    # as on MCP; query, header and cookie inputs only when declared so
+                    InputSpec(p.name, p.in_, p.type, p.in_ == "path" or p.required is True or (p.in_ is None and p.required is not False), p.description, p.pattern)
                     for p in [*res.inputParameters, *op.inputParameters]
                 ]
                 route.operations[op.method] = RestOperation(op.method, name, unit, inputs)
@@ -570,6 +578,18 @@ class _Compiler:
             resources, prompts, adapter.authentication,
         )
 
+    def check_inbound_secrets(self, adapter, path: tuple, binds: Binds) -> None:
+        """An inbound secret that binds cannot resolve makes the adapter deny every request
+        (FIX); say so at load, where the author can see the position."""
+        auth = getattr(adapter, "authentication", None)
+        if auth is None or auth.type == "oauth2":
+            return
+        for field in ("token", "value", "username", "password"):
+            text = getattr(auth, field, None)
+            if isinstance(text, str) and not Template(text).bind(binds).constant:
+                self.warn(path + ("authentication", field), f"authentication {field} {text!r} names no bind variable; "
+                          f"adapter '{getattr(adapter, 'namespace', adapter.type)}' will deny every request")
+
     def exposes(self, consumers, binds) -> list:
         cap = self.doc.capability
         if cap is None and self.doc.consumes:
@@ -590,6 +610,7 @@ class _Compiler:
                 self.error(path + ("namespace",), f"duplicate exposes namespace '{ns}'")
                 continue
             namespaces[ns] = path
+            self.check_inbound_secrets(adapter, path, binds)
             if adapter.type == "rest":
                 plan = self.rest(adapter, path, consumers, binds)
             elif adapter.type == "mcp":
@@ -642,16 +663,20 @@ class _Compiler:
         secrets = Secrets(v for ns in binds.values() for v in ns.values())
         consumers, transports = self.consumes(binds, secrets)
         adapters = self.exposes(consumers, binds)
-        unknown = set(self.options.base_uris) - set(consumers)
-        for ns in sorted(unknown):
-            self.errors.append(Diagnostic(self.source.file, 1, 1, f"--base-uri {ns}=…: no consumes namespace '{ns}'"))
-        known_adapters = {getattr(a, "namespace", None) for a in adapters}
-        for ns in sorted(set(self.options.ports) - known_adapters):
-            self.errors.append(Diagnostic(self.source.file, 1, 1, f"--port {ns}=…: no exposes namespace '{ns}'"))
+        if not self.options.several_files:  # with several files, the CLI checks them together
+            for message in unknown_overrides(self.options, set(consumers), {getattr(a, "namespace", None) for a in adapters}):
+                self.errors.append(Diagnostic(self.source.file, 1, 1, message))
         if self.errors:
             raise LoadError(sorted(self.errors, key=lambda d: (d.line, d.col)))
         label = self.doc.info.label if self.doc.info else None
         return Plan(self.source.file, label, binds, secrets, consumers, transports, adapters, self.warnings, self.options)
+
+
+def unknown_overrides(options: Options, consumes: set[str], exposes: set[str]) -> list[str]:
+    """``--base-uri``/``--port`` entries that name no namespace: almost always a typo."""
+    messages = [f"--base-uri {ns}=…: no consumes namespace '{ns}'" for ns in sorted(set(options.base_uris) - consumes)]
+    messages += [f"--port {ns}=…: no exposes namespace '{ns}'" for ns in sorted(set(options.ports) - exposes)]
+    return messages
 
 
 def compile_plan(loaded: Loaded, options: Options | None = None) -> Plan:

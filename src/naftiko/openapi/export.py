@@ -414,7 +414,7 @@ def _infer(unit, taken: set[str]) -> tuple[list[dict], dict | None]:
                 continue
             add(name, spec)
     if isinstance(unit, MockUnit):
-        for name in unit.template_inputs:
+        for name, _kind in unit.template_inputs:
             add(name, None)
     body = None
     if takes_body:
