@@ -184,6 +184,7 @@ async def test_customers_mcp_tool_metadata(customers):
         assert "MCP adapter for Metronome" in (client.instructions or "")
         tools = {t.name: t for t in (await client.list_tools()).tools}
     get = tools["get-customer"]
+    assert get.output_schema is None  # `mapping: $.` passes the body through: not typed
     assert get.input_schema["required"] == ["customer_id"]
     assert get.input_schema["properties"]["customer_id"]["type"] == "string"
     assert get.annotations.read_only_hint is True and get.annotations.idempotent_hint is True

@@ -60,6 +60,12 @@ async def test_mcp_ref_tool_from_aggregate(library, catalog, mode):
         assert tool.input_schema["required"] == ["isbn"]
         # semantics safe + idempotent → read-only, not destructive, idempotent
         assert (tool.annotations.read_only_hint, tool.annotations.destructive_hint, tool.annotations.idempotent_hint) == (True, False, True)
+        # the orchestrated outputs type the whole result, so the tool declares it (contract §7)
+        schema = tool.output_schema
+        assert schema["type"] == "object" and set(schema["properties"]) == {"title", "authors", "stats"}
+        assert schema["properties"]["authors"]["items"]["properties"] == {"name": {"type": ["string", "null"]}, "country": {"type": ["string", "null"]}}
+        assert tools["book-title"].output_schema["properties"]["size"] == {"type": ["number", "null"]}
+        assert tools["greet"].output_schema is not None
         result = await client.call_tool("book-with-authors", {"isbn": "978-0441"})
     assert not result.is_error, result.content
     assert result.structured_content == EXPECTED

@@ -82,6 +82,7 @@ class McpTools:
                     title=t.title,
                     description=t.description,
                     input_schema=t.input_schema,
+                    output_schema=t.output_schema,
                     annotations=types.ToolAnnotations(
                         read_only_hint=t.annotations.get("readOnlyHint"),
                         destructive_hint=t.annotations.get("destructiveHint"),

@@ -93,3 +93,50 @@ def annotations_for(tool: McpTool, unit, semantics=None) -> dict:
             if value is not None:
                 derived[hint] = value
     return derived
+
+
+_JSON_TYPES = {"string": "string", "number": "number", "integer": "integer", "boolean": "boolean"}
+
+
+def _typed(param) -> dict | None:
+    """The JSON Schema of one output, or None when the file leaves part of it untyped. Every
+    value may be null: a JSONPath that matches nothing yields null (contract §4)."""
+    if param.type in _JSON_TYPES:
+        return {"type": [_JSON_TYPES[param.type], "null"]}
+    if param.type == "object" and param.properties:
+        props = {name: _typed(p) for name, p in param.properties.items()}
+        if any(v is None for v in props.values()):
+            return None
+        return {"type": ["object", "null"], "properties": props}
+    if param.type == "array" and param.items is not None:
+        if isinstance(param.items, list):  # orchestrated: items name the fields of each element
+            fields = {p.name: _typed(p) for p in param.items if p.name}
+            if not fields or any(v is None for v in fields.values()):
+                return None
+            item = {"type": ["object", "null"], "properties": fields}
+        else:
+            item = _typed(param.items)
+            if item is None:
+                return None
+        return {"type": ["array", "null"], "items": item}
+    return None
+
+
+def output_schema_for(tool: McpTool, unit=None) -> dict | None:
+    """``outputSchema`` only when the declared outputs fully type an object result (contract §7):
+    named outputs form an object keyed by name; one unnamed output must itself be an object.
+    Pass-through outputs (``mapping: $.`` without ``properties``) are not typed, so get none."""
+    params = tool.outputParameters
+    if not params:
+        return None
+    if len(params) == 1 and not params[0].name:
+        schema = _typed(params[0])
+        if schema is None or "object" not in schema["type"]:
+            return None
+        return {"type": "object", "properties": schema["properties"]}
+    if not all(p.name for p in params):
+        return None
+    props = {p.name: _typed(p) for p in params}
+    if any(v is None for v in props.values()):
+        return None
+    return {"type": "object", "properties": props}

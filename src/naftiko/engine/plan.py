@@ -113,6 +113,7 @@ class McpToolPlan:
     input_schema: dict
     annotations: dict
     unit: object  # CallUnit | StepsUnit | MockUnit: anything with invoke(inputs) -> Result
+    output_schema: dict | None = None
 
 
 @dataclass
@@ -539,7 +540,7 @@ class _Compiler:
 
     def mcp(self, adapter: m.ExposesMcp, path: tuple, consumers, binds) -> McpAdapterPlan:
         from ..adapters.mcp_catalog import compile_catalog
-        from ..adapters.mcp_schema import annotations_for, input_schema_for
+        from ..adapters.mcp_schema import annotations_for, input_schema_for, output_schema_for
 
         aliases = ADAPTER_ALIASES["mcp"] | {adapter.namespace}
         tools: list[McpToolPlan] = []
@@ -567,6 +568,7 @@ class _Compiler:
                     input_schema=input_schema_for(tool, unit),
                     annotations=annotations_for(tool, unit, semantics),
                     unit=unit,
+                    output_schema=output_schema_for(tool, unit),
                 )
             )
         port = self.port(adapter) if adapter.transport == "http" else None
