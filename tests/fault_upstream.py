@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import subprocess
 import sys
 from collections import Counter
 
@@ -224,6 +226,21 @@ async def _skip_chunked(reader: asyncio.StreamReader) -> None:
         await reader.readexactly(size + 2) if size else await reader.readline()
         if not size:
             return
+
+
+@contextlib.contextmanager
+def spawned(port: int = 0):
+    """Run the upstream in its own process (for callers whose event loop is busy or absent);
+    yields its URL and stops it on exit."""
+    proc = subprocess.Popen([sys.executable, __file__, "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "fault-upstream":
+            raise RuntimeError(f"the fault upstream did not start (exit {proc.poll()})")
+        yield line[1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 async def _main(port: int) -> None:

@@ -92,6 +92,9 @@ def _build(node: yaml.Node, path: Path, src: Source) -> object:
     return _scalar(node)
 
 
+_TOO_DEEP = "YAML error: nested too deeply, or an anchor (&name) that contains its own alias (*name)"
+
+
 def parse_yaml(text: str, file: str) -> Source:
     """Parse one YAML document; syntax errors become a :class:`LoadError` with a position."""
     src = Source(file=file, data=None)
@@ -102,8 +105,15 @@ def parse_yaml(text: str, file: str) -> Source:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         raise LoadError([Diagnostic(file, line, col, f"YAML syntax error: {problem}")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
+        at = min(max(exc.position, 0), len(text))
+        line, col = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise LoadError([Diagnostic(file, line, col, f"YAML error: the character {char!r} is not allowed")]) from None
     except yaml.YAMLError as exc:
         raise LoadError([Diagnostic(file, 1, 1, f"YAML error: {exc}")]) from None
+    except RecursionError:  # the composer recurses per level
+        raise LoadError([Diagnostic(file, 1, 1, _TOO_DEEP)]) from None
     if node is None:
         raise LoadError([Diagnostic(file, 1, 1, "the file is empty")])
     try:
@@ -112,6 +122,8 @@ def parse_yaml(text: str, file: str) -> Source:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise LoadError([Diagnostic(file, line, col, f"YAML error: {exc.problem}")]) from None
+    except RecursionError:  # so does _build, forever on an anchor that contains itself
+        raise LoadError([Diagnostic(file, 1, 1, _TOO_DEEP)]) from None
     return src
 
 

@@ -69,7 +69,11 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
 def check(source: Source, severity: str) -> list[Diagnostic]:
     seen: set[tuple] = set()
     out: list[Diagnostic] = []
-    for leaf in (leaf for error in _validator().iter_errors(source.data) for leaf in _leaves(error)):
+    try:
+        leaves = [leaf for error in _validator().iter_errors(source.data) for leaf in _leaves(error)]
+    except RecursionError:  # the validator recurses per level of the document
+        return [source.diagnostic((), "the document is nested too deeply to be checked against the schema")]
+    for leaf in leaves:
         path = tuple(leaf.absolute_path)
         if leaf.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(leaf.instance, dict):
             # One warning per unknown key, at the key itself.
