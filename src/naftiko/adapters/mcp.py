@@ -15,7 +15,6 @@ import contextlib
 import logging
 
 import mcp_types as types
-import orjson
 from jsonschema import Draft202012Validator
 from mcp import MCPError
 from mcp.server import Server, ServerRequestContext
@@ -34,6 +33,7 @@ from ..engine.invoke import EMPTY, Result
 from ..engine.plan import McpAdapterPlan, McpToolPlan
 from ..errors import EngineError
 from ..expressions.template import MISSING
+from ..jsonio import dumps  # noqa: E402
 from .disconnect import CancelOnDisconnect
 from .limits import DEFAULT_MAX_BODY_BYTES, MAX_JSON_DEPTH, too_deep
 from .mcp_catalog import McpCatalog
@@ -132,7 +132,7 @@ class McpTools:
         value = MISSING if binary else result.json_value()
         if value is MISSING:  # a non-JSON body: text as it came, or a binary block
             return self.raw_content(result, tool)
-        text = orjson.dumps(value).decode()
+        text = dumps(value).decode()
         structured = value if (modern or isinstance(value, dict)) else None
         return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
 

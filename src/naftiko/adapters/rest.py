@@ -26,6 +26,7 @@ from ..engine.forward import ForwardPlan, safe_response_headers
 from ..engine.invoke import EMPTY
 from ..engine.plan import InputSpec, RestAdapterPlan, RestOperation, RestRoute
 from ..errors import EngineError, InvalidInput, PayloadTooLarge
+from ..jsonio import dumps
 from .asgi import serve_lifespan
 from .limits import MAX_JSON_DEPTH, body_too_deep
 from .problems import problem, problem_from
@@ -174,7 +175,7 @@ class RestRouter:
         if result.value is EMPTY:
             headers = {k: self.mask(v) for k, v in (result.headers or {}).items() if k != "content-type"}
             return Response(b"", result.status, headers=headers)
-        return Response(orjson.dumps(result.value), result.status, media_type="application/json")
+        return Response(dumps(result.value), result.status, media_type="application/json")
 
     async def forward(self, request: Request, route: _Route, raw_values: dict[str, str]) -> Response:
         """Relay the request to the forward's consumes namespace; status, body and safe headers come back."""

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
-import orjson
-
 from ..errors import InvalidInput
 from ..expressions.template import MISSING, Scope, Template, to_json_fragment, to_text
+from ..jsonio import dumps
 from .auth import OutboundAuth
 from .transport import OutboundRequest
 
@@ -104,7 +103,7 @@ class BodyPlan:
                 pairs.extend(_query_pairs(k, v))
             return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs).encode(), BODY_CONTENT_TYPES[self.kind]
         if self.kind == "json":
-            return orjson.dumps(value), BODY_CONTENT_TYPES["json"]
+            return dumps(value), BODY_CONTENT_TYPES["json"]
         return to_text(value).encode(), BODY_CONTENT_TYPES[self.kind]
 
 
@@ -237,7 +236,7 @@ class RequestPlan:
                 (payload,) = body_values.values()
             else:
                 payload = body_values
-            data = orjson.dumps(payload)
+            data = dumps(payload)
             headers.append(("Content-Type", "application/json"))
         if self.auth is not None:
             self.auth.apply(headers, query)

@@ -540,7 +540,11 @@ class _Compiler:
 
     def mcp(self, adapter: m.ExposesMcp, path: tuple, consumers, binds) -> McpAdapterPlan:
         from ..adapters.mcp_catalog import compile_catalog
-        from ..adapters.mcp_schema import annotations_for, input_schema_for, output_schema_for
+        from ..adapters.mcp_schema import (
+            annotations_for,
+            input_schema_for,
+            output_schema_for,
+        )
 
         aliases = ADAPTER_ALIASES["mcp"] | {adapter.namespace}
         tools: list[McpToolPlan] = []
@@ -586,10 +590,10 @@ class _Compiler:
         auth = getattr(adapter, "authentication", None)
         if auth is None or auth.type == "oauth2":
             return
-        for field in ("token", "value", "username", "password"):
-            text = getattr(auth, field, None)
+        for name in ("token", "value", "username", "password"):
+            text = getattr(auth, name, None)
             if isinstance(text, str) and not Template(text).bind(binds).constant:
-                self.warn(path + ("authentication", field), f"authentication {field} {text!r} names no bind variable; "
+                self.warn(path + ("authentication", name), f"authentication {name} {text!r} names no bind variable; "
                           f"adapter '{getattr(adapter, 'namespace', adapter.type)}' will deny every request")
 
     def exposes(self, consumers, binds) -> list:

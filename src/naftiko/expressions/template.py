@@ -15,8 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-import orjson
-
+from ..jsonio import dumps
 from .jsonpath import JsonPath
 
 MISSING = object()
@@ -46,7 +45,7 @@ def to_text(value: object) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (dict, list)):
-        return orjson.dumps(value).decode()
+        return dumps(value).decode()
     return str(value)
 
 
@@ -55,8 +54,8 @@ def to_json_fragment(value: object) -> str:
     if value is None or value is MISSING:
         return ""
     if isinstance(value, str):
-        return orjson.dumps(value).decode()[1:-1]
-    return orjson.dumps(value).decode()
+        return dumps(value).decode()[1:-1]
+    return dumps(value).decode()
 
 
 @dataclass(frozen=True, slots=True)
