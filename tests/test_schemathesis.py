@@ -38,7 +38,7 @@ FILE = CAPABILITIES / "metronome-customers.yaml"
 REST, MCP = "metronome-customers-rest", "metronome-customers-mcp"
 EXAMPLES = int(os.environ.get("NAFTIKO_FUZZ_EXAMPLES", "0")) or 15
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-RUNS = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=os.environ.get("CI", "").lower() == "true")
+RUNS = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=os.environ.get("NAFTIKO_FUZZ_EXPLORE", "") in ("", "0"))
 
 
 def _exported() -> dict:

@@ -20,7 +20,18 @@ class Diagnostic:
 
     def __str__(self) -> str:
         prefix = "" if self.severity == "error" else "warning: "
-        return f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}"
+        return f"{self.file}:{self.line}:{self.col}: {prefix}{one_line(self.message)}"
+
+
+def one_line(text: str) -> str:
+    """Escape what would break a one-line diagnostic (newlines, control characters).
+
+    Messages quote the author's text (keys, namespaces, values), which may hold any character;
+    escaping here, where every diagnostic is rendered, keeps each report on one line.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class LoadError(Exception):

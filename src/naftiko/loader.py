@@ -50,8 +50,7 @@ def _data_path(data: object, loc: tuple) -> tuple:
 
 def _message(err: dict, path: tuple) -> str:
     kind = err["type"]
-    # a key is the author's text: escape what would break the one-line diagnostic (\n, \x1d…)
-    where = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path[-1])) if path else "document"
+    where = str(path[-1]) if path else "document"  # Diagnostic.__str__ escapes control characters
     ctx = err.get("ctx") or {}
     if kind == "union_tag_invalid":
         field = ctx.get("discriminator", "type").strip("'")
