@@ -336,7 +336,7 @@ DEEP_PROPERTIES = SEED_TEXT["fixtures", "faults.yaml"].replace(
     [  # each was a traceback (RecursionError) or a multi-line diagnostic before this suite found it
         ("naftiko: 1.0.0-alpha2\ninfo: &x\n  label: *x\n", "1:1", "an anchor (&name) that contains its own alias"),
         # where the parser stops and how it words it is PyYAML's: line 1, one line, no traceback
-        ("info: " + "[" * 3000 + "]" * 3000 + "\n", "1:", ""),
+        ("info: " + "[" * 3000 + "]" * 3000 + "\n", r"1:\d+", ""),
         (DEEP_PROPERTIES, "1:1", "the document is nested too deeply to be checked against the schema"),
         ("naftiko: 1.0.0-alpha2\ninfo:\n  label: a\x00b\n", "3:11", "YAML error: the character '\\x00' is not allowed"),
         ("naftiko: 1.0.0-alpha2\ninfo: {label: x}\nbinds:\n- namespace: env\n  keys: {\"a\\nb\": null}\ncapability: {exposes: []}\n",
@@ -350,7 +350,8 @@ def test_loader_regressions_found_by_fuzzing(workdir, text, position, message):
     with pytest.raises(LoadError) as err:
         compile_plan(load(str(path)), Options(dry_run=True))
     lines = [str(d) for d in err.value.diagnostics]
-    assert any(line.startswith(f"{path}:{position}: ") and message in line for line in lines), lines
+    where = re.escape(f"{path}:") + (position if "\\" in position else re.escape(position)) + ": "
+    assert any(re.match(where, line) and message in line for line in lines), lines
     assert all("\n" not in line for line in lines)
 
 
