@@ -18,9 +18,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # The package from this repository; every native dependency ships wheels for amd64 and
 # arm64, so no compiler is installed. The sources are removed once installed.
-COPY pyproject.toml README.md /tmp/naftiko/
+COPY pyproject.toml README.md requirements.lock /tmp/naftiko/
 COPY src /tmp/naftiko/src
-RUN pip install /tmp/naftiko && rm -rf /tmp/naftiko
+RUN pip install -c /tmp/naftiko/requirements.lock /tmp/naftiko && rm -rf /tmp/naftiko
 
 # A fixed numeric uid/gid, so Kubernetes `runAsNonRoot` can verify it.
 RUN groupadd --system --gid 10001 naftiko \
