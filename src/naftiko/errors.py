@@ -16,10 +16,10 @@ class Diagnostic:
     line: int
     col: int
     message: str
-    severity: str = "error"  # "error" | "warning"
+    severity: str = "error"  # "error" | "warning" | "note" (context for the errors that follow)
 
     def __str__(self) -> str:
-        prefix = "" if self.severity == "error" else "warning: "
+        prefix = "" if self.severity == "error" else f"{self.severity}: "
         return f"{self.file}:{self.line}:{self.col}: {prefix}{one_line(self.message)}"
 
 

@@ -1,7 +1,11 @@
-"""Loading a capability file: YAML with positions → document model → diagnostics.
+"""Loading a capability file: YAML with positions → internal model → diagnostics.
 
-Errors stop the load (a :class:`~naftiko.errors.LoadError` with one ``file:line:col`` line
-per problem); schema deviations are warnings unless ``strict`` (contract §1).
+A file of any published version (``naftiko: 0.5`` … ``ikanos: 1.0.0-beta5``) is first rewritten
+into the internal alpha2-shaped model with its positions kept (:mod:`naftiko.spec.versions`), then
+checked against the schema of the version it declares. Errors stop the load (a
+:class:`~naftiko.errors.LoadError` with one ``file:line:col`` line per problem, preceded by a note
+naming the file's version when it is not the internal one); schema deviations are warnings unless
+``strict`` (docs/reference.md, "Versions").
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pydantic import ValidationError
 from .errors import Diagnostic, LoadError
 from .spec import SPEC_VERSION
 from .spec import schema as spec_schema
+from .spec import versions
 from .spec.model import Document
 from .yamlsource import Source, read_source
 
@@ -21,9 +26,10 @@ _KIND_FIELDS = {"type"}
 
 @dataclass
 class Loaded:
-    source: Source
+    source: Source  # the internal (alpha2-shaped) document; positions point into the author's file
     document: Document
     warnings: list[Diagnostic] = field(default_factory=list)
+    version: str | None = None  # the version the file declares ("1.0.0-beta5", "0.5", …)
 
     @property
     def file(self) -> str:
@@ -105,15 +111,56 @@ def load(path: str, *, strict: bool = False) -> Loaded:
 
 
 def load_source(source: Source, *, strict: bool = False) -> Loaded:
-    document = validate_model(source, strict)
+    normalised = versions.normalise(source)
+    try:
+        document = validate_model(normalised.source, strict)
+    except LoadError as exc:
+        raise LoadError(_with_banner(normalised, exc.diagnostics)) from None
     severity = "error" if strict else "warning"
     problems = list(source.duplicates)
-    if document.naftiko != SPEC_VERSION:
-        problems.append(
-            source.diagnostic(("naftiko",), f"expected naftiko: {SPEC_VERSION}, got {document.naftiko!r}" + (" (at $.naftiko)" if strict else ""), severity)
-        )
-    problems.extend(spec_schema.check(source, severity))
+    problems.extend(_version_problems(normalised, severity, strict))
+    problems.extend(normalised.notes)
+    problems.extend(_schema_problems(normalised, severity))
     errors = [d for d in problems if d.severity == "error"]
     if errors:
-        raise LoadError(errors)
-    return Loaded(source, document, problems)
+        raise LoadError(_with_banner(normalised, errors))
+    return Loaded(normalised.source, document, problems, normalised.version)
+
+
+def _with_banner(n: versions.Normalised, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Name the file's version before structural messages, unless it is the internal one."""
+    if n.key == "naftiko" and n.version == SPEC_VERSION or not isinstance(n.original.data, dict):
+        return diagnostics
+    return [n.original.diagnostic((n.key,) if n.key else (), n.banner(), "note"), *diagnostics]
+
+
+def _version_problems(n: versions.Normalised, severity: str, strict: bool) -> list[Diagnostic]:
+    at = " (at $." + (n.key or "ikanos") + ")" if strict else ""
+    if n.key is None:
+        return [n.original.diagnostic((), f"missing version key: expected 'ikanos: {versions.LATEST}' or 'naftiko: {SPEC_VERSION}'{at}", severity)]
+    if not n.known:
+        known = ", ".join(versions.VERSIONS)
+        return [
+            n.original.diagnostic(
+                (n.key,), f"unknown version {n.version!r} (known: {known}); checked as {n.schema_version}{at}", severity
+            )
+        ]
+    expected_key = "naftiko" if n.version in versions.LIST_ERA else "ikanos"
+    if n.key != expected_key:
+        return [n.original.diagnostic((n.key,), f"version {n.version} is declared with '{expected_key}:', not '{n.key}:'{at}", severity)]
+    return []
+
+
+def _schema_problems(n: versions.Normalised, severity: str) -> list[Diagnostic]:
+    """Check the file against its own version's schema, in the syntax of that version: a file that
+    mixes syntaxes is checked in the form its version key promises (positions kept either way)."""
+    version = n.schema_version
+    skip = frozenset({(n.key,)}) if n.key else frozenset()
+    if n.era == "map":
+        checked = n.original if not n.evidence.lists else versions.to_maps(n, version)[0]
+        skip = skip | {("ikanos",)}
+    else:
+        checked = n.original if not n.evidence.maps else n.source
+        version = SPEC_VERSION if checked is n.source and version == "0.5" else version
+        skip = skip | {("naftiko",)}
+    return spec_schema.check(checked, severity, version, skip)

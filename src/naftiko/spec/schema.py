@@ -1,7 +1,9 @@
-"""Conformance to the bundled Naftiko 1.0.0-alpha2 JSON Schema.
+"""Conformance to the bundled JSON Schema of the version a file declares.
 
-Deviations are warnings in the default tolerant mode and errors under ``--strict``
-(contract §1). The schema is compiled once per process.
+Every published version's schema is bundled (``naftiko-schema.json`` is 1.0.0-alpha2, the others
+are under ``schemas/``, see its README for their sources). Deviations are warnings in the default
+tolerant mode and errors under ``--strict`` (docs/reference.md). Each schema is compiled once per
+process, when first needed.
 """
 
 from __future__ import annotations
@@ -18,14 +20,26 @@ from ..errors import Diagnostic
 from ..yamlsource import Source
 
 
-@functools.cache
-def schema() -> dict:
-    return json.loads(resources.files(__package__).joinpath("naftiko-schema.json").read_text("utf-8"))
+ALPHA2 = "1.0.0-alpha2"
+
+
+def schema_text(version: str = ALPHA2) -> str:
+    """The bundled schema of ``version`` as published (``KeyError`` for an unknown version)."""
+    name = "naftiko-schema.json" if version == ALPHA2 else f"schemas/{version}.json"
+    path = resources.files(__package__).joinpath(name)
+    if not path.is_file():
+        raise KeyError(version)
+    return path.read_text("utf-8")
 
 
 @functools.cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(schema())
+def schema(version: str = ALPHA2) -> dict:
+    return json.loads(schema_text(version))
+
+
+@functools.cache
+def _validator(version: str = ALPHA2) -> Draft202012Validator:
+    return Draft202012Validator(schema(version))
 
 
 _QUOTED = re.compile(r"'([^']+)'")
@@ -66,11 +80,13 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
     return [leaf for sub in chosen for leaf in _leaves(sub)]
 
 
-def check(source: Source, severity: str) -> list[Diagnostic]:
+def check(source: Source, severity: str, version: str = ALPHA2, skip: frozenset = frozenset()) -> list[Diagnostic]:
+    """Deviations of ``source`` from the schema of ``version``; paths in ``skip`` are not reported
+    (the version key, which the loader reports itself)."""
     seen: set[tuple] = set()
     out: list[Diagnostic] = []
     try:
-        leaves = [leaf for error in _validator().iter_errors(source.data) for leaf in _leaves(error)]
+        leaves = [leaf for error in _validator(version).iter_errors(source.data) for leaf in _leaves(error)]
     except RecursionError:  # the validator recurses per level of the document
         return [source.diagnostic((), "the document is nested too deeply to be checked against the schema")]
     for leaf in leaves:
@@ -81,6 +97,8 @@ def check(source: Source, severity: str) -> list[Diagnostic]:
         else:
             found = [(path, leaf.message)]
         for where, message in found:
+            if where in skip:
+                continue
             if (where, message) in seen or (severity == "warning" and _is_extension(where)):
                 continue
             seen.add((where, message))
