@@ -166,7 +166,8 @@ def _validate(args: argparse.Namespace) -> int:
             plan = compile_plan(loaded, Options(dry_run=True, strict=args.strict, consumes_only_ok=True))
         except LoadError as exc:
             _print_diagnostics(exc.diagnostics)
-            print(f"{file}: invalid ({len(exc.diagnostics)} error(s))", file=sys.stderr)
+            errors = sum(1 for d in exc.diagnostics if d.severity == "error")
+            print(f"{file}: invalid ({errors} error(s))", file=sys.stderr)
             status = 1
             continue
         _print_diagnostics(plan.warnings)
@@ -195,13 +196,26 @@ def main(argv: list[str] | None = None) -> int:
     import_openapi = import_cmd.add_parser("openapi", help="Swagger 2.0 / OpenAPI 3.x → capability (consumes, REST, MCP)")
     import_openapi.add_argument("spec", metavar="SPEC")
     import_openapi.add_argument("-o", "--output", metavar="OUT", help="write the capability to OUT; default stdout")
-    sub.add_parser("schema", help="print the JSON Schema of capability files (for editors)")
+    schema_cmd = sub.add_parser("schema", help="print the JSON Schema of capability files (for editors)")
+    schema_cmd.add_argument("--version", dest="schema_version", metavar="V", help="the schema of version V (default 1.0.0-alpha2)")
+    migrate_cmd = sub.add_parser("migrate", help="rewrite a capability file in another version's syntax")
+    migrate_cmd.add_argument("file", metavar="FILE")
+    migrate_cmd.add_argument("--to", required=True, metavar="VERSION", help="1.0.0-alpha2 or 1.0.0-alpha3 … 1.0.0-beta5")
+    migrate_cmd.add_argument("-o", "--output", metavar="OUT", help="write to OUT; default stdout")
     control_client.add_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
     if args.command in control_client.COMMANDS:
         return control_client.run(args)
+    if args.command == "migrate":
+        from .migrate import migrate_command
+
+        return migrate_command(args.file, args.to, args.output)
+    if args.command == "schema" and args.schema_version:
+        from .migrate import schema_command
+
+        return schema_command(args.schema_version)
     if args.command in ("export", "import", "schema"):
         from .openapi import commands
 

@@ -105,3 +105,16 @@ def check(source: Source, severity: str, version: str = ALPHA2, skip: frozenset 
             out.append(source.diagnostic(where, f"{message} (schema, at {_json_path(where)})", severity))
     out.sort(key=lambda d: (d.line, d.col))
     return out
+
+
+def unknown_keys(data: object, version: str = ALPHA2) -> list[tuple]:
+    """Paths of the keys the schema of ``version`` does not know (naftiko extensions excepted)."""
+    found: list[tuple] = []
+    for error in _validator(version).iter_errors(data):
+        for leaf in _leaves(error):
+            if leaf.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(leaf.instance, dict):
+                for key in _QUOTED.findall(leaf.message):
+                    where = tuple(leaf.absolute_path) + (key,)
+                    if key in leaf.instance and not _is_extension(where) and where not in found:
+                        found.append(where)
+    return found

@@ -195,7 +195,7 @@ class _Walk:
             if not isinstance(value, list):
                 return self.plain(value, old, new)
             self.at(old, new)
-            return [self.named_item(kind, v, old + (i,), new + (i,)) for i, v in enumerate(value)]
+            return [self.named_item(kind, v, old + (i,), new + (i,), False) for i, v in enumerate(value)]
         # named entities (and named output parameters)
         if isinstance(value, dict):
             if value:
@@ -238,14 +238,15 @@ class _Walk:
             out[key] = item
         return out
 
-    def named_item(self, kind: str, value: Any, old: Path, new: Path) -> Any:
+    def named_item(self, kind: str, value: Any, old: Path, new: Path, named: bool = True) -> Any:
         if kind == "output":
-            return self.output(value, old, new)
+            return self.output(value, old, new, named)
         return self.node(kind, value, old, new)
 
-    def output(self, value: Any, old: Path, new: Path) -> Any:
+    def output(self, value: Any, old: Path, new: Path, named: bool) -> Any:
         """An output parameter: nested ``properties`` stay a map; ``items`` is one parameter
-        (mapped arrays) or named parameters (orchestrated arrays: a list, then a map)."""
+        (mapped arrays) or named parameters (orchestrated arrays: a list, then a map). Until alpha2
+        the properties of a named parameter repeat their key as ``name``; since alpha3 they do not."""
         if not isinstance(value, dict):
             return self.plain(value, old, new)
         self.at(old, new)
@@ -253,11 +254,22 @@ class _Walk:
         for key, child in value.items():
             if key == "properties" and isinstance(child, dict):
                 self.at(old + (key,), new + (key,))
-                out[key] = {k: self.output(v, old + (key, k), new + (key, k)) for k, v in child.items()}
+                out[key] = {}
+                for k, v in child.items():
+                    prop = self.output(v, old + (key, k), new + (key, k), named)
+                    if named and isinstance(prop, dict) and "mapping" not in prop:
+                        if self.to_map and prop.get("name") == k:
+                            del prop["name"]
+                        elif not self.to_map and "name" not in prop:
+                            prop = {"name": k, **prop}
+                            at = self.src.key_positions.get(old + (key, k))
+                            if at is not None:
+                                self.positions[new + (key, k, "name")] = self.key_positions[new + (key, k, "name")] = at
+                    out[key][k] = prop
             elif key == "items" and (isinstance(child, list) or (isinstance(child, dict) and not _one_parameter(child))):
                 out[key] = self.container("outputs", "output", child, old + (key,), new + (key,), key)
             elif key == "items":
-                out[key] = self.output(child, old + (key,), new + (key,))
+                out[key] = self.output(child, old + (key,), new + (key,), False)
             else:
                 out[key] = self.plain(child, old + (key,), new + (key,))
         return out
@@ -398,3 +410,40 @@ def to_maps(n: Normalised, version: str = LATEST) -> tuple[Source, list[Diagnost
         for path, key in walk.invented
     ]
     return out, notes
+
+
+def migrate(n: Normalised, target: str) -> Migrated:
+    """The document in the syntax of ``target``: alpha2 (list syntax) or alpha3 … beta5 (maps).
+
+    Keys invented for unnamed items and fields the target version does not know (dropped) are
+    reported with the author's positions."""
+    from . import schema as spec_schema
+
+    if target == INTERNAL:
+        written, invented = n.source, []
+        written = Source(written.file, dict(written.data), written.positions, written.key_positions)
+        written.data["naftiko"] = target
+    elif target in MAP_ERA:
+        written, invented = to_maps(n, target)
+    else:
+        raise ValueError(f"cannot write version {target!r}: migrate writes {INTERNAL} or {', '.join(MAP_ERA)}")
+    dropped: list[Diagnostic] = []
+    for _ in range(8):  # dropping a key can reveal keys an unevaluatedProperties hid
+        unknown = spec_schema.unknown_keys(written.data, target)
+        if not unknown:
+            break
+        for path in unknown:
+            parent = _get(written.data, path[:-1])
+            if isinstance(parent, dict) and path[-1] in parent:
+                dropped.append(written.diagnostic(path, f"dropped '{path[-1]}': {target} has no such field", "warning"))
+                del parent[path[-1]]
+    return Migrated(written.data, written, invented, dropped)
+
+
+def _get(data: Any, path: Path) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
