@@ -24,6 +24,7 @@ from openapi_spec_validator import validate as validate_openapi
 from conftest import CAPABILITIES, FIXTURES, Naftiko
 from naftiko.cli import main
 from naftiko.loader import load
+from naftiko.spec.versions import VERSIONS
 from naftiko.openapi.export import ExportError, export_openapi
 from naftiko.openapi.importer import ImportFailed, import_openapi, kebab, read_spec
 
@@ -484,7 +485,7 @@ def test_validate_strict_reports_position_and_json_path(imported, tmp_path, caps
 def test_validate_strict_model_errors_carry_the_json_path_too(imported, tmp_path, capsys):
     """Wrong types stop the load before the schema check runs: under --strict their message
     names the JSON path as well; tolerant mode keeps the short message. Both exit 1."""
-    text = imported["depot"].read_text().replace("port: 9090", "port: ninety", 1).replace("naftiko: 1.0.0-alpha2", "naftiko: 1.0.0-alpha1", 1)
+    text = imported["depot"].read_text().replace("port: 9090", "port: ninety", 1).replace("naftiko: 1.0.0-alpha2", "naftiko: 1.0.0-alpha9", 1)
     broken = tmp_path / "types.yaml"
     broken.write_text(text)
     capsys.readouterr()
@@ -498,5 +499,5 @@ def test_validate_strict_model_errors_carry_the_json_path_too(imported, tmp_path
     broken.write_text(text.replace("port: ninety", "port: 9090"))
     assert main(["validate", "--strict", str(broken)]) == 1
     err = capsys.readouterr().err
-    assert f"{broken}:3:1: expected naftiko: 1.0.0-alpha2, got '1.0.0-alpha1' (at $.naftiko)" in err
+    assert f"{broken}:3:1: unknown version '1.0.0-alpha9' (known: {', '.join(VERSIONS)}); checked as 1.0.0-alpha2 (at $.naftiko)" in err
     assert main(["validate", str(broken)]) == 0

@@ -290,11 +290,14 @@ def _one_parameter(value: dict) -> bool:
 
 
 def _invent(kind: str, value: Any, index: int, taken: dict) -> str:
-    """A key for an item with no usable name: from its path when it has one, else kind and position."""
-    base = kind.split("-")[-1]
-    if isinstance(value, dict) and isinstance(value.get("path"), str):
-        base = re.sub(r"[^a-z0-9]+", "-", value["path"].lower()).strip("-") or base
-    key, n = base if base != kind.split("-")[-1] else f"{base}-{index + 1}", index + 1
+    """A key for an item with no usable name: its method (REST operations) or its path (REST
+    resources) when it has one, else ``item-N``; made unique among its siblings."""
+    base, key = "item", f"item-{index + 1}"
+    if isinstance(value, dict) and isinstance(value.get("method"), str):
+        base = key = value["method"].lower()
+    elif isinstance(value, dict) and isinstance(value.get("path"), str):
+        base = key = re.sub(r"[^a-z0-9]+", "-", value["path"].lower()).strip("-") or "root"
+    n = 1
     while key in taken:
         n += 1
         key = f"{base}-{n}"
