@@ -204,3 +204,82 @@ def test_schema_command_prints_each_versions_schema(capsys):
         key = "naftiko" if version in versions.LIST_ERA else "ikanos"
         assert schema["properties"][key]["const"] == version
     assert main(["schema", "--version", "2.0"]) == 2
+
+
+SHARED_EXPOSES = """\
+ikanos: "1.0.0-beta5"
+exposes:
+- namespace: weather-mcp
+  type: mcp
+  port: 3000
+  tools:
+    get-weather:
+      description: "Weather via MCP"
+      call: weather-api.get-forecast
+"""
+SHARED_BINDS = """\
+ikanos: "1.0.0-beta5"
+binds:
+- namespace: weather-env
+  keys:
+    WEATHER_TOKEN: WEATHER_TOKEN
+"""
+MAIN = """\
+ikanos: "1.0.0-beta5"
+capability:
+  binds:
+  - from: ./shared.binds.yml
+    import: weather-env
+  consumes:
+  - namespace: weather-api
+    type: http
+    baseUri: "http://127.0.0.1:9"
+    resources:
+      forecast:
+        path: /forecast
+        operations:
+          get-forecast:
+            method: GET
+  exposes:
+  - from: ./shared.exposes.yml
+    import: weather-mcp
+    as: tools
+"""
+
+
+def test_imports_in_binds_and_exposes_are_inlined_with_as_renaming(tmp_path):
+    from naftiko.loader import load
+
+    (tmp_path / "shared.exposes.yml").write_text(SHARED_EXPOSES)
+    (tmp_path / "shared.binds.yml").write_text(SHARED_BINDS)
+    (tmp_path / "main.yml").write_text(MAIN)
+    loaded = load(str(tmp_path / "main.yml"))
+    (mcp,) = loaded.document.capability.exposes
+    assert mcp.namespace == "tools" and [t.name for t in mcp.tools] == ["get-weather"]
+    assert loaded.document.capability.binds[0].namespace == "weather-env"
+    # a diagnostic about an imported entry points at the line that imported it
+    assert loaded.source.locate(("capability", "exposes", 0, "tools", 0, "call")) == _pos(MAIN, "from: ./shared.exposes.yml")
+
+
+def test_import_of_a_missing_namespace_or_file_is_an_error_at_the_import(tmp_path):
+    from naftiko.loader import load
+
+    (tmp_path / "shared.exposes.yml").write_text(SHARED_EXPOSES)
+    (tmp_path / "shared.binds.yml").write_text(SHARED_BINDS)
+    text = MAIN.replace("import: weather-mcp", "import: weather-rest").replace("./shared.binds.yml", "./nope.yml")
+    (tmp_path / "main.yml").write_text(text)
+    with pytest.raises(LoadError) as info:
+        load(str(tmp_path / "main.yml"))
+    errors = [d for d in info.value.diagnostics if d.severity == "error"]
+    assert [(d.line, d.col) for d in errors] == [_pos(text, "from: ./nope.yml"), _pos(text, "import: weather-rest")]
+    assert "not found" in errors[0].message
+    assert "no exposes namespace 'weather-rest' (found: weather-mcp)" in errors[1].message
+
+
+def test_tunnel_is_refused_by_name_at_its_line():
+    text = BETA5.replace('    baseUri: "http://127.0.0.1:9/api"\n', '    baseUri: "http://127.0.0.1:9/api"\n    tunnel:\n      type: ziti\n      service: registry\n')
+    with pytest.raises(LoadError) as info:
+        _load(text)
+    (error,) = [d for d in info.value.diagnostics if d.severity == "error"]
+    assert (error.line, error.col) == _pos(text, "tunnel:")
+    assert "Ziti 'tunnel' is not supported" in error.message and "openziti" in error.message

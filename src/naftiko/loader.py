@@ -10,7 +10,9 @@ naming the file's version when it is not the internal one); schema deviations ar
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -19,6 +21,7 @@ from .spec import SPEC_VERSION
 from .spec import schema as spec_schema
 from .spec import versions
 from .spec.model import Document
+from .binds import resolve_location
 from .yamlsource import Source, read_source
 
 _KIND_FIELDS = {"type"}
@@ -112,6 +115,9 @@ def load(path: str, *, strict: bool = False) -> Loaded:
 
 def load_source(source: Source, *, strict: bool = False) -> Loaded:
     normalised = versions.normalise(source)
+    problems = inline_imports(normalised.source) + _refused(normalised.source)
+    if problems:
+        raise LoadError(_with_banner(normalised, problems))
     try:
         document = validate_model(normalised.source, strict)
     except LoadError as exc:
@@ -164,3 +170,107 @@ def _schema_problems(n: versions.Normalised, severity: str) -> list[Diagnostic]:
         version = SPEC_VERSION if checked is n.source and version == "0.5" else version
         skip = skip | {("naftiko",)}
     return spec_schema.check(checked, severity, version, skip)
+
+
+# Imports of whole entries from other files (since 1.0.0-alpha3): ``{from, import, as}`` in
+# ``binds``, ``exposes`` and ``aggregates`` (``consumes`` imports are resolved by the plan, where
+# they have always been). The imported file is a leaf: a capability or a standalone document holding
+# only that section; its entries are read in any version and inlined here, positioned at the import
+# entry of this file, so every later diagnostic about them points at the line that imported them.
+_IMPORTABLE = ("binds", "exposes", "aggregates")
+
+
+def _is_import(entry: object) -> bool:
+    return isinstance(entry, dict) and "import" in entry and "from" in entry and "baseUri" not in entry
+
+
+def _section(data: dict, section: str) -> list:
+    entries = data.get(section)
+    cap = data.get("capability")
+    inner = cap.get(section) if isinstance(cap, dict) else None
+    return [*(entries if isinstance(entries, list) else []), *(inner if isinstance(inner, list) else [])]
+
+
+def inline_imports(source: Source) -> list[Diagnostic]:
+    data = source.data
+    if not isinstance(data, dict):
+        return []
+    base = Path(source.file).resolve().parent
+    problems: list[Diagnostic] = []
+    cache: dict[Path, dict] = {}
+    places = [((section,), data) for section in ("binds",)]
+    if isinstance(data.get("capability"), dict):
+        places += [(("capability", section), data["capability"]) for section in _IMPORTABLE]
+    for path, holder in places:
+        entries = holder.get(path[-1])
+        if not isinstance(entries, list):
+            continue
+        for i, entry in enumerate(entries):
+            if not _is_import(entry):
+                continue
+            found = _import_entry(source, path + (i,), entry, path[-1], base, cache, problems)
+            if found is None:
+                continue
+            entries[i] = found
+            for inner in _paths(found, path + (i,)):  # the inlined entry answers at the import line
+                source.positions.setdefault(inner, source.locate(path + (i,)))
+    return problems
+
+
+def _import_entry(source: Source, at: tuple, entry: dict, section: str, base: Path, cache: dict, problems: list) -> dict | None:
+    raw = entry["from"]
+    if not isinstance(raw, str) or not isinstance(entry["import"], str):
+        problems.append(source.diagnostic(at, "an import needs 'from' (a file) and 'import' (a namespace), both strings"))
+        return None
+    file = resolve_location(raw, base) if "://" in raw else (base / raw).resolve()
+    if file not in cache:
+        if not file.is_file():
+            problems.append(source.diagnostic(at + ("from",), f"imported file not found: {file}"))
+            return None
+        try:
+            cache[file] = versions.normalise(read_source(str(file))).source.data
+        except LoadError as exc:
+            problems.extend(exc.diagnostics)
+            return None
+    candidates = _section(cache[file], section) if isinstance(cache[file], dict) else []
+    if any(_is_import(c) for c in candidates):
+        problems.append(source.diagnostic(at + ("from",), f"{raw} imports entries itself: imported files must be leaves"))
+        return None
+    for candidate in candidates:
+        if isinstance(candidate, dict) and candidate.get("namespace") == entry["import"]:
+            copied = copy.deepcopy(candidate)
+            if isinstance(entry.get("as"), str):
+                copied["namespace"] = entry["as"]
+            return copied
+    names = ", ".join(str(c.get("namespace")) for c in candidates if isinstance(c, dict)) or "none"
+    problems.append(source.diagnostic(at + ("import",), f"{raw} has no {section} namespace '{entry['import']}' (found: {names})"))
+    return None
+
+
+def _paths(value: object, path: tuple):
+    yield path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, path + (i,))
+
+
+def _refused(source: Source) -> list[Diagnostic]:
+    """Features of the language naftiko does not run, refused by name rather than ignored."""
+    out = []
+    for where in (("consumes",), ("capability", "consumes")):
+        holder = source.data.get(where[0]) if isinstance(source.data, dict) else None
+        entries = holder.get("consumes") if where[0] == "capability" and isinstance(holder, dict) else holder
+        if not isinstance(entries, list):
+            continue
+        for i, entry in enumerate(entries):
+            if isinstance(entry, dict) and "tunnel" in entry:
+                out.append(source.diagnostic(
+                    where + (i, "tunnel"),
+                    f"consumes '{entry.get('namespace')}': a Ziti 'tunnel' is not supported: naftiko has no Ziti client "
+                    "(the OpenZiti Python SDK, PyPI 'openziti', is not bundled); reach the API over the network, "
+                    "or through a Ziti tunneller running beside naftiko, and remove 'tunnel'",
+                ))
+    return out

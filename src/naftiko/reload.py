@@ -73,7 +73,7 @@ def _references(file: str, env_file: str | None) -> list[Path]:
         scripts: list[str] = []
         locations: list[Path] = []
         for key, value in _strings(data):
-            if key in ("location", "defaultLocation"):
+            if key in ("location", "defaultLocation", "from"):  # `from`: imports since 1.0.0-alpha3
                 path = _local(value, base)
                 if path is not None:
                     locations.append(path)
