@@ -141,6 +141,7 @@ class _Walk:
         self.origin: dict[Path, Path] = {}
         self.evidence = Evidence()
         self.invented: list[tuple[Path, str]] = []  # (path in the source, key invented for it)
+        self.data: dict[str, Any] = {}  # the rewritten document
 
     # ------------------------------------------------------------ positions
 
@@ -335,6 +336,7 @@ def _external_refs(walk: _Walk, refs: Any, old: Path, new: Path) -> Any:
 def _rewrite(src: Source, to_map: bool, version_key: str, version: str) -> _Walk:
     walk = _Walk(src, to_map)
     data = src.data
+    assert isinstance(data, dict)
     key, _ = _version_key(data)
     walk.at((), ())
     out: dict[str, Any] = {version_key: version}
@@ -349,7 +351,7 @@ def _rewrite(src: Source, to_map: bool, version_key: str, version: str) -> _Walk
             continue
         container, kind = _FIELDS["doc"].get(name, ("one", "plain"))
         out[name] = walk.container(container, kind, value, (name,), (name,), name)
-    walk.data = out  # type: ignore[attr-defined]
+    walk.data = out
     return walk
 
 
@@ -359,10 +361,10 @@ def normalise(src: Source) -> Normalised:
         return Normalised(src, src, None, None, Evidence())
     key, declared = _version_key(src.data)
     version = None if declared is None else str(declared)
-    walk = _rewrite(src, to_map=False, version_key="naftiko", version=version)  # type: ignore[arg-type]
+    walk = _rewrite(src, to_map=False, version_key="naftiko", version=version or "")
     if key is None:
-        walk.data.pop("naftiko")  # type: ignore[attr-defined]
-    internal = Source(src.file, walk.data, walk.positions, walk.key_positions, list(src.duplicates))  # type: ignore[attr-defined]
+        walk.data.pop("naftiko")
+    internal = Source(src.file, walk.data, walk.positions, walk.key_positions, list(src.duplicates))
     result = Normalised(internal, src, key, version, walk.evidence)
     result.notes.extend(_disagreement(result))
     return result
@@ -407,7 +409,7 @@ def to_maps(n: Normalised, version: str = LATEST) -> tuple[Source, list[Diagnost
     """The internal model in the map syntax of ``version`` (alpha3 or later), with positions and
     a note per invented key."""
     walk = _rewrite(n.source, to_map=True, version_key="ikanos", version=version)
-    out = Source(n.source.file, walk.data, walk.positions, walk.key_positions)  # type: ignore[attr-defined]
+    out = Source(n.source.file, walk.data, walk.positions, walk.key_positions)
     notes = [
         n.source.diagnostic(path, f"invented the key '{key}' for an item that has no usable 'name'", "warning")
         for path, key in walk.invented
