@@ -283,3 +283,18 @@ def test_tunnel_is_refused_by_name_at_its_line():
     (error,) = [d for d in info.value.diagnostics if d.severity == "error"]
     assert (error.line, error.col) == _pos(text, "tunnel:")
     assert "Ziti 'tunnel' is not supported" in error.message and "openziti" in error.message
+
+
+def test_standalone_section_documents_validate_and_are_leaves(tmp_path, capsys):
+    (tmp_path / "shared.exposes.yml").write_text(SHARED_EXPOSES)
+    assert main(["validate", str(tmp_path / "shared.exposes.yml")]) == 0
+    assert "standalone section document: exposes weather-mcp" in capsys.readouterr().out
+    nested = tmp_path / "nested.yml"
+    nested.write_text('ikanos: "1.0.0-beta5"\nexposes:\n- from: ./shared.exposes.yml\n  import: weather-mcp\n')
+    assert main(["validate", str(nested)]) == 1
+    err = capsys.readouterr().err
+    assert f"{nested}:3:3: a standalone exposes document cannot import: imported files must be leaves" in err
+    missing = tmp_path / "missing.yml"
+    missing.write_text(SHARED_EXPOSES.replace("- namespace: weather-mcp\n  type: mcp", "- type: mcp"))
+    assert main(["validate", str(missing)]) == 1
+    assert f"{missing}:3:3: missing required field 'namespace'" in capsys.readouterr().err

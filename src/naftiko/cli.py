@@ -163,6 +163,13 @@ def _validate(args: argparse.Namespace) -> int:
     for file in args.files:
         try:
             loaded = load(file, strict=args.strict)
+            doc = loaded.document
+            if doc.capability is None and not doc.consumes and (doc.exposes or doc.aggregates or doc.binds):
+                _print_diagnostics(loaded.warnings)  # a standalone section document, read by the files importing it
+                sections = [(name, entries) for name, entries in (("exposes", doc.exposes), ("aggregates", doc.aggregates), ("binds", doc.binds)) if entries]
+                found = "; ".join(f"{name} " + ", ".join(e.namespace for e in entries) for name, entries in sections)
+                print(f"{file}: valid with {len(loaded.warnings)} warning(s): standalone section document: {found}")
+                continue
             plan = compile_plan(loaded, Options(dry_run=True, strict=args.strict, consumes_only_ok=True))
         except LoadError as exc:
             _print_diagnostics(exc.diagnostics)

@@ -199,6 +199,13 @@ def inline_imports(source: Source) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     cache: dict[Path, dict] = {}
     places = [((section,), data) for section in ("binds",)]
+    for section in ("exposes", "aggregates"):  # a standalone section document is a leaf
+        entries = data.get(section)
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            if _is_import(entry):
+                problems.append(source.diagnostic(
+                    (section, i), f"a standalone {section} document cannot import: imported files must be leaves"
+                ))
     if isinstance(data.get("capability"), dict):
         places += [(("capability", section), data["capability"]) for section in _IMPORTABLE]
     for path, holder in places:

@@ -480,10 +480,12 @@ class Capability(Node):
 
 
 class Document(Node):
-    naftiko: str | None = None
+    naftiko: str | None = None  # the declared version, whichever key declared it (`ikanos` since alpha3)
     info: Info | None = None
     binds: list[Binding] = []
     consumes: list[ConsumesEntry] = []
+    exposes: list[Exposes] = []  # standalone exposes document (since 1.0.0-alpha3)
+    aggregates: list[Aggregate] = []  # standalone aggregates document (since 1.0.0-alpha3)
     capability: Capability | None = None
 
 
