@@ -198,7 +198,7 @@ def inline_imports(source: Source) -> list[Diagnostic]:
     base = Path(source.file).resolve().parent
     problems: list[Diagnostic] = []
     cache: dict[Path, dict] = {}
-    places = [((section,), data) for section in ("binds",)]
+    places: list[tuple[tuple[str, ...], dict]] = [(("binds",), data)]
     for section in ("exposes", "aggregates"):  # a standalone section document is a leaf
         entries = data.get(section)
         for i, entry in enumerate(entries if isinstance(entries, list) else []):

@@ -18,6 +18,7 @@ which schema the file is checked against and what a disagreement is reported as
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,12 +178,12 @@ class _Walk:
         self.at(old, new)
         out: dict[str, Any] = {}
         for key, child in value.items():
-            internal = back.get(key, key)
+            internal = back[key] if key in back else str(key)
             if key in renames:
                 self.evidence.saw("list", old + (key,), f"'{key}'")
             elif key in back:
                 self.evidence.saw("map", old + (key,), f"'{key}'")
-            written = renames.get(internal, internal) if self.to_map else internal
+            written: str = renames.get(internal, internal) if self.to_map else internal
             if written in out:  # both spellings given: the one in the target syntax wins
                 continue
             container, child_kind = fields.get(internal, ("one", "plain"))
@@ -325,7 +326,7 @@ def _external_refs(walk: _Walk, refs: Any, old: Path, new: Path) -> Any:
         walk.at(old + (i,), new + (i,))
         bind: dict[str, Any] = {}
         for key, value in ref.items():
-            target = {"name": "namespace", "uri": "location"}.get(key, key)
+            target = {"name": "namespace", "uri": "location"}.get(str(key), str(key))
             if key in ("type", "resolution"):
                 continue
             bind[target] = walk.plain(value, old + (i, key), new + (i, target))
@@ -424,10 +425,12 @@ def migrate(n: Normalised, target: str) -> Migrated:
     reported with the author's positions."""
     from . import schema as spec_schema
 
+    invented: list[Diagnostic] = []
     if target == INTERNAL:
-        written, invented = n.source, []
-        written = Source(written.file, dict(written.data), written.positions, written.key_positions)
-        written.data["naftiko"] = target
+        assert isinstance(n.source.data, dict)
+        data: dict[str, Any] = {"naftiko": target, **copy.deepcopy(n.source.data)}
+        data["naftiko"] = target
+        written = Source(n.source.file, data, n.source.positions, n.source.key_positions)
     elif target in MAP_ERA:
         written, invented = to_maps(n, target)
     else:
@@ -442,6 +445,7 @@ def migrate(n: Normalised, target: str) -> Migrated:
             if isinstance(parent, dict) and path[-1] in parent:
                 dropped.append(written.diagnostic(path, f"dropped '{path[-1]}': {target} has no such field", "warning"))
                 del parent[path[-1]]
+    assert isinstance(written.data, dict)
     return Migrated(written.data, written, invented, dropped)
 
 
