@@ -14,20 +14,22 @@ import sys
 import httpx
 import orjson
 import pytest
-from mcp import Client, MCPError
+import pytest_asyncio
+from mcp import MCPError
 
-from conftest import API_KEY, CAPABILITIES, Reply, start_naftiko
+from conftest import API_KEY, CAPABILITIES, Reply
+from harness import serve_in_memory
 
 FILE = CAPABILITIES / "metronome-customers.yaml"
 REST, MCP = "metronome-customers-rest", "metronome-customers-mcp"
 
 
-@pytest.fixture(scope="module")
-def served(upstream):
-    n = start_naftiko(FILE, upstream.url, consumes=["metronome-customers"], adapters=[REST, MCP],
-                      extra=["--timeout", "0.5"], env={"METRONOME_API_KEY": API_KEY})
+@pytest_asyncio.fixture(scope="module")
+async def served(upstream):
+    n = await serve_in_memory(FILE, upstream.url, consumes=["metronome-customers"], adapters=[REST, MCP],
+                              extra=["--timeout", "0.5"], env={"METRONOME_API_KEY": API_KEY})
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
     assert API_KEY not in n.stderr
 
 
@@ -49,11 +51,11 @@ def _problem(r: httpx.Response, status: int) -> dict:
 async def test_upstream_4xx_passes_through(served, fresh_upstream):
     err = orjson.dumps({"message": "customer not found"})
     fresh_upstream.reply("/v1/customers/nope", Reply(404, err))
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(served.urls[REST] + "v1/v1/customers/nope")
     assert r.status_code == 404
     assert r.json() == {"message": "customer not found"}
-    async with Client(served.urls[MCP], mode="auto") as client:
+    async with served.mcp(served.urls[MCP], mode="auto") as client:
         result = await client.call_tool("get-customer", {"customer_id": "nope"})
     assert result.is_error
     assert result.structured_content is None
@@ -63,65 +65,65 @@ async def test_upstream_4xx_passes_through(served, fresh_upstream):
 
 async def test_upstream_5xx_text_body(served, fresh_upstream):
     fresh_upstream.reply("/v1/customers/archive", Reply(503, b"maintenance window", "text/plain"))
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.post(served.urls[REST] + "v1/v1/customers/archive", json={"id": "c"})
     assert r.status_code == 503
     assert r.text == "maintenance window"
     assert r.headers["content-type"].startswith("text/plain")
-    async with Client(served.urls[MCP], mode="legacy") as client:
+    async with served.mcp(served.urls[MCP], mode="legacy") as client:
         result = await client.call_tool("archive-customer", {"body": {"id": "c"}})
     assert result.is_error and "503" in result.content[0].text and "maintenance window" in result.content[0].text
 
 
 async def test_upstream_timeout(served, fresh_upstream):
     fresh_upstream.reply("/v1/customers/slow", Reply(200, b"{}", delay=2.0))
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(served.urls[REST] + "v1/v1/customers/slow")
     body = _problem(r, 504)
     assert "0.5s" in body["detail"]
-    async with Client(served.urls[MCP], mode="auto") as client:
+    async with served.mcp(served.urls[MCP], mode="auto") as client:
         result = await client.call_tool("get-customer", {"customer_id": "slow"})
     assert result.is_error and "did not answer" in result.content[0].text
 
 
 async def test_upstream_refused(upstream):
     dead = f"http://127.0.0.1:{_closed_port()}"
-    n = start_naftiko(FILE, dead, consumes=["metronome-customers"], adapters=[REST, MCP], env={"METRONOME_API_KEY": API_KEY})
+    n = await serve_in_memory(FILE, dead, consumes=["metronome-customers"], adapters=[REST, MCP], env={"METRONOME_API_KEY": API_KEY})
     try:
-        async with httpx.AsyncClient() as http:
+        async with n.http() as http:
             r = await http.get(n.urls[REST] + "v1/v1/customers/c-1")
         body = _problem(r, 502)
         assert "refused" in body["detail"] or "reached" in body["detail"]
-        async with Client(n.urls[MCP], mode="legacy") as client:
+        async with n.mcp(n.urls[MCP], mode="legacy") as client:
             result = await client.call_tool("get-customer", {"customer_id": "c-1"})
         assert result.is_error and "could not be reached" in result.content[0].text
     finally:
-        assert n.stop() == 0
+        assert await n.stop() == 0
 
 
 async def test_upstream_204_and_empty_body(served, fresh_upstream):
     fresh_upstream.reply("/v1/customers/archive", Reply(204, b""))
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.post(served.urls[REST] + "v1/v1/customers/archive", json={"id": "c"})
     assert r.status_code == 204 and r.content == b""
-    async with Client(served.urls[MCP], mode="auto") as client:
+    async with served.mcp(served.urls[MCP], mode="auto") as client:
         result = await client.call_tool("archive-customer", {"body": {"id": "c"}})
     assert not result.is_error and result.content == []
 
 
 async def test_upstream_non_json_success_passes_through(served, fresh_upstream):
     fresh_upstream.reply("/v1/customers/c-csv", Reply(200, b"id,name\n1,Acme\n", "text/csv"))
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(served.urls[REST] + "v1/v1/customers/c-csv")
     assert r.status_code == 200 and r.text == "id,name\n1,Acme\n" and r.headers["content-type"].startswith("text/csv")
-    async with Client(served.urls[MCP], mode="legacy") as client:
+    async with served.mcp(served.urls[MCP], mode="legacy") as client:
         result = await client.call_tool("get-customer", {"customer_id": "c-csv"})
     assert not result.is_error and result.content[0].text == "id,name\n1,Acme\n"
 
 
 async def test_rest_engine_errors(served, fresh_upstream):
     base = served.urls[REST]
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         _problem(await http.get(base + "v1/v1/nowhere"), 404)
         r = await http.delete(base + "v1/v1/customers")
         _problem(r, 405)
@@ -139,7 +141,7 @@ async def test_rest_engine_errors(served, fresh_upstream):
 
 async def test_mcp_argument_validation(served, fresh_upstream):
     for mode in ("legacy", "auto"):
-        async with Client(served.urls[MCP], mode=mode) as client:
+        async with served.mcp(served.urls[MCP], mode=mode) as client:
             result = await client.call_tool("list-customers", {"customer_ids": "not-a-list"})
             assert result.is_error and "customer_ids" in result.content[0].text
             result = await client.call_tool("get-customer", {})
@@ -172,9 +174,9 @@ def test_port_conflict_fails_fast():
 
 
 async def test_dry_run_describes_the_request_and_masks_secrets(upstream):
-    n = start_naftiko(FILE, None, adapters=[REST, MCP], extra=["--dry-run"], env={"METRONOME_API_KEY": API_KEY})
+    n = await serve_in_memory(FILE, None, adapters=[REST, MCP], extra=["--dry-run"], env={"METRONOME_API_KEY": API_KEY})
     try:
-        async with httpx.AsyncClient() as http:
+        async with n.http() as http:
             r = await http.get(n.urls[REST] + "v1/v1/customers", params={"customer_ids": ["a", "b"], "only_archived": "true"})
         assert r.status_code == 200
         d = r.json()
@@ -183,30 +185,30 @@ async def test_dry_run_describes_the_request_and_masks_secrets(upstream):
         assert d["query"] == {"customer_ids": ["a", "b"], "only_archived": "true"}
         assert d["headers"]["Authorization"] == "Bearer ****"
         assert API_KEY not in r.text
-        async with Client(n.urls[MCP], mode="auto") as client:
+        async with n.mcp(n.urls[MCP], mode="auto") as client:
             result = await client.call_tool("update-customer-name", {"customer_id": "c 1", "body": {"name": "New"}})
         d = result.structured_content
         assert d["method"] == "POST" and d["url"] == "https://api.metronome.com/v1/customers/c%201/setName"
         assert d["body"] == {"name": "New"} and API_KEY not in result.content[0].text
     finally:
-        assert n.stop() == 0
+        assert await n.stop() == 0
 
 
 async def test_dry_run_needs_no_api_key():
-    n = start_naftiko(FILE, None, adapters=[REST, MCP], extra=["--dry-run"])
+    n = await serve_in_memory(FILE, None, adapters=[REST, MCP], extra=["--dry-run"])
     try:
-        async with httpx.AsyncClient() as http:
+        async with n.http() as http:
             r = await http.get(n.urls[REST] + "v1/v1/customers/c-1")
         assert r.status_code == 200 and r.json()["headers"]["Authorization"] == "Bearer ****"
     finally:
-        assert n.stop() == 0
+        assert await n.stop() == 0
 
 
 async def test_dot_segments_in_path_values_are_refused(served, fresh_upstream):
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         body = _problem(await http.get(served.urls[REST] + "v1/v1/customers/%2E%2E"), 400)
     assert body["field"] == "customer_id"
-    async with Client(served.urls[MCP], mode="auto") as client:
+    async with served.mcp(served.urls[MCP], mode="auto") as client:
         result = await client.call_tool("get-customer", {"customer_id": ".."})
     assert result.is_error and "customer_id" in result.content[0].text
     assert fresh_upstream.requests == []
@@ -215,7 +217,7 @@ async def test_dot_segments_in_path_values_are_refused(served, fresh_upstream):
 async def test_relayed_responses_keep_content_type_and_safe_headers(served, fresh_upstream):
     fresh_upstream.reply("/v1/customers/c-limited", Reply(429, b"slow down", "text/plain", headers={"Retry-After": "7", "Set-Cookie": "a=b", "X-Internal": "1"}))
     fresh_upstream.reply("/v1/customers/c-moved", Reply(302, b"", "text/plain", headers={"Location": "https://example.test/c-2"}))
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(served.urls[REST] + "v1/v1/customers/c-limited")
         assert r.status_code == 429 and r.text == "slow down"
         assert r.headers["content-type"] == "text/plain" and r.headers["retry-after"] == "7"

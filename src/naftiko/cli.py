@@ -11,9 +11,10 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import TextIO
 
 from . import __version__, control_client
-from .engine.plan import Options, compile_plan, unknown_overrides
+from .engine.plan import Options, Plan, compile_plan, unknown_overrides
 from .errors import Diagnostic, LoadError
 from .loader import load
 
@@ -65,12 +66,46 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="run N processes sharing the ports (Linux, SO_REUSEPORT; default 1)")
 
 
-def _print_diagnostics(diagnostics: list[Diagnostic], limit: int | None = None) -> None:
+def _print_diagnostics(diagnostics: list[Diagnostic], limit: int | None = None, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stderr
     shown = diagnostics if limit is None else diagnostics[:limit]
     for d in shown:
-        print(d, file=sys.stderr)
+        print(d, file=stream)
     if limit is not None and len(diagnostics) > limit:
-        print(f"… {len(diagnostics) - limit} more warnings (run 'naftiko validate FILE' to see them all)", file=sys.stderr)
+        print(f"… {len(diagnostics) - limit} more warnings (run 'naftiko validate FILE' to see them all)", file=stream)
+
+
+def serve_options(args: argparse.Namespace) -> Options:
+    """The compile options ``naftiko serve`` builds from its flags (shared with the in-process
+    test harness, so tests compile exactly what the command would)."""
+    options = Options(
+        dry_run=args.dry_run,
+        strict=args.strict,
+        timeout=args.timeout,
+        base_uris=_pairs(args.base_uri, "--base-uri"),
+        ports=_pairs(args.port, "--port", _port),
+        address=args.address,
+        env_file=args.env_file,
+        max_body_bytes=args.max_body_bytes,
+        allowed_hosts=tuple(args.allowed_host),
+        allowed_origins=tuple(args.allowed_origin),
+        grace=args.grace,
+    )
+    options.several_files = len(args.files) > 1
+    return options
+
+
+def compile_files(files: list[str], options: Options, *, strict: bool) -> list[Plan]:
+    """Load and compile every file with the same options; raises :class:`LoadError`."""
+    return [compile_plan(load(file, strict=strict), options) for file in files]
+
+
+def serve_parser(prog: str = "naftiko-run") -> argparse.ArgumentParser:
+    """The parser of ``naftiko-run`` / ``naftiko serve`` flags."""
+    parser = argparse.ArgumentParser(prog=prog, description="Serve Naftiko capability files over REST and MCP.")
+    parser.add_argument("--version", action="version", version=f"naftiko {__version__}")
+    _serve_parser(parser)
+    return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -87,25 +122,9 @@ def _serve(args: argparse.Namespace) -> int:
         return _usage_error("--workers must be at least 1")
     if args.workers > 1 and args.reload:
         return _usage_error("--reload runs one process: use it without --workers (it is meant for development)")
-    options = Options(
-        dry_run=args.dry_run,
-        strict=args.strict,
-        timeout=args.timeout,
-        base_uris=_pairs(args.base_uri, "--base-uri"),
-        ports=_pairs(args.port, "--port", _port),
-        address=args.address,
-        env_file=args.env_file,
-        max_body_bytes=args.max_body_bytes,
-        allowed_hosts=tuple(args.allowed_host),
-        allowed_origins=tuple(args.allowed_origin),
-        grace=args.grace,
-    )
-    plans = []
-    options.several_files = len(args.files) > 1
+    options = serve_options(args)
     try:
-        for file in args.files:
-            loaded = load(file, strict=args.strict)
-            plans.append(compile_plan(loaded, options))
+        plans = compile_files(args.files, options, strict=args.strict)
     except LoadError as exc:
         _print_diagnostics(exc.diagnostics)
         return EXIT_LOAD_ERROR
@@ -235,10 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="naftiko-run", description="Serve Naftiko capability files over REST and MCP.")
-    parser.add_argument("--version", action="version", version=f"naftiko {__version__}")
-    _serve_parser(parser)
-    return _serve(parser.parse_args(argv))
+    return _serve(serve_parser().parse_args(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

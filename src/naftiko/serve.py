@@ -66,6 +66,11 @@ class Listener:
     url: str
     size: str
 
+    @property
+    def line(self) -> str:
+        """The start-up line announcing this listener (``kind namespace url size``)."""
+        return f"{self.kind:<5} {self.namespace:<32} {self.url:<32} {self.size}"
+
 
 def _bind(address: str, port: int, namespace: str, reuse_port: bool = False, listen: bool = True) -> socket.socket:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -87,7 +92,7 @@ def _bind(address: str, port: int, namespace: str, reuse_port: bool = False, lis
     return sock
 
 
-def _url(address: str, port: int, path: str) -> str:
+def listen_url(address: str, port: int, path: str) -> str:
     host = f"[{address}]" if ":" in address else address
     return f"http://{host}:{port}{path}"
 
@@ -130,7 +135,7 @@ async def serve(
                 )
                 servers.append((_Server(config), sock))
                 track(adapter, port, servers[-1][0])
-                listeners.append(Listener(adapter.kind, adapter.namespace, _url(adapter.address, port, adapter.url_path), adapter.size))
+                listeners.append(Listener(adapter.kind, adapter.namespace, listen_url(adapter.address, port, adapter.url_path), adapter.size))
     except BaseException:
         for _, sock in servers:
             sock.close()
@@ -158,7 +163,7 @@ async def serve(
     gc.collect()
     gc.freeze()
     for item in listeners:
-        announce(f"{item.kind:<5} {item.namespace:<32} {item.url:<32} {item.size}")
+        announce(item.line)
     if on_ready is not None:
         on_ready()
     if stdio:

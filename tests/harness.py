@@ -1,0 +1,237 @@
+"""In-process serving for tests: the capability compiled and its adapters' ASGI apps built exactly
+as ``naftiko serve`` does, driven in memory instead of through a subprocess and sockets.
+
+What is shared with the real command, so a test exercises what a user runs:
+
+- the flags → :class:`~naftiko.engine.plan.Options` code (:func:`naftiko.cli.serve_options`) and
+  the load + compile step (:func:`naftiko.cli.compile_files`);
+- telemetry started before any app is built, and each app built by :func:`naftiko.serve.build_app`
+  (the adapter's builder behind its inbound auth, observed when telemetry is on);
+- each app's ASGI lifespan (the MCP adapter's session manager lives in it), run by the same
+  helper hot reload uses;
+- the start-up lines (:class:`naftiko.serve.Listener`) and the log output, formatted by
+  :func:`naftiko.observability.logs.configure_logging`'s formatters and kept in ``stderr``.
+
+What differs: nothing listens on a socket. ``urls`` are the addresses the start-up lines would
+show (the declared port, or a free port number for ``--port NS=0``); :meth:`Served.http` and
+:meth:`Served.mcp` give clients whose transport hands each request to the app behind that
+address with ``httpx.ASGITransport`` (``httpx2`` for the MCP SDK's client). Responses are
+buffered, so a test about sockets, streaming timing, client disconnects, signals or the
+process itself keeps using :func:`conftest.start_naftiko`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from naftiko.cli import MAX_WARNINGS_ON_SERVE, _print_diagnostics, compile_files, serve_options, serve_parser
+from naftiko.engine.plan import Plan
+from naftiko.observability.logs import JsonFormatter, TextFormatter, TEXT_FORMAT
+from naftiko.observability.telemetry import _LISTENERS, telemetry_for, track
+from naftiko.reload import _Lifespan
+from naftiko.serve import Listener, build_app, listen_url
+
+# Variables a developer's shell may hold that would change what a test capability binds.
+_SCRUBBED_ENV = ("METRONOME_API_KEY", "M3TER_API_KEY")
+_CLIENT_ADDRESS = ("127.0.0.1", 50123)  # the peer address the apps see
+
+
+@dataclass
+class _Listening:
+    """What :func:`naftiko.observability.telemetry.track` records for a uvicorn server: the
+    control adapter reads ``started`` / ``should_exit`` to report each listener's state."""
+
+    started: bool = True
+    should_exit: bool = False
+
+
+def _authority(url: str) -> tuple[str, int]:
+    parsed = httpx.URL(url)
+    return parsed.host, parsed.port or 80
+
+
+def _router(module: Any, apps: Mapping[tuple[str, int], Any]) -> Any:
+    """An ``AsyncBaseTransport`` of ``module`` (httpx or httpx2) sending each request to the app
+    at its host:port; any other address goes to the network as usual."""
+
+    class Router(module.AsyncBaseTransport):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            self.routes = {key: module.ASGITransport(app, client=_CLIENT_ADDRESS) for key, app in apps.items()}
+            self.network = module.AsyncHTTPTransport()
+
+        async def handle_async_request(self, request: Any) -> Any:
+            route = self.routes.get((request.url.host, request.url.port or 80))
+            return await (route or self.network).handle_async_request(request)
+
+        async def aclose(self) -> None:
+            await self.network.aclose()
+
+    return Router()
+
+
+@contextmanager
+def _environment(env: Mapping[str, str] | None) -> Iterator[None]:
+    """The process environment a ``start_naftiko`` subprocess would get, for as long as the
+    plan is compiled and its telemetry started (the only moments naftiko reads it)."""
+    saved = dict(os.environ)
+    for name in _SCRUBBED_ENV:
+        os.environ.pop(name, None)
+    os.environ.update(env or {})
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Served:
+    """A capability served in memory; the same attributes as ``conftest.Naftiko`` where they
+    make sense (``urls``, ``sizes``, ``stdout_lines``, ``stderr``, ``stop``)."""
+
+    plans: list[Plan]
+    urls: dict[str, str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    stdout_lines: list[str] = field(default_factory=list)
+    apps: dict[tuple[str, int], Any] = field(default_factory=dict)
+    _log: io.StringIO = field(default_factory=io.StringIO)
+    _handler: logging.Handler | None = None
+    _saved_levels: tuple[int, int] = (logging.WARNING, logging.NOTSET)
+    _lifespans: list[_Lifespan] = field(default_factory=list)
+    _tracked: list[tuple[tuple[str, str], tuple[int | None, object]]] = field(default_factory=list)
+    _stopped: bool = False
+
+    @property
+    def stderr(self) -> str:
+        """Diagnostics printed at start-up and every log line written since (all loggers)."""
+        return self._log.getvalue()
+
+    def http(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` reaching this capability's adapters at their ``urls``."""
+        return httpx.AsyncClient(transport=_router(httpx, self.apps), **kwargs)
+
+    def mcp_http(self, **kwargs: Any) -> httpx2.AsyncClient:
+        """The ``httpx2`` client the MCP SDK uses, reaching the adapters in memory (the SDK's
+        default timeouts unless given)."""
+        kwargs.setdefault("timeout", httpx2.Timeout(30.0, read=300.0))
+        return httpx2.AsyncClient(transport=_router(httpx2, self.apps), **kwargs)
+
+    def mcp(self, target: str, mode: str = "auto", *, headers: dict[str, str] | None = None, **kwargs: Any) -> Client:
+        """The official MCP client over streamable HTTP to ``target`` (a URL from ``urls`` or an
+        adapter namespace), as ``mcp.Client(url, mode=mode)`` would connect over the network."""
+        url = target if target.startswith("http") else self.urls[target]
+        http = self.mcp_http(headers=headers) if headers else self.mcp_http()
+        return Client(streamable_http_client(url, http_client=http), mode=mode, **kwargs)
+
+    async def stop(self) -> int:
+        """Shut every app down (lifespan), close the upstream pools; 0 when all went cleanly,
+        like the exit status of a process stopped with SIGTERM."""
+        if self._stopped:
+            return 0
+        self._stopped = True
+        status = 0
+        for listening in (server for _, (_, server) in self._tracked):
+            if isinstance(listening, _Listening):
+                listening.should_exit = True
+        for lifespan in reversed(self._lifespans):
+            task = lifespan._task
+            await lifespan.stop()
+            if task is not None and task.cancelled():
+                status = 1  # the lifespan did not finish its shutdown in time
+        for plan in self.plans:
+            await plan.aclose()
+        for key, value in self._tracked:
+            if _LISTENERS.get(key) is value:
+                del _LISTENERS[key]
+        if self._handler is not None:
+            root = logging.getLogger()
+            root.removeHandler(self._handler)
+            root.setLevel(self._saved_levels[0])
+            logging.getLogger("mcp").setLevel(self._saved_levels[1])
+        return status
+
+
+def _capture_logs(served: Served, level: str, fmt: str) -> None:
+    """What ``configure_logging`` sets up, writing into ``served.stderr``; added beside the
+    handlers already on the root logger (pytest's) rather than replacing them."""
+    handler = logging.StreamHandler(served._log)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
+    root, sdk = logging.getLogger(), logging.getLogger("mcp")
+    served._saved_levels = (root.level, sdk.level)
+    served._handler = handler
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    if level != "debug":  # as the command does: the SDK's lifecycle chatter stays out
+        sdk.setLevel(logging.WARNING)
+
+
+async def serve_in_memory(
+    file: Path | str | Sequence[Path | str],
+    upstream_url: str | None = None,
+    *,
+    consumes: Sequence[str] = (),
+    adapters: Sequence[str] = (),
+    extra: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Served:
+    """``start_naftiko`` in memory: the same arguments build the same command line, which is
+    parsed by the command's own parser into the same options."""
+    files = [file] if isinstance(file, (str, Path)) else list(file)
+    argv = [str(f) for f in files]
+    for ns in consumes:
+        argv += ["--base-uri", f"{ns}={upstream_url}"]
+    for ns in adapters:
+        argv += ["--port", f"{ns}=0"]
+    argv += [str(item) for item in extra]
+    args = serve_parser().parse_args(argv)
+    served = Served(plans=[])
+    _capture_logs(served, args.log_level, args.log_format)
+    try:
+        with _environment(env):
+            served.plans = compile_files(args.files, serve_options(args), strict=args.strict)
+            for plan in served.plans:
+                _print_diagnostics(list(plan.warnings), MAX_WARNINGS_ON_SERVE, stream=served._log)
+                telemetry_for(plan)  # before any app is built: it instruments the plan
+        if args.dry_run:
+            served.stdout_lines.append("dry run: upstream calls are described, not sent")
+        for plan in served.plans:
+            for adapter in plan.adapters:
+                if adapter.kind == "mcp" and adapter.transport == "stdio":
+                    continue  # a process's stdin/stdout: tests of stdio start a subprocess
+                app = build_app(adapter, plan)
+                port = adapter.port or _free_port()
+                lifespan = _Lifespan(app)
+                await lifespan.start()
+                served._lifespans.append(lifespan)
+                listening = _Listening()
+                track(adapter, port, listening)
+                key = (adapter.kind, adapter.namespace)
+                served._tracked.append((key, _LISTENERS[key]))
+                listener = Listener(adapter.kind, adapter.namespace, listen_url(adapter.address, port, adapter.url_path), adapter.size)
+                served.apps[_authority(listener.url)] = app
+                served.urls[adapter.namespace] = listener.url
+                served.sizes[adapter.namespace] = int(str(adapter.size).split()[0])
+                served.stdout_lines.append(listener.line)
+    except BaseException:
+        await served.stop()
+        raise
+    return served
