@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import httpx2
@@ -73,13 +74,29 @@ def _router(module: Any, apps: Mapping[tuple[str, int], Any]) -> Any:
             self.network = module.AsyncHTTPTransport()
 
         async def handle_async_request(self, request: Any) -> Any:
-            route = self.routes.get((request.url.host, request.url.port or 80))
-            return await (route or self.network).handle_async_request(request)
+            key = (request.url.host, request.url.port or 80)
+            target = request.extensions.get("target")
+            if target is not None and key in apps:  # a request line sent as is (no ``..`` folding)
+                app = _with_target(apps[key], target)
+                return await module.ASGITransport(app, client=_CLIENT_ADDRESS).handle_async_request(request)
+            return await self.routes.get(key, self.network).handle_async_request(request)
 
         async def aclose(self) -> None:
             await self.network.aclose()
 
     return Router()
+
+
+def _with_target(app: Any, target: bytes) -> Any:
+    """``app`` seeing ``target`` (the ``target`` request extension) as the request line, the way
+    uvicorn fills the scope from it: ``raw_path`` as sent, ``path`` percent-decoded."""
+    raw_path, _, query = target.partition(b"?")
+
+    async def sent_as_is(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = unquote(raw_path.decode("latin-1"))
+        await app({**scope, "raw_path": raw_path, "path": path, "query_string": query}, receive, send)
+
+    return sent_as_is
 
 
 @contextmanager

@@ -9,25 +9,27 @@ import sys
 
 import httpx
 import pytest
+import pytest_asyncio
 from mcp import Client, StdioServerParameters
 
 from conftest import FIXTURES, start_naftiko
+from harness import serve_in_memory
 
 SECRETS = {"AUTH_USER": "ada", "AUTH_PASSWORD": "s3cr3t-pass", "AUTH_KEY": "key-123456"}
 NAMESPACES = ["with-digest", "with-basic", "with-apikey-query", "with-apikey-header"]
 
 
-@pytest.fixture(scope="module")
-def auth_served(upstream):
-    n = start_naftiko(FIXTURES / "auth-variants.yaml", upstream.url, consumes=NAMESPACES, adapters=["auth-rest"], env=SECRETS)
+@pytest_asyncio.fixture(scope="module")
+async def auth_served(upstream):
+    n = await serve_in_memory(FIXTURES / "auth-variants.yaml", upstream.url, consumes=NAMESPACES, adapters=["auth-rest"], env=SECRETS)
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
     for secret in SECRETS.values():
         assert secret not in n.stderr
 
 
 async def _get(n, path):
-    async with httpx.AsyncClient() as http:
+    async with n.http() as http:
         return await http.get(n.urls["auth-rest"] + path.lstrip("/"))
 
 
@@ -63,13 +65,13 @@ async def test_digest_challenge_response(auth_served, fresh_upstream):
 
 async def test_digest_wrong_password_relays_401(upstream, fresh_upstream):
     fresh_upstream.digest = ("ada", "another-password")
-    n = start_naftiko(FIXTURES / "auth-variants.yaml", upstream.url, consumes=NAMESPACES, adapters=["auth-rest"], env=SECRETS)
+    n = await serve_in_memory(FIXTURES / "auth-variants.yaml", upstream.url, consumes=NAMESPACES, adapters=["auth-rest"], env=SECRETS)
     try:
         fresh_upstream.digest = ("ada", "another-password")
         r = await _get(n, "/digest/7")
         assert r.status_code == 401
     finally:
-        assert n.stop() == 0
+        assert await n.stop() == 0
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])

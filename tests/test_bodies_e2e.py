@@ -9,22 +9,24 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from conftest import FIXTURES, start_naftiko
+from harness import serve_in_memory
 
 SIGNATURE = "sig-5b1d2f"
 INPUTS = {"id": "o-1", "name": 'Zoë "Z"', "qty": 3, "tags": ["x", "y"], "content": "line 1\nline 2"}
 
 
-@pytest.fixture(scope="module")
-def bodies(upstream):
-    n = start_naftiko(FIXTURES / "bodies.yaml", upstream.url, consumes=["sink"], adapters=["bodies-rest"], env={"BODY_SIGNATURE": SIGNATURE})
+@pytest_asyncio.fixture(scope="module")
+async def bodies(upstream):
+    n = await serve_in_memory(FIXTURES / "bodies.yaml", upstream.url, consumes=["sink"], adapters=["bodies-rest"], env={"BODY_SIGNATURE": SIGNATURE})
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
 
 
 async def _post(n, path, upstream):
-    async with httpx.AsyncClient() as http:
+    async with n.http() as http:
         r = await http.post(n.urls["bodies-rest"] + path.lstrip("/"), params={k: v for k, v in INPUTS.items() if k != "qty"} | {"qty": "3"})
     assert r.status_code == 200, r.text
     return upstream.last

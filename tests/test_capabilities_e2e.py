@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import pytest_asyncio
 from mcp import Client
 
 from conftest import API_KEY, CAPABILITIES, start_naftiko
+from harness import serve_in_memory
 
 ODD = "cus/1?a b"  # a path value with '/', '?' and a space
 ODD_ENC = "cus%2F1%3Fa%20b"
@@ -73,8 +75,8 @@ M3TER = [
 LIST_QUERY = {"customer_ids": ["c-1", "c-2"], "only_archived": "true", "ingest_alias": "a&b=c"}
 
 
-def _serve(upstream, name: str, env_key: str):
-    n = start_naftiko(
+async def _serve(upstream, name: str, env_key: str):
+    n = await serve_in_memory(
         CAPABILITIES / f"{name}.yaml",
         upstream.url,
         consumes=[name],
@@ -82,22 +84,25 @@ def _serve(upstream, name: str, env_key: str):
         env={env_key: API_KEY},
     )
     yield n
-    assert n.stop() == 0  # SIGTERM is a graceful, clean exit
+    assert await n.stop() == 0  # SIGTERM is a graceful, clean exit
 
 
-@pytest.fixture(scope="module")
-def customers(upstream):
-    yield from _serve(upstream, "metronome-customers", "METRONOME_API_KEY")
+@pytest_asyncio.fixture(scope="module")
+async def customers(upstream):
+    async for n in _serve(upstream, "metronome-customers", "METRONOME_API_KEY"):
+        yield n
 
 
-@pytest.fixture(scope="module")
-def credits(upstream):
-    yield from _serve(upstream, "metronome-credits-and-commits", "METRONOME_API_KEY")
+@pytest_asyncio.fixture(scope="module")
+async def credits(upstream):
+    async for n in _serve(upstream, "metronome-credits-and-commits", "METRONOME_API_KEY"):
+        yield n
 
 
-@pytest.fixture(scope="module")
-def m3ter(upstream):
-    yield from _serve(upstream, "m3ter-balances", "M3TER_API_KEY")
+@pytest_asyncio.fixture(scope="module")
+async def m3ter(upstream):
+    async for n in _serve(upstream, "m3ter-balances", "M3TER_API_KEY"):
+        yield n
 
 
 def _rest_base(n, ns):
@@ -122,7 +127,7 @@ def _assert_common(rec, method, raw_path):
 @pytest.mark.parametrize("tool,method,rest_path,up_method,up_path,kind", CUSTOMERS, ids=[c[0] for c in CUSTOMERS])
 async def test_customers_rest(customers, fresh_upstream, tool, method, rest_path, up_method, up_path, kind):
     base = _rest_base(customers, "metronome-customers-rest")
-    async with httpx.AsyncClient() as http:
+    async with customers.http() as http:
         if kind.startswith("body"):
             payload = {"name": "Acme", "tool": tool, "nested": {"quote": 'a"b'}}
             r = await http.request(method, base + rest_path, json=payload)
@@ -151,7 +156,7 @@ async def test_customers_rest(customers, fresh_upstream, tool, method, rest_path
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_customers_mcp_every_tool(customers, fresh_upstream, mode):
     url = customers.urls["metronome-customers-mcp"]
-    async with Client(url, mode=mode) as client:
+    async with customers.mcp(url, mode=mode) as client:
         assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert set(tools) == {c[0] for c in CUSTOMERS}
@@ -179,7 +184,7 @@ async def test_customers_mcp_every_tool(customers, fresh_upstream, mode):
 
 
 async def test_customers_mcp_tool_metadata(customers):
-    async with Client(customers.urls["metronome-customers-mcp"], mode="legacy") as client:
+    async with customers.mcp(customers.urls["metronome-customers-mcp"], mode="legacy") as client:
         assert client.server_info.name == "metronome-customers-mcp"
         assert "MCP adapter for Metronome" in (client.instructions or "")
         tools = {t.name: t for t in (await client.list_tools()).tools}
@@ -204,7 +209,7 @@ async def test_customers_mcp_tool_metadata(customers):
 async def test_credits_rest(credits, fresh_upstream, tool, rest_path, up_path):
     base = _rest_base(credits, "metronome-credits-and-commits-rest")
     payload = {"customer_id": "c-1", "tool": tool, "amount": 12.5}
-    async with httpx.AsyncClient() as http:
+    async with credits.http() as http:
         r = await http.post(base + rest_path, json=payload)
     assert r.status_code == 200, r.text
     rec = fresh_upstream.last
@@ -215,7 +220,7 @@ async def test_credits_rest(credits, fresh_upstream, tool, rest_path, up_path):
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_credits_mcp_every_tool(credits, fresh_upstream, mode):
-    async with Client(credits.urls["metronome-credits-and-commits-mcp"], mode=mode) as client:
+    async with credits.mcp(credits.urls["metronome-credits-and-commits-mcp"], mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert set(tools) == {c[0] for c in CREDITS}
         assert tools["list-balances"].annotations.read_only_hint is True
@@ -238,7 +243,7 @@ async def test_credits_mcp_every_tool(credits, fresh_upstream, mode):
 async def test_m3ter_rest(m3ter, fresh_upstream, tool, method, rest_path, up_path, path_args, query, has_body):
     base = _rest_base(m3ter, "m3ter-balances-rest")
     payload = {"name": "Prepaid", "amount": 100} if has_body else None
-    async with httpx.AsyncClient() as http:
+    async with m3ter.http() as http:
         r = await http.request(method, base + rest_path, params=query, json=payload)
     assert r.status_code == 200, r.text
     rec = fresh_upstream.last
@@ -254,7 +259,7 @@ async def test_m3ter_rest(m3ter, fresh_upstream, tool, method, rest_path, up_pat
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_m3ter_mcp_every_tool(m3ter, fresh_upstream, mode):
-    async with Client(m3ter.urls["m3ter-balances-mcp"], mode=mode) as client:
+    async with m3ter.mcp(m3ter.urls["m3ter-balances-mcp"], mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert set(tools) == {c[0] for c in M3TER}
         assert tools["delete-balance"].annotations.destructive_hint is True

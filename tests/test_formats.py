@@ -10,9 +10,11 @@ from __future__ import annotations
 import httpx
 import orjson
 import pytest
+import pytest_asyncio
 from mcp import Client
 
 from conftest import FIXTURES, Reply, start_naftiko
+from harness import serve_in_memory
 from naftiko.consumer.formats import MAX_DECODE_BYTES, check_format, decode
 from naftiko.consumer.transport import UpstreamResponse
 from naftiko.engine.shaping import compile_outputs
@@ -365,23 +367,23 @@ PRICES_CSV = b'sku,price,label\r\nA-1,12.50,"Widget, large"\r\nB-2,3,Plain\r\n'
 CONFIG_YAML = b"deploy:\n  region: eu-west-1\n  replicas: 3\ntags: [blue, green]\nreleased: 2026-01-02\n"
 
 
-@pytest.fixture(scope="module")
-def served(upstream):
-    n = start_naftiko(FIXTURES / "formats.yaml", upstream.url, consumes=["legacy"], adapters=[REST, MCP])
+@pytest_asyncio.fixture(scope="module")
+async def served(upstream):
+    n = await serve_in_memory(FIXTURES / "formats.yaml", upstream.url, consumes=["legacy"], adapters=[REST, MCP])
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
     assert "Traceback" not in n.stderr
 
 
 async def _everywhere(served, upstream, rest_path: str, tool: str, upstream_path: str) -> object:
     """The shaped answer over REST, MCP legacy and MCP 2026-07-28; all three must agree."""
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(served.urls[REST] + rest_path)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/json")
     answers = [r.json()]
     for mode in ("legacy", "auto"):
-        async with Client(served.urls[MCP], mode=mode) as client:
+        async with served.mcp(served.urls[MCP], mode=mode) as client:
             result = await client.call_tool(tool, {})
         assert not result.is_error, result.content
         answers.append(orjson.loads(result.content[0].text))
@@ -437,12 +439,12 @@ async def test_e2e_markdown_with_heading_prefix(served, fresh_upstream):
 
 async def test_e2e_undecodable_body_is_a_502_and_a_tool_error(served, fresh_upstream):
     fresh_upstream.reply("/fleet.xml", Reply(200, b"<fleet><vessel></fleet>", "application/xml"))
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(served.urls[REST] + "vessels")
     assert r.status_code == 502 and r.headers["content-type"] == "application/problem+json"
     assert "not valid XML" in r.json()["detail"]
     for mode in ("legacy", "auto"):
-        async with Client(served.urls[MCP], mode=mode) as client:
+        async with served.mcp(served.urls[MCP], mode=mode) as client:
             result = await client.call_tool("list-vessels", {})
         assert result.is_error and "not valid XML" in result.content[0].text
         assert result.structured_content is None

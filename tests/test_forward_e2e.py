@@ -15,29 +15,31 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from conftest import FIXTURES, Reply, start_naftiko
+from harness import serve_in_memory
 
 FILE = FIXTURES / "forward.yaml"
 REST = "fwd-rest"
 SECRETS = {"FWD_NOTION_TOKEN": "notion-token-7d1e", "FWD_LEGACY_KEY": "legacy-key-93af"}
 
 
-@pytest.fixture(scope="module")
-def served(upstream):
-    n = start_naftiko(
+@pytest_asyncio.fixture(scope="module")
+async def served(upstream):
+    n = await serve_in_memory(
         FILE, upstream.url, consumes=["legacy", "items"], adapters=[REST],
         extra=["--base-uri", f"notion={upstream.url}/v1/", "--timeout", "1"],
         env=SECRETS,
     )
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
     for secret in SECRETS.values():
         assert secret not in n.stderr
 
 
 async def _send(n, method, path, **kw) -> httpx.Response:
-    async with httpx.AsyncClient() as http:
+    async with n.http() as http:
         return await http.request(method, n.urls[REST] + path.lstrip("/"), **kw)
 
 
@@ -183,14 +185,11 @@ async def test_dot_segments_refused(served, fresh_upstream, path):
 
 
 async def test_raw_dot_dot_refused(served, fresh_upstream):
-    """httpx removes literal dot segments itself, so send the request line by hand."""
-    url = urlsplit(served.urls[REST])
-    reader, writer = await asyncio.open_connection(url.hostname, url.port)
-    writer.write(b"GET /notion/pages/../../admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    await writer.drain()
-    answer = await reader.read()
-    writer.close()
-    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    """httpx removes literal dot segments itself, so send the request line as is."""
+    target = b"/notion/pages/../../admin"
+    async with served.http() as http:
+        answer = await http.get(served.urls[REST].rstrip("/") + "/notion/pages/admin", extensions={"target": target})
+    assert answer.status_code == 400, answer.text[:200]
     assert fresh_upstream.requests == []
 
 
@@ -203,7 +202,7 @@ def test_missing_target_namespace_is_a_load_error():
 
 
 async def test_dry_run_describes_the_forwarded_request(fresh_upstream):
-    n = start_naftiko(FILE, None, adapters=[REST], extra=["--dry-run"], env=SECRETS)
+    n = await serve_in_memory(FILE, None, adapters=[REST], extra=["--dry-run"], env=SECRETS)
     try:
         r = await _send(n, "POST", "/notion/pages/p%201?a=1&a=2", json={"title": "T"},
                         headers={"Notion-Version": "2022-06-28", "X-Untrusted": "u"})
@@ -219,7 +218,7 @@ async def test_dry_run_describes_the_forwarded_request(fresh_upstream):
         r = await _send(n, "GET", "/legacy/t/x")
         assert SECRETS["FWD_LEGACY_KEY"] not in r.text and "api_key" in r.json()["query"]
     finally:
-        assert n.stop() == 0
+        assert await n.stop() == 0
     assert fresh_upstream.requests == []
     for secret in SECRETS.values():
         assert secret not in n.stderr

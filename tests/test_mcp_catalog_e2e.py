@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 
 import pytest
+import pytest_asyncio
 from mcp import Client, MCPError
 
 from conftest import FIXTURES, Reply, start_naftiko
+from harness import serve_in_memory
 
 ADAPTERS = ["catalog-mcp", "catalog-tools", "catalog-prompts"]
 MODES = ["legacy", "auto"]
@@ -17,15 +19,15 @@ SECRET = "TOP-SECRET"
 NOT_FOUND = -32602
 
 
-@pytest.fixture(scope="module")
-def served(upstream):
-    n = start_naftiko(FIXTURES / "mcp-catalog.yaml", upstream.url, consumes=["catalog-api"], adapters=ADAPTERS)
+@pytest_asyncio.fixture(scope="module")
+async def served(upstream):
+    n = await serve_in_memory(FIXTURES / "mcp-catalog.yaml", upstream.url, consumes=["catalog-api"], adapters=ADAPTERS)
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
 
 
 def client(n, mode, adapter="catalog-mcp"):
-    return Client(n.urls[adapter], mode=mode)
+    return n.mcp(n.urls[adapter], mode=mode)
 
 
 # ------------------------------------------------------------------ capabilities

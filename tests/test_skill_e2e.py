@@ -18,8 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from conftest import FIXTURES, start_naftiko
+from harness import serve_in_memory
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
 from naftiko.loader import load
@@ -46,18 +48,18 @@ def workdir(tmp_path_factory) -> Path:
     return base
 
 
-@pytest.fixture(scope="module")
-def served(workdir):
-    n = start_naftiko(workdir / "skill.yaml", None, adapters=[REST, MCP, SKILL])
+@pytest_asyncio.fixture(scope="module")
+async def served(workdir):
+    n = await serve_in_memory(workdir / "skill.yaml", None, adapters=[REST, MCP, SKILL])
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
     assert "Traceback" not in n.stderr
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def http(served):
     base = served.urls[SKILL].removesuffix("/skills")
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with served.http(base_url=base) as client:
         yield client
 
 
