@@ -22,10 +22,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from mcp import Client
 from multidict import MultiDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,6 +212,19 @@ class Naftiko:
                 self.urls[m.group(2)] = m.group(3)
                 self.sizes[m.group(2)] = int(m.group(4))
         return self
+
+    @property
+    def alive(self) -> bool:
+        """The process is still running (``harness.Served.alive`` says the same in memory)."""
+        return self.proc.poll() is None
+
+    def http(self, **kwargs) -> httpx.AsyncClient:
+        """A client for this process's adapters (the same call as ``harness.Served.http``)."""
+        return httpx.AsyncClient(**kwargs)
+
+    def mcp(self, url: str, mode: str = "auto", **kwargs) -> Client:
+        """The MCP SDK's client over the network (the same call as ``harness.Served.mcp``)."""
+        return Client(url if url.startswith("http") else self.urls[url], mode=mode, **kwargs)
 
     @property
     def stderr(self) -> str:

@@ -71,7 +71,7 @@ def _router(module: Any, apps: Mapping[tuple[str, int], Any]) -> Any:
     class Router(module.AsyncBaseTransport):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
             self.routes = {key: module.ASGITransport(app, client=_CLIENT_ADDRESS) for key, app in apps.items()}
-            self.network = module.AsyncHTTPTransport()
+            self.network: Any = None  # made on first use: its TLS context costs ~70 ms
 
         async def handle_async_request(self, request: Any) -> Any:
             key = (request.url.host, request.url.port or 80)
@@ -79,10 +79,15 @@ def _router(module: Any, apps: Mapping[tuple[str, int], Any]) -> Any:
             if target is not None and key in apps:  # a request line sent as is (no ``..`` folding)
                 app = _with_target(apps[key], target)
                 return await module.ASGITransport(app, client=_CLIENT_ADDRESS).handle_async_request(request)
-            return await self.routes.get(key, self.network).handle_async_request(request)
+            route = self.routes.get(key)
+            if route is None:
+                self.network = self.network or module.AsyncHTTPTransport()
+                route = self.network
+            return await route.handle_async_request(request)
 
         async def aclose(self) -> None:
-            await self.network.aclose()
+            if self.network is not None:
+                await self.network.aclose()
 
     return Router()
 
@@ -141,6 +146,12 @@ class Served:
     def stderr(self) -> str:
         """Diagnostics printed at start-up and every log line written since (all loggers)."""
         return self._log.getvalue()
+
+    @property
+    def alive(self) -> bool:
+        """Still serving: not stopped, and no app's lifespan (the MCP session manager's task
+        group) has ended — what ``proc.poll() is None`` says of a subprocess."""
+        return not self._stopped and all(ls._task is not None and not ls._task.done() for ls in self._lifespans)
 
     def http(self, **kwargs: Any) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` reaching this capability's adapters at their ``urls``."""

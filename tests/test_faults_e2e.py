@@ -24,7 +24,9 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 import pytest
+import pytest_asyncio
 from conftest import FIXTURES, start_naftiko
+from harness import serve_in_memory
 from fault_upstream import BINARY, FaultUpstream, error_body, huge_body, ok_body
 from mcp import Client
 
@@ -37,20 +39,31 @@ TOOLS = ("simple", "shaped", "steps")
 ERAS = ("legacy", "auto")  # handshake era (2025-11-25) and the 2026-07-28 envelope
 
 
-@pytest.fixture(scope="module")
+@pytest_asyncio.fixture(scope="module")
 async def faulty():
     upstream = await FaultUpstream().start()
     yield upstream
     await upstream.stop()
 
 
+@pytest_asyncio.fixture(scope="module")
+async def served(faulty):
+    n = await serve_in_memory(FILE, faulty.url, consumes=["up"], adapters=[REST, MCP], extra=["--timeout", str(TIMEOUT)])
+    yield n
+    assert await n.stop() == 0
+    assert "Traceback" not in n.stderr, n.stderr
+    assert "the engine failed" not in n.stderr
+
+
 @pytest.fixture(scope="module")
-def served(faulty):
+def served_process(faulty):
+    """A naftiko process, for the tests whose load (8 MiB bodies, a burst of forty faults)
+    would share one event loop with the client and the upstream in memory and miss the 0.6 s
+    timeout: the timing of those answers needs naftiko on its own core."""
     n = start_naftiko(FILE, faulty.url, consumes=["up"], adapters=[REST, MCP], extra=["--timeout", str(TIMEOUT)])
     yield n
     assert n.stop() == 0
     assert "Traceback" not in n.stderr, n.stderr
-    assert "the engine failed" not in n.stderr
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +109,13 @@ ENGINE_FAILURES = {
 
 
 async def _rest_all(n, fault: str) -> dict[str, httpx.Response]:
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with n.http(timeout=10) as http:
         answers = await asyncio.gather(*(http.get(f"{n.urls[REST]}{route}/{fault}/{ID}") for route in ROUTES))
     return dict(zip(ROUTES, answers))
 
 
 async def _mcp_all(n, fault: str) -> dict[tuple[str, str], object]:
-    async with Client(n.urls[MCP], mode="legacy") as legacy, Client(n.urls[MCP], mode="auto") as modern:
+    async with n.mcp(n.urls[MCP], mode="legacy") as legacy, n.mcp(n.urls[MCP], mode="auto") as modern:
         clients = {"legacy": legacy, "auto": modern}
         keys = [(era, tool) for era in ERAS for tool in TOOLS]
         results = await asyncio.gather(*(clients[era].call_tool(tool, {"fault": fault, "id": ID}) for era, tool in keys))
@@ -138,17 +151,17 @@ def _json_result(result, value, era: str) -> None:
 
 async def _assert_healthy(n, faulty) -> None:
     """A normal call answers, and naftiko let go of every connection a hang kept open."""
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with n.http(timeout=5) as http:
         r = await http.get(f"{n.urls[REST]}simple/ok/after")
     assert r.status_code == 200 and r.json()["id"] == "after"
-    async with Client(n.urls[MCP], mode="auto") as client:
+    async with n.mcp(n.urls[MCP], mode="auto") as client:
         assert not (await client.call_tool("shaped", {"fault": "ok", "id": "after"})).is_error
     for _ in range(100):
         if faulty.held == 0:
             break
         await asyncio.sleep(0.01)
     assert faulty.held == 0, "naftiko kept an upstream connection open after giving up on it"
-    assert n.proc.poll() is None
+    assert n.alive
 
 
 # ---------------------------------------------------------------------------- tests
@@ -217,7 +230,8 @@ async def test_malformed_json_is_relayed_as_is_and_refused_for_shaping(served, f
     await _assert_healthy(served, faulty)
 
 
-async def test_huge_body_passes_through_whole(served, faulty):
+async def test_huge_body_passes_through_whole(served_process, faulty):
+    served = served_process
     body = huge_body(8 * 1024 * 1024)
     rest, mcp = await asyncio.gather(_rest_all(served, "huge"), _mcp_all(served, "huge"))
     _relayed(rest["simple"], 200, body)
@@ -252,7 +266,7 @@ async def test_binary_bodies(served, faulty, fault, ctype):
 async def test_connection_faults_on_a_post_are_not_resent(served, faulty, host):
     """GET is resent once by the HTTP client after a drop before any answer; POST never."""
     before = faulty.hits["reset-before"]
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with served.http(timeout=10) as http:
         post = await http.post(f"{served.urls[REST]}simple/reset-before/{ID}", json={"a": 1})
         assert faulty.hits["reset-before"] - before == 1
         get = await http.get(f"{served.urls[REST]}simple/reset-before/{ID}")
@@ -262,10 +276,11 @@ async def test_connection_faults_on_a_post_are_not_resent(served, faulty, host):
     await _assert_healthy(served, faulty)
 
 
-async def test_many_faults_at_once_leave_the_server_healthy(served, faulty, host):
+async def test_many_faults_at_once_leave_the_server_healthy(served_process, faulty, host):
+    served = served_process
     """A burst mixing every fault concurrently: each caller still gets its own exact answer."""
     faults = ["ok", "500", "hang", "reset-mid", "truncated", "malformed", "binary", "204", "garbage", "drip"] * 4
-    async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=100)) as http:
+    async with served.http(timeout=10, limits=httpx.Limits(max_connections=100)) as http:
         answers = await asyncio.gather(*(http.get(f"{served.urls[REST]}simple/{f}/b{i}") for i, f in enumerate(faults)))
     expected = {"ok": 200, "500": 500, "hang": 504, "reset-mid": 502, "truncated": 502, "malformed": 200,
                 "binary": 200, "204": 204, "garbage": 502, "drip": 200}
