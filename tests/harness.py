@@ -48,6 +48,7 @@ from naftiko.serve import Listener, build_app, listen_url
 # Variables a developer's shell may hold that would change what a test capability binds.
 _SCRUBBED_ENV = ("METRONOME_API_KEY", "M3TER_API_KEY")
 _CLIENT_ADDRESS = ("127.0.0.1", 50123)  # the peer address the apps see
+_CLIENT_LOGGERS = ("httpx", "httpcore")  # the test's own clients: not in a naftiko process's output
 
 
 @dataclass
@@ -202,6 +203,7 @@ def _capture_logs(served: Served, level: str, fmt: str) -> None:
     """What ``configure_logging`` sets up, writing into ``served.stderr``; added beside the
     handlers already on the root logger (pytest's) rather than replacing them."""
     handler = logging.StreamHandler(served._log)
+    handler.addFilter(lambda record: not record.name.startswith(_CLIENT_LOGGERS))
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
     root, sdk = logging.getLogger(), logging.getLogger("mcp")
     served._saved_levels = (root.level, sdk.level)
