@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 import pytest
+import pytest_asyncio
 from conftest import FIXTURES, start_naftiko
+from harness import serve_in_memory
 from mcp import Client
 
 from naftiko.consumer.retry import RetryPolicy, retry_after_seconds, with_retries
@@ -112,7 +114,7 @@ class RawUpstream:
             writer.close()
 
 
-@pytest.fixture(scope="module")
+@pytest_asyncio.fixture(scope="module")
 async def raw_upstream():
     fake = RawUpstream()
     server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
@@ -144,8 +146,21 @@ def blackhole():
     srv.close()
 
 
+@pytest_asyncio.fixture(scope="module")
+async def served(raw_upstream, blackhole):
+    n = await serve_in_memory(
+        FILE, raw_upstream.url, consumes=CONSUMES, adapters=[REST, MCP],
+        extra=["--base-uri", f"blackhole={blackhole}", "--timeout", "1"],
+    )
+    yield n
+    assert await n.stop() == 0
+    assert "Traceback" not in n.stderr
+
+
 @pytest.fixture(scope="module")
-def served(raw_upstream, blackhole):
+def served_process(raw_upstream, blackhole):
+    """A naftiko process, for the tests where the caller hangs up: a client disconnect exists
+    only on a socket (in memory, a response is awaited whole)."""
     n = start_naftiko(
         FILE, raw_upstream.url, consumes=CONSUMES, adapters=[REST, MCP],
         extra=["--base-uri", f"blackhole={blackhole}", "--timeout", "1"],
@@ -156,7 +171,7 @@ def served(raw_upstream, blackhole):
 
 
 async def _get(n, path: str, **kw) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with n.http(timeout=10) as http:
         return await http.get(n.urls[REST] + path.lstrip("/"), **kw)
 
 
@@ -185,7 +200,7 @@ async def test_exhausted_retries_relay_the_last_status_and_body(served, raw_upst
 
 async def test_post_is_never_retried(served, raw_upstream):
     raw_upstream.script("/things/r3", Act(503, b"busy", "text/plain"), Act(200))
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.post(served.urls[REST] + "things/r3", json={"a": 1})
     assert r.status_code == 503 and r.text == "busy"
     assert raw_upstream.hits["/things/r3"] == 1
@@ -232,7 +247,7 @@ async def test_connection_reset_without_retries_is_a_502(served, raw_upstream):
 
 async def test_post_is_not_resent_after_a_reset(served, raw_upstream):
     raw_upstream.script("/things/reset-post", Act(reset=True), Act(200))
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.post(served.urls[REST] + "things/reset-post", json={"a": 1})
     _problem(r, 502)
     assert raw_upstream.hits["/things/reset-post"] == 1
@@ -249,7 +264,7 @@ async def test_when_connect_only_leaves_statuses_alone(served, raw_upstream):
 
 async def test_mcp_tool_is_retried_too(served, raw_upstream):
     raw_upstream.script("/things/m1", Act(504), Act(200, b'{"id": "m1"}'))
-    async with Client(served.urls[MCP], mode="auto") as client:
+    async with served.mcp(served.urls[MCP], mode="auto") as client:
         result = await client.call_tool("get-thing", {"id": "m1"})
     assert not result.is_error and result.structured_content == {"id": "m1"}
     assert raw_upstream.hits["/things/m1"] == 2
@@ -289,7 +304,7 @@ async def test_connect_timeout_is_retried_then_504(served):
 async def test_concurrency_bound_queues_then_answers_busy(served, raw_upstream):
     raw_upstream.script("/slow/c1", Act(200, b'{"slow": 1}', delay=0.8))
     raw_upstream.most_in_flight = 0
-    async with Client(served.urls[MCP], mode="legacy") as client:
+    async with served.mcp(served.urls[MCP], mode="legacy") as client:
         first = asyncio.create_task(_get(served, "/slow/c1"))
         await asyncio.sleep(0.2)
         second, result = await asyncio.gather(_get(served, "/slow/c1"), client.call_tool("get-slow", {"id": "c1"}))
@@ -327,7 +342,7 @@ async def test_body_at_the_cap_passes_whole(served, raw_upstream):
 async def test_mcp_text_over_the_cap_is_truncated_with_a_note(served, raw_upstream):
     text = ("é" * 499 + "z" * 3000).encode()  # 998 bytes of é, then the cap takes two z
     raw_upstream.script("/big/b3", Act(200, text, "text/plain; charset=utf-8"))
-    async with Client(served.urls[MCP], mode="auto") as client:
+    async with served.mcp(served.urls[MCP], mode="auto") as client:
         result = await client.call_tool("get-big", {"id": "b3"})
     assert not result.is_error
     first, note = result.content
@@ -338,14 +353,14 @@ async def test_mcp_text_over_the_cap_is_truncated_with_a_note(served, raw_upstre
 async def test_mcp_cut_inside_a_character_keeps_whole_characters(served, raw_upstream):
     text = ("z" + "é" * 2000).encode()  # byte 1000 is the first half of an 'é'
     raw_upstream.script("/big/b4", Act(200, text, "text/plain; charset=utf-8"))
-    async with Client(served.urls[MCP], mode="legacy") as client:
+    async with served.mcp(served.urls[MCP], mode="legacy") as client:
         result = await client.call_tool("get-big", {"id": "b4"})
     assert not result.is_error and result.content[0].text == "z" + "é" * 499
 
 
 async def test_mcp_shaped_body_over_the_cap_is_an_error(served, raw_upstream):
     raw_upstream.script("/big/b5", Act(200, orjson.dumps({"size": "x" * 3000})))
-    async with Client(served.urls[MCP], mode="auto") as client:
+    async with served.mcp(served.urls[MCP], mode="auto") as client:
         result = await client.call_tool("get-big-shaped", {"id": "b5"})
     assert result.is_error and "larger than 1000 bytes" in result.content[0].text
 
@@ -354,10 +369,11 @@ async def test_mcp_shaped_body_over_the_cap_is_an_error(served, raw_upstream):
 
 
 @pytest.mark.parametrize("route", ["/plain/gone", "/fwd/things/gone"])
-async def test_client_disconnect_cancels_the_upstream_call(served, raw_upstream, route):
+async def test_client_disconnect_cancels_the_upstream_call(served_process, raw_upstream, route):
+    served = served_process
     raw_upstream.hung_up.pop("/things/gone", None)
     raw_upstream.script("/things/gone", Act(200, b"{}", delay=0.9))  # under --timeout 1
-    async with httpx.AsyncClient(timeout=0.2) as http:
+    async with served.http(timeout=0.2) as http:
         started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
             await http.get(served.urls[REST] + route.lstrip("/"))
@@ -371,11 +387,12 @@ async def test_client_disconnect_cancels_the_upstream_call(served, raw_upstream,
     assert r.status_code == 200
 
 
-async def test_mcp_client_disconnect_cancels_the_upstream_call(served, raw_upstream):
+async def test_mcp_client_disconnect_cancels_the_upstream_call(served_process, raw_upstream):
+    served = served_process
     raw_upstream.hung_up.pop("/things/mcp-gone", None)
     raw_upstream.script("/things/mcp-gone", Act(200, b"{}", delay=2.5))  # under the entry's total of 3
     call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get-thing", "arguments": {"id": "mcp-gone"}}}
-    async with httpx.AsyncClient(timeout=0.2) as http:
+    async with served.http(timeout=0.2) as http:
         started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
             await http.post(served.urls[MCP], json=call, headers={"accept": "application/json, text/event-stream"})
@@ -384,7 +401,7 @@ async def test_mcp_client_disconnect_cancels_the_upstream_call(served, raw_upstr
             break
         await asyncio.sleep(0.02)
     assert raw_upstream.hung_up.get("/things/mcp-gone", 99) - started < 0.7
-    async with Client(served.urls[MCP], mode="auto") as client:  # and the adapter is fine afterwards
+    async with served.mcp(served.urls[MCP], mode="auto") as client:  # and the adapter is fine afterwards
         assert not (await client.call_tool("get-thing", {"id": "after"})).is_error
 
 
