@@ -27,7 +27,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from naftiko import cli
 from naftiko.cli import MAX_WARNINGS_ON_SERVE, _print_diagnostics, compile_files, serve_options, serve_parser
 from naftiko.engine.plan import Plan
 from naftiko.observability.logs import JsonFormatter, TextFormatter, TEXT_FORMAT
@@ -265,3 +266,42 @@ async def serve_in_memory(
         await served.stop()
         raise
     return served
+
+
+@dataclass
+class Ran:
+    """What ``subprocess.run(..., capture_output=True, text=True)`` returns, for a command run
+    in this process."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Ran:
+    """``naftiko ARGV`` through the command's own entry point (:func:`naftiko.cli.main`), in this
+    process, for a command that ends before serving: a refused flag, a file that does not load,
+    ``validate``. Should it start serving instead, the test fails at once rather than hang.
+    The logging set-up the command makes is undone afterwards."""
+    from naftiko import serve as serve_module
+
+    async def refuse_to_serve(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the command started serving; run_cli is for commands that end before serving")
+
+    root, sdk = logging.getLogger(), logging.getLogger("mcp")
+    saved = (root.handlers[:], root.level, sdk.level)
+    saved_serve = serve_module.serve
+    out, err = io.StringIO(), io.StringIO()
+    serve_module.serve = refuse_to_serve  # type: ignore[assignment]
+    try:
+        with _environment(env), redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = cli.main(list(argv))
+            except SystemExit as exc:  # argparse and flag parsing exit this way
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        serve_module.serve = saved_serve  # type: ignore[assignment]
+        root.handlers[:], _, _ = saved
+        root.setLevel(saved[1])
+        sdk.setLevel(saved[2])
+    return Ran(code, out.getvalue(), err.getvalue())

@@ -16,7 +16,9 @@ import uuid
 
 import httpx
 import pytest
+import pytest_asyncio
 from conftest import FIXTURES, Reply, start_naftiko
+from harness import run_cli, serve_in_memory
 from mcp import Client
 
 FILE = FIXTURES / "resilience-canary.yaml"
@@ -48,27 +50,27 @@ def clean_result(result, what: str):
     return result
 
 
-@pytest.fixture(scope="module")
-def served(upstream):
+@pytest_asyncio.fixture(scope="module")
+async def served(upstream):
     dead = "http://127.0.0.1:1"
-    n = start_naftiko(
+    n = await serve_in_memory(
         FILE, upstream.url, consumes=["up", "keyed", "basic"], adapters=ADAPTERS,
         extra=["--base-uri", f"dead={dead}", "--timeout", "0.5", "--log-level", "debug"], env=ENV,
     )
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
     assert_clean("\n".join(n.stdout_lines), "stdout")
     assert_clean(n.stderr, "stderr (debug log)")
     assert "Traceback" not in n.stderr
 
 
 async def _get(n, adapter: str, path: str, **kw) -> httpx.Response:
-    async with httpx.AsyncClient() as http:
+    async with n.http() as http:
         return clean_response(await http.get(n.urls[adapter] + path.lstrip("/"), **kw))
 
 
 async def _tool(n, name: str, args: dict, mode: str = "auto"):
-    async with Client(n.urls[MCP], mode=mode) as client:
+    async with n.mcp(n.urls[MCP], mode=mode) as client:
         return clean_result(await client.call_tool(name, args), name)
 
 
@@ -135,7 +137,7 @@ async def test_bad_input_errors(served, fresh_upstream):
     assert (await _get(served, REST, "/items/%2e%2e")).status_code == 400
     assert (await _tool(served, "get-item", {"id": 7})).is_error
     assert (await _get(served, REST, "/nowhere")).status_code == 404
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         clean_response(await http.post(served.urls[REST] + "items/x", content=b"{"))
 
 
@@ -165,7 +167,7 @@ async def test_inbound_auth_failures(served, fresh_upstream):
 
 
 async def test_dry_run_describes_without_secrets(upstream):
-    n = start_naftiko(FILE, None, adapters=ADAPTERS, extra=["--dry-run", "--log-level", "debug"], env=ENV)
+    n = await serve_in_memory(FILE, None, adapters=ADAPTERS, extra=["--dry-run", "--log-level", "debug"], env=ENV)
     try:
         for path in ("/items/x", "/docs/x", "/files/x", "/fwd/docs/x?y=1"):
             r = await _get(n, REST, path)
@@ -175,7 +177,7 @@ async def test_dry_run_describes_without_secrets(upstream):
         for tool in ("get-item", "get-doc", "get-file"):
             assert not (await _tool(n, tool, {"id": "x"})).is_error
     finally:
-        assert n.stop() == 0
+        assert await n.stop() == 0
     assert_clean("\n".join(n.stdout_lines) + n.stderr, "dry-run output")
 
 
@@ -184,11 +186,8 @@ def _serve_fails(tmp_path, text: str, env: dict, extra_files: dict | None = None
         (tmp_path / name).write_text(content)
     cap = tmp_path / "cap.yaml"
     cap.write_text(text)
-    proc = subprocess.run(
-        [sys.executable, "-m", "naftiko", "serve", str(cap), "--port", "canary-rest=0", "--port", "canary-locked=0",
-         "--port", "canary-locked-q=0", "--port", "canary-mcp=0"], capture_output=True, text=True, timeout=30,
-        env={**os.environ, **env}, check=False,
-    )
+    proc = run_cli(["serve", str(cap), "--port", "canary-rest=0", "--port", "canary-locked=0",
+                    "--port", "canary-locked-q=0", "--port", "canary-mcp=0"], env=env)
     assert proc.returncode == 2, proc.stderr
     output = proc.stdout + proc.stderr
     assert "Traceback" not in output
