@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,10 @@ from naftiko.serve import Listener, build_app, listen_url
 _SCRUBBED_ENV = ("METRONOME_API_KEY", "M3TER_API_KEY")
 _CLIENT_ADDRESS = ("127.0.0.1", 50123)  # the peer address the apps see
 _CLIENT_LOGGERS = ("httpx", "httpcore")  # the test's own clients: not in a naftiko process's output
+# The capability a log record comes from: set while it is compiled and started, and around each
+# request to its apps (tasks started meanwhile inherit it), so two capabilities served at once
+# each keep their own ``stderr`` as two processes would.
+_SERVING: ContextVar[Served | None] = ContextVar("naftiko_test_serving", default=None)
 
 
 @dataclass
@@ -178,6 +183,13 @@ class Served:
         if self._stopped:
             return 0
         self._stopped = True
+        token = _SERVING.set(self)  # what shutting down logs is this capability's
+        try:
+            return await self._shutdown()
+        finally:
+            _SERVING.reset(token)
+
+    async def _shutdown(self) -> int:
         status = 0
         for listening in (server for _, (_, server) in self._tracked):
             if isinstance(listening, _Listening):
@@ -204,7 +216,7 @@ def _capture_logs(served: Served, level: str, fmt: str) -> None:
     """What ``configure_logging`` sets up, writing into ``served.stderr``; added beside the
     handlers already on the root logger (pytest's) rather than replacing them."""
     handler = logging.StreamHandler(served._log)
-    handler.addFilter(lambda record: not record.name.startswith(_CLIENT_LOGGERS))
+    handler.addFilter(lambda record: _SERVING.get() is served and not record.name.startswith(_CLIENT_LOGGERS))
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
     root, sdk = logging.getLogger(), logging.getLogger("mcp")
     served._saved_levels = (root.level, sdk.level)
@@ -236,6 +248,7 @@ async def serve_in_memory(
     args = serve_parser().parse_args(argv)
     served = Served(plans=[])
     _capture_logs(served, args.log_level, args.log_format)
+    token = _SERVING.set(served)
     try:
         with _environment(env):
             served.plans = compile_files(args.files, serve_options(args), strict=args.strict)
@@ -258,14 +271,29 @@ async def serve_in_memory(
                 key = (adapter.kind, adapter.namespace)
                 served._tracked.append((key, _LISTENERS[key]))
                 listener = Listener(adapter.kind, adapter.namespace, listen_url(adapter.address, port, adapter.url_path), adapter.size)
-                served.apps[_authority(listener.url)] = app
+                served.apps[_authority(listener.url)] = _attributed(app, served)
                 served.urls[adapter.namespace] = listener.url
                 served.sizes[adapter.namespace] = int(str(adapter.size).split()[0])
                 served.stdout_lines.append(listener.line)
     except BaseException:
         await served.stop()
         raise
+    finally:
+        _SERVING.reset(token)
     return served
+
+
+def _attributed(app: Any, served: Served) -> Any:
+    """``app`` with its requests' log records attributed to ``served``."""
+
+    async def call(scope: Any, receive: Any, send: Any) -> None:
+        token = _SERVING.set(served)
+        try:
+            await app(scope, receive, send)
+        finally:
+            _SERVING.reset(token)
+
+    return call
 
 
 @dataclass

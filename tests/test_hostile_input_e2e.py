@@ -14,7 +14,9 @@ from urllib.parse import quote, urlsplit
 import httpx
 import orjson
 import pytest
+import pytest_asyncio
 from conftest import FIXTURES, start_naftiko
+from harness import serve_in_memory
 from mcp import Client, MCPError
 
 from naftiko.adapters.limits import MAX_JSON_DEPTH, too_deep
@@ -25,15 +27,15 @@ REST, MCP = "hostile-rest", "hostile-mcp"
 MAX_BODY = 2048
 
 
-@pytest.fixture(scope="module")
-def served(upstream):
-    n = start_naftiko(
+@pytest_asyncio.fixture(scope="module")
+async def served(upstream):
+    n = await serve_in_memory(
         FILE, None, adapters=[REST, MCP],
         extra=["--base-uri", f"up={upstream.url}/base", "--max-body-bytes", str(MAX_BODY),
                "--allowed-host", "mcp.example.com", "--allowed-origin", "https://app.example"],
     )
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
     assert "Traceback" not in n.stderr
 
 
@@ -48,7 +50,7 @@ def _problem(r: httpx.Response, status: int) -> dict:
 
 
 async def _rest(n, method: str, path: str, **kw) -> httpx.Response:
-    async with httpx.AsyncClient() as http:
+    async with n.http() as http:
         return await http.request(method, n.urls[REST] + path.lstrip("/"), **kw)
 
 
@@ -63,7 +65,7 @@ async def test_path_values_stay_one_segment_on_the_same_host(served, fresh_upstr
     expected = "/base/items/" + quote(value, safe="")
     r = await _rest(served, "GET", "/items/" + quote(value, safe=""))
     assert r.status_code == 200, r.text
-    async with Client(served.urls[MCP], mode="auto") as client:
+    async with served.mcp(served.urls[MCP], mode="auto") as client:
         result = await client.call_tool("get-item", {"id": value})
     assert not result.is_error, result.content
     assert len(fresh_upstream.requests) == 2
@@ -78,7 +80,7 @@ async def test_dot_segments_are_refused_before_anything_is_sent(served, fresh_up
     if raw != ".":  # httpx would normalise a literal '.' segment away itself
         body = _problem(await _rest(served, "GET", f"/items/{raw}"), 400)
         assert body["field"] == "id"
-    async with Client(served.urls[MCP], mode="legacy") as client:
+    async with served.mcp(served.urls[MCP], mode="legacy") as client:
         result = await client.call_tool("get-item", {"id": "." if raw == "." else ".."})
     assert result.is_error and "cannot be" in result.content[0].text
     assert fresh_upstream.requests == []
@@ -91,7 +93,7 @@ HOSTILE_QUERY = ["a&x=1", "#frag", "?y=2", "http://evil.com/?a=b&c=d", "k=v", "%
 async def test_query_values_stay_one_value_of_one_key(served, fresh_upstream, value):
     r = await _rest(served, "GET", "/items/q1?q=" + quote(value, safe=""))
     assert r.status_code == 200, r.text
-    async with Client(served.urls[MCP], mode="auto") as client:
+    async with served.mcp(served.urls[MCP], mode="auto") as client:
         result = await client.call_tool("get-item", {"id": "q1", "q": value})
     assert not result.is_error
     for rec in fresh_upstream.requests:
@@ -101,7 +103,7 @@ async def test_query_values_stay_one_value_of_one_key(served, fresh_upstream, va
 
 @pytest.mark.parametrize("value", ["a\r\nX-Evil: 1", "a\nX-Evil: 1", "a\rb", "a\x00b"])
 async def test_header_injection_is_refused(served, fresh_upstream, value):
-    async with Client(served.urls[MCP], mode="auto") as client:
+    async with served.mcp(served.urls[MCP], mode="auto") as client:
         result = await client.call_tool("get-item", {"id": "h", "X-Trace": value})
     assert result.is_error and "X-Trace" in result.content[0].text
     body = _problem(await _rest(served, "GET", "/items/h?x-trace=" + quote(value, safe="")), 400)
@@ -110,14 +112,14 @@ async def test_header_injection_is_refused(served, fresh_upstream, value):
 
 
 async def test_cookie_injection_is_refused(served, fresh_upstream):
-    async with Client(served.urls[MCP], mode="legacy") as client:
+    async with served.mcp(served.urls[MCP], mode="legacy") as client:
         result = await client.call_tool("get-item", {"id": "c", "session": "abc; admin=1"})
     assert result.is_error and "session" in result.content[0].text
     assert fresh_upstream.requests == []
 
 
 async def test_header_values_arrive_as_one_header(served, fresh_upstream):
-    async with Client(served.urls[MCP], mode="legacy") as client:
+    async with served.mcp(served.urls[MCP], mode="legacy") as client:
         result = await client.call_tool("get-item", {"id": "h2", "X-Trace": "a: b, c=d"})
     assert not result.is_error
     assert fresh_upstream.last.headers["x-trace"] == "a: b, c=d" and "x-evil" not in fresh_upstream.last.headers
@@ -145,7 +147,7 @@ async def test_body_over_max_body_bytes_is_413(served, fresh_upstream):
 async def test_mcp_request_over_max_body_bytes_is_413(served, fresh_upstream):
     message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                "params": {"name": "post-item", "arguments": {"id": "b", "body": "x" * MAX_BODY}}}
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.post(served.urls[MCP], json=message, headers={"accept": "application/json, text/event-stream"})
     assert r.status_code == 413
     assert fresh_upstream.requests == []
@@ -170,7 +172,7 @@ async def test_rest_body_nesting_is_bounded(served, fresh_upstream):
 
 
 async def test_mcp_argument_nesting_is_bounded(served, fresh_upstream):
-    async with Client(served.urls[MCP], mode="auto") as client:
+    async with served.mcp(served.urls[MCP], mode="auto") as client:
         deep = await client.call_tool("post-item", {"id": "d", "body": _nested(MAX_JSON_DEPTH)})
         shallow = await client.call_tool("post-item", {"id": "d", "body": _nested(10)})
     assert deep.is_error and "deeper than 64" in deep.content[0].text
@@ -189,7 +191,7 @@ def test_depth_check_units():
 
 
 async def test_mcp_arguments_are_checked_against_the_schema(served, fresh_upstream):
-    async with Client(served.urls[MCP], mode="auto") as client:
+    async with served.mcp(served.urls[MCP], mode="auto") as client:
         wrong_type = await client.call_tool("get-item", {"id": 5})
         missing = await client.call_tool("get-item", {"q": "x"})
         with pytest.raises(MCPError):
@@ -245,7 +247,7 @@ INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
 
 
 async def _initialize(n, **headers) -> int:
-    async with httpx.AsyncClient() as http:
+    async with n.http() as http:
         r = await http.post(
             n.urls[MCP], json=INIT, headers={"accept": "application/json, text/event-stream", **headers}
         )

@@ -29,6 +29,7 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
 from conftest import FIXTURES, start_naftiko
+from harness import serve_in_memory
 
 TOKEN, KEY, USER, PASSWORD, UPSTREAM_TOKEN = "in-token-7d1e", "in-key-93ab", "grace", "in-pass-5c2f", "up-token-0b77"
 SECRETS = {
@@ -44,11 +45,11 @@ MCP = ["mcp-bearer", "mcp-apikey", "mcp-basic", "mcp-digest"]
 MODES = ["legacy", "auto"]
 
 
-@pytest.fixture(scope="module")
-def served(upstream):
-    n = start_naftiko(FIXTURES / "inbound-auth.yaml", upstream.url, consumes=["up"], adapters=REST + MCP, env=SECRETS)
+@pytest_asyncio.fixture(scope="module")
+async def served(upstream):
+    n = await serve_in_memory(FIXTURES / "inbound-auth.yaml", upstream.url, consumes=["up"], adapters=REST + MCP, env=SECRETS)
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
     for secret in SECRETS.values():
         assert secret not in n.stderr
     warnings = [line for line in n.stderr.splitlines() if "naftiko.auth" in line]
@@ -93,7 +94,7 @@ CHALLENGE = {
 
 
 async def _rest(n, adapter, **kwargs) -> httpx.Response:
-    async with httpx.AsyncClient() as http:
+    async with n.http() as http:
         return await http.get(n.urls[adapter] + "items/42", **kwargs)
 
 
@@ -179,7 +180,7 @@ async def test_rest_digest_challenge_offers_sha256_then_md5(served, fresh_upstre
 
 
 async def test_rest_digest_md5_hand_made_response(served, fresh_upstream):
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         url = served.urls["rest-digest"] + "items/42?x=1"
         challenge = (await http.get(url)).headers.get_list("www-authenticate")[1]
         ok = await http.get(url, headers={"Authorization": _digest_header(challenge, "GET", "/items/42?x=1")})
@@ -235,8 +236,8 @@ MCP_WRONG = {
 }
 
 
-async def _mcp_call(url: str, mode: str, **client_kwargs):
-    async with httpx2.AsyncClient(**client_kwargs) as http:
+async def _mcp_call(n, url: str, mode: str, **client_kwargs):
+    async with n.mcp_http(**client_kwargs) as http:
         async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
             return await client.call_tool("get-item", {"item_id": "42"})
 
@@ -252,7 +253,7 @@ def _leaves(exc: BaseException):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("adapter", MCP)
 async def test_mcp_right_credentials_pass(served, fresh_upstream, adapter, mode):
-    result = await _mcp_call(served.urls[adapter], mode, **MCP_GOOD[adapter]())
+    result = await _mcp_call(served, served.urls[adapter], mode, **MCP_GOOD[adapter]())
     assert not result.is_error, result.content
     assert result.structured_content["path"] == "/items/42"
     _assert_clean_upstream_call(fresh_upstream)
@@ -264,7 +265,7 @@ async def test_mcp_right_credentials_pass(served, fresh_upstream, adapter, mode)
 async def test_mcp_missing_or_wrong_credentials_fail(served, fresh_upstream, adapter, mode, case):
     kwargs = {} if case == "missing" else MCP_WRONG[adapter]()
     with pytest.raises(BaseException) as info:
-        await _mcp_call(served.urls[adapter], mode, **kwargs)
+        await _mcp_call(served, served.urls[adapter], mode, **kwargs)
     errors = [e for e in _leaves(info.value) if isinstance(e, MCPError)]
     assert errors and errors[0].code == -32001 and errors[0].message.startswith("Unauthorized"), info.value
     assert fresh_upstream.requests == []
@@ -274,7 +275,7 @@ async def test_mcp_missing_or_wrong_credentials_fail(served, fresh_upstream, ada
 async def test_mcp_401_carries_www_authenticate(served, fresh_upstream, adapter):
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get-item", "arguments": {"item_id": "42"}}}
     headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.post(served.urls[adapter], json=body, headers=headers)
         also_root = await http.post(served.urls[adapter].removesuffix("mcp"), json=body, headers=headers)
     for response in (r, also_root):
@@ -346,12 +347,12 @@ async def auth_server():
 OAUTH_ADAPTERS = ["mcp-oauth", "rest-oauth", "rest-oauth-unreachable"]
 
 
-@pytest.fixture(scope="module")
-def oauth_served(upstream, auth_server):
+@pytest_asyncio.fixture(scope="module")
+async def oauth_served(upstream, auth_server):
     env = {"OAUTH_AUTH_SERVER": auth_server.url, "OAUTH_UPSTREAM_TOKEN": UPSTREAM_TOKEN}
-    n = start_naftiko(FIXTURES / "inbound-auth-oauth2.yaml", upstream.url, consumes=["up"], adapters=OAUTH_ADAPTERS, env=env)
+    n = await serve_in_memory(FIXTURES / "inbound-auth-oauth2.yaml", upstream.url, consumes=["up"], adapters=OAUTH_ADAPTERS, env=env)
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
     assert UPSTREAM_TOKEN not in n.stderr
     assert "oauth2: cannot fetch the signing keys of http://127.0.0.1:1/issuer" in n.stderr
 
@@ -360,18 +361,18 @@ def _origin(url: str) -> str:
     return "/".join(url.split("/", 3)[:3])
 
 
-async def _post_tool(url: str, token: str | None) -> httpx.Response:
+async def _post_tool(n, url: str, token: str | None) -> httpx.Response:
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get-item", "arguments": {"item_id": "42"}}}
     headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    async with httpx.AsyncClient() as http:
+    async with n.http() as http:
         return await http.post(url, json=body, headers=headers)
 
 
 async def test_oauth_protected_resource_metadata(oauth_served, auth_server):
     base = _origin(oauth_served.urls["mcp-oauth"])
-    async with httpx.AsyncClient() as http:
+    async with oauth_served.http() as http:
         for path in ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"):
             r = await http.get(base + path)
             assert r.status_code == 200, path
@@ -388,13 +389,13 @@ async def test_oauth_protected_resource_metadata(oauth_served, auth_server):
 
 async def test_oauth_no_token_points_at_metadata(oauth_served, fresh_upstream):
     url = oauth_served.urls["mcp-oauth"]
-    r = await _post_tool(url, None)
+    r = await _post_tool(oauth_served, url, None)
     assert r.status_code == 401
     challenge = r.headers["www-authenticate"]
     metadata_url = _origin(url) + "/.well-known/oauth-protected-resource/mcp"
     assert challenge == f'Bearer resource_metadata="{metadata_url}", scope="items:read"'
     assert "error=" not in challenge
-    async with httpx.AsyncClient() as http:
+    async with oauth_served.http() as http:
         assert (await http.get(metadata_url)).json()["resource"] == MCP_RESOURCE
     assert fresh_upstream.requests == []
 
@@ -402,7 +403,7 @@ async def test_oauth_no_token_points_at_metadata(oauth_served, fresh_upstream):
 @pytest.mark.parametrize("mode", MODES)
 async def test_oauth_valid_token_works_and_never_goes_upstream(oauth_served, auth_server, fresh_upstream, mode):
     token = auth_server.mint()
-    result = await _mcp_call(oauth_served.urls["mcp-oauth"], mode, headers={"Authorization": f"Bearer {token}"})
+    result = await _mcp_call(oauth_served, oauth_served.urls["mcp-oauth"], mode, headers={"Authorization": f"Bearer {token}"})
     assert not result.is_error, result.content
     assert result.structured_content["path"] == "/items/42"
     assert fresh_upstream.requests
@@ -427,7 +428,7 @@ async def test_oauth_bad_tokens_are_invalid_token(oauth_served, auth_server, fre
         "not a jwt": "definitely-not-a-jwt",
     }
     for reason, token in bad.items():
-        r = await _post_tool(oauth_served.urls["mcp-oauth"], token)
+        r = await _post_tool(oauth_served, oauth_served.urls["mcp-oauth"], token)
         assert r.status_code == 401, reason
         challenge = r.headers["www-authenticate"]
         assert challenge.startswith('Bearer error="invalid_token"'), (reason, challenge)
@@ -441,35 +442,35 @@ async def test_oauth_bad_tokens_are_invalid_token(oauth_served, auth_server, fre
 async def test_oauth_client_with_rejected_token_fails(oauth_served, auth_server, fresh_upstream, mode):
     token = auth_server.mint(aud="https://other.example.test/mcp")
     with pytest.raises(BaseException):
-        await _mcp_call(oauth_served.urls["mcp-oauth"], mode, headers={"Authorization": f"Bearer {token}"})
+        await _mcp_call(oauth_served, oauth_served.urls["mcp-oauth"], mode, headers={"Authorization": f"Bearer {token}"})
     assert fresh_upstream.requests == []
 
 
 async def test_oauth_missing_scope_is_403(oauth_served, auth_server, fresh_upstream):
     for scope_claims in ({"scope": "profile"}, {"scope": "items:write items:readx"}):
-        r = await _post_tool(oauth_served.urls["mcp-oauth"], auth_server.mint(**scope_claims))
+        r = await _post_tool(oauth_served, oauth_served.urls["mcp-oauth"], auth_server.mint(**scope_claims))
         assert r.status_code == 403
         assert r.headers["www-authenticate"].startswith('Bearer error="insufficient_scope"')
         assert 'scope="items:read"' in r.headers["www-authenticate"]
         assert r.json()["error"] == "insufficient_scope"
     # scp as a list is understood too
-    r = await _post_tool(oauth_served.urls["mcp-oauth"], auth_server.mint(drop=("scope",), scp=["items:read"]))
+    r = await _post_tool(oauth_served, oauth_served.urls["mcp-oauth"], auth_server.mint(drop=("scope",), scp=["items:read"]))
     assert r.status_code == 200
     assert len(fresh_upstream.requests) == 1
 
 
 async def test_oauth_key_rotation_refetches_jwks_on_unknown_kid(oauth_served, auth_server, fresh_upstream):
     url = oauth_served.urls["mcp-oauth"]
-    assert (await _post_tool(url, auth_server.mint())).status_code == 200  # keys cached
+    assert (await _post_tool(oauth_served, url, auth_server.mint())).status_code == 200  # keys cached
     auth_server.add_key("k2")
     # Refetches on unknown kids are limited to one a second.
     await asyncio.sleep(max(0.0, auth_server.last_fetch + 1.05 - time.monotonic()))
     fetches = auth_server.jwks_fetches
-    assert (await _post_tool(url, auth_server.mint("k2"))).status_code == 200
+    assert (await _post_tool(oauth_served, url, auth_server.mint("k2"))).status_code == 200
     assert auth_server.jwks_fetches == fetches + 1
     # An unknown kid right after a refetch does not hammer the authorization server.
     auth_server.add_key("k3", publish=False)
-    r = await _post_tool(url, auth_server.mint("k3"))
+    r = await _post_tool(oauth_served, url, auth_server.mint("k3"))
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
     assert auth_server.jwks_fetches == fetches + 1
     assert len(fresh_upstream.requests) == 2
@@ -477,7 +478,7 @@ async def test_oauth_key_rotation_refetches_jwks_on_unknown_kid(oauth_served, au
 
 async def test_oauth_on_rest_uses_audience_and_problem_json(oauth_served, auth_server, fresh_upstream):
     url = oauth_served.urls["rest-oauth"] + "items/42"
-    async with httpx.AsyncClient() as http:
+    async with oauth_served.http() as http:
         ok = await http.get(url, headers={"Authorization": f"Bearer {auth_server.mint(aud='naftiko-rest', scope='')}"})
         assert ok.status_code == 200, ok.text
         _assert_clean_upstream_call(fresh_upstream)
@@ -495,7 +496,7 @@ async def test_oauth_on_rest_uses_audience_and_problem_json(oauth_served, auth_s
 
 
 async def test_oauth_unreachable_authorization_server_is_503(oauth_served, auth_server, fresh_upstream):
-    async with httpx.AsyncClient() as http:
+    async with oauth_served.http() as http:
         r = await http.get(oauth_served.urls["rest-oauth-unreachable"] + "items/42",
                            headers={"Authorization": f"Bearer {auth_server.mint()}"})
     assert r.status_code == 503
