@@ -41,11 +41,12 @@ from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import Diagnostic, LoadError
 from naftiko.loader import load
 
-CI_EXAMPLES = 200  # per loader property; the input properties scale from it
-BASE_EXAMPLES = int(os.environ.get("NAFTIKO_FUZZ_EXAMPLES", "0")) or None
+CI_EXAMPLES = 200  # per loader property at the full budget (the slow step); the input properties scale from it
+QUICK_EXAMPLES = 50  # per loader property in the default run
+BASE_EXAMPLES = int(os.environ.get("NAFTIKO_FUZZ_EXAMPLES", "0")) or QUICK_EXAMPLES
 EXPLORE = os.environ.get("NAFTIKO_FUZZ_EXPLORE", "") not in ("", "0")  # opt-in random exploration
 FUZZ = settings(
-    max_examples=BASE_EXAMPLES or CI_EXAMPLES,
+    max_examples=BASE_EXAMPLES,
     deadline=None,
     database=None,
     derandomize=not EXPLORE,
@@ -54,8 +55,9 @@ FUZZ = settings(
 
 
 def scaled(n: int) -> settings:
-    """``n`` examples in CI; proportionally more when NAFTIKO_FUZZ_EXAMPLES asks for a long run."""
-    return settings(FUZZ, max_examples=max(1, (BASE_EXAMPLES or CI_EXAMPLES) * n // CI_EXAMPLES))
+    """``n`` examples at the full budget; proportionally fewer in the quick default run, more
+    when NAFTIKO_FUZZ_EXAMPLES asks for a long run."""
+    return settings(FUZZ, max_examples=max(1, BASE_EXAMPLES * n // CI_EXAMPLES))
 
 
 # ============================================================================ (a) the loader
@@ -599,3 +601,14 @@ def test_integers_beyond_64_bits():
     finally:
         assert n.stop() == 0
     assert "Traceback" not in n.stderr
+
+
+@pytest.mark.slow
+def test_every_property_at_the_full_budget():
+    """The default run fuzzes with a quick budget (QUICK_EXAMPLES per loader property); the slow
+    step runs this module's properties again with CI_EXAMPLES each."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-m", "not slow", "-q", "-p", "no:cacheprovider"],
+        env={**os.environ, "NAFTIKO_FUZZ_EXAMPLES": str(CI_EXAMPLES)}, cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

@@ -32,6 +32,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+pytestmark = pytest.mark.slow  # minutes of generated requests: the slow step of .ci/run runs it
+
 from naftiko.cli import main
 
 FILE = CAPABILITIES / "metronome-customers.yaml"
