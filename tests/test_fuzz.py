@@ -34,6 +34,7 @@ import pytest
 from hypothesis.errors import InvalidArgument
 import yaml
 from conftest import CAPABILITIES, FIXTURES, ROOT, start_naftiko
+from harness import run_cli, serve_in_memory
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -369,9 +370,7 @@ CLI_CASES = {
 def test_cli_reports_broken_files_with_exit_2(workdir, name):
     path = workdir / "fixtures" / f"cli-{name}.yaml"
     path.write_text(CLI_CASES[name])
-    proc = subprocess.run(
-        [sys.executable, "-m", "naftiko", "serve", str(path), "--dry-run"], capture_output=True, text=True, timeout=30, check=False
-    )
+    proc = run_cli(["serve", str(path), "--dry-run"])  # the command's entry point, in this process
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     errors = [line for line in proc.stderr.splitlines() if line.startswith(str(path))]
@@ -584,22 +583,22 @@ def test_mcp_arguments_never_500_never_hang(dry, http, era, tool, args, envelope
 BIG_INT = 99999999999999999999999  # more than 64 bits: orjson refuses to write it
 
 
-def test_integers_beyond_64_bits():
+async def test_integers_beyond_64_bits():
     """A mock output typed integer (REST) and tool arguments (MCP) holding an integer orjson cannot
     write natively: it used to give a plain-text 500, a JSON-RPC error 0 and 'the engine failed to
     run this tool', each with a traceback in the log; naftiko.jsonio now falls back to the standard
-    library for such values. Its own process, so those tracebacks stay out of the fixture's."""
-    n = start_naftiko(INPUTS, None, adapters=[FUZZ_REST, FUZZ_MCP], extra=["--dry-run"])
+    library for such values. Served on its own, so those tracebacks stay out of the fixture's log."""
+    n = await serve_in_memory(INPUTS, None, adapters=[FUZZ_REST, FUZZ_MCP], extra=["--dry-run"])
     try:
-        with httpx.Client(timeout=CLIENT_TIMEOUT) as client:
-            _check_http_answer(client.get(n.urls[FUZZ_REST] + f"mock/a?n={BIG_INT}"), "GET")
+        async with n.http(timeout=CLIENT_TIMEOUT) as client:
+            _check_http_answer(await client.get(n.urls[FUZZ_REST] + f"mock/a?n={BIG_INT}"), "GET")
             for tool, args in [("mock", {"n": BIG_INT}), ("post-item", {"id": "a", "body": {"x": BIG_INT}})]:
                 message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": args}}
-                answer = client.post(n.urls[FUZZ_MCP], content=json.dumps(message).encode(), headers={
-                    "Content-Type": "application/json", "Accept": "application/json, text/event-stream", **ERA_HEADERS["legacy"]}).json()
+                answer = (await client.post(n.urls[FUZZ_MCP], content=json.dumps(message).encode(), headers={
+                    "Content-Type": "application/json", "Accept": "application/json, text/event-stream", **ERA_HEADERS["legacy"]})).json()
                 assert "result" in answer and "engine failed" not in str(answer), answer
     finally:
-        assert n.stop() == 0
+        assert await n.stop() == 0
     assert "Traceback" not in n.stderr
 
 

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 import yaml
 from mcp import Client
 from openapi_spec_validator import validate as validate_openapi
 
-from conftest import CAPABILITIES, FIXTURES, Naftiko
+from conftest import CAPABILITIES, FIXTURES
+from harness import Served, serve_in_memory
 from naftiko.cli import main
 from naftiko.loader import load
 from naftiko.spec.versions import VERSIONS
@@ -354,34 +356,31 @@ def test_cli_import_to_stdout_with_warnings_on_stderr(capsys):
 # ------------------------------------------------------------------ import round trip, served
 
 
-class _Served:
-    def __init__(self, inventory: Naftiko, depot: Naftiko):
-        self.urls = {**inventory.urls, **depot.urls}
+def _together(inventory: Served, depot: Served) -> Served:
+    """One handle whose clients reach the adapters of both capabilities (two processes before)."""
+    return Served(plans=[], urls={**inventory.urls, **depot.urls}, apps={**inventory.apps, **depot.apps})
 
 
-def _serve(file: Path, upstream_url: str, namespace: str, env: dict) -> Naftiko:
-    args = [str(file), "--base-uri", f"{namespace}={upstream_url}", "--port", f"{namespace}-rest=0", "--port", f"{namespace}-mcp=0"]
-    return Naftiko(args, env)  # started; wait_ready() later so both start up at once
+async def _serve(file: Path, upstream_url: str, namespace: str, env: dict) -> Served:
+    return await serve_in_memory(file, upstream_url, consumes=[namespace], adapters=[f"{namespace}-rest", f"{namespace}-mcp"], env=env)
 
 
-@pytest.fixture(scope="module")
-def served(imported, upstream):
+@pytest_asyncio.fixture(scope="module")
+async def served(imported, upstream):
     env = {"WAREHOUSE_INVENTORY_TOKEN": TOKEN, "DEPOT_SHELVES_API_KEY": DEPOT_KEY}
-    procs = [
-        _serve(imported["inventory"], upstream.url, "warehouse-inventory", env),
-        _serve(imported["depot"], upstream.url, "depot-shelves", env),
-    ]
+    inventory = await _serve(imported["inventory"], upstream.url, "warehouse-inventory", env)
+    depot = await _serve(imported["depot"], upstream.url, "depot-shelves", env)
     try:
-        yield _Served(*(p.wait_ready(2) for p in procs))
+        yield _together(inventory, depot)
     finally:
-        for p in procs:
-            assert p.stop() == 0
+        for p in (inventory, depot):
+            assert await p.stop() == 0
             assert TOKEN not in p.stderr and DEPOT_KEY not in p.stderr
 
 
 async def test_served_import_rest_query_header_and_bearer(served, fresh_upstream):
     base = served.urls["warehouse-inventory-rest"]
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(base + "items", params=[("limit", "5"), ("inStock", "true"), ("tag", "a"), ("tag", "b")], headers={"X-Request-Id": "req-1"})
     assert r.status_code == 200, r.text
     rec = fresh_upstream.last
@@ -396,7 +395,7 @@ async def test_served_import_rest_query_header_and_bearer(served, fresh_upstream
 async def test_served_import_rest_body_and_path(served, fresh_upstream):
     base = served.urls["warehouse-inventory-rest"]
     item = {"sku": "s-1", "quantity": 4}
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.put(base + "items/s%2F1", json=item)
     assert r.status_code == 200, r.text
     rec = fresh_upstream.last
@@ -407,7 +406,7 @@ async def test_served_import_rest_body_and_path(served, fresh_upstream):
 
 async def test_served_import_rest_swagger_apikey(served, fresh_upstream):
     base = served.urls["depot-shelves-rest"]
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(base + "shelves/s-9/parcels", params={"max": "2", "fragile": "false"})
     assert r.status_code == 200, r.text
     rec = fresh_upstream.last
@@ -419,7 +418,7 @@ async def test_served_import_rest_swagger_apikey(served, fresh_upstream):
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_served_import_mcp_tools(served, fresh_upstream, mode):
-    async with Client(served.urls["warehouse-inventory-mcp"], mode=mode) as client:
+    async with served.mcp(served.urls["warehouse-inventory-mcp"], mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert tools["delete-item"].annotations.destructive_hint is True
         assert tools["get-item"].annotations.read_only_hint is True
@@ -438,7 +437,7 @@ async def test_served_import_mcp_tools(served, fresh_upstream, mode):
         assert (rec.method, rec.raw_path) == ("POST", "/bins/7/count")
         assert rec.headers["content-type"] == "application/x-www-form-urlencoded"
         assert rec.body == b"counted=12&counter=ann"
-    async with Client(served.urls["depot-shelves-mcp"], mode=mode) as client:
+    async with served.mcp(served.urls["depot-shelves-mcp"], mode=mode) as client:
         result = await client.call_tool("list-shelf-parcels", {"shelfId": "s-1", "max": 3, "fragile": True})
         assert not result.is_error, result.content
         rec = fresh_upstream.last

@@ -15,6 +15,7 @@ from naftiko.errors import Diagnostic, LoadError
 from naftiko.loader import load, load_source
 from naftiko.yamlsource import parse_yaml, read_source
 from conftest import MINIMAL_CAPABILITY
+from harness import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 METRONOME = ROOT / "capabilities" / "metronome-customers.yaml"
@@ -271,7 +272,8 @@ MISSING_BIND = VALID.replace(
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory):
-    """Run every CLI case concurrently (each start-up costs ~1 s) and collect the results."""
+    """Run every CLI case through the command's entry point in this process (``harness.run_cli``;
+    test_errors_e2e keeps the exit status of a real process) and collect the results."""
     d = tmp_path_factory.mktemp("cli")
     files = {
         "syntax": "naftiko: 1.0.0-alpha2\ncapability:\n  exposes: [\n",
@@ -289,28 +291,11 @@ def cli(tmp_path_factory):
         "validate-strict": ["validate", "--strict", str(METRONOME)],
         "validate-default": ["validate", str(METRONOME)],
     }
-    env = {k: v for k, v in os.environ.items() if k != "NAFTIKO_UNIT_TEST_SURELY_UNSET_VAR"}
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "naftiko", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=env,
-        )
-        for name, args in cases.items()
-    }
+    os.environ.pop("NAFTIKO_UNIT_TEST_SURELY_UNSET_VAR", None)
     results = {}
-    try:
-        for name, proc in procs.items():
-            out, err = proc.communicate(timeout=60)
-            results[name] = (proc.returncode, out, err)
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    for name, args in cases.items():
+        ran = run_cli(args)
+        results[name] = (ran.returncode, ran.stdout, ran.stderr)
     return paths, results
 
 
