@@ -22,6 +22,7 @@ process itself keeps using :func:`conftest.start_naftiko`.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
@@ -45,7 +46,7 @@ from naftiko.engine.plan import Plan
 from naftiko.observability.logs import JsonFormatter, TextFormatter, TEXT_FORMAT
 from naftiko.observability.telemetry import _LISTENERS, telemetry_for, track
 from naftiko.reload import _Lifespan
-from naftiko.serve import Listener, build_app, listen_url
+from naftiko.serve import Listener, _bind, build_app, listen_url, server_for
 
 # Variables a developer's shell may hold that would change what a test capability binds.
 _SCRUBBED_ENV = ("METRONOME_API_KEY", "M3TER_API_KEY")
@@ -146,6 +147,7 @@ class Served:
     _handler: logging.Handler | None = None
     _saved_levels: tuple[int, int] = (logging.WARNING, logging.NOTSET)
     _lifespans: list[_Lifespan] = field(default_factory=list)
+    _servers: list[tuple[Any, asyncio.Task[None]]] = field(default_factory=list)  # sockets=True
     _tracked: list[tuple[tuple[str, str], tuple[int | None, object]]] = field(default_factory=list)
     _stopped: bool = False
 
@@ -158,7 +160,11 @@ class Served:
     def alive(self) -> bool:
         """Still serving: not stopped, and no app's lifespan (the MCP session manager's task
         group) has ended — what ``proc.poll() is None`` says of a subprocess."""
-        return not self._stopped and all(ls._task is not None and not ls._task.done() for ls in self._lifespans)
+        return (
+            not self._stopped
+            and all(ls._task is not None and not ls._task.done() for ls in self._lifespans)
+            and not any(task.done() for _, task in self._servers)
+        )
 
     def http(self, **kwargs: Any) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` reaching this capability's adapters at their ``urls``."""
@@ -192,8 +198,14 @@ class Served:
     async def _shutdown(self) -> int:
         status = 0
         for listening in (server for _, (_, server) in self._tracked):
-            if isinstance(listening, _Listening):
-                listening.should_exit = True
+            listening.should_exit = True
+        for server, _ in self._servers:
+            server.should_exit = True
+        for _, task in self._servers:
+            try:
+                await task
+            except Exception:
+                status = 1
         for lifespan in reversed(self._lifespans):
             task = lifespan._task
             await lifespan.stop()
@@ -235,9 +247,15 @@ async def serve_in_memory(
     adapters: Sequence[str] = (),
     extra: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
+    sockets: bool = False,
 ) -> Served:
     """``start_naftiko`` in memory: the same arguments build the same command line, which is
-    parsed by the command's own parser into the same options."""
+    parsed by the command's own parser into the same options.
+
+    ``sockets=True`` serves each app with the uvicorn server ``naftiko serve`` would use
+    (:func:`naftiko.serve.server_for`) on a real loopback socket, in this event loop, for tests
+    that need the network (a caller hanging up, a command reaching the control port): ``urls``
+    are then real and any client reaches them."""
     files = [file] if isinstance(file, (str, Path)) else list(file)
     argv = [str(f) for f in files]
     for ns in consumes:
@@ -261,17 +279,30 @@ async def serve_in_memory(
             for adapter in plan.adapters:
                 if adapter.kind == "mcp" and adapter.transport == "stdio":
                     continue  # a process's stdin/stdout: tests of stdio start a subprocess
-                app = build_app(adapter, plan)
-                port = adapter.port or _free_port()
-                lifespan = _Lifespan(app)
-                await lifespan.start()
-                served._lifespans.append(lifespan)
-                listening = _Listening()
+                app = _attributed(build_app(adapter, plan), served)
+                listening: Any
+                if sockets:
+                    sock = _bind(adapter.address, adapter.port, adapter.namespace)
+                    port = sock.getsockname()[1]
+                    listening = server_for(app, plan, "debug" if args.log_level == "debug" else "warning")
+                    task = asyncio.create_task(listening.serve(sockets=[sock]))
+                    served._servers.append((listening, task))
+                    while not listening.started and not task.done():
+                        await asyncio.sleep(0.01)
+                    if task.done():
+                        raise RuntimeError(f"adapter {adapter.namespace!r} failed to start: {task.exception()!r}")
+                else:
+                    port = adapter.port or _free_port()
+                    lifespan = _Lifespan(app)
+                    await lifespan.start()
+                    served._lifespans.append(lifespan)
+                    listening = _Listening()
                 track(adapter, port, listening)
                 key = (adapter.kind, adapter.namespace)
                 served._tracked.append((key, _LISTENERS[key]))
                 listener = Listener(adapter.kind, adapter.namespace, listen_url(adapter.address, port, adapter.url_path), adapter.size)
-                served.apps[_authority(listener.url)] = _attributed(app, served)
+                if not sockets:
+                    served.apps[_authority(listener.url)] = app
                 served.urls[adapter.namespace] = listener.url
                 served.sizes[adapter.namespace] = int(str(adapter.size).split()[0])
                 served.stdout_lines.append(listener.line)

@@ -22,6 +22,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from conftest import FIXTURES, Reply, start_naftiko
+from harness import serve_in_memory
 from mcp import Client, MCPError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -37,14 +38,14 @@ TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-0[0-9a-f]$")
 CALLER_TRACE, CALLER_SPAN = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
 
 
-@pytest.fixture(scope="module")
-def served(upstream):
-    n = start_naftiko(
+@pytest_asyncio.fixture(scope="module")
+async def served(upstream):
+    n = await serve_in_memory(
         FIXTURES / "observability.yaml", upstream.url, consumes=["up"], adapters=[REST, MCP, CONTROL],
-        extra=["--log-format", "json"], env={"LIGHTHOUSE_TOKEN": TOKEN},
+        extra=["--log-format", "json"], env={"LIGHTHOUSE_TOKEN": TOKEN}, sockets=True,
     )
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
     assert TOKEN not in n.stderr
 
 
@@ -95,7 +96,7 @@ def sample(families: dict, family: str, name: str, **labels) -> float | None:
 
 
 async def test_rest_call_has_a_server_and_a_client_span_and_sends_traceparent(served, fresh_upstream):
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(f"{served.urls[REST]}lamps/7")
         assert r.status_code == 200
         sent = TRACEPARENT.match(fresh_upstream.last.headers["traceparent"])
@@ -117,7 +118,7 @@ async def test_rest_call_has_a_server_and_a_client_span_and_sends_traceparent(se
 
 
 async def test_rest_caller_traceparent_is_continued(served, fresh_upstream):
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         headers = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"}
         r = await http.get(f"{served.urls[REST]}lamps/8", headers=headers)
         assert r.status_code == 200
@@ -130,7 +131,7 @@ async def test_rest_caller_traceparent_is_continued(served, fresh_upstream):
 
 async def test_caller_that_does_not_sample_gets_no_trace_but_keeps_its_id(served, fresh_upstream):
     unsampled = "1f2e3d4c5b6a79881f2e3d4c5b6a7988"
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(f"{served.urls[REST]}lamps/9", headers={"traceparent": f"00-{unsampled}-{CALLER_SPAN}-00"})
         assert r.status_code == 200
         sent = TRACEPARENT.match(fresh_upstream.last.headers["traceparent"])
@@ -140,7 +141,7 @@ async def test_caller_that_does_not_sample_gets_no_trace_but_keeps_its_id(served
 
 
 async def test_orchestrated_operation_has_a_span_per_step(served, fresh_upstream):
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(f"{served.urls[REST]}lamps/3/with-rota")
         assert r.status_code == 200 and r.json() == {"lampPath": "/lamps/3", "rotaPath": "/rotas/3"}
         trace_ids = {TRACEPARENT.match(rec.headers["traceparent"]).group(1) for rec in fresh_upstream.requests}
@@ -158,12 +159,12 @@ async def test_orchestrated_operation_has_a_span_per_step(served, fresh_upstream
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_mcp_tool_call_continues_the_meta_traceparent(served, fresh_upstream, mode):
     caller_trace = f"{CALLER_TRACE[:-4]}{'beef' if mode == 'auto' else 'cafe'}"
-    async with Client(served.urls[MCP], mode=mode) as client:
+    async with served.mcp(served.urls[MCP], mode=mode) as client:
         result = await client.call_tool("get-lamp", {"id": "5"}, meta={"traceparent": f"00-{caller_trace}-{CALLER_SPAN}-01"})
     assert not result.is_error
     sent = TRACEPARENT.match(fresh_upstream.last.headers["traceparent"])
     assert sent.group(1) == caller_trace
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         found = await trace(http, served, caller_trace)
     assert found["adapter"] == "mcp" and found["operation"] == "get-lamp"
     [server] = by_kind(found, "SERVER")
@@ -174,7 +175,7 @@ async def test_mcp_tool_call_continues_the_meta_traceparent(served, fresh_upstre
 
 async def test_upstream_failure_is_an_error_trace(served, fresh_upstream):
     fresh_upstream.reply("/lamps/broken", Reply(status=500, body=b'{"error":"lamp room flooded"}'))
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(f"{served.urls[REST]}lamps/broken")
         assert r.status_code == 500
         trace_id = TRACEPARENT.match(fresh_upstream.last.headers["traceparent"]).group(1)
@@ -188,7 +189,7 @@ async def test_upstream_failure_is_an_error_trace(served, fresh_upstream):
 
 
 async def test_traces_list_filters_and_errors(served, fresh_upstream):
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         for i in range(3):
             assert (await http.get(f"{served.urls[REST]}lamps/{i}/with-rota")).status_code == 200
         base = control(served)
@@ -217,7 +218,7 @@ async def test_traces_list_filters_and_errors(served, fresh_upstream):
 
 async def test_metrics_count_requests_steps_and_upstream_calls(served, fresh_upstream):
     fresh_upstream.reply("/lamps/gone", Reply(status=404, body=b'{"error":"no such lamp"}'))
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         before = await metric_families(http, served)
 
         def old(family: str, name: str, **labels) -> float:
@@ -267,12 +268,12 @@ async def test_metrics_count_requests_steps_and_upstream_calls(served, fresh_ups
 
 async def test_mcp_metrics_tell_tool_errors_from_protocol_errors(served, fresh_upstream):
     fresh_upstream.reply("/lamps/dark", Reply(status=503, body=b'{"error":"lamp off"}'))
-    async with Client(served.urls[MCP], mode="legacy") as client:
+    async with served.mcp(served.urls[MCP], mode="legacy") as client:
         assert not (await client.call_tool("get-lamp", {"id": "1"})).is_error
         assert (await client.call_tool("get-lamp", {"id": "dark"})).is_error
         with pytest.raises(MCPError):
             await client.call_tool("no-such-tool", {})
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
 
         async def settled():
             families = await metric_families(http, served)
@@ -318,7 +319,7 @@ async def test_health_and_status(served):
 
 
 async def test_json_request_log_lines(served, fresh_upstream):
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         r = await http.get(f"{served.urls[REST]}lamps/77", headers={"traceparent": f"00-{'7' * 32}-{CALLER_SPAN}-01"})
         assert r.status_code == 200
 
@@ -335,7 +336,7 @@ async def test_json_request_log_lines(served, fresh_upstream):
     assert isinstance(entry["duration_ms"], float) and entry["duration_ms"] > 0
     assert entry["trace_id"] == "7" * 32 and re.fullmatch(r"[0-9a-f]{16}", entry["span_id"])
     assert "status=200" in entry["message"] and "upstream_calls=1" in entry["message"]
-    async with Client(served.urls[MCP], mode="legacy") as client:
+    async with served.mcp(served.urls[MCP], mode="legacy") as client:
         await client.call_tool("get-lamp", {"id": "78"})
     tool = (await eventually(lambda: _async([e for e in lines() if e.get("method") == "tools/call"])))[-1]
     assert tool["adapter"] == "mcp" and tool["target"] == "get-lamp" and tool["status"] == "ok" and tool["upstream_calls"] == 1
@@ -372,7 +373,7 @@ def control_port(n) -> str:
 
 
 async def test_cli_health_status_metrics_traces(served, fresh_upstream, capsys, monkeypatch):
-    async with httpx.AsyncClient() as http:
+    async with served.http() as http:
         assert (await http.get(f"{served.urls[REST]}lamps/cli-1")).status_code == 200
     trace_id = TRACEPARENT.match(fresh_upstream.last.headers["traceparent"]).group(1)
     port = control_port(served)
@@ -461,15 +462,15 @@ async def collector():
 GAUGE_TOKEN, CONTROL_TOKEN = "gauge-token-41d2", "control-token-9a7f"
 
 
-@pytest.fixture(scope="module")
-def guarded(upstream, collector):
+@pytest_asyncio.fixture(scope="module")
+async def guarded(upstream, collector):
     env = {
         "GAUGE_TOKEN": GAUGE_TOKEN, "CONTROL_TOKEN": CONTROL_TOKEN, "OTLP_ENDPOINT": collector.url,
         "OTEL_BSP_SCHEDULE_DELAY": "50",  # export batches quickly so the test need not wait
     }
-    n = start_naftiko(FIXTURES / "observability-guarded.yaml", upstream.url, consumes=["up"], adapters=["gauges-rest", CONTROL], env=env)
+    n = await serve_in_memory(FIXTURES / "observability-guarded.yaml", upstream.url, consumes=["up"], adapters=["gauges-rest", CONTROL], env=env, sockets=True)
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
     assert GAUGE_TOKEN not in n.stderr and CONTROL_TOKEN not in n.stderr
 
 
@@ -496,7 +497,7 @@ async def test_guarded_control_port_needs_its_token_and_gates_endpoints(guarded,
 
 
 async def test_b3_propagation_and_otlp_export(guarded, fresh_upstream, collector):
-    async with httpx.AsyncClient() as http:
+    async with guarded.http() as http:
         r = await http.get(f"{guarded.urls['gauges-rest']}levels/dover")
         assert r.status_code == 200
     headers = fresh_upstream.last.headers

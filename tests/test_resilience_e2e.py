@@ -157,16 +157,16 @@ async def served(raw_upstream, blackhole):
     assert "Traceback" not in n.stderr
 
 
-@pytest.fixture(scope="module")
-def served_process(raw_upstream, blackhole):
-    """A naftiko process, for the tests where the caller hangs up: a client disconnect exists
-    only on a socket (in memory, a response is awaited whole)."""
-    n = start_naftiko(
+@pytest_asyncio.fixture(scope="module")
+async def served_on_sockets(raw_upstream, blackhole):
+    """The same capability on real loopback sockets (in this process), for the tests where the
+    caller hangs up: a client disconnect exists only on a connection."""
+    n = await serve_in_memory(
         FILE, raw_upstream.url, consumes=CONSUMES, adapters=[REST, MCP],
-        extra=["--base-uri", f"blackhole={blackhole}", "--timeout", "1"],
+        extra=["--base-uri", f"blackhole={blackhole}", "--timeout", "1"], sockets=True,
     )
     yield n
-    assert n.stop() == 0
+    assert await n.stop() == 0
     assert "Traceback" not in n.stderr
 
 
@@ -369,8 +369,8 @@ async def test_mcp_shaped_body_over_the_cap_is_an_error(served, raw_upstream):
 
 
 @pytest.mark.parametrize("route", ["/plain/gone", "/fwd/things/gone"])
-async def test_client_disconnect_cancels_the_upstream_call(served_process, raw_upstream, route):
-    served = served_process
+async def test_client_disconnect_cancels_the_upstream_call(served_on_sockets, raw_upstream, route):
+    served = served_on_sockets
     raw_upstream.hung_up.pop("/things/gone", None)
     raw_upstream.script("/things/gone", Act(200, b"{}", delay=0.9))  # under --timeout 1
     async with served.http(timeout=0.2) as http:
@@ -387,8 +387,8 @@ async def test_client_disconnect_cancels_the_upstream_call(served_process, raw_u
     assert r.status_code == 200
 
 
-async def test_mcp_client_disconnect_cancels_the_upstream_call(served_process, raw_upstream):
-    served = served_process
+async def test_mcp_client_disconnect_cancels_the_upstream_call(served_on_sockets, raw_upstream):
+    served = served_on_sockets
     raw_upstream.hung_up.pop("/things/mcp-gone", None)
     raw_upstream.script("/things/mcp-gone", Act(200, b"{}", delay=2.5))  # under the entry's total of 3
     call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get-thing", "arguments": {"id": "mcp-gone"}}}

@@ -52,6 +52,22 @@ class StartupError(Exception):
     pass
 
 
+def server_for(app, plan: Plan, log_level: str = "warning") -> "_Server":
+    """The uvicorn server one adapter's app is served by (shared with the test harness)."""
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        log_config=None,  # uvicorn's records go through naftiko's handler (--log-format)
+        access_log=False,
+        lifespan="on",
+        http="httptools",
+        timeout_graceful_shutdown=plan.options.grace,  # --grace, default GRACEFUL_SECONDS
+        server_header=False,
+        proxy_headers=False,
+    )
+    return _Server(config)
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal capture: the runner stops every server together."""
 
@@ -122,18 +138,7 @@ async def serve(
                 port = sock.getsockname()[1]
                 if reloader is not None:
                     app = reloader.wrap(app, adapter, plan, port)
-                config = uvicorn.Config(
-                    app,
-                    log_level=log_level,
-                    log_config=None,  # uvicorn's records go through naftiko's handler (--log-format)
-                    access_log=False,
-                    lifespan="on",
-                    http="httptools",
-                    timeout_graceful_shutdown=plan.options.grace,  # --grace, default GRACEFUL_SECONDS
-                    server_header=False,
-                    proxy_headers=False,
-                )
-                servers.append((_Server(config), sock))
+                servers.append((server_for(app, plan, log_level), sock))
                 track(adapter, port, servers[-1][0])
                 listeners.append(Listener(adapter.kind, adapter.namespace, listen_url(adapter.address, port, adapter.url_path), adapter.size))
     except BaseException:
