@@ -7,12 +7,11 @@ import base64
 import os
 import sys
 
-import httpx
 import pytest
 import pytest_asyncio
 from mcp import Client, StdioServerParameters
 
-from conftest import FIXTURES, start_naftiko
+from conftest import FIXTURES
 from harness import serve_in_memory
 
 SECRETS = {"AUTH_USER": "ada", "AUTH_PASSWORD": "s3cr3t-pass", "AUTH_KEY": "key-123456"}

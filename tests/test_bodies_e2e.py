@@ -7,11 +7,9 @@ import email.parser
 import email.policy
 from urllib.parse import parse_qs
 
-import httpx
-import pytest
 import pytest_asyncio
 
-from conftest import FIXTURES, start_naftiko
+from conftest import FIXTURES
 from harness import serve_in_memory
 
 SIGNATURE = "sig-5b1d2f"

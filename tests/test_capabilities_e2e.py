@@ -7,12 +7,10 @@ body, bearer token) and what the caller got back.
 
 from __future__ import annotations
 
-import httpx
 import pytest
 import pytest_asyncio
-from mcp import Client
 
-from conftest import API_KEY, CAPABILITIES, start_naftiko
+from conftest import API_KEY, CAPABILITIES
 from harness import serve_in_memory
 
 ODD = "cus/1?a b"  # a path value with '/', '?' and a space

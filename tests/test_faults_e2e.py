@@ -28,7 +28,6 @@ import pytest_asyncio
 from conftest import FIXTURES, start_naftiko
 from harness import serve_in_memory
 from fault_upstream import BINARY, FaultUpstream, error_body, huge_body, ok_body
-from mcp import Client
 
 FILE = FIXTURES / "faults.yaml"
 REST, MCP = "faults-rest", "faults-mcp"

@@ -7,13 +7,11 @@ the fake upstream and read the shaped JSON back over REST and MCP (both protocol
 
 from __future__ import annotations
 
-import httpx
 import orjson
 import pytest
 import pytest_asyncio
-from mcp import Client
 
-from conftest import FIXTURES, Reply, start_naftiko
+from conftest import FIXTURES, Reply
 from harness import serve_in_memory
 from naftiko.consumer.formats import MAX_DECODE_BYTES, check_format, decode
 from naftiko.consumer.transport import UpstreamResponse

@@ -8,17 +8,14 @@ come back. Operations on the same resource win for their methods.
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import pytest_asyncio
 
-from conftest import FIXTURES, Reply, start_naftiko
-from harness import serve_in_memory
+from conftest import FIXTURES, Reply
+from harness import run_cli, serve_in_memory
 
 FILE = FIXTURES / "forward.yaml"
 REST = "fwd-rest"
@@ -194,8 +191,7 @@ async def test_raw_dot_dot_refused(served, fresh_upstream):
 
 
 def test_missing_target_namespace_is_a_load_error():
-    proc = subprocess.run([sys.executable, "-m", "naftiko", "serve", str(FIXTURES / "forward-missing-target.yaml")],
-                          capture_output=True, text=True, timeout=30)
+    proc = run_cli(["serve", str(FIXTURES / "forward-missing-target.yaml")])  # the command's entry point, in this process
     assert proc.returncode == 2
     assert "forward-missing-target.yaml:17:9: forward.targetNamespace 'notoin'" in proc.stderr
     assert "known: notion" in proc.stderr and "Traceback" not in proc.stderr

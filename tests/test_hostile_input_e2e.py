@@ -15,9 +15,9 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
-from conftest import FIXTURES, start_naftiko
+from conftest import FIXTURES
 from harness import serve_in_memory
-from mcp import Client, MCPError
+from mcp import MCPError
 
 from naftiko.adapters.limits import MAX_JSON_DEPTH, too_deep
 from naftiko.adapters.mcp import security_settings

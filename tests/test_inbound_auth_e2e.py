@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import FIXTURES, start_naftiko
+from conftest import FIXTURES
 from harness import serve_in_memory
 
 TOKEN, KEY, USER, PASSWORD, UPSTREAM_TOKEN = "in-token-7d1e", "in-key-93ab", "grace", "in-pass-5c2f", "up-token-0b77"

@@ -7,9 +7,9 @@ import base64
 
 import pytest
 import pytest_asyncio
-from mcp import Client, MCPError
+from mcp import MCPError
 
-from conftest import FIXTURES, Reply, start_naftiko
+from conftest import FIXTURES, Reply
 from harness import serve_in_memory
 
 ADAPTERS = ["catalog-mcp", "catalog-tools", "catalog-prompts"]

@@ -15,11 +15,9 @@ import json
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 import pytest_asyncio
 import yaml
-from mcp import Client
 from openapi_spec_validator import validate as validate_openapi
 
 from conftest import CAPABILITIES, FIXTURES

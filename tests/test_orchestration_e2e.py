@@ -4,19 +4,15 @@ mode — over REST and MCP against a fake catalog upstream."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
-import httpx
 import orjson
 import pytest
 import pytest_asyncio
-from mcp import Client
 
 from naftiko import cli
 
-from conftest import FIXTURES, Reply, start_naftiko
-from harness import serve_in_memory
+from conftest import FIXTURES, Reply
+from harness import run_cli, serve_in_memory
 
 BOOK = {"title": 'Dune "1965"', "pages": 412, "authors": [{"id": "a1"}, {"id": "a3"}]}
 AUTHORS = [
@@ -198,7 +194,7 @@ def test_shared_consumes_file_validates_but_does_not_serve(capsys):
     file = str(FIXTURES / "shared" / "catalog-consumes.yaml")
     assert cli.main(["validate", file]) == 0
     assert "shared consumes file: catalog (1 operations)" in capsys.readouterr().out
-    served = subprocess.run([sys.executable, "-m", "naftiko", "serve", "--dry-run", file], capture_output=True, text=True, timeout=30)
+    served = run_cli(["serve", "--dry-run", file])
     assert served.returncode == 2 and "nothing to serve; import it" in served.stderr
 
 
@@ -214,5 +210,5 @@ async def test_several_files_in_one_process_with_overrides(upstream, fresh_upstr
             assert (await http.get(n.urls["library-rest"] + "books/42/score")).json()["score"] == 206.0
     finally:
         assert await n.stop() == 0
-    typo = subprocess.run([sys.executable, "-m", "naftiko", "serve", *args[:2], "--dry-run", "--port", "nope=0"], capture_output=True, text=True, timeout=30)
+    typo = run_cli(["serve", *args[:2], "--dry-run", "--port", "nope=0"])
     assert typo.returncode == 2 and "no exposes namespace 'nope'" in typo.stderr

@@ -19,8 +19,7 @@ import orjson
 import pytest
 import pytest_asyncio
 from conftest import FIXTURES, start_naftiko
-from harness import serve_in_memory
-from mcp import Client
+from harness import run_cli, serve_in_memory
 
 from naftiko.consumer.retry import RetryPolicy, retry_after_seconds, with_retries
 from naftiko.consumer.transport import UpstreamConnectionError, UpstreamResponse
@@ -439,10 +438,7 @@ async def test_grace_bounds_the_drain(raw_upstream):
 
 
 def test_grace_must_not_be_negative():
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-m", "naftiko", "serve", str(FILE), "--grace", "-1"], capture_output=True, text=True, check=False)
+    proc = run_cli(["serve", str(FILE), "--grace", "-1"])  # the command's entry point, in this process
     assert proc.returncode == 2 and "--grace" in proc.stderr
 
 

@@ -9,17 +9,13 @@ as some real APIs do. naftiko runs at ``--log-level debug``.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 
 import httpx
 import pytest
 import pytest_asyncio
-from conftest import FIXTURES, Reply, start_naftiko
+from conftest import FIXTURES, Reply
 from harness import run_cli, serve_in_memory
-from mcp import Client
 
 FILE = FIXTURES / "resilience-canary.yaml"
 REST, LOCKED, LOCKED_Q, MCP = "canary-rest", "canary-locked", "canary-locked-q", "canary-mcp"

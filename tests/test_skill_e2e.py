@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -20,8 +18,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from conftest import FIXTURES, start_naftiko
-from harness import serve_in_memory
+from conftest import FIXTURES
+from harness import run_cli, serve_in_memory
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
 from naftiko.loader import load
@@ -303,7 +301,7 @@ def _pos(text: str, needle: str) -> str:
 def test_missing_location_and_missing_tool_fail_startup(tmp_path):
     cap = tmp_path / "broken.yaml"
     cap.write_text(BROKEN)
-    proc = subprocess.run([sys.executable, "-m", "naftiko", "serve", str(cap)], capture_output=True, text=True, timeout=30)
+    proc = run_cli(["serve", str(cap)])  # the command's entry point, in this process
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
