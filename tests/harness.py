@@ -28,8 +28,8 @@ import logging
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
-from contextvars import ContextVar
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from mcp.client.streamable_http import streamable_http_client
 from naftiko import cli
 from naftiko.cli import MAX_WARNINGS_ON_SERVE, _print_diagnostics, compile_files, serve_options, serve_parser
 from naftiko.engine.plan import Plan
-from naftiko.observability.logs import JsonFormatter, TextFormatter, TEXT_FORMAT
+from naftiko.observability.logs import TEXT_FORMAT, JsonFormatter, TextFormatter
 from naftiko.observability.telemetry import _LISTENERS, telemetry_for, track
 from naftiko.reload import _Lifespan
 from naftiko.serve import Listener, _bind, build_app, listen_url, server_for
@@ -287,7 +287,7 @@ async def serve_in_memory(
                     listening = server_for(app, plan, "debug" if args.log_level == "debug" else "warning")
                     task = asyncio.create_task(listening.serve(sockets=[sock]))
                     served._servers.append((listening, task))
-                    while not listening.started and not task.done():
+                    while not listening.started and not task.done():  # noqa: ASYNC110 - uvicorn sets a flag, no event
                         await asyncio.sleep(0.01)
                     if task.done():
                         raise RuntimeError(f"adapter {adapter.namespace!r} failed to start: {task.exception()!r}")
@@ -300,7 +300,8 @@ async def serve_in_memory(
                 track(adapter, port, listening)
                 key = (adapter.kind, adapter.namespace)
                 served._tracked.append((key, _LISTENERS[key]))
-                listener = Listener(adapter.kind, adapter.namespace, listen_url(adapter.address, port, adapter.url_path), adapter.size)
+                url = listen_url(adapter.address, port, adapter.url_path)
+                listener = Listener(adapter.kind, adapter.namespace, url, adapter.size)
                 if not sockets:
                     served.apps[_authority(listener.url)] = app
                 served.urls[adapter.namespace] = listener.url

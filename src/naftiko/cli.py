@@ -66,7 +66,9 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="run N processes sharing the ports (Linux, SO_REUSEPORT; default 1)")
 
 
-def _print_diagnostics(diagnostics: list[Diagnostic], limit: int | None = None, stream: TextIO | None = None) -> None:
+def _print_diagnostics(
+    diagnostics: list[Diagnostic], limit: int | None = None, stream: TextIO | None = None
+) -> None:
     stream = stream or sys.stderr
     shown = diagnostics if limit is None else diagnostics[:limit]
     for d in shown:

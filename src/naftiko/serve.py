@@ -52,7 +52,7 @@ class StartupError(Exception):
     pass
 
 
-def server_for(app, plan: Plan, log_level: str = "warning") -> "_Server":
+def server_for(app, plan: Plan, log_level: str = "warning") -> _Server:
     """The uvicorn server one adapter's app is served by (shared with the test harness)."""
     config = uvicorn.Config(
         app,
@@ -140,7 +140,8 @@ async def serve(
                     app = reloader.wrap(app, adapter, plan, port)
                 servers.append((server_for(app, plan, log_level), sock))
                 track(adapter, port, servers[-1][0])
-                listeners.append(Listener(adapter.kind, adapter.namespace, listen_url(adapter.address, port, adapter.url_path), adapter.size))
+                url = listen_url(adapter.address, port, adapter.url_path)
+                listeners.append(Listener(adapter.kind, adapter.namespace, url, adapter.size))
     except BaseException:
         for _, sock in servers:
             sock.close()
