@@ -250,3 +250,21 @@ def start_naftiko(file: Path | str, upstream_url: str | None, *, consumes: list[
         args += ["--port", f"{ns}=0"]
     args += list(extra)
     return Naftiko(args, env).wait_ready(ready if ready is not None else len(adapters))
+
+
+@pytest_asyncio.fixture
+async def in_memory():
+    """``harness.serve_in_memory`` for one test: every capability it served is stopped after the
+    test, and must stop cleanly (as a process must exit 0)."""
+    from harness import serve_in_memory
+
+    started = []
+
+    async def start(*args, **kwargs):
+        served = await serve_in_memory(*args, **kwargs)
+        started.append(served)
+        return served
+
+    yield start
+    for served in reversed(started):
+        assert await served.stop() == 0

@@ -16,8 +16,12 @@ What differs: nothing listens on a socket. ``urls`` are the addresses the start-
 show (the declared port, or a free port number for ``--port NS=0``); :meth:`Served.http` and
 :meth:`Served.mcp` give clients whose transport hands each request to the app behind that
 address with ``httpx.ASGITransport`` (``httpx2`` for the MCP SDK's client). Responses are
-buffered, so a test about sockets, streaming timing, client disconnects, signals or the
-process itself keeps using :func:`conftest.start_naftiko`.
+buffered, so a test about a caller hanging up, or a command that must reach a port, serves with
+``sockets=True`` (the command's uvicorn server on loopback, in this event loop); a test about
+signals, workers, reload, stdio or the process itself keeps :func:`conftest.start_naftiko`.
+
+:func:`run_cli` runs the command's entry point in this process for commands that end before
+serving. docs/testing.md says when to use which.
 """
 
 from __future__ import annotations
