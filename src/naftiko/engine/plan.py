@@ -29,6 +29,7 @@ from ..expressions.template import MISSING, Scope, Template, TemplateError
 from ..loader import Loaded
 from ..secrets import Secrets
 from ..spec import model as m
+from .binding import bind_unit_inputs, route_variables
 from .invoke import Call, CallUnit, ConsumedOperation, compile_with_value
 from .mock import compile_mock, is_mock
 from .script import PythonScript
@@ -72,6 +73,7 @@ class InputSpec:
     required: bool
     description: str | None = None
     pattern: str | None = None
+    value: object = None  # in: body inputs: a JSONPath into the request body (`$.user.id`)
 
 
 @dataclass
@@ -532,11 +534,17 @@ class _Compiler:
                 inputs = [
                     # path inputs are always required; function inputs (no `in`) default to required
                     # as on MCP; query, header and cookie inputs only when declared so
-                    InputSpec(p.name, p.in_, p.type, p.in_ == "path" or p.required is True or (p.in_ is None and p.required is not False), p.description, p.pattern)
+                    InputSpec(p.name, p.in_, p.type, p.in_ == "path" or p.required is True or (p.in_ is None and p.required is not False), p.description, p.pattern, p.value)
                     for p in [*res.inputParameters, *op.inputParameters]
                 ]
+                self.bind_rest_inputs(unit, res.path, inputs, opath)
                 route.operations[op.method] = RestOperation(op.method, name, unit, inputs)
         return RestAdapterPlan(adapter.namespace, self.address(adapter), self.port(adapter), routes, adapter.authentication)
+
+    def bind_rest_inputs(self, unit, route: str, inputs: list[InputSpec], path: tuple) -> None:
+        """Bind the unit's calls to the route's path variables and the declared inputs (at load)."""
+        known = [*route_variables(route), *(i.name for i in inputs)]
+        bind_unit_inputs(unit, list(dict.fromkeys(known)), lambda msg: self.warn(path, msg))
 
     def mcp(self, adapter: m.ExposesMcp, path: tuple, consumers, binds) -> McpAdapterPlan:
         from ..adapters.mcp_catalog import compile_catalog
@@ -564,12 +572,14 @@ class _Compiler:
             unit = self.unit(tool.name, tool, tpath, consumers, aliases | (ref_aliases or frozenset()), binds)
             if unit is None:
                 continue
+            input_schema = input_schema_for(tool, unit, aliases | (ref_aliases or frozenset()), binds)
+            bind_unit_inputs(unit, list(input_schema["properties"]), lambda msg, tpath=tpath: self.warn(tpath, msg), closed=True)
             tools.append(
                 McpToolPlan(
                     name=tool.name,
                     title=tool.label,
                     description=tool.description or tool.label or tool.name,
-                    input_schema=input_schema_for(tool, unit),
+                    input_schema=input_schema,
                     annotations=annotations_for(tool, unit, semantics),
                     unit=unit,
                     output_schema=output_schema_for(tool, unit),
