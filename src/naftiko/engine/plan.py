@@ -241,6 +241,7 @@ class _Compiler:
         if dry is not None:
             transports.append(dry)
         for entry, path in entries:
+            original = entry
             if isinstance(entry, m.ImportedConsumesHttp):
                 entry = self.imported(entry, path)
                 if entry is None:
@@ -256,6 +257,8 @@ class _Compiler:
             if entry.authentication is not None and entry.authentication.type == "oauth2":
                 self.error(path + ("authentication", "type"), "oauth2 is an inbound scheme (an MCP adapter as resource server); "
                            "use bearer with a token from a bind to call an OAuth-protected API")
+            if not isinstance(original, m.ImportedConsumesHttp):  # positions are this file's
+                self.check_outbound_variables(entry, path, binds)
             auth = compile_auth(entry.authentication, binds)
             if auth is not None and auth.kind == "bearer":
                 secrets.add(auth.header[1][len("Bearer ") :])
@@ -279,6 +282,34 @@ class _Compiler:
             consumers[entry.namespace] = ops
             self.upstreams[entry.namespace] = (entry, base, transport, auth)
         return consumers, transports
+
+    def check_outbound_variables(self, entry, path: tuple, binds: Binds) -> None:
+        """A variable that nothing can ever provide would be sent empty (``Authorization: Bearer ``
+        for a typo in a token's bind name): an error naming it where it is used (a warning under
+        --dry-run). Auth templates can read only binds; elsewhere, ``ns.VAR`` with ``ns`` a bind
+        namespace can read only that namespace (binds resolve before inputs)."""
+        report = self.warn if self.options.dry_run else self.error
+        known = ", ".join(sorted(f"{ns}.{k}" for ns, values in binds.items() for k in values)) or "none"
+        auth = entry.authentication
+        for name in ("token", "key", "value", "username", "password"):
+            text = getattr(auth, name, None) if auth is not None else None
+            if isinstance(text, str) and "{{" in text:
+                for var in Template(text).bind(binds).variables():
+                    report(path + ("authentication", name), f"authentication {name}: '{{{{{var.name}}}}}' names no bind variable (known: {known})")
+        for ri, res in enumerate(entry.resources):
+            levels = [(res.inputParameters, path + ("resources", ri))]
+            levels += [(op.inputParameters, path + ("resources", ri, "operations", oi)) for oi, op in enumerate(res.operations)]
+            for params, where in [(entry.inputParameters, path), *levels]:
+                for pi, p in enumerate(params):
+                    if isinstance(p.value, str) and "{{" in p.value:
+                        try:
+                            variables = list(Template(p.value).variables())
+                        except TemplateError:
+                            continue  # reported where the value is compiled
+                        for var in variables:
+                            if len(var.path) > 1 and var.path[0] in binds and var.path[1] not in binds[var.path[0]]:
+                                report(where + ("inputParameters", pi, "value"),
+                                       f"'{{{{{var.name}}}}}': bind '{var.path[0]}' has no variable '{var.path[1]}' (known: {known})")
 
     def imported(self, entry: m.ImportedConsumesHttp, path: tuple):
         """The entry named ``import`` in the imported file, renamed to ``as`` when given."""
