@@ -439,3 +439,94 @@ def test_outbound_variable_no_bind_provides_is_a_warning_under_dry_run(tmp_path)
     path.write_text(TYPO)
     plan = compile_plan(load(str(path)), Options(environ={}, dry_run=True))
     assert any("LAMP_TOKN" in str(w) for w in plan.warnings)
+
+
+# ------------------------------------------------------------------ (f) fragments, declared Content-Type, outputSchema
+
+EDGES = """\
+naftiko: 1.0.0-alpha2
+info: {label: Edges, description: paths, bodies, output schemas}
+capability:
+  consumes:
+  - type: http
+    namespace: aws
+    baseUri: https://aws.example.com
+    resources:
+    - name: target
+      path: '/#X-Amz-Target=Cognito.ListUsers'
+      operations:
+      - name: list-users
+        method: POST
+        inputParameters:
+        - {name: X-Amz-Target, in: header, value: Cognito.ListUsers}
+        - {name: limit, in: query}
+    - name: soap
+      path: /soap
+      operations:
+      - name: soap
+        method: POST
+        inputParameters:
+        - {name: Content-Type, in: header, value: text/xml}
+        - {name: envelope, in: body}
+    - name: empty
+      path: /empty
+      operations:
+      - name: empty
+        method: GET
+  exposes:
+  - type: mcp
+    namespace: edges
+    port: 0
+    tools:
+    - {name: list-users, description: l, call: aws.list-users}
+    - {name: soap, description: s, call: aws.soap}
+    - name: typed
+      description: typed outputs over an empty answer
+      call: aws.empty
+      outputParameters:
+      - {name: id, type: string, mapping: $.id}
+      - {name: count, type: integer, mapping: $.count}
+"""
+
+
+@pytest.fixture
+async def edges(tmp_path, fresh_upstream):
+    path = tmp_path / "edges.yaml"
+    path.write_text(EDGES)
+    plan = compile_plan(load(str(path)), Options(environ={}, base_uris={"aws": fresh_upstream.url}))
+    yield plan, build_server(plan.adapters[0], plan.secrets.mask)[0]
+    await plan.aclose()
+
+
+async def test_fragment_in_consumed_path_is_kept_out_of_the_request_target(edges, fresh_upstream):
+    plan, server = edges
+    line = EDGES[: EDGES.index("      - name: list-users")].count("\n") + 1
+    assert any(w.line == line and "#X-Amz-Target" in w.message for w in plan.warnings), plan.warnings
+    result = await call_tool(server, "legacy", "list-users", {"limit": 5})
+    assert not result.is_error, result.content
+    sent = fresh_upstream.last
+    assert sent.path == "/"
+    assert sent.query.getall("limit") == ["5"]
+    assert sent.headers["x-amz-target"] == "Cognito.ListUsers"
+
+
+async def test_declared_content_type_governs_a_string_body(edges, fresh_upstream):
+    _, server = edges
+    xml = '<Envelope a="1">x</Envelope>'
+    result = await call_tool(server, "auto", "soap", {"envelope": xml})
+    assert not result.is_error, result.content
+    sent = fresh_upstream.last
+    assert sent.body == xml.encode()
+    assert sent.headers["content-type"] == "text/xml"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_output_schema_is_always_honoured(edges, fresh_upstream, mode):
+    _, server = edges
+    fresh_upstream.reply("/empty", Reply(status=204, body=b""))
+    async with Client(server, mode=mode) as client:
+        schema = {t.name: t for t in (await client.list_tools()).tools}["typed"].output_schema
+        result = await client.call_tool("typed", {})
+    assert schema is not None and set(schema["properties"]) == {"id", "count"}
+    assert not result.is_error, result.content
+    assert result.structured_content == {"id": None, "count": None}

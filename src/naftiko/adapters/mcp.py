@@ -67,6 +67,13 @@ def _argument_error(tool: McpToolPlan, validator: Draft202012Validator, argument
     return f"invalid arguments for tool '{tool.name}': " + "; ".join(parts)
 
 
+def _conforming(schema: dict) -> types.CallToolResult:
+    """A tool that declares an ``outputSchema`` always returns ``structuredContent`` matching it
+    (docs/reference.md): every declared property null (each is nullable)."""
+    value = {name: None for name in schema.get("properties", {})}
+    return types.CallToolResult(content=[types.TextContent(text=dumps(value).decode())], structured_content=value)
+
+
 class McpTools:
     """The tool table and the two handlers the low-level server calls."""
 
@@ -122,7 +129,10 @@ class McpTools:
             return _error("the engine failed to run this tool")
         if result.upstream_error:
             return _error(upstream_error_text(result, self.mask))
-        return self.success(result, ctx.protocol_version in MODERN_PROTOCOL_VERSIONS, tool.name)
+        answer = self.success(result, ctx.protocol_version in MODERN_PROTOCOL_VERSIONS, tool.name)
+        if tool.output_schema is not None and not answer.is_error and not isinstance(answer.structured_content, dict):
+            return _conforming(tool.output_schema)  # a null or empty result: the declared object with null fields
+        return answer
 
     def success(self, result: Result, modern: bool, tool: str = "") -> types.CallToolResult:
         if result.value is EMPTY or (result.raw is not None and not result.raw.strip()):

@@ -228,16 +228,22 @@ class RequestPlan:
             headers.append(("Cookie", "; ".join(cookies)))
 
         data: bytes | None = None
+        declared_type = any(name.lower() == "content-type" for name, _ in headers)  # the file's Content-Type governs
         if self.body is not None:  # the body sees the call's arguments over the unit's inputs
             data, ctype = self.body.render(scope.layered(args))
-            headers.append(("Content-Type", ctype))
+            if not declared_type:
+                headers.append(("Content-Type", ctype))
         elif body_values:
             if len(body_values) == 1:
                 (payload,) = body_values.values()
             else:
                 payload = body_values
-            data = dumps(payload)
-            headers.append(("Content-Type", "application/json"))
+            if declared_type and isinstance(payload, str):
+                data = payload.encode()  # a string body under a declared type is sent as is, not JSON-quoted
+            else:
+                data = dumps(payload)
+                if not declared_type:
+                    headers.append(("Content-Type", "application/json"))
         if self.auth is not None:
             self.auth.apply(headers, query)
         if query:

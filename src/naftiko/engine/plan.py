@@ -8,6 +8,7 @@ reference (``call``, ``forward``) is checked here so a broken file fails at load
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -41,6 +42,7 @@ from .shaping import (
 )
 from .steps import CallStep, LookupStep, ScriptStep, StepsUnit
 
+_FRAGMENT = re.compile(r"(?<!\{)#")  # a URL fragment, not a {{#section}}
 ADAPTER_ALIASES = {"rest": frozenset({"rest"}), "mcp": frozenset({"tools", "mcp"}), "skill": frozenset(), "control": frozenset()}
 
 
@@ -356,6 +358,11 @@ class _Compiler:
         full_path = res.path
         if full_path and not full_path.startswith("/"):
             full_path = "/" + full_path
+        hash_at = _FRAGMENT.search(full_path)
+        if hash_at is not None:  # generated AWS-style paths: /#X-Amz-Target=…; a fragment never reaches a server
+            full_path, fragment = full_path[: hash_at.start()], full_path[hash_at.start() :]
+            self.warn(opath, f"consumed path {res.path!r}: the fragment '{fragment}' is not sent (URL fragments never "
+                      "reach the server); declare it as a header or query parameter if the upstream needs it")
         parts, names = split_path(full_path)
         parts, names = self.bind_path(parts, names, binds, opath)
         params = self.params(
