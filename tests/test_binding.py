@@ -530,3 +530,51 @@ async def test_output_schema_is_always_honoured(edges, fresh_upstream, mode):
     assert schema is not None and set(schema["properties"]) == {"id", "count"}
     assert not result.is_error, result.content
     assert result.structured_content == {"id": None, "count": None}
+
+
+FEEDS_NOTHING = """\
+naftiko: 1.0.0-alpha2
+info: {label: Unused, description: inputs that feed nothing}
+capability:
+  consumes:
+  - type: http
+    namespace: up
+    baseUri: https://api.example.com
+    resources:
+    - name: items
+      path: /items
+      operations:
+      - name: list
+        inputParameters:
+        - {name: q, in: query}
+  exposes:
+  - type: rest
+    namespace: api
+    port: 0
+    resources:
+    - path: /orgs/{org}/items
+      operations:
+      - {method: GET, call: up.list}
+  - type: mcp
+    namespace: tools-mcp
+    port: 0
+    tools:
+    - name: search
+      description: s
+      inputParameters:
+      - {name: query, type: string}
+      call: up.list
+      with:
+        q: tools.qeury
+"""
+
+
+def test_inputs_that_feed_nothing_are_positioned_warnings(tmp_path):
+    path = tmp_path / "unused.yaml"
+    path.write_text(FEEDS_NOTHING)
+    plan = compile_plan(load(str(path)), Options(environ={}))
+    route_line = FEEDS_NOTHING.index("- {method: GET, call: up.list}")
+    tool_line = FEEDS_NOTHING.index("    - name: search")
+    warnings = {(w.line, w.message) for w in plan.warnings}
+    assert any(line == FEEDS_NOTHING[:route_line].count("\n") + 1 and "'{org}' feeds nothing" in msg for line, msg in warnings), warnings
+    assert any(line == FEEDS_NOTHING[:tool_line].count("\n") + 1 and "'qeury'" in msg for line, msg in warnings), warnings

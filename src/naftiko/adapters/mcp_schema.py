@@ -8,10 +8,10 @@ feeds, and the consumed parameters left over are added under their own names.
 
 from __future__ import annotations
 
-from ..engine.binding import template_inputs
+from ..engine.binding import call_templates, template_inputs
 from ..engine.invoke import InputRef
 from ..expressions.names import normalise
-from ..expressions.template import MISSING, Template
+from ..expressions.template import MISSING
 from ..spec.model import McpTool
 
 _HINTS = {"readOnly": "readOnlyHint", "destructive": "destructiveHint", "idempotent": "idempotentHint", "openWorld": "openWorldHint"}
@@ -77,30 +77,11 @@ def _infer_from_call(call, properties: dict, required: list) -> None:
 
 
 def _template_inputs(call, aliases: frozenset[str], binds: dict) -> list[str]:
-    request = call.target.request
-    templates: list[Template] = [c for _, c in call.with_ if isinstance(c, Template)]
-    templates += [t for spec in request.params.values() for t in _templates(spec.value)]
-    templates += [t for _, t in request.headers]
-    if request.body is not None:
-        templates += list(_templates(request.body.data))
-    fed = {k for k, _ in call.with_} | set(request.params)
+    fed = {k for k, _ in call.with_} | set(call.target.request.params)
     names: list[str] = []
-    for template in templates:
+    for template in call_templates(call):
         names += [n for n in template_inputs(template, aliases, binds) if n not in fed and n != "body"]
     return list(dict.fromkeys(names))
-
-
-def _templates(value: object):
-    if isinstance(value, Template):
-        yield value
-    elif isinstance(value, str) and "{{" in value:
-        yield Template(value)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _templates(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _templates(v)
 
 
 def annotations_for(tool: McpTool, unit, semantics=None) -> dict:

@@ -85,6 +85,8 @@ def compile_sources(params: dict, with_: list[tuple[str, object]], known: Collec
             head = match_input(known, compiled.path[0], warn)
             if head is not None and head != compiled.path[0]:
                 compiled = InputRef((head, *compiled.path[1:]))
+            elif head is None and closed and warn is not None and ".".join(compiled.path) not in known:
+                warn(f"with '{key}' references input '{compiled.path[0]}', which the unit does not expose: it feeds nothing")
         sources.append((key, FromWith(compiled)))
         fed.add(key)
     for name, spec in params.items():
@@ -126,3 +128,47 @@ def template_inputs(template: Template, aliases: Collection[str], binds: dict) -
             head = var.path[1]
         names.append(head)
     return names
+
+
+def unit_reads(unit: object) -> set[str]:
+    """The input names a simple unit's call reads: bound input keys, ``with`` references, and the
+    variables of its templates (``with``, fixed values, headers, the body)."""
+    from .invoke import InputRef
+
+    read: set[str] = set()
+    aliases = getattr(unit, "aliases", frozenset())
+    binds = getattr(unit, "binds", {}) or {}
+    for call in getattr(unit, "calls", ()):
+        for _, source in call.sources:
+            if isinstance(source, FromInput):
+                read.add(source.key)
+            elif isinstance(source, FromWith) and isinstance(source.compiled, InputRef):
+                read.add(source.compiled.path[0])
+                read.add(".".join(source.compiled.path))
+        for template in call_templates(call):
+            read.update(template_inputs(template, aliases, binds))
+    return read
+
+
+def call_templates(call: Call) -> list[Template]:
+    """Every template a call renders: ``with`` templates, fixed values, headers, the body."""
+    request = call.target.request
+    templates = [c for _, c in call.with_ if isinstance(c, Template)]
+    templates += [t for spec in request.params.values() for t in _templates(spec.value)]
+    templates += [t for _, t in request.headers]
+    if request.body is not None:
+        templates += list(_templates(request.body.data))
+    return templates
+
+
+def _templates(value: object) -> Iterable[Template]:
+    if isinstance(value, Template):
+        yield value
+    elif isinstance(value, str) and "{{" in value:
+        yield Template(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _templates(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _templates(v)

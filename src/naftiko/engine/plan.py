@@ -30,7 +30,7 @@ from ..expressions.template import MISSING, Scope, Template, TemplateError
 from ..loader import Loaded
 from ..secrets import Secrets
 from ..spec import model as m
-from .binding import bind_unit_inputs, route_variables
+from .binding import bind_unit_inputs, route_variables, unit_reads
 from .invoke import Call, CallUnit, ConsumedOperation, compile_with_value
 from .mock import compile_mock, is_mock
 from .script import PythonScript
@@ -581,8 +581,14 @@ class _Compiler:
 
     def bind_rest_inputs(self, unit, route: str, inputs: list[InputSpec], path: tuple) -> None:
         """Bind the unit's calls to the route's path variables and the declared inputs (at load)."""
-        known = [*route_variables(route), *(i.name for i in inputs)]
+        variables = route_variables(route)
+        known = [*variables, *(i.name for i in inputs)]
         bind_unit_inputs(unit, list(dict.fromkeys(known)), lambda msg: self.warn(path, msg))
+        if isinstance(unit, CallUnit):
+            read = unit_reads(unit)
+            for name in variables:
+                if name not in read:
+                    self.warn(path, f"route placeholder '{{{name}}}' feeds nothing in '{unit.call.target.request.target}'")
 
     def mcp(self, adapter: m.ExposesMcp, path: tuple, consumers, binds) -> McpAdapterPlan:
         from ..adapters.mcp_catalog import compile_catalog
