@@ -271,8 +271,9 @@ async def test_rest_headers_feed_only_declared_header_parameters(served, fresh_u
     assert sent.headers["x-request-id"] == "r-1"  # a consumed header parameter, fed by its header
     assert "page" not in sent.query  # a query parameter is not fed from a header of that name
     assert "x-other" not in sent.headers
-    await http.get("/traced", params={"page": "2", "X-Request-Id": "from-query"})
+    await http.get("/traced", params={"page": "2", "X-Request-Id": "from-query"}, headers={"X-Request-Id": "from-header"})
     assert fresh_upstream.last.query.getall("page") == ["2"]
+    assert fresh_upstream.last.headers["x-request-id"] == "from-query"  # one value: the query's, never a list
 
 
 @pytest.mark.parametrize("mode", MODES)

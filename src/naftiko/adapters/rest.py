@@ -298,11 +298,13 @@ class RestRouter:
                         inputs[name] = jar[name].value
         query = request.scope.get("query_string", b"")
         if query:
+            params: dict[str, object] = {}
             for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
                 if k in plan.declared_elsewhere:
                     continue  # declared in a header, cookie or the body: a query parameter cannot stand in
-                prev = inputs.get(k)
-                inputs[k] = v if prev is None else [*prev, v] if isinstance(prev, list) else [prev, v]
+                prev = params.get(k)
+                params[k] = v if prev is None else [*prev, v] if isinstance(prev, list) else [prev, v]
+            inputs.update(params)
         if request.method not in ("GET", "HEAD", "DELETE") or request.headers.get("content-length") or request.headers.get("transfer-encoding"):
             body = await self.body(request)
             if body is not EMPTY:
