@@ -579,3 +579,14 @@ def test_inputs_that_feed_nothing_are_positioned_warnings(tmp_path):
     warnings = {(w.line, w.message) for w in plan.warnings}
     assert any(line == FEEDS_NOTHING[:route_line].count("\n") + 1 and "'{org}' feeds nothing" in msg for line, msg in warnings), warnings
     assert any(line == FEEDS_NOTHING[:tool_line].count("\n") + 1 and "'qeury'" in msg for line, msg in warnings), warnings
+
+
+def test_json_body_template_with_a_missing_value_stays_valid_json():
+    """`"crew": {{crewIds}}` with no crewIds was `"crew": ,`; a value standing alone is null."""
+    from naftiko.consumer.request import BodyPlan
+    from naftiko.expressions.template import Scope
+
+    body = BodyPlan("template", '{"imo": "{{shipImo}}", "crew": {{crewIds}}, "n": [{{a}}, {{b}}], "q": {{q}}}')
+    data, ctype = body.render(Scope({"shipImo": 'say "hi"', "b": 2, "q": [1, {"x": None}]}))
+    assert ctype == "application/json"
+    assert orjson.loads(data) == {"imo": 'say "hi"', "crew": None, "n": [None, 2], "q": [1, {"x": None}]}

@@ -271,6 +271,35 @@ class Template:
         bound.constant = all(isinstance(p, str) for p in bound.parts)
         return bound
 
+    def bare_json_slots(self) -> frozenset[int]:
+        """Indexes of the variables that stand alone as JSON values (``"crew": {{crewIds}}``),
+        not inside a string: a missing value there must render ``null`` to keep the JSON valid."""
+        slots: set[int] = set()
+        for i, p in enumerate(self.parts):
+            if not isinstance(p, Var):
+                continue
+            before = self.parts[i - 1] if i > 0 else ""
+            after = self.parts[i + 1] if i + 1 < len(self.parts) else ""
+            if not isinstance(before, str) or not isinstance(after, str):
+                continue
+            b, a = before.rstrip(), after.lstrip()
+            if (not b or b[-1] in ":[,") and (not a or a[0] in ",}]"):
+                slots.add(i)
+        return frozenset(slots)
+
+    def render_json(self, scope: Scope, bare: frozenset[int]) -> str:
+        """A JSON document template: values JSON-escaped; a missing value in a bare slot is ``null``."""
+        if self.constant:
+            return "".join(self.parts)
+        out: list[str] = []
+        for i, p in enumerate(self.parts):
+            if i in bare:
+                value = scope.resolve(p)
+                out.append("null" if value is MISSING or value is None else to_json_fragment(value))
+            else:
+                _render((p,), scope, to_json_fragment, False, out)
+        return "".join(out)
+
     def render_constant(self) -> str:
         """Render with nothing but literals; unresolved variables render empty."""
         return self.render(Scope())
