@@ -65,7 +65,7 @@ capability:
       - name: search
         method: GET
         inputParameters:
-        - {name: q, in: query, value: '{{userId}}'}
+        - {name: q, in: query, value: '{{userId}}', type: string, description: The user to search for.}
     - name: voyages
       path: /voyages
       operations:
@@ -352,7 +352,7 @@ async def test_rest_consumed_value_template_of_an_input(served, fresh_upstream):
 async def test_mcp_template_inputs_are_in_the_schema_and_sent(served, fresh_upstream, mode):
     _, server, _ = served
     tools = await list_tools(server, mode)
-    assert "userId" in tools["search"].input_schema["properties"]
+    assert tools["search"].input_schema["properties"]["userId"] == {"type": "string", "description": "The user to search for."}
     assert "amount" in tools["charge"].input_schema["properties"]
     assert not (await call_tool(server, mode, "search", {"userId": "u-2"})).is_error
     assert fresh_upstream.last.query.getall("q") == ["u-2"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..engine.binding import call_templates, template_inputs
 from ..engine.invoke import InputRef
 from ..expressions.names import normalise
-from ..expressions.template import MISSING
+from ..expressions.template import MISSING, Template
 from ..spec.model import McpTool
 
 _HINTS = {"readOnly": "readOnlyHint", "destructive": "destructiveHint", "idempotent": "idempotentHint", "openWorld": "openWorldHint"}
@@ -43,6 +43,12 @@ def input_schema_for(tool: McpTool, unit, aliases: frozenset[str] = frozenset(),
 
     for call in unit.calls:
         _infer_from_call(call, properties, required)
+    for call in unit.calls:  # a consumed value that is exactly '{{x}}': x typed and described by that parameter
+        for spec in call.target.request.params.values():
+            var = spec.value.single_var if isinstance(spec.value, Template) else None
+            names = template_inputs(spec.value, aliases, binds or {}) if var is not None else []
+            if names and names[0] not in properties:
+                properties[names[0]] = _property(spec.type, spec.description, spec.location)
     for call in unit.calls:  # inputs read only by templates: fixed values, `with` templates, the body
         for name in _template_inputs(call, aliases, binds or {}):
             if name not in properties and not any(normalise(name) == normalise(p) for p in properties):
