@@ -335,6 +335,16 @@ async def test_rest_missing_required_body_field_is_400_and_nothing_sent(served, 
     assert fresh_upstream.requests == []
 
 
+@pytest.mark.parametrize("body, field", [({"shipImo": 9321483, "crewIds": [1]}, "shipImo"),
+                                         ({"shipImo": "9321483", "crewIds": "1,2"}, "crewIds")])
+async def test_rest_body_field_of_the_wrong_type_is_400_and_nothing_sent(served, fresh_upstream, body, field):
+    http, _, _ = served
+    r = await http.post("/voyages", json=body)
+    assert r.status_code == 400
+    assert r.json()["field"] == field
+    assert fresh_upstream.requests == []
+
+
 async def test_rest_body_inputs_by_jsonpath_value(served, fresh_upstream):
     http, _, _ = served
     r = await http.put("/users", json={"user": {"id": 7, "name": "Ann"}})

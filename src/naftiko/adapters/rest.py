@@ -148,6 +148,20 @@ def _coerce(spec: InputSpec, value: object) -> object:
     return value
 
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+                                            "array": (list,), "object": (dict,)}
+_ARTICLE = {"integer": "an integer", "array": "an array", "object": "an object"}
+
+
+def _check_json(spec: InputSpec, value: object) -> object:
+    """A JSON body field is already typed: it must be of the declared type (no coercion)."""
+    expected = _JSON_TYPES.get(spec.type or "")
+    if expected is None or (isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)):
+        return value
+    raise InvalidInput(f"'{spec.name}' must be {_ARTICLE.get(spec.type, 'a ' + str(spec.type))}, got {dumps(value).decode()[:40]}",
+                       field=spec.name)
+
+
 class RestRouter:
     """ASGI app: route table built once; per request one dict lookup or a few regex matches."""
 
@@ -323,7 +337,10 @@ class RestRouter:
                 if spec.required:
                     raise InvalidInput(f"missing required {spec.location or 'input'} parameter '{spec.name}'", field=spec.name)
                 continue
-            if spec.name != "body":  # the whole body stays as sent
+            if spec.location == "body":  # JSON values are typed already; the whole body stays as sent
+                if spec.name != "body":
+                    _check_json(spec, inputs[spec.name])
+            else:
                 inputs[spec.name] = _coerce(spec, inputs[spec.name])
         return inputs
 
