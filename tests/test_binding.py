@@ -600,3 +600,52 @@ def test_json_body_template_with_a_missing_value_stays_valid_json():
     data, ctype = body.render(Scope({"shipImo": 'say "hi"', "b": 2, "q": [1, {"x": None}]}))
     assert ctype == "application/json"
     assert orjson.loads(data) == {"imo": 'say "hi"', "crew": None, "n": [None, 2], "q": [1, {"x": None}]}
+
+
+STEPS = """\
+naftiko: 1.0.0-alpha2
+info: {label: Steps, description: orchestrated units bind at load too}
+binds:
+- namespace: secrets
+  keys: {TENANT: BIND_TENANT}
+capability:
+  consumes:
+  - type: http
+    namespace: up
+    baseUri: https://api.example.com
+    resources:
+    - name: gardens
+      path: /gardens/{id}
+      operations:
+      - name: get-garden
+        inputParameters:
+        - {name: org, in: query, value: '{{TENANT}}'}
+  exposes:
+  - type: rest
+    namespace: api
+    port: 0
+    resources:
+    - path: /gardens/{garden-id}
+      operations:
+      - method: GET
+        steps:
+        - {type: call, name: garden, call: up.get-garden, with: {id: rest.garden_id}}
+        mappings:
+        - {targetName: requested, value: rest.garden_id}
+        - {targetName: path, value: $.garden.path}
+"""
+
+
+async def test_orchestrated_unit_binds_tolerant_names_at_load_and_keeps_binds(tmp_path, fresh_upstream):
+    path = tmp_path / "steps.yaml"
+    path.write_text(STEPS)
+    plan = compile_plan(load(str(path)), Options(environ=dict(ENV), base_uris={"up": fresh_upstream.url}))
+    app = build_rest_app(plan.adapters[0], plan.secrets.mask)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as http:
+            r = await http.get("/gardens/g-1", params={"TENANT": "evil", "garden_id": "g-OTHER"}, headers={"garden_id": "g-2"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"requested": "g-1", "path": "/gardens/g-1"}
+        assert fresh_upstream.last.query.getall("org") == ["acme"]
+    finally:
+        await plan.aclose()

@@ -57,7 +57,7 @@ Source = FromWith | Fixed | FromInput
 def match_input(known: Collection[str], wanted: str, warn: Warn | None = None) -> str | None:
     """The exposed input name that ``wanted`` (a consumed parameter or a ``with`` reference)
     means: the exact name, else the one name equal to it ignoring case, ``-`` and ``_``. None
-    when no exposed input matches; the exact name (and a warning) when several do."""
+    when no exposed input matches, and when several do (with a warning)."""
     if wanted in known:
         return wanted
     target = normalise(wanted)
@@ -110,6 +110,21 @@ def bind_unit_inputs(unit: object, known: Collection[str], warn: Warn | None = N
     calls: Iterable[Call] = getattr(unit, "calls", ())
     for call in calls:
         call.bind_inputs(known, warn, closed=closed)
+    if hasattr(unit, "mappings"):  # orchestrated: mappings and script steps read inputs too
+        unit.mappings = [(key, _rebind(compiled, known)) for key, compiled in unit.mappings]
+        for step in unit.steps:
+            if hasattr(step, "with_") and not hasattr(step, "call"):
+                step.with_ = [(key, _rebind(compiled, known)) for key, compiled in step.with_]
+
+
+def _rebind(compiled: object, known: Collection[str]) -> object:
+    """An ``ns.name`` reference with ``name`` replaced by the exposed input it means."""
+    from .invoke import InputRef
+
+    if not isinstance(compiled, InputRef) or not known:
+        return compiled
+    head = match_input(known, compiled.path[0])
+    return InputRef((head, *compiled.path[1:])) if head is not None and head != compiled.path[0] else compiled
 
 
 def template_inputs(template: Template, aliases: Collection[str], binds: dict) -> list[str]:
