@@ -178,6 +178,11 @@ capability:
       inputParameters:
       - {name: customer-id, type: string, required: true}
       call: up.get-customer
+    - name: declared-search
+      description: declared inputs only, and a template reading an undeclared name
+      inputParameters:
+      - {name: term, type: string, required: false}
+      call: up.search
 """
 
 
@@ -284,6 +289,16 @@ async def test_mcp_declared_tool_gets_only_its_inputs(served, fresh_upstream, mo
     result = await call_tool(server, mode, "declared", {"customer-id": "c7", "customer_id": "evil"})
     assert not result.is_error, result.content
     assert fresh_upstream.last.path == "/customers/c7"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_mcp_undeclared_argument_never_reaches_a_template(served, fresh_upstream, mode):
+    """`value: '{{userId}}'` on the consumed side; the tool declares only `term`: a caller's
+    `userId` argument is dropped, so the upstream gets no `q` at all."""
+    _, server, _ = served
+    result = await call_tool(server, mode, "declared-search", {"term": "x", "userId": "evil"})
+    assert not result.is_error, result.content
+    assert "q" not in fresh_upstream.last.query
 
 
 # ------------------------------------------------------------------ (b) names as data

@@ -82,6 +82,8 @@ class McpTools:
         self.namespace = plan.namespace
         self.tools = {t.name: t for t in plan.tools}
         self.validators = {t.name: Draft202012Validator(t.input_schema) for t in plan.tools}
+        # tools with declared inputs take only those: an undeclared argument never reaches the unit
+        self.accepts = {t.name: frozenset(t.input_schema["properties"]) for t in plan.tools if t.declared_inputs}
         self.listing = types.ListToolsResult(
             tools=[
                 types.Tool(
@@ -118,8 +120,9 @@ class McpTools:
         problem = _argument_error(tool, self.validators[tool.name], arguments)
         if problem:
             return _error(problem)
+        accepted = self.accepts.get(tool.name)
         try:
-            result = await tool.unit.invoke(dict(arguments))
+            result = await tool.unit.invoke(dict(arguments) if accepted is None else {k: v for k, v in arguments.items() if k in accepted})
         except ResponseTooLarge as exc:
             return self.truncated(exc, tool)
         except EngineError as exc:

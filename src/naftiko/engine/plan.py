@@ -118,6 +118,7 @@ class McpToolPlan:
     annotations: dict
     unit: object  # CallUnit | StepsUnit | MockUnit: anything with invoke(inputs) -> Result
     output_schema: dict | None = None
+    declared_inputs: bool = False  # inputParameters declared: arguments outside them are dropped
 
 
 @dataclass
@@ -627,6 +628,7 @@ class _Compiler:
                     annotations=annotations_for(tool, unit, semantics),
                     unit=unit,
                     output_schema=output_schema_for(tool, unit),
+                    declared_inputs=tool.inputParameters is not None,
                 )
             )
         port = self.port(adapter) if adapter.transport == "http" else None
