@@ -460,11 +460,14 @@ def test_outbound_variable_no_bind_provides_is_a_positioned_load_error(tmp_path)
     assert not any("t0k3n-value" in msg for _, msg in messages)
 
 
-def test_outbound_variable_no_bind_provides_is_a_warning_under_dry_run(tmp_path):
+def test_outbound_variable_no_bind_provides_is_an_error_under_dry_run_too(tmp_path):
+    """Under --dry-run (and `naftiko validate`) an unset bind variable is a placeholder, but a
+    name no bind declares is still a mistake."""
     path = tmp_path / "typo.yaml"
     path.write_text(TYPO)
-    plan = compile_plan(load(str(path)), Options(environ={}, dry_run=True))
-    assert any("LAMP_TOKN" in str(w) for w in plan.warnings)
+    with pytest.raises(LoadError) as info:
+        compile_plan(load(str(path)), Options(environ={}, dry_run=True))
+    assert any("LAMP_TOKN" in d.message for d in info.value.diagnostics)
 
 
 # ------------------------------------------------------------------ (f) fragments, declared Content-Type, outputSchema

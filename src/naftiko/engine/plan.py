@@ -288,10 +288,11 @@ class _Compiler:
 
     def check_outbound_variables(self, entry, path: tuple, binds: Binds) -> None:
         """A variable that nothing can ever provide would be sent empty (``Authorization: Bearer ``
-        for a typo in a token's bind name): an error naming it where it is used (a warning under
-        --dry-run). Auth templates can read only binds; elsewhere, ``ns.VAR`` with ``ns`` a bind
-        namespace can read only that namespace (binds resolve before inputs)."""
-        report = self.warn if self.options.dry_run else self.error
+        for a typo in a token's bind name): an error naming it where it is used, under --dry-run
+        and ``validate`` too (there an unset but declared bind variable is a placeholder; a name no
+        bind declares is a mistake). Auth templates can read only binds; elsewhere, ``ns.VAR``
+        with ``ns`` a bind namespace can read only that namespace (binds resolve before inputs)."""
+        report = self.error
         known = ", ".join(sorted(f"{ns}.{k}" for ns, values in binds.items() for k in values)) or "none"
         auth = entry.authentication
         for name in ("token", "key", "value", "username", "password"):
