@@ -667,3 +667,11 @@ async def test_orchestrated_unit_binds_tolerant_names_at_load_and_keeps_binds(tm
         assert fresh_upstream.last.query.getall("org") == ["acme"]
     finally:
         await plan.aclose()
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_mcp_big_integer_argument_reaches_the_upstream_exact(served, fresh_upstream, mode):
+    _, server, _ = served
+    result = await call_tool(server, mode, "charge", {"amount": 99999999999999999999999})
+    assert not result.is_error, result.content
+    assert fresh_upstream.last.body == b'{"amount":99999999999999999999999}'
