@@ -14,13 +14,12 @@ import orjson
 import pytest
 from mcp import Client
 
+from conftest import Reply
 from naftiko.adapters.mcp import build_server
 from naftiko.adapters.rest import build_rest_app
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
 from naftiko.loader import load
-
-from conftest import Reply
 
 MODES = ["legacy", "auto"]
 ENV = {"BIND_TENANT": "acme", "BIND_HDR": "s3cr3t-header"}
@@ -276,7 +275,8 @@ async def test_rest_headers_feed_only_declared_header_parameters(served, fresh_u
     assert sent.headers["x-request-id"] == "r-1"  # a consumed header parameter, fed by its header
     assert "page" not in sent.query  # a query parameter is not fed from a header of that name
     assert "x-other" not in sent.headers
-    await http.get("/traced", params={"page": "2", "X-Request-Id": "from-query"}, headers={"X-Request-Id": "from-header"})
+    both = {"X-Request-Id": "from-header"}
+    await http.get("/traced", params={"page": "2", "X-Request-Id": "from-query"}, headers=both)
     assert fresh_upstream.last.query.getall("page") == ["2"]
     assert fresh_upstream.last.headers["x-request-id"] == "from-query"  # one value: the query's, never a list
 
@@ -306,10 +306,11 @@ async def test_mcp_undeclared_argument_never_reaches_a_template(served, fresh_up
 
 async def test_rest_odata_and_jsonapi_names_are_forwarded(served, fresh_upstream):
     http, _, _ = served
-    r = await http.get("/odata", params={"$top": "5", "$filter": "a eq 1", "filter[state]": "open", "state~neq": "closed"})
+    names = {"$top": "5", "$filter": "a eq 1", "filter[state]": "open", "state~neq": "closed"}
+    r = await http.get("/odata", params=names)
     assert r.status_code == 200, r.text
     q = fresh_upstream.last.query
-    assert (q.get("$top"), q.get("$filter"), q.get("filter[state]"), q.get("state~neq")) == ("5", "a eq 1", "open", "closed")
+    assert {name: q.get(name) for name in names} == names
 
 
 async def test_rest_absent_names_send_nothing_never_the_alias_text(served, fresh_upstream):
@@ -377,7 +378,8 @@ async def test_rest_consumed_value_template_of_an_input(served, fresh_upstream):
 async def test_mcp_template_inputs_are_in_the_schema_and_sent(served, fresh_upstream, mode):
     _, server, _ = served
     tools = await list_tools(server, mode)
-    assert tools["search"].input_schema["properties"]["userId"] == {"type": "string", "description": "The user to search for."}
+    user_id = tools["search"].input_schema["properties"]["userId"]
+    assert user_id == {"type": "string", "description": "The user to search for."}
     assert "amount" in tools["charge"].input_schema["properties"]
     assert not (await call_tool(server, mode, "search", {"userId": "u-2"})).is_error
     assert fresh_upstream.last.query.getall("q") == ["u-2"]
@@ -455,7 +457,7 @@ def test_outbound_variable_no_bind_provides_is_a_positioned_load_error(tmp_path)
     messages = {(d.line, d.message) for d in info.value.diagnostics}
     token_line = TYPO[: TYPO.index("token: '{{LAMP_TOKN}}'")].count("\n") + 1
     header_line = TYPO[: TYPO.index("{{lamp.LAMP_TOKEM}}")].count("\n") + 1
-    assert any(line == token_line and "LAMP_TOKN" in msg and "lamp.LAMP_TOKEN" in msg for line, msg in messages), messages
+    assert any(line == token_line and "LAMP_TOKN" in m and "lamp.LAMP_TOKEN" in m for line, m in messages), messages
     assert any(line == header_line and "LAMP_TOKEM" in msg for line, msg in messages), messages
     assert not any("t0k3n-value" in msg for _, msg in messages)
 
@@ -602,11 +604,11 @@ def test_inputs_that_feed_nothing_are_positioned_warnings(tmp_path):
     path = tmp_path / "unused.yaml"
     path.write_text(FEEDS_NOTHING)
     plan = compile_plan(load(str(path)), Options(environ={}))
-    route_line = FEEDS_NOTHING.index("- {method: GET, call: up.list}")
-    tool_line = FEEDS_NOTHING.index("    - name: search")
+    route_line = FEEDS_NOTHING[: FEEDS_NOTHING.index("- {method: GET, call: up.list}")].count("\n") + 1
+    tool_line = FEEDS_NOTHING[: FEEDS_NOTHING.index("    - name: search")].count("\n") + 1
     warnings = {(w.line, w.message) for w in plan.warnings}
-    assert any(line == FEEDS_NOTHING[:route_line].count("\n") + 1 and "'{org}' feeds nothing" in msg for line, msg in warnings), warnings
-    assert any(line == FEEDS_NOTHING[:tool_line].count("\n") + 1 and "'qeury'" in msg for line, msg in warnings), warnings
+    assert any(line == route_line and "'{org}' feeds nothing" in msg for line, msg in warnings), warnings
+    assert any(line == tool_line and "'qeury'" in msg for line, msg in warnings), warnings
 
 
 def test_json_body_template_with_a_missing_value_stays_valid_json():
@@ -661,7 +663,8 @@ async def test_orchestrated_unit_binds_tolerant_names_at_load_and_keeps_binds(tm
     app = build_rest_app(plan.adapters[0], plan.secrets.mask)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as http:
-            r = await http.get("/gardens/g-1", params={"TENANT": "evil", "garden_id": "g-OTHER"}, headers={"garden_id": "g-2"})
+            attempt = {"TENANT": "evil", "garden_id": "g-OTHER"}
+            r = await http.get("/gardens/g-1", params=attempt, headers={"garden_id": "g-2"})
         assert r.status_code == 200, r.text
         assert r.json() == {"requested": "g-1", "path": "/gardens/g-1"}
         assert fresh_upstream.last.query.getall("org") == ["acme"]

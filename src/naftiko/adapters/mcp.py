@@ -121,8 +121,9 @@ class McpTools:
         if problem:
             return _error(problem)
         accepted = self.accepts.get(tool.name)
+        inputs = dict(arguments) if accepted is None else {k: v for k, v in arguments.items() if k in accepted}
         try:
-            result = await tool.unit.invoke(dict(arguments) if accepted is None else {k: v for k, v in arguments.items() if k in accepted})
+            result = await tool.unit.invoke(inputs)
         except ResponseTooLarge as exc:
             return self.truncated(exc, tool)
         except EngineError as exc:

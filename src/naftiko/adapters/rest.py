@@ -21,8 +21,8 @@ from urllib.parse import parse_qsl, unquote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..engine.forward import ForwardPlan, safe_response_headers
 from ..engine.binding import FromInput, FromWith
+from ..engine.forward import ForwardPlan, safe_response_headers
 from ..engine.invoke import EMPTY, InputRef
 from ..engine.plan import InputSpec, RestAdapterPlan, RestOperation, RestRoute
 from ..errors import EngineError, InvalidInput, PayloadTooLarge
@@ -111,7 +111,9 @@ def compile_inputs(operation: RestOperation, route_names: list[str]) -> InputPla
                 key = source.compiled.path[0]
             else:
                 continue
-            if key in route_names or key == "body" or key.lower() in _NOT_INPUTS or declared.get(key) in ("path", "query", "body"):
+            if key in route_names or key == "body" or key.lower() in _NOT_INPUTS:
+                continue
+            if declared.get(key) in ("path", "query", "body"):
                 continue
             headers.setdefault(key, key.lower())
             cookies.setdefault(key, None)
@@ -148,8 +150,9 @@ def _coerce(spec: InputSpec, value: object) -> object:
     return value
 
 
-_JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
-                                            "array": (list,), "object": (dict,)}
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,), "object": (dict,),
+}
 _ARTICLE = {"integer": "an integer", "array": "an array", "object": "an object"}
 
 
@@ -158,8 +161,8 @@ def _check_json(spec: InputSpec, value: object) -> object:
     expected = _JSON_TYPES.get(spec.type or "")
     if expected is None or (isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)):
         return value
-    raise InvalidInput(f"'{spec.name}' must be {_ARTICLE.get(spec.type, 'a ' + str(spec.type))}, got {dumps(value).decode()[:40]}",
-                       field=spec.name)
+    article = _ARTICLE.get(spec.type, f"a {spec.type}")
+    raise InvalidInput(f"'{spec.name}' must be {article}, got {dumps(value).decode()[:40]}", field=spec.name)
 
 
 class RestRouter:
@@ -324,7 +327,10 @@ class RestRouter:
             if body is not EMPTY:
                 inputs["body"] = body
                 for name, path in plan.body_fields:
-                    value = path.find(body) if path is not None else body.get(name, MISSING) if isinstance(body, dict) else MISSING
+                    if path is not None:
+                        value = path.find(body)
+                    else:
+                        value = body.get(name, MISSING) if isinstance(body, dict) else MISSING
                     if value is not MISSING and value is not None:
                         inputs[name] = value
                 if isinstance(body, dict):

@@ -86,7 +86,8 @@ def compile_sources(params: dict, with_: list[tuple[str, object]], known: Collec
             if head is not None and head != compiled.path[0]:
                 compiled = InputRef((head, *compiled.path[1:]))
             elif head is None and closed and warn is not None and ".".join(compiled.path) not in known:
-                warn(f"with '{key}' references input '{compiled.path[0]}', which the unit does not expose: it feeds nothing")
+                warn(f"with '{key}' references input '{compiled.path[0]}', which the unit does not expose: "
+                     "it feeds nothing")
         sources.append((key, FromWith(compiled)))
         fed.add(key)
     for name, spec in params.items():

@@ -17,8 +17,8 @@ from ..consumer.request import RequestPlan, render_value
 from ..consumer.transport import Transport, UpstreamResponse
 from ..expressions.jsonpath import JsonPath, is_jsonpath
 from ..expressions.template import MISSING, THIS, Scope, Template
-from .binding import Fixed, FromInput, Source, compile_sources
 from ..jsonio import JSONDecodeError, loads
+from .binding import Fixed, FromInput, Source, compile_sources
 from .shaping import Shape
 
 # A dotted path into an input (rest.body.items); any other text after the alias is one input name.
@@ -138,7 +138,9 @@ class Call:
         if not self.sources:
             self.sources = compile_sources(self.target.request.params, self.with_)
 
-    def bind_inputs(self, known: Collection[str], warn: Callable[[str], None] | None = None, *, closed: bool = False) -> None:
+    def bind_inputs(
+        self, known: Collection[str], warn: Callable[[str], None] | None = None, *, closed: bool = False
+    ) -> None:
         """Recompile the binding against the input names the exposing adapter offers (at load)."""
         self.sources = compile_sources(self.target.request.params, self.with_, known, warn, closed=closed)
 
