@@ -260,7 +260,8 @@ class _Compiler:
             if entry.authentication is not None and entry.authentication.type == "oauth2":
                 self.error(path + ("authentication", "type"), "oauth2 is an inbound scheme (an MCP adapter as resource server); "
                            "use bearer with a token from a bind to call an OAuth-protected API")
-            if not isinstance(original, m.ImportedConsumesHttp):  # positions are this file's
+            # positions are this file's; a shared consumes file gets binds from its importers
+            if not isinstance(original, m.ImportedConsumesHttp) and self.doc.capability is not None:
                 self.check_outbound_variables(entry, path, binds)
             auth = compile_auth(entry.authentication, binds)
             if auth is not None and auth.kind == "bearer":
