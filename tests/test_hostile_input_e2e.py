@@ -106,7 +106,8 @@ async def test_header_injection_is_refused(served, fresh_upstream, value):
     async with served.mcp(served.urls[MCP], mode="auto") as client:
         result = await client.call_tool("get-item", {"id": "h", "X-Trace": value})
     assert result.is_error and "X-Trace" in result.content[0].text
-    body = _problem(await _rest(served, "GET", "/items/h?x-trace=" + quote(value, safe="")), 400)
+    # the exact name: tolerant spellings are bound at load, never guessed per request
+    body = _problem(await _rest(served, "GET", "/items/h?X-Trace=" + quote(value, safe="")), 400)
     assert body["field"] == "X-Trace"
     assert fresh_upstream.requests == []
 

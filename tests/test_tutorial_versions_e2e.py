@@ -398,7 +398,6 @@ async def test_step10_rest_create_voyage_is_201(surfaces, mock):
     assert [r[:3] for r in mock.requests[mark:]] == [("registry", "POST", "/voyages")] * len(SURFACES)
 
 
-@pytest.mark.xfail(strict=True, reason="REST `in: body` inputs are not read from JSON body fields yet (issue 10)")
 async def test_step10_rest_create_voyage_maps_body_fields(surfaces, mock):
     status, voyage = (await run(surfaces, mock, 10, [("rest", "POST", "/voyages", VOYAGE)], on=("beta5",)))[0]
     assert status == 201

@@ -195,14 +195,17 @@ def test_template_syntax_errors(bad):
         Template(bad)
 
 
-def test_scope_lookup_order_inputs_before_binds():
-    scope = Scope({"TOKEN": "input"}, binds={"env": {"TOKEN": "bind"}})
-    assert Template("{{TOKEN}}|{{env.TOKEN}}").render(scope) == "input|bind"
+def test_scope_lookup_binds_before_inputs():
+    """Binds resolve in their own namespace: an input named like a bind variable or a bind
+    namespace never replaces it; the input stays reachable through the adapter alias."""
+    scope = Scope({"TOKEN": "input", "env": {"TOKEN": "mine"}}, aliases=frozenset({"rest"}), binds={"env": {"TOKEN": "bind"}})
+    assert Template("{{TOKEN}}|{{env.TOKEN}}|{{rest.TOKEN}}").render(scope) == "bind|bind|input"
 
 
-def test_scope_alias_uses_normalised_input_names():
-    scope = Scope({"customer-id": "c1"}, aliases=frozenset({"tools"}))
-    assert Template("{{tools.customer_id}}").render(scope) == "c1"
+def test_scope_alias_uses_exact_input_names():
+    """Tolerant spellings are bound at load (engine.binding), never guessed per request."""
+    scope = Scope({"customer-id": "c1", "$top": 5, "a.b": 1}, aliases=frozenset({"tools"}))
+    assert Template("{{tools.customer-id}}|{{tools.customer_id}}|{{tools.$top}}|{{$top}}|{{tools.a.b}}").render(scope) == "c1||5|5|1"
 
 
 # ------------------------------------------------------------------ names

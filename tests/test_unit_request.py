@@ -357,19 +357,34 @@ async def test_with_is_evaluated_against_inputs_before_with(h):
 # ------------------------------------------------------------------ implicit filling and paths
 
 
-async def test_implicit_filling_by_exact_and_normalised_name(h):
-    await h.tools["get-item"].invoke({"ORG-ID": "o", "item-id": "i", "tags": "t", "X-Trace": "x1"})
+async def test_implicit_filling_by_exact_name_on_mcp(h):
+    """MCP arguments feed consumed parameters by their exact (schema) names; nothing is
+    guessed per call, so a differently spelled argument feeds nothing."""
+    await h.tools["get-item"].invoke({"orgId": "o", "item_id": "i", "tags": "t", "X-Trace": "x1"})
     req = h.transport.last
     assert path_of(req) == "/base/orgs/o/items/i"
     assert ("tags", "t") in query_of(req)
     assert headers_of(req)["x-trace"] == "x1"
-
-
-async def test_ambiguous_normalised_name_is_not_used(h):
     with pytest.raises(InvalidInput) as info:
-        await h.tools["get-item"].invoke({"org-id": "a", "org_id": "b", "item_id": "i"})
+        await h.tools["get-item"].invoke({"ORG-ID": "o", "item_id": "i"})
     assert info.value.field == "orgId"
-    assert h.transport.sent == []
+
+
+async def test_tolerant_names_are_bound_at_load_on_rest(h):
+    """The route's {orgid} and {item-id} feed orgId and item_id: matched once, at load."""
+    await h.rest[("GET", "/orgs/{orgid}/items/{item-id}")].invoke({"orgid": "o", "item-id": "i"})
+    assert path_of(h.transport.last) == "/base/orgs/o/items/i"
+
+
+def test_ambiguous_normalised_name_is_a_positioned_load_warning(tmp_path):
+    text = CAPABILITY.replace("    - path: /orgs/{orgid}/items/{item-id}\n      operations:\n      - method: GET\n",
+                              "    - path: /orgs/{org-id}/items/{item-id}\n      operations:\n      - method: GET\n"
+                              "        inputParameters:\n        - {name: org_id, in: query}\n")
+    path = tmp_path / "cap.yaml"
+    path.write_text(text)
+    plan = compile_plan(load(str(path)), Options(environ=dict(ENV)))
+    found = [w for w in plan.warnings if "'orgId' could be fed by any of 'org-id', 'org_id'" in str(w)]
+    assert found and found[0].line == text[: text.index("- path: /orgs/{org-id}")].count("\n") + 3
 
 
 async def test_path_segments_are_percent_encoded(h):

@@ -67,6 +67,13 @@ def _argument_error(tool: McpToolPlan, validator: Draft202012Validator, argument
     return f"invalid arguments for tool '{tool.name}': " + "; ".join(parts)
 
 
+def _conforming(schema: dict) -> types.CallToolResult:
+    """A tool that declares an ``outputSchema`` always returns ``structuredContent`` matching it
+    (docs/reference.md): every declared property null (each is nullable)."""
+    value = {name: None for name in schema.get("properties", {})}
+    return types.CallToolResult(content=[types.TextContent(text=dumps(value).decode())], structured_content=value)
+
+
 class McpTools:
     """The tool table and the two handlers the low-level server calls."""
 
@@ -75,6 +82,8 @@ class McpTools:
         self.namespace = plan.namespace
         self.tools = {t.name: t for t in plan.tools}
         self.validators = {t.name: Draft202012Validator(t.input_schema) for t in plan.tools}
+        # tools with declared inputs take only those: an undeclared argument never reaches the unit
+        self.accepts = {t.name: frozenset(t.input_schema["properties"]) for t in plan.tools if t.declared_inputs}
         self.listing = types.ListToolsResult(
             tools=[
                 types.Tool(
@@ -111,8 +120,10 @@ class McpTools:
         problem = _argument_error(tool, self.validators[tool.name], arguments)
         if problem:
             return _error(problem)
+        accepted = self.accepts.get(tool.name)
+        inputs = dict(arguments) if accepted is None else {k: v for k, v in arguments.items() if k in accepted}
         try:
-            result = await tool.unit.invoke(dict(arguments))
+            result = await tool.unit.invoke(inputs)
         except ResponseTooLarge as exc:
             return self.truncated(exc, tool)
         except EngineError as exc:
@@ -122,7 +133,10 @@ class McpTools:
             return _error("the engine failed to run this tool")
         if result.upstream_error:
             return _error(upstream_error_text(result, self.mask))
-        return self.success(result, ctx.protocol_version in MODERN_PROTOCOL_VERSIONS, tool.name)
+        answer = self.success(result, ctx.protocol_version in MODERN_PROTOCOL_VERSIONS, tool.name)
+        if tool.output_schema is not None and not answer.is_error and not isinstance(answer.structured_content, dict):
+            return _conforming(tool.output_schema)  # a null or empty result: the declared object with null fields
+        return answer
 
     def success(self, result: Result, modern: bool, tool: str = "") -> types.CallToolResult:
         if result.value is EMPTY or (result.raw is not None and not result.raw.strip()):

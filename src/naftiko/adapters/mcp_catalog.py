@@ -46,6 +46,7 @@ from mcp import MCPError
 from pydantic import ValidationError
 
 from ..binds import resolve_location
+from ..engine.binding import bind_unit_inputs
 from ..engine.invoke import EMPTY, Result
 from ..errors import EngineError
 from ..expressions.template import MISSING, to_text
@@ -243,6 +244,8 @@ def _dynamic(compiler, res: m.McpResource, rpath, consumers, aliases, binds) -> 
     unit = compiler.unit(res.name, res, rpath, consumers, aliases, binds)
     if unit is None:
         return None
+    if params:  # {customer-id} feeds customer_id: matched at load
+        bind_unit_inputs(unit, params, lambda msg: compiler.warn(rpath, msg))
     mime = res.mimeType
     if pattern is None:
         listing = types.Resource(name=res.name, title=res.label, uri=uri, description=res.description, mime_type=mime or "application/json")
@@ -289,6 +292,7 @@ def _prompt(compiler, prompt: m.McpPrompt, ppath, base_dir, consumers, aliases, 
         unit = compiler.unit(prompt.name, spec, ppath, consumers, aliases, binds)
         if unit is None:
             return None
+        bind_unit_inputs(unit, [a.name for a in prompt.arguments], lambda msg: compiler.warn(ppath, msg))
         if any(a.name == "result" for a in prompt.arguments):
             compiler.error(ppath + ("arguments",), f"{what}: an argument named 'result' would hide the call result")
             return None

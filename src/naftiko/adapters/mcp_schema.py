@@ -8,9 +8,10 @@ feeds, and the consumed parameters left over are added under their own names.
 
 from __future__ import annotations
 
+from ..engine.binding import call_templates, template_inputs
 from ..engine.invoke import InputRef
 from ..expressions.names import normalise
-from ..expressions.template import MISSING
+from ..expressions.template import MISSING, Template
 from ..spec.model import McpTool
 
 _HINTS = {"readOnly": "readOnlyHint", "destructive": "destructiveHint", "idempotent": "idempotentHint", "openWorld": "openWorldHint"}
@@ -30,7 +31,7 @@ def _property(type_: str | None, description: str | None, location: str | None =
     return prop
 
 
-def input_schema_for(tool: McpTool, unit) -> dict:
+def input_schema_for(tool: McpTool, unit, aliases: frozenset[str] = frozenset(), binds: dict | None = None) -> dict:
     properties: dict[str, dict] = {}
     required: list[str] = []
     if tool.inputParameters is not None:
@@ -42,6 +43,16 @@ def input_schema_for(tool: McpTool, unit) -> dict:
 
     for call in unit.calls:
         _infer_from_call(call, properties, required)
+    for call in unit.calls:  # a consumed value that is exactly '{{x}}': x typed and described by that parameter
+        for spec in call.target.request.params.values():
+            var = spec.value.single_var if isinstance(spec.value, Template) else None
+            names = template_inputs(spec.value, aliases, binds or {}) if var is not None else []
+            if names and names[0] not in properties:
+                properties[names[0]] = _property(spec.type, spec.description, spec.location)
+    for call in unit.calls:  # inputs read only by templates: fixed values, `with` templates, the body
+        for name in _template_inputs(call, aliases, binds or {}):
+            if name not in properties and not any(normalise(name) == normalise(p) for p in properties):
+                properties[name] = {}
     for name, kind in getattr(unit, "template_inputs", ()):  # mock outputs rendered from inputs
         properties.setdefault(name, {"type": kind})
     return {"type": "object", "properties": properties, "required": required}
@@ -69,6 +80,14 @@ def _infer_from_call(call, properties: dict, required: list) -> None:
         properties[name] = _property(spec.type, spec.description, spec.location)
         if spec.location == "path" or spec.required:
             required.append(name)
+
+
+def _template_inputs(call, aliases: frozenset[str], binds: dict) -> list[str]:
+    fed = {k for k, _ in call.with_} | set(call.target.request.params)
+    names: list[str] = []
+    for template in call_templates(call):
+        names += [n for n in template_inputs(template, aliases, binds) if n not in fed and n != "body"]
+    return list(dict.fromkeys(names))
 
 
 def annotations_for(tool: McpTool, unit, semantics=None) -> dict:

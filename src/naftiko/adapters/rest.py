@@ -18,15 +18,17 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, unquote
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..engine.binding import FromInput, FromWith
 from ..engine.forward import ForwardPlan, safe_response_headers
-from ..engine.invoke import EMPTY
+from ..engine.invoke import EMPTY, InputRef
 from ..engine.plan import InputSpec, RestAdapterPlan, RestOperation, RestRoute
 from ..errors import EngineError, InvalidInput, PayloadTooLarge
-from ..jsonio import dumps
+from ..expressions.jsonpath import JsonPath, is_jsonpath
+from ..expressions.template import MISSING
+from ..jsonio import JSONDecodeError, dumps, loads
 from .asgi import serve_lifespan
 from .limits import MAX_JSON_DEPTH, body_too_deep
 from .problems import problem, problem_from
@@ -75,6 +77,54 @@ def _compile_route(r: RestRoute) -> _Route:
     return _Route(path, regex, names, operations, ", ".join(sorted(operations)), r.forward)
 
 
+@dataclass(frozen=True, slots=True)
+class InputPlan:
+    """Where one operation's inputs come from, decided at load. Headers and cookies are read only
+    for inputs declared ``in: header``/``in: cookie``, consumed header/cookie parameters fed by
+    name and names a ``with`` entry references; ``in: body`` inputs from the JSON body."""
+
+    headers: tuple[tuple[str, str], ...]  # (input name, lower-case header name)
+    cookies: tuple[str, ...]
+    body_fields: tuple[tuple[str, JsonPath | None], ...]  # (input name, JSONPath or None: the field of that name)
+    function_inputs: tuple[str, ...]  # declared without `in`: a query parameter or a JSON body field
+    declared_elsewhere: frozenset[str]  # names declared in a header, cookie or the body
+
+
+def compile_inputs(operation: RestOperation, route_names: list[str]) -> InputPlan:
+    headers: dict[str, str] = {}
+    cookies: dict[str, None] = {}
+    body_fields: list[tuple[str, JsonPath | None]] = []
+    declared = {s.name: s.location for s in operation.inputs}
+    for spec in operation.inputs:
+        if spec.location == "header":
+            headers[spec.name] = spec.name.lower()
+        elif spec.location == "cookie":
+            cookies[spec.name] = None
+        elif spec.location == "body" and spec.name != "body":
+            body_fields.append((spec.name, JsonPath(spec.value) if is_jsonpath(spec.value) else None))
+    for call in getattr(operation.unit, "calls", ()):
+        for name, source in call.sources:
+            spec = call.target.request.params.get(name)
+            if isinstance(source, FromInput) and spec is not None and spec.location in ("header", "cookie"):
+                key = source.key
+            elif isinstance(source, FromWith) and isinstance(source.compiled, InputRef):
+                key = source.compiled.path[0]
+            else:
+                continue
+            if key in route_names or key == "body" or key.lower() in _NOT_INPUTS:
+                continue
+            if declared.get(key) in ("path", "query", "body"):
+                continue
+            headers.setdefault(key, key.lower())
+            cookies.setdefault(key, None)
+    elsewhere = {n for n in headers if n not in route_names} | set(cookies) | {n for n, _ in body_fields}
+    elsewhere = {n for n in elsewhere if declared.get(n) in ("header", "cookie", "body")}
+    return InputPlan(
+        tuple(headers.items()), tuple(cookies), tuple(body_fields),
+        tuple(s.name for s in operation.inputs if s.location is None), frozenset(elsewhere),
+    )
+
+
 def _coerce(spec: InputSpec, value: object) -> object:
     kind = spec.type
     if kind == "array":
@@ -100,6 +150,21 @@ def _coerce(spec: InputSpec, value: object) -> object:
     return value
 
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,), "object": (dict,),
+}
+_ARTICLE = {"integer": "an integer", "array": "an array", "object": "an object"}
+
+
+def _check_json(spec: InputSpec, value: object) -> object:
+    """A JSON body field is already typed: it must be of the declared type (no coercion)."""
+    expected = _JSON_TYPES.get(spec.type or "")
+    if expected is None or (isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)):
+        return value
+    article = _ARTICLE.get(spec.type, f"a {spec.type}")
+    raise InvalidInput(f"'{spec.name}' must be {article}, got {dumps(value).decode()[:40]}", field=spec.name)
+
+
 class RestRouter:
     """ASGI app: route table built once; per request one dict lookup or a few regex matches."""
 
@@ -109,10 +174,13 @@ class RestRouter:
         self.max_body = max_body
         self.static: dict[str, _Route] = {}
         self.dynamic: list[_Route] = []
+        self.input_plans: dict[int, InputPlan] = {}
         for r in plan.routes:
             if not r.operations and r.forward is None:
                 continue
             route = _compile_route(r)
+            for operation in r.operations.values():
+                self.input_plans[id(operation)] = compile_inputs(operation, route.names)
             if route.regex is None:
                 self.static[route.template.rstrip("/") or "/"] = route
             else:
@@ -226,40 +294,60 @@ class RestRouter:
         return b"".join(chunks) if size else None
 
     async def inputs(self, request: Request, path_values: dict[str, str], operation: RestOperation) -> dict:
+        """The unit's inputs, kept apart by location as compiled at load (:class:`InputPlan`):
+        declared or bound headers and cookies, then query parameters, then body fields, then the
+        path variables, which nothing else can replace."""
+        plan = self.input_plans[id(operation)]
         inputs: dict[str, object] = {}
-        cookie_header = request.headers.get("cookie")
-        if cookie_header:
-            jar = SimpleCookie()
-            jar.load(cookie_header)
-            inputs.update({k: v.value for k, v in jar.items()})
-        for name, value in request.headers.items():
-            if name not in _NOT_INPUTS:
-                inputs[name] = value
+        if plan.headers:
+            headers = request.headers
+            for name, header in plan.headers:
+                value = headers.get(header)
+                if value is not None:
+                    inputs[name] = value
+        if plan.cookies:
+            cookie_header = request.headers.get("cookie")
+            if cookie_header:
+                jar = SimpleCookie()
+                jar.load(cookie_header)
+                for name in plan.cookies:
+                    if name in jar:
+                        inputs[name] = jar[name].value
         query = request.scope.get("query_string", b"")
         if query:
             params: dict[str, object] = {}
             for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if k in plan.declared_elsewhere:
+                    continue  # declared in a header, cookie or the body: a query parameter cannot stand in
                 prev = params.get(k)
                 params[k] = v if prev is None else [*prev, v] if isinstance(prev, list) else [prev, v]
             inputs.update(params)
-        inputs.update(path_values)
         if request.method not in ("GET", "HEAD", "DELETE") or request.headers.get("content-length") or request.headers.get("transfer-encoding"):
             body = await self.body(request)
             if body is not EMPTY:
                 inputs["body"] = body
+                for name, path in plan.body_fields:
+                    if path is not None:
+                        value = path.find(body)
+                    else:
+                        value = body.get(name, MISSING) if isinstance(body, dict) else MISSING
+                    if value is not MISSING and value is not None:
+                        inputs[name] = value
+                if isinstance(body, dict):
+                    for name in plan.function_inputs:  # a function input (no `in`) sent as a JSON body field
+                        if name not in inputs and name in body:
+                            inputs[name] = body[name]
+        inputs.update(path_values)
         for spec in operation.inputs:
-            if spec.location == "body":
-                continue
-            key = spec.name if spec.name in inputs else next((k for k in inputs if k.lower() == spec.name.lower()), None)
-            body = inputs.get("body")
-            if key is None and spec.location is None and isinstance(body, dict) and spec.name in body:
-                inputs[spec.name] = body[spec.name]  # a function input (no `in`) sent as a JSON body field
-                key = spec.name
-            if key is None:
+            if spec.name not in inputs:
                 if spec.required:
                     raise InvalidInput(f"missing required {spec.location or 'input'} parameter '{spec.name}'", field=spec.name)
                 continue
-            inputs[spec.name] = _coerce(spec, inputs[key])
+            if spec.location == "body":  # JSON values are typed already; the whole body stays as sent
+                if spec.name != "body":
+                    _check_json(spec, inputs[spec.name])
+            else:
+                inputs[spec.name] = _coerce(spec, inputs[spec.name])
         return inputs
 
     async def body(self, request: Request) -> object:
@@ -269,13 +357,13 @@ class RestRouter:
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype in ("", "application/json") or ctype.endswith("+json"):
             try:
-                return _shallow(data, orjson.loads(data))
-            except orjson.JSONDecodeError as exc:
+                return _shallow(data, loads(data))
+            except JSONDecodeError as exc:
                 raise InvalidInput(f"request body is not valid JSON: {exc.msg} at position {exc.pos}", field="body") from None
         if data.lstrip()[:1] in (b"{", b"["):  # JSON sent with another type (curl -d sends a form type)
             try:
-                return _shallow(data, orjson.loads(data))
-            except orjson.JSONDecodeError:
+                return _shallow(data, loads(data))
+            except JSONDecodeError:
                 pass
         if ctype == "application/x-www-form-urlencoded":
             return dict(parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True))

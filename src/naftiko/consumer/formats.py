@@ -49,6 +49,7 @@ import orjson
 import yaml
 
 from ..errors import UpstreamUnavailable
+from ..jsonio import loads
 from .transport import UpstreamResponse
 
 MAX_DECODE_BYTES = 10 * 1024 * 1024
@@ -152,12 +153,12 @@ def _text_utf8(response: UpstreamResponse, errors: str) -> str:
 
 def _json(response: UpstreamResponse) -> object:
     try:
-        return orjson.loads(response.body)  # the hot path: UTF-8 JSON
+        return loads(response.body)  # the hot path: UTF-8 JSON (big integers kept exact)
     except orjson.JSONDecodeError:
         charset = _charset(response)
         if charset in (None, "utf-8", "utf8") and not response.body.startswith(b"\xef\xbb\xbf"):
             raise
-    return orjson.loads(_text(response))  # a byte-order mark or another declared charset
+    return loads(_text(response))  # a byte-order mark or another declared charset
 
 
 def _jsonable(value: object, budget: list[int]) -> object:

@@ -85,15 +85,22 @@ class BodyPlan:
 
     kind: str  # json | text | xml | sparql | formUrlEncoded | multipartForm | template
     data: object
+    bare: frozenset[int] = frozenset()  # JSON templates: variables standing alone as values
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, str):
+            self.data = Template(self.data)
+        if isinstance(self.data, Template) and self.kind == "template":
+            self.kind = "json" if self.data.source.lstrip()[:1] in ("{", "[") else "text"
+        if isinstance(self.data, Template) and self.kind == "json":
+            self.bare = self.data.bare_json_slots()
 
     def render(self, scope: Scope) -> tuple[bytes, str]:
-        if isinstance(self.data, Template) or isinstance(self.data, str):
-            template = self.data if isinstance(self.data, Template) else Template(self.data)
-            kind = self.kind
-            if kind == "template":
-                kind = "json" if template.source.lstrip()[:1] in ("{", "[") else "text"
-            text = template.render(scope, _TEXT_ENCODERS.get(kind, to_text))
-            return text.encode(), BODY_CONTENT_TYPES[kind]
+        if isinstance(self.data, Template):
+            if self.kind == "json":  # a missing value standing alone is null: the JSON stays valid
+                return self.data.render_json(scope, self.bare).encode(), BODY_CONTENT_TYPES["json"]
+            text = self.data.render(scope, _TEXT_ENCODERS.get(self.kind, to_text))
+            return text.encode(), BODY_CONTENT_TYPES[self.kind]
         value = render_value(self.data, scope)
         if self.kind == "multipartForm":
             return _multipart(value or [])
@@ -228,16 +235,22 @@ class RequestPlan:
             headers.append(("Cookie", "; ".join(cookies)))
 
         data: bytes | None = None
+        declared_type = any(name.lower() == "content-type" for name, _ in headers)  # the file's Content-Type governs
         if self.body is not None:  # the body sees the call's arguments over the unit's inputs
             data, ctype = self.body.render(scope.layered(args))
-            headers.append(("Content-Type", ctype))
+            if not declared_type:
+                headers.append(("Content-Type", ctype))
         elif body_values:
             if len(body_values) == 1:
                 (payload,) = body_values.values()
             else:
                 payload = body_values
-            data = dumps(payload)
-            headers.append(("Content-Type", "application/json"))
+            if declared_type and isinstance(payload, str):
+                data = payload.encode()  # a string body under a declared type is sent as is, not JSON-quoted
+            else:
+                data = dumps(payload)
+                if not declared_type:
+                    headers.append(("Content-Type", "application/json"))
         if self.auth is not None:
             self.auth.apply(headers, query)
         if query:

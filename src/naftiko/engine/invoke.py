@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
-
-import orjson
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 
 from ..consumer.formats import decode
 from ..consumer.request import RequestPlan, render_value
 from ..consumer.transport import Transport, UpstreamResponse
 from ..expressions.jsonpath import JsonPath, is_jsonpath
-from ..expressions.names import find_name
-from ..expressions.template import MISSING, Scope, Template
+from ..expressions.template import MISSING, THIS, Scope, Template
+from ..jsonio import JSONDecodeError, loads
+from .binding import Fixed, FromInput, Source, compile_sources
 from .shaping import Shape
 
-_REF = re.compile(r"^([A-Za-z0-9_-]+)\.([A-Za-z0-9_.*-]+)$")
+# A dotted path into an input (rest.body.items); any other text after the alias is one input name.
+_PLAIN = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_*-]+)*$")
 
 
 @dataclass(slots=True)
@@ -47,8 +48,8 @@ class Result:
         if not self.raw.strip():
             return None
         try:
-            return orjson.loads(self.raw)
-        except orjson.JSONDecodeError:
+            return loads(self.raw)
+        except JSONDecodeError:
             return MISSING
 
 
@@ -57,16 +58,22 @@ EMPTY = object()
 
 @dataclass(frozen=True, slots=True)
 class InputRef:
-    """``ns.name`` in ``with``: the unit's input ``name`` (never the literal text)."""
+    """``ns.name`` in ``with``: the unit's input ``name`` (never the literal text). The name is
+    matched exactly: tolerant spellings are resolved at load (:mod:`.binding`)."""
 
     path: tuple[str, ...]
 
     def resolve(self, inputs: dict) -> object:
-        key = find_name(inputs, self.path[0])
-        if key is None:
-            return MISSING
-        value = inputs[key]
-        for part in self.path[1:]:
+        head = self.path[0]
+        if head in inputs:
+            value = inputs[head]
+            rest = self.path[1:]
+        else:
+            whole = ".".join(self.path)  # an input whose name has dots: tools.a.b for input "a.b"
+            if whole not in inputs:
+                return MISSING
+            return inputs[whole]
+        for part in rest:
             if not isinstance(value, dict) or part not in value:
                 return MISSING
             value = value[part]
@@ -74,11 +81,15 @@ class InputRef:
 
 
 def compile_with_value(value: object, aliases: frozenset[str]) -> object:
-    """``ns.name`` → :class:`InputRef`; ``$…`` → JSONPath; ``{{…}}`` → template; else literal."""
+    """``ns.name`` (or ``$this.ns.name``) → :class:`InputRef`; ``$…`` → JSONPath; ``{{…}}`` →
+    template; else literal. ``name`` may be any parameter name (``$top``, ``filter[state]``)."""
     if isinstance(value, str):
-        m = _REF.match(value.strip())
-        if m and m.group(1) in aliases:
-            return InputRef(tuple(m.group(2).split(".")))
+        text = value.strip()
+        if text.startswith(THIS):
+            text = text[len(THIS) :]
+        ns, dot, name = text.partition(".")
+        if dot and name and ns in aliases and "{{" not in text:
+            return InputRef(tuple(name.split(".")) if _PLAIN.match(name) else (name,))
         if is_jsonpath(value):
             return JsonPath(value)
         if "{{" in value:
@@ -116,28 +127,37 @@ class ConsumedOperation:
 
 @dataclass(slots=True)
 class Call:
-    """One consumed call with its ``with`` entries: used by simple mode and by call steps."""
+    """One consumed call with its ``with`` entries: used by simple mode and by call steps.
+    ``sources`` is its compiled binding: one source per consumed parameter (:mod:`.binding`)."""
 
     target: ConsumedOperation
     with_: list[tuple[str, object]]
+    sources: list[tuple[str, Source]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            self.sources = compile_sources(self.target.request.params, self.with_)
+
+    def bind_inputs(
+        self, known: Collection[str], warn: Callable[[str], None] | None = None, *, closed: bool = False
+    ) -> None:
+        """Recompile the binding against the input names the exposing adapter offers (at load)."""
+        self.sources = compile_sources(self.target.request.params, self.with_, known, warn, closed=closed)
 
     def arguments(self, inputs: dict, scope: Scope) -> dict:
-        """A value per consumed parameter: ``with`` first (evaluated against the inputs as they
-        were — FIX), then values fixed by the file, then inputs by (normalised) name."""
+        """A value per consumed parameter, each from its one compiled source: ``with`` entries
+        (evaluated against the inputs as they were — FIX), values fixed by the file (never
+        replaced by an input), then inputs by the key chosen at load."""
         args: dict[str, object] = {}
-        for key, compiled in self.with_:
-            value = resolve_with_value(compiled, inputs, scope)
+        for name, source in self.sources:
+            if type(source) is FromInput:
+                value = inputs.get(source.key, MISSING)
+            elif type(source) is Fixed:
+                value = render_value(source.value, scope)
+            else:
+                value = resolve_with_value(source.compiled, inputs, scope)
             if value is not MISSING:
-                args[key] = value
-        for name, spec in self.target.request.params.items():
-            if name in args:
-                continue
-            if spec.value is not MISSING:
-                args[name] = render_value(spec.value, scope)
-                continue
-            key = find_name(inputs, name)
-            if key is not None:
-                args[name] = inputs[key]
+                args[name] = value
         return args
 
     async def send(self, inputs: dict, scope: Scope) -> UpstreamResponse:

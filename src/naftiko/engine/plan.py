@@ -8,6 +8,7 @@ reference (``call``, ``forward``) is checked here so a broken file fails at load
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -29,6 +30,7 @@ from ..expressions.template import MISSING, Scope, Template, TemplateError
 from ..loader import Loaded
 from ..secrets import Secrets
 from ..spec import model as m
+from .binding import bind_unit_inputs, route_variables, unit_reads
 from .invoke import Call, CallUnit, ConsumedOperation, compile_with_value
 from .mock import compile_mock, is_mock
 from .script import PythonScript
@@ -40,6 +42,7 @@ from .shaping import (
 )
 from .steps import CallStep, LookupStep, ScriptStep, StepsUnit
 
+_FRAGMENT = re.compile(r"(?<!\{)#")  # a URL fragment, not a {{#section}}
 ADAPTER_ALIASES = {"rest": frozenset({"rest"}), "mcp": frozenset({"tools", "mcp"}), "skill": frozenset(), "control": frozenset()}
 
 
@@ -72,6 +75,7 @@ class InputSpec:
     required: bool
     description: str | None = None
     pattern: str | None = None
+    value: object = None  # in: body inputs: a JSONPath into the request body (`$.user.id`)
 
 
 @dataclass
@@ -114,6 +118,7 @@ class McpToolPlan:
     annotations: dict
     unit: object  # CallUnit | StepsUnit | MockUnit: anything with invoke(inputs) -> Result
     output_schema: dict | None = None
+    declared_inputs: bool = False  # inputParameters declared: arguments outside them are dropped
 
 
 @dataclass
@@ -239,6 +244,7 @@ class _Compiler:
         if dry is not None:
             transports.append(dry)
         for entry, path in entries:
+            original = entry
             if isinstance(entry, m.ImportedConsumesHttp):
                 entry = self.imported(entry, path)
                 if entry is None:
@@ -254,6 +260,9 @@ class _Compiler:
             if entry.authentication is not None and entry.authentication.type == "oauth2":
                 self.error(path + ("authentication", "type"), "oauth2 is an inbound scheme (an MCP adapter as resource server); "
                            "use bearer with a token from a bind to call an OAuth-protected API")
+            # positions are this file's; a shared consumes file gets binds from its importers
+            if not isinstance(original, m.ImportedConsumesHttp) and self.doc.capability is not None:
+                self.check_outbound_variables(entry, path, binds)
             auth = compile_auth(entry.authentication, binds)
             if auth is not None and auth.kind == "bearer":
                 secrets.add(auth.header[1][len("Bearer ") :])
@@ -277,6 +286,35 @@ class _Compiler:
             consumers[entry.namespace] = ops
             self.upstreams[entry.namespace] = (entry, base, transport, auth)
         return consumers, transports
+
+    def check_outbound_variables(self, entry, path: tuple, binds: Binds) -> None:
+        """A variable that nothing can ever provide would be sent empty (``Authorization: Bearer ``
+        for a typo in a token's bind name): an error naming it where it is used, under --dry-run
+        and ``validate`` too (there an unset but declared bind variable is a placeholder; a name no
+        bind declares is a mistake). Auth templates can read only binds; elsewhere, ``ns.VAR``
+        with ``ns`` a bind namespace can read only that namespace (binds resolve before inputs)."""
+        report = self.error
+        known = ", ".join(sorted(f"{ns}.{k}" for ns, values in binds.items() for k in values)) or "none"
+        auth = entry.authentication
+        for name in ("token", "key", "value", "username", "password"):
+            text = getattr(auth, name, None) if auth is not None else None
+            if isinstance(text, str) and "{{" in text:
+                for var in Template(text).bind(binds).variables():
+                    report(path + ("authentication", name), f"authentication {name}: '{{{{{var.name}}}}}' names no bind variable (known: {known})")
+        for ri, res in enumerate(entry.resources):
+            levels = [(res.inputParameters, path + ("resources", ri))]
+            levels += [(op.inputParameters, path + ("resources", ri, "operations", oi)) for oi, op in enumerate(res.operations)]
+            for params, where in [(entry.inputParameters, path), *levels]:
+                for pi, p in enumerate(params):
+                    if isinstance(p.value, str) and "{{" in p.value:
+                        try:
+                            variables = list(Template(p.value).variables())
+                        except TemplateError:
+                            continue  # reported where the value is compiled
+                        for var in variables:
+                            if len(var.path) > 1 and var.path[0] in binds and var.path[1] not in binds[var.path[0]]:
+                                report(where + ("inputParameters", pi, "value"),
+                                       f"'{{{{{var.name}}}}}': bind '{var.path[0]}' has no variable '{var.path[1]}' (known: {known})")
 
     def imported(self, entry: m.ImportedConsumesHttp, path: tuple):
         """The entry named ``import`` in the imported file, renamed to ``as`` when given."""
@@ -323,6 +361,11 @@ class _Compiler:
         full_path = res.path
         if full_path and not full_path.startswith("/"):
             full_path = "/" + full_path
+        hash_at = _FRAGMENT.search(full_path)
+        if hash_at is not None:  # generated AWS-style paths: /#X-Amz-Target=…; a fragment never reaches a server
+            full_path, fragment = full_path[: hash_at.start()], full_path[hash_at.start() :]
+            self.warn(opath, f"consumed path {res.path!r}: the fragment '{fragment}' is not sent (URL fragments never "
+                      "reach the server); declare it as a header or query parameter if the upstream needs it")
         parts, names = split_path(full_path)
         parts, names = self.bind_path(parts, names, binds, opath)
         params = self.params(
@@ -532,11 +575,23 @@ class _Compiler:
                 inputs = [
                     # path inputs are always required; function inputs (no `in`) default to required
                     # as on MCP; query, header and cookie inputs only when declared so
-                    InputSpec(p.name, p.in_, p.type, p.in_ == "path" or p.required is True or (p.in_ is None and p.required is not False), p.description, p.pattern)
+                    InputSpec(p.name, p.in_, p.type, p.in_ == "path" or p.required is True or (p.in_ is None and p.required is not False), p.description, p.pattern, p.value)
                     for p in [*res.inputParameters, *op.inputParameters]
                 ]
+                self.bind_rest_inputs(unit, res.path, inputs, opath)
                 route.operations[op.method] = RestOperation(op.method, name, unit, inputs)
         return RestAdapterPlan(adapter.namespace, self.address(adapter), self.port(adapter), routes, adapter.authentication)
+
+    def bind_rest_inputs(self, unit, route: str, inputs: list[InputSpec], path: tuple) -> None:
+        """Bind the unit's calls to the route's path variables and the declared inputs (at load)."""
+        variables = route_variables(route)
+        known = [*variables, *(i.name for i in inputs)]
+        bind_unit_inputs(unit, list(dict.fromkeys(known)), lambda msg: self.warn(path, msg))
+        if isinstance(unit, CallUnit):
+            read = unit_reads(unit)
+            for name in variables:
+                if name not in read:
+                    self.warn(path, f"route placeholder '{{{name}}}' feeds nothing in '{unit.call.target.request.target}'")
 
     def mcp(self, adapter: m.ExposesMcp, path: tuple, consumers, binds) -> McpAdapterPlan:
         from ..adapters.mcp_catalog import compile_catalog
@@ -564,15 +619,18 @@ class _Compiler:
             unit = self.unit(tool.name, tool, tpath, consumers, aliases | (ref_aliases or frozenset()), binds)
             if unit is None:
                 continue
+            input_schema = input_schema_for(tool, unit, aliases | (ref_aliases or frozenset()), binds)
+            bind_unit_inputs(unit, list(input_schema["properties"]), lambda msg, tpath=tpath: self.warn(tpath, msg), closed=True)
             tools.append(
                 McpToolPlan(
                     name=tool.name,
                     title=tool.label,
                     description=tool.description or tool.label or tool.name,
-                    input_schema=input_schema_for(tool, unit),
+                    input_schema=input_schema,
                     annotations=annotations_for(tool, unit, semantics),
                     unit=unit,
                     output_schema=output_schema_for(tool, unit),
+                    declared_inputs=tool.inputParameters is not None,
                 )
             )
         port = self.port(adapter) if adapter.transport == "http" else None

@@ -109,6 +109,16 @@ class Scope:
         return scope
 
     def lookup(self, path: tuple[str, ...]) -> object:
+        """Binds first, in their own namespace: a caller's input or argument named like a bind
+        namespace or variable never replaces it (docs/reference.md, "Binding and precedence")."""
+        head = path[0]
+        if len(path) > 1 and head in self.binds:
+            return _walk(self.binds[head].get(path[1], MISSING), path[2:])
+        if head in self.flat_binds:
+            return _walk(self.flat_binds[head], path[1:])
+        return self._lookup_values(path)
+
+    def _lookup_values(self, path: tuple[str, ...]) -> object:
         head = path[0]
         if head == "." and len(path) == 1:
             return self.inputs.get(".", self.document)
@@ -118,13 +128,9 @@ class Scope:
             found = _walk_input(self.inputs, path[1:])
             if found is not MISSING or self.parent is None:
                 return found
-            return self.parent.lookup(path)
-        if len(path) > 1 and head in self.binds:
-            return _walk(self.binds[head].get(path[1], MISSING), path[2:])
-        if head in self.flat_binds:
-            return _walk(self.flat_binds[head], path[1:])
+            return self.parent._lookup_values(path)
         if self.parent is not None:
-            return self.parent.lookup(path)
+            return self.parent._lookup_values(path)
         return MISSING
 
     def resolve(self, var: Var) -> object:
@@ -147,16 +153,26 @@ def _walk(value: object, rest: tuple[str, ...]) -> object:
 
 
 def _walk_input(inputs: dict, rest: tuple[str, ...]) -> object:
-    from .names import find_name  # late import keeps the modules one concept each
+    """``<alias>.name…``: the input ``name`` (exact: tolerant spellings are bound at load), or
+    the whole dotted remainder when that is an input's name (``rest.a.b`` for input ``a.b``)."""
+    if rest[0] in inputs:
+        return _walk(inputs[rest[0]], rest[1:])
+    whole = ".".join(rest)
+    return inputs[whole] if whole in inputs else MISSING
 
-    key = find_name(inputs, rest[0])
-    if key is None:
-        return MISSING
-    return _walk(inputs[key], rest[1:])
+
+THIS = "$this."
+
+
+def is_jsonpath_name(name: str) -> bool:
+    """``$``, ``$.x`` and ``$[…]`` are JSONPath; ``$top`` or ``$filter`` are parameter names (OData)."""
+    return name == "$" or name.startswith(("$.", "$["))
 
 
 def _var(name: str) -> Var:
-    if name.startswith("$"):
+    if name.startswith(THIS):  # $this.<ns>.<input> is <ns>.<input>
+        name = name[len(THIS) :]
+    if is_jsonpath_name(name):
         return Var(name, (), JsonPath(name))
     return Var(name, tuple(name.split(".")) if name != "." else (".",), None)
 
@@ -254,6 +270,35 @@ class Template:
         bound.parts = tuple(merged)
         bound.constant = all(isinstance(p, str) for p in bound.parts)
         return bound
+
+    def bare_json_slots(self) -> frozenset[int]:
+        """Indexes of the variables that stand alone as JSON values (``"crew": {{crewIds}}``),
+        not inside a string: a missing value there must render ``null`` to keep the JSON valid."""
+        slots: set[int] = set()
+        for i, p in enumerate(self.parts):
+            if not isinstance(p, Var):
+                continue
+            before = self.parts[i - 1] if i > 0 else ""
+            after = self.parts[i + 1] if i + 1 < len(self.parts) else ""
+            if not isinstance(before, str) or not isinstance(after, str):
+                continue
+            b, a = before.rstrip(), after.lstrip()
+            if (not b or b[-1] in ":[,") and (not a or a[0] in ",}]"):
+                slots.add(i)
+        return frozenset(slots)
+
+    def render_json(self, scope: Scope, bare: frozenset[int]) -> str:
+        """A JSON document template: values JSON-escaped; a missing value in a bare slot is ``null``."""
+        if self.constant:
+            return "".join(self.parts)
+        out: list[str] = []
+        for i, p in enumerate(self.parts):
+            if i in bare:
+                value = scope.resolve(p)
+                out.append("null" if value is MISSING or value is None else to_json_fragment(value))
+            else:
+                _render((p,), scope, to_json_fragment, False, out)
+        return "".join(out)
 
     def render_constant(self) -> str:
         """Render with nothing but literals; unresolved variables render empty."""
