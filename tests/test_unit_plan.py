@@ -246,10 +246,11 @@ def test_non_http_base_uri_is_an_error(tmp_path):
     assert any("baseUri" in d.message and d.line == pos(text, "baseUri: ftp")[0] for d in diags)
 
 
-def test_oauth2_on_a_consumes_entry_is_a_load_error(tmp_path):
+def test_inbound_style_oauth2_on_a_consumes_entry_is_one_clear_load_error(tmp_path):
     text = BASE.replace("    baseUri: https://api.example.com\n", "    baseUri: https://api.example.com\n    authentication:\n      type: oauth2\n      authorizationServerUri: https://as.example\n      resource: https://api.example.com\n")
     (d,) = plan_errors(tmp_path, text)
-    assert "oauth2 is an inbound scheme" in d.message and (d.line, d.col) == pos(text, "type: oauth2")
+    assert "needs grantType" in d.message and "inbound resource server" in d.message
+    assert d.line == pos(text, "type: oauth2")[0]
 
 
 def test_disabled_scripting_refuses_script_steps(tmp_path):

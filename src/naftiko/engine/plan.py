@@ -16,6 +16,16 @@ from urllib.parse import quote, urlsplit
 from ..binds import Binds, read_env_file, resolve_binds, resolve_location
 from ..consumer.auth import compile_auth
 from ..consumer.formats import check_format
+from ..consumer.oauth2 import (
+    BEARER,
+    TOKEN_RESPONSE_CAP,
+    CustomTokenSource,
+    DryRunTokenTransport,
+    OAuth2TokenSource,
+    Placement,
+    TokenAuthTransport,
+    TokenSource,
+)
 from ..consumer.request import (
     BodyPlan,
     ParamSpec,
@@ -180,6 +190,7 @@ class _Compiler:
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = list(loaded.warnings)
         self.upstreams: dict[str, tuple] = {}  # consumes namespace → (entry, base_url, transport, auth), for forward
+        self.token_calls: list[tuple] = []  # custom-token sources waiting for their call target
 
     def error(self, path: tuple, message: str) -> None:
         self.errors.append(self.source.diagnostic(path, message))
@@ -257,9 +268,6 @@ class _Compiler:
             if not base.startswith(("http://", "https://")) or not _valid_authority(base):
                 self.error(path + ("baseUri",), f"baseUri must be an http(s) URL with a host and a valid port, got {entry.baseUri!r}")
                 continue
-            if entry.authentication is not None and entry.authentication.type == "oauth2":
-                self.error(path + ("authentication", "type"), "oauth2 is an inbound scheme (an MCP adapter as resource server); "
-                           "use bearer with a token from a bind to call an OAuth-protected API")
             # positions are this file's; a shared consumes file gets binds from its importers
             if not isinstance(original, m.ImportedConsumesHttp) and self.doc.capability is not None:
                 self.check_outbound_variables(entry, path, binds)
@@ -271,6 +279,11 @@ class _Compiler:
             else:
                 digest = auth.digest if auth and auth.kind == "digest" else None
                 transport = AiohttpTransport(digest=digest, limits=Limits.from_model(entry.resilience))
+                transports.append(transport)
+            if isinstance(entry.authentication, (m.AuthOAuth2Client, m.AuthCustomToken)):
+                transport = self.token_transport(entry, path + ("authentication",), transport, binds, secrets)
+                if transport is None:
+                    continue
                 transports.append(transport)
             ops: dict[str, ConsumedOperation] = {}
             for ri, res in enumerate(entry.resources):
@@ -285,6 +298,7 @@ class _Compiler:
                         ops[op.name] = compiled
             consumers[entry.namespace] = ops
             self.upstreams[entry.namespace] = (entry, base, transport, auth)
+        self.attach_token_calls(consumers, binds)
         return consumers, transports
 
     def check_outbound_variables(self, entry, path: tuple, binds: Binds) -> None:
@@ -296,7 +310,7 @@ class _Compiler:
         report = self.error
         known = ", ".join(sorted(f"{ns}.{k}" for ns, values in binds.items() for k in values)) or "none"
         auth = entry.authentication
-        for name in ("token", "key", "value", "username", "password"):
+        for name in ("token", "key", "value", "username", "password", "tokenEndpoint", "clientId", "clientSecret", "refreshToken"):
             text = getattr(auth, name, None) if auth is not None else None
             if isinstance(text, str) and "{{" in text:
                 for var in Template(text).bind(binds).variables():
@@ -315,6 +329,97 @@ class _Compiler:
                             if len(var.path) > 1 and var.path[0] in binds and var.path[1] not in binds[var.path[0]]:
                                 report(where + ("inputParameters", pi, "value"),
                                        f"'{{{{{var.name}}}}}': bind '{var.path[0]}' has no variable '{var.path[1]}' (known: {known})")
+
+    # -------------------------------------------------------------- outbound tokens
+
+    def token_transport(self, entry, path: tuple, inner: Transport, binds: Binds, secrets: Secrets) -> Transport | None:
+        """Wrap the entry's transport so each request carries a token naftiko obtains itself
+        (docs/reference.md, "Outbound OAuth2"); None after reporting an error."""
+        model = entry.authentication
+
+        def render(value: str | None) -> str:
+            return Template(value).bind(binds).render_constant() if value else ""
+
+        placement = BEARER
+        if isinstance(model, m.AuthOAuth2Client):
+            endpoint = render(model.tokenEndpoint)
+            if not endpoint.startswith(("http://", "https://")) or not _valid_authority(endpoint):
+                self.error(path + ("tokenEndpoint",), f"tokenEndpoint must be an http(s) URL with a host, got {model.tokenEndpoint!r}")
+                return None
+            if endpoint.startswith("http://") and urlsplit(endpoint).hostname not in ("127.0.0.1", "localhost", "::1"):
+                self.warn(path + ("tokenEndpoint",), "tokenEndpoint is plain http: client credentials would cross the network unencrypted")
+            secret, refresh = render(model.clientSecret), render(model.refreshToken)
+            if model.grantType == "refresh-token" and not model.refreshToken:
+                self.error(path + ("grantType",), "grantType refresh-token needs a refreshToken")
+                return None
+            if model.grantType == "client-credentials" and not model.clientSecret:
+                self.error(path + ("grantType",), "grantType client-credentials needs a clientSecret")
+                return None
+            for value in (secret, refresh):
+                secrets.add(value)  # also when written literally in the file
+            source: TokenSource = OAuth2TokenSource(
+                endpoint=endpoint,
+                grant=model.grantType,
+                client_id=render(model.clientId),
+                client_secret=secret or None,
+                refresh_token=refresh or None,
+                scope=render(model.scope) or None,
+                audience=render(model.audience) or None,
+                client_auth=model.clientAuthentication,
+                transport=inner if self.options.dry_run else AiohttpTransport(limits=Limits(max_response_bytes=TOKEN_RESPONSE_CAP)),
+                timeout=self.options.timeout,
+                safety_margin=model.safetyMargin,
+                secrets=secrets,
+            )
+        else:
+            acquire = model.acquire
+            try:
+                token_field = JsonPath(acquire.tokenField)
+                expires_field = JsonPath(acquire.expiresInField) if acquire.expiresInField else None
+            except JsonPathError as exc:
+                self.error(path + ("acquire",), str(exc))
+                return None
+            if model.placement == "header":
+                if not model.headerName:
+                    self.error(path + ("placement",), "placement header needs a headerName")
+                    return None
+                placement = Placement("header", model.headerName)
+                secrets.add_credential_header(model.headerName)
+            elif model.placement == "query":
+                if not model.paramName:
+                    self.error(path + ("placement",), "placement query needs a paramName")
+                    return None
+                placement = Placement("query", model.paramName)
+            arguments = {k: render(v) if isinstance(v, str) else v for k, v in (acquire.with_ or {}).items()}
+            source = CustomTokenSource(
+                call=acquire.call,
+                arguments=arguments,
+                token_field=token_field,
+                expires_field=expires_field,
+                safety_margin=model.safetyMargin,
+                secrets=secrets,
+            )
+            self.token_calls.append((entry.namespace, source, acquire.call, path + ("acquire", "call")))
+        wrapper = DryRunTokenTransport if self.options.dry_run else TokenAuthTransport
+        return wrapper(inner, source, placement)
+
+    def attach_token_calls(self, consumers, binds: Binds) -> None:
+        """``custom-token`` calls resolve once every consumes entry is compiled; the called entry
+        must not itself need a token naftiko obtains (that would be circular)."""
+        for namespace, source, call, path in self.token_calls:
+            ns = call.partition(".")[0]
+            if ns == namespace or ns in self.token_namespaces():
+                self.error(path, f"acquire.call '{call}': the token call must go to a consumes entry without oauth2 or custom-token authentication")
+                continue
+            target = self.target(consumers, call, path[:-1])
+            if target is None:
+                continue
+            scope = Scope(binds=binds)
+            source.attach(lambda args, request=target.request, scope=scope: request.build(args, scope), target.transport)
+
+    def token_namespaces(self) -> set[str]:
+        return {ns for ns, (entry, *_rest) in self.upstreams.items()
+                if isinstance(entry.authentication, (m.AuthOAuth2Client, m.AuthCustomToken))}
 
     def imported(self, entry: m.ImportedConsumesHttp, path: tuple):
         """The entry named ``import`` in the imported file, renamed to ``as`` when given."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 ParamType = Literal["string", "number", "integer", "boolean", "array", "object"]
@@ -89,6 +89,62 @@ class AuthOAuth2(Node):
 
 Authentication = Annotated[
     Union[AuthBasic, AuthApiKey, AuthBearer, AuthDigest, AuthOAuth2], Field(discriminator="type")
+]
+
+
+class _AuthExtension(BaseModel):
+    """Outbound token schemes (naftiko extensions, docs/reference.md "Outbound OAuth2"): typos are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class AuthOAuth2Client(_AuthExtension):
+    """``type: oauth2`` on a consumes entry: naftiko obtains and refreshes the access token itself."""
+
+    type: Literal["oauth2"]
+    grantType: Literal["client-credentials", "refresh-token"]
+    tokenEndpoint: str
+    clientId: str
+    clientSecret: str | None = None
+    refreshToken: str | None = None
+    scope: str | None = None
+    audience: str | None = None
+    clientAuthentication: Literal["basic", "body"] = "body"
+    safetyMargin: float = Field(60, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outbound_form(cls, data: object) -> object:
+        if isinstance(data, dict) and "grantType" not in data:
+            raise ValueError(
+                "oauth2 on a consumes entry obtains tokens itself and needs grantType (client-credentials or "
+                "refresh-token), tokenEndpoint and clientId; authorizationServerUri/resource describe an inbound "
+                "resource server (docs/reference.md, \"Outbound OAuth2\")"
+            )
+        return data
+
+
+class CustomTokenAcquire(_AuthExtension):
+    call: str
+    with_: dict[str, Any] | None = Field(None, alias="with")
+    tokenField: str
+    expiresInField: str | None = None
+
+
+class AuthCustomToken(_AuthExtension):
+    """``type: custom-token``: the token comes from calling another consumed operation."""
+
+    type: Literal["custom-token"]
+    acquire: CustomTokenAcquire
+    placement: Literal["bearer", "header", "query"] = "bearer"
+    headerName: str | None = None
+    paramName: str | None = None
+    safetyMargin: float = Field(60, ge=0)
+
+
+ConsumesAuthentication = Annotated[
+    Union[AuthBasic, AuthApiKey, AuthBearer, AuthDigest, AuthOAuth2Client, AuthCustomToken],
+    Field(discriminator="type"),
 ]
 
 
@@ -202,7 +258,7 @@ class ConsumesHttp(Node):
     description: str | None = None
     baseUri: str
     inputParameters: list[InputParameter] = []
-    authentication: Authentication | None = None
+    authentication: ConsumesAuthentication | None = None
     resources: list[ConsumedHttpResource] = []
     resilience: Resilience | None = None  # naftiko extension
 

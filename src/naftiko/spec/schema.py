@@ -50,8 +50,25 @@ _QUOTED = re.compile(r"'([^']+)'")
 EXTENSION_KEYS = frozenset({("consumes", "resilience")})
 
 
-def _is_extension(where: tuple) -> bool:
-    return len(where) >= 3 and isinstance(where[-2], int) and (where[-3], where[-1]) in EXTENSION_KEYS
+def _is_extension(where: tuple, data: object = None) -> bool:
+    if len(where) >= 3 and isinstance(where[-2], int) and (where[-3], where[-1]) in EXTENSION_KEYS:
+        return True
+    return _in_token_auth(where, data)
+
+
+def _in_token_auth(where: tuple, data: object) -> bool:
+    """Inside a consumes entry's ``authentication`` of an outbound token kind (``oauth2`` with a
+    ``grantType``, ``custom-token``): naftiko extensions (docs/reference.md, "Outbound OAuth2")."""
+    for i in range(len(where) - 2):
+        if where[i] == "consumes" and isinstance(where[i + 1], int) and where[i + 2] == "authentication":
+            node = data
+            for key in where[: i + 3]:
+                try:
+                    node = node[key]
+                except (KeyError, IndexError, TypeError):
+                    return False
+            return isinstance(node, dict) and (node.get("type") == "custom-token" or (node.get("type") == "oauth2" and "grantType" in node))
+    return False
 
 
 def _json_path(path) -> str:
@@ -99,7 +116,7 @@ def check(source: Source, severity: str, version: str = ALPHA2, skip: frozenset 
         for where, message in found:
             if where in skip:
                 continue
-            if (where, message) in seen or (severity == "warning" and _is_extension(where)):
+            if (where, message) in seen or (severity == "warning" and _is_extension(where, source.data)):
                 continue
             seen.add((where, message))
             out.append(source.diagnostic(where, f"{message} (schema, at {_json_path(where)})", severity))
@@ -115,6 +132,6 @@ def unknown_keys(data: object, version: str = ALPHA2) -> list[tuple]:
             if leaf.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(leaf.instance, dict):
                 for key in _QUOTED.findall(leaf.message):
                     where = tuple(leaf.absolute_path) + (key,)
-                    if key in leaf.instance and not _is_extension(where) and where not in found:
+                    if key in leaf.instance and not _is_extension(where, data) and where not in found:
                         found.append(where)
     return found
