@@ -250,7 +250,7 @@ def test_inbound_style_oauth2_on_a_consumes_entry_is_one_clear_load_error(tmp_pa
     text = BASE.replace("    baseUri: https://api.example.com\n", "    baseUri: https://api.example.com\n    authentication:\n      type: oauth2\n      authorizationServerUri: https://as.example\n      resource: https://api.example.com\n")
     (d,) = plan_errors(tmp_path, text)
     assert "needs grantType" in d.message and "inbound resource server" in d.message
-    assert d.line == pos(text, "type: oauth2")[0]
+    assert (d.line, d.col) == pos(text, "authentication:")
 
 
 def test_disabled_scripting_refuses_script_steps(tmp_path):
