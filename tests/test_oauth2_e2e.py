@@ -547,3 +547,61 @@ def test_the_token_endpoint_never_appears_with_credentials_in_errors():
 
     assert endpoint_label("https://user:pw@auth.example.com:8443/oauth/token?client_secret=x") == "https://auth.example.com:8443/oauth/token"
     assert json.dumps(endpoint_label("https://auth.example.com/t")) == '"https://auth.example.com/t"'
+
+
+# ---------------------------------------------------------------------------- m3ter, both ways
+
+
+M3TER_KEY_ID, M3TER_SECRET = "m3ter-key-id-0a1b2c", "m3ter-api-secret-9z8y7x"
+M3TER_TOKEN = "m3ter-access-token-abc123def456"
+
+
+async def test_m3ter_oauth2_variant_serves_with_a_service_user(upstream):
+    """The shipped OAuth2 variant as a user runs it: key id and secret from the environment,
+    the token endpoint on the API host (followed by --base-uri), HTTP Basic client auth."""
+    from conftest import CAPABILITIES, Reply, start_naftiko
+
+    upstream.reset()
+    upstream.reply("/oauth/token", Reply(body=orjson.dumps({"access_token": M3TER_TOKEN, "token_type": "Bearer", "expires_in": 18000})))
+    n = start_naftiko(
+        CAPABILITIES / "m3ter-balances-oauth2.yaml",
+        upstream.url,
+        consumes=["m3ter-balances"],
+        adapters=["m3ter-balances-rest", "m3ter-balances-mcp"],
+        env={"M3TER_ACCESS_KEY_ID": M3TER_KEY_ID, "M3TER_API_SECRET": M3TER_SECRET},
+    )
+    try:
+        base = n.urls["m3ter-balances-rest"].rstrip("/")
+        async with httpx.AsyncClient() as http:
+            first = await http.get(base + "/v1/organizations/org-1/balances", params={"pageSize": "5"})
+            second = await http.get(base + "/v1/organizations/org-1/balances/b-1")
+        assert first.status_code == 200 and second.status_code == 200, first.text
+        token_calls = [r for r in upstream.requests if r.raw_path == "/oauth/token"]
+        api_calls = [r for r in upstream.requests if r.raw_path != "/oauth/token"]
+        assert len(token_calls) == 1 and token_calls[0].method == "POST"
+        basic = base64.b64encode(f"{M3TER_KEY_ID}:{M3TER_SECRET}".encode()).decode()
+        assert token_calls[0].headers["authorization"] == f"Basic {basic}"
+        assert dict(parse_qsl(token_calls[0].body.decode())) == {"grant_type": "client_credentials"}
+        assert [r.headers["authorization"] for r in api_calls] == [f"Bearer {M3TER_TOKEN}"] * 2
+        assert api_calls[0].raw_path == "/organizations/org-1/balances"
+    finally:
+        assert n.stop() == 0
+    logs = n.stderr + "\n".join(n.stdout_lines)
+    for secret in (M3TER_SECRET, M3TER_TOKEN, basic):
+        assert secret not in logs
+    upstream.reset()
+
+
+def test_m3ter_ships_both_ways():
+    from conftest import CAPABILITIES
+
+    static = compile_plan(load(str(CAPABILITIES / "m3ter-balances.yaml")), Options(environ={"M3TER_API_KEY": "k" * 8}))
+    oauth = compile_plan(
+        load(str(CAPABILITIES / "m3ter-balances-oauth2.yaml")),
+        Options(environ={"M3TER_ACCESS_KEY_ID": M3TER_KEY_ID, "M3TER_API_SECRET": M3TER_SECRET}),
+    )
+    assert set(static.consumers["m3ter-balances"]) == set(oauth.consumers["m3ter-balances"])
+    source = oauth.consumers["m3ter-balances"]["listbalances"].transport.source
+    assert source.endpoint == "https://api.m3ter.com/oauth/token"
+    request = source.request()
+    assert request.method == "POST" and ("Content-Type", "application/x-www-form-urlencoded") in request.headers

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from ..binds import Binds, read_env_file, resolve_binds, resolve_location
 from ..consumer.auth import compile_auth
@@ -281,7 +281,7 @@ class _Compiler:
                 transport = AiohttpTransport(digest=digest, limits=Limits.from_model(entry.resilience))
                 transports.append(transport)
             if isinstance(entry.authentication, (m.AuthOAuth2Client, m.AuthCustomToken)):
-                transport = self.token_transport(entry, path + ("authentication",), transport, binds, secrets)
+                transport = self.token_transport(entry, path + ("authentication",), transport, binds, secrets, base)
                 if transport is None:
                     continue
                 transports.append(transport)
@@ -332,7 +332,7 @@ class _Compiler:
 
     # -------------------------------------------------------------- outbound tokens
 
-    def token_transport(self, entry, path: tuple, inner: Transport, binds: Binds, secrets: Secrets) -> Transport | None:
+    def token_transport(self, entry, path: tuple, inner: Transport, binds: Binds, secrets: Secrets, base: str) -> Transport | None:
         """Wrap the entry's transport so each request carries a token naftiko obtains itself
         (docs/reference.md, "Outbound OAuth2"); None after reporting an error."""
         model = entry.authentication
@@ -343,6 +343,8 @@ class _Compiler:
         placement = BEARER
         if isinstance(model, m.AuthOAuth2Client):
             endpoint = render(model.tokenEndpoint)
+            if endpoint.startswith("/"):  # a path on the API's own host (m3ter): follows --base-uri
+                endpoint = urljoin(base + "/", endpoint)
             if not endpoint.startswith(("http://", "https://")) or not _valid_authority(endpoint):
                 self.error(path + ("tokenEndpoint",), f"tokenEndpoint must be an http(s) URL with a host, got {model.tokenEndpoint!r}")
                 return None
