@@ -119,6 +119,7 @@ class ConsumedOperation:
     shape: Shape
     output_raw_format: str = "json"
     output_schema: str | None = None
+    paging: object = None  # engine.pagination.Paging when the operation declares `pagination`
 
     @property
     def method(self) -> str:

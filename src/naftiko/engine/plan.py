@@ -43,6 +43,7 @@ from ..spec import model as m
 from .binding import bind_unit_inputs, route_variables, unit_reads
 from .invoke import Call, CallUnit, ConsumedOperation, compile_with_value
 from .mock import compile_mock, is_mock
+from .pagination import PAGES_ARGUMENT, PAGES_PROPERTY, PAGINATION_OUTPUT, Caps, PagedCallUnit, Paging, simple_path
 from .script import PythonScript
 from .shaping import (
     compile_consumed,
@@ -511,7 +512,33 @@ class _Compiler:
             body=body,
             timeout=self.options.timeout,
         )
-        return ConsumedOperation(request, transport, shape, op.outputRawFormat, op.outputSchema)
+        paging = self.paging(op.pagination, params, opath + ("pagination",)) if op.pagination is not None else None
+        return ConsumedOperation(request, transport, shape, op.outputRawFormat, op.outputSchema, paging)
+
+    def paging(self, spec: m.ConsumedPagination, params: dict[str, ParamSpec], path: tuple) -> Paging | None:
+        """A consumed operation's ``pagination`` (docs/reference.md, "Pagination"), checked at load."""
+        items = simple_path(spec.items)
+        if items is None:
+            self.error(path + ("items",), f"pagination items must be a plain path like $.data, got {spec.items!r}")
+            return None
+        nxt: tuple[str, ...] = ()
+        if spec.style == "cursor":
+            found = simple_path(spec.next) if spec.next else None
+            if not found:
+                self.error(path, "pagination style cursor needs 'next', a plain path like $.next_page to the next cursor")
+                return None
+            nxt = found
+        if spec.style in ("cursor", "page") and not spec.param:
+            self.error(path, f"pagination style {spec.style} needs 'param', the request parameter that carries it")
+            return None
+        body_param = ""
+        if spec.in_ == "body":
+            bodies = [name for name, p in params.items() if p.location == "body"]
+            if len(bodies) != 1:
+                self.error(path + ("in",), "pagination in: body needs the operation to have exactly one 'in: body' parameter (the JSON object the field goes in)")
+                return None
+            body_param = bodies[0]
+        return Paging(spec.style, items, nxt, spec.param or "", spec.in_ == "body", body_param, spec.start)
 
     # -------------------------------------------------------------- exposes
 
@@ -562,7 +589,17 @@ class _Compiler:
                     return None
                 call = Call(target, self.with_entries(spec.with_, aliases))
                 shape = compile_outputs(spec.outputParameters)
-                return CallUnit(name, call, shape, is_passthrough(spec.outputParameters), aliases, binds)
+                unit = CallUnit(name, call, shape, is_passthrough(spec.outputParameters), aliases, binds)
+                if spec.pagination:
+                    if target.paging is None:
+                        self.error(path + ("pagination",), f"call '{spec.call}': the consumed operation declares no pagination")
+                        return None
+                    caps = spec.pagination if isinstance(spec.pagination, m.ExposedPagination) else m.ExposedPagination()
+                    return PagedCallUnit(unit, target.paging, Caps(caps.maxPages, caps.maxItems, caps.timeout))
+                return unit
+            if spec.pagination:
+                self.error(path + ("pagination",), "pagination applies to a unit with a 'call' (simple mode)")
+                return None
             if is_mock(spec.outputParameters):
                 return compile_mock(name, spec.outputParameters, aliases, binds)
         except (JsonPathError, TemplateError) as exc:
@@ -726,7 +763,7 @@ class _Compiler:
             unit = self.unit(tool.name, tool, tpath, consumers, aliases | (ref_aliases or frozenset()), binds)
             if unit is None:
                 continue
-            input_schema = input_schema_for(tool, unit, aliases | (ref_aliases or frozenset()), binds)
+            input_schema = paged_input_schema(input_schema_for(tool, unit, aliases | (ref_aliases or frozenset()), binds), unit)
             bind_unit_inputs(unit, list(input_schema["properties"]), lambda msg, tpath=tpath: self.warn(tpath, msg), closed=True)
             tools.append(
                 McpToolPlan(
@@ -736,7 +773,7 @@ class _Compiler:
                     input_schema=input_schema,
                     annotations=annotations_for(tool, unit, semantics),
                     unit=unit,
-                    output_schema=output_schema_for(tool, unit),
+                    output_schema=paged_output_schema(output_schema_for(tool, unit), unit),
                     declared_inputs=tool.inputParameters is not None,
                 )
             )
@@ -848,6 +885,19 @@ def unknown_overrides(options: Options, consumes: set[str], exposes: set[str]) -
     messages = [f"--base-uri {ns}=…: no consumes namespace '{ns}'" for ns in sorted(set(options.base_uris) - consumes)]
     messages += [f"--port {ns}=…: no exposes namespace '{ns}'" for ns in sorted(set(options.ports) - exposes)]
     return messages
+
+
+def paged_input_schema(schema: dict, unit) -> dict:
+    """A tool whose list paginates takes an optional ``pages`` argument."""
+    if isinstance(unit, PagedCallUnit):
+        schema["properties"].setdefault(PAGES_ARGUMENT, PAGES_PROPERTY)
+    return schema
+
+
+def paged_output_schema(schema: dict | None, unit) -> dict | None:
+    if schema is not None and isinstance(unit, PagedCallUnit):
+        schema["properties"].setdefault("pagination", PAGINATION_OUTPUT)
+    return schema
 
 
 def compile_plan(loaded: Loaded, options: Options | None = None) -> Plan:

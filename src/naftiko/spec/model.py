@@ -200,6 +200,29 @@ RequestBody = Union[str, RequestBodyTyped]
 # ---------------------------------------------------------------- consumes
 
 
+class ConsumedPagination(BaseModel):
+    """naftiko extension on a consumed operation: how its upstream paginates (docs/reference.md, "Pagination")."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    style: Literal["cursor", "page", "link"]
+    items: str = "$"
+    next: str | None = None
+    param: str | None = None
+    in_: Literal["query", "body"] | None = Field(None, alias="in")
+    start: int = Field(1, ge=0)
+
+
+class ExposedPagination(BaseModel):
+    """naftiko extension on an exposed unit: lets callers ask for several pages, within these caps."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    maxPages: int = Field(10, ge=1, le=1000)
+    maxItems: int = Field(1000, ge=1, le=1_000_000)
+    timeout: float = Field(30, gt=0, le=600)
+
+
 class ConsumedHttpOperation(Node):
     name: str
     label: str | None = None
@@ -210,6 +233,7 @@ class ConsumedHttpOperation(Node):
     outputSchema: str | None = None
     outputParameters: list[OutputParameter] = []
     body: RequestBody | None = None
+    pagination: ConsumedPagination | None = None  # naftiko extension
 
     _method = field_validator("method", mode="before")(_upper_method)
 
@@ -327,6 +351,7 @@ class Invocable(Node):
     mappings: list[StepOutputMapping] = []
     outputParameters: list[OutputParameter] = []
     ref: str | None = None
+    pagination: ExposedPagination | bool | None = None  # naftiko extension: callers may ask for several pages
 
 
 # ---------------------------------------------------------------- aggregates

@@ -47,7 +47,12 @@ _QUOTED = re.compile(r"'([^']+)'")
 # Documented naftiko extension keys, as (parent list, key): the spec's schema does not know
 # them, so they are accepted silently in tolerant mode and still reported under --strict.
 # resilience: timeouts, retries, concurrency and response-size limits (docs/resilience.md).
-EXTENSION_KEYS = frozenset({("consumes", "resilience")})
+# pagination: on consumed operations (how the upstream pages) and on exposed units (callers may
+# ask for several pages), docs/reference.md "Pagination".
+EXTENSION_KEYS = frozenset(
+    {("consumes", "resilience"), ("operations", "pagination"), ("tools", "pagination"), ("functions", "pagination"),
+     ("resources", "pagination")}
+)
 
 
 def _is_extension(where: tuple, data: object = None) -> bool:
