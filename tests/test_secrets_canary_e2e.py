@@ -177,13 +177,13 @@ async def test_dry_run_describes_without_secrets(upstream):
     assert_clean("\n".join(n.stdout_lines) + n.stderr, "dry-run output")
 
 
-def _serve_fails(tmp_path, text: str, env: dict, extra_files: dict | None = None) -> str:
+def _serve_fails(tmp_path, text: str, env: dict, extra_files: dict | None = None, extra: tuple = ()) -> str:
     for name, content in (extra_files or {}).items():
         (tmp_path / name).write_text(content)
     cap = tmp_path / "cap.yaml"
     cap.write_text(text)
     proc = run_cli(["serve", str(cap), "--port", "canary-rest=0", "--port", "canary-locked=0",
-                    "--port", "canary-locked-q=0", "--port", "canary-mcp=0"], env=env)
+                    "--port", "canary-locked-q=0", "--port", "canary-mcp=0", *extra], env=env)
     assert proc.returncode == 2, proc.stderr
     output = proc.stdout + proc.stderr
     assert "Traceback" not in output
@@ -201,7 +201,8 @@ def _serve_fails(tmp_path, text: str, env: dict, extra_files: dict | None = None
 def test_load_errors_mentioning_binds(tmp_path, change):
     text = FILE.read_text().replace(*change, 1)
     assert text != FILE.read_text()
-    output = _serve_fails(tmp_path, text, ENV)
+    # --strict: a broken consumed path would otherwise only leave its units out (tolerant mode)
+    output = _serve_fails(tmp_path, text, ENV, extra=("--strict",))
     assert_clean(output, "load error")
 
 

@@ -138,6 +138,7 @@ def _serve(args: argparse.Namespace) -> int:
             return _usage_error("; ".join(problems))
     for plan in plans:
         _print_diagnostics([w for w in plan.warnings], MAX_WARNINGS_ON_SERVE)
+        _print_diagnostics(plan.left_out)
     stdio = any(a.kind == "mcp" and a.transport == "stdio" for p in plans for a in p.adapters)
     if stdio and (args.workers > 1 or args.reload):
         flag = "--workers" if args.workers > 1 else "--reload"
@@ -145,6 +146,9 @@ def _serve(args: argparse.Namespace) -> int:
     out = sys.stderr if stdio else sys.stdout  # stdout belongs to the protocol under stdio
     if args.dry_run:
         print("dry run: upstream calls are described, not sent", file=out, flush=True)
+    for plan in plans:
+        if plan.left_out:  # tolerant mode: what could not compile is not served (docs/reference.md, "Loading")
+            print(f"{plan.file}: left out {len(plan.left_out)} unit(s) with errors (above); serving the rest", file=out, flush=True)
     from .serve import StartupError, serve  # the server stack is only needed to serve
 
     announce = lambda line: print(line, file=out, flush=True)
@@ -202,6 +206,11 @@ def _validate(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{a.kind} {a.namespace} ({a.size})" for a in plan.adapters) or (
             "shared consumes file: " + ", ".join(f"{ns} ({len(ops)} operations)" for ns, ops in plan.consumers.items())
         )
+        if plan.left_out:  # served in tolerant mode, but not valid
+            _print_diagnostics(plan.left_out)
+            print(f"{file}: invalid ({len(plan.left_out)} error(s)); naftiko-run would leave those units out and serve {counts}", file=sys.stderr)
+            status = 1
+            continue
         print(f"{file}: valid with {len(plan.warnings)} warning(s): {counts}")
     return status
 

@@ -367,7 +367,10 @@ class Reloader:
         return True
 
     def _compile(self, file: str) -> Plan:
-        return compile_plan(load(file, strict=self.strict), self.options)
+        plan = compile_plan(load(file, strict=self.strict), self.options)
+        if plan.left_out:  # a reload never drops a unit that is being served: keep the last good version
+            raise LoadError(plan.left_out)
+        return plan
 
     def _build(self, index: int, generation: Generation) -> dict[tuple, object]:
         """The new version's apps, keyed like the slots; port and address changes are logged

@@ -195,33 +195,37 @@ def compile_skill(compiler, adapter, path: tuple, binds) -> SkillAdapterPlan:
                             authentication=adapter.authentication)
     if not adapter.skills:
         compiler.warn(path + ("skills",), f"skill adapter '{adapter.namespace}' declares no skills")
+    names: set[str] = set()  # also of skills left out, so a duplicate is still reported
     for si, skill in enumerate(adapter.skills):
-        spath = path + ("skills", si)
-        if skill.name in plan.skills:
-            compiler.error(spath + ("name",), f"duplicate skill '{skill.name}'")
-            continue
-        root = _location(compiler, skill, spath) if skill.location is not None else None
-        tools: list[SkillToolPlan] = []
-        seen: set[str] = set()
-        for ti, tool in enumerate(skill.tools):
-            tpath = spath + ("tools", ti)
-            if tool.name in seen:
-                compiler.error(tpath + ("name",), f"duplicate tool '{tool.name}' in skill '{skill.name}'")
+        with compiler.unit_scope() as start:
+            spath = path + ("skills", si)
+            if skill.name in names:
+                compiler.error(spath + ("name",), f"duplicate skill '{skill.name}'")
                 continue
-            seen.add(tool.name)
-            if (tool.from_ is None) == (tool.instruction is None):
-                how = "cannot define both 'from' and" if tool.from_ is not None else "must define either 'from' or"
-                compiler.error(tpath, f"skill tool '{tool.name}' in skill '{skill.name}' {how} 'instruction'")
-                continue
-            if tool.instruction is not None:
-                if _instruction(compiler, skill, root, tool, tpath):
-                    tools.append(SkillToolPlan(tool.name, tool.description, instruction=tool.instruction.replace("\\", "/")))
-                continue
-            resolved = _from(compiler, tool, tpath, siblings)
-            if resolved is not None:
-                tools.append(SkillToolPlan(tool.name, tool.description, source=resolved[0], mode=resolved[1]))
-        fields = {key: getattr(skill, attr) for attr, key in _FRONTMATTER if attr in skill.model_fields_set}
-        plan.skills[skill.name] = SkillPlan(skill.name, skill.description, fields | ({"metadata": dict(skill.metadata)} if skill.metadata else {}), root, tools)
+            names.add(skill.name)
+            root = _location(compiler, skill, spath) if skill.location is not None else None
+            tools: list[SkillToolPlan] = []
+            seen: set[str] = set()
+            for ti, tool in enumerate(skill.tools):
+                tpath = spath + ("tools", ti)
+                if tool.name in seen:
+                    compiler.error(tpath + ("name",), f"duplicate tool '{tool.name}' in skill '{skill.name}'")
+                    continue
+                seen.add(tool.name)
+                if (tool.from_ is None) == (tool.instruction is None):
+                    how = "cannot define both 'from' and" if tool.from_ is not None else "must define either 'from' or"
+                    compiler.error(tpath, f"skill tool '{tool.name}' in skill '{skill.name}' {how} 'instruction'")
+                    continue
+                if tool.instruction is not None:
+                    if _instruction(compiler, skill, root, tool, tpath):
+                        tools.append(SkillToolPlan(tool.name, tool.description, instruction=tool.instruction.replace("\\", "/")))
+                    continue
+                resolved = _from(compiler, tool, tpath, siblings)
+                if resolved is not None:
+                    tools.append(SkillToolPlan(tool.name, tool.description, source=resolved[0], mode=resolved[1]))
+            fields = {key: getattr(skill, attr) for attr, key in _FRONTMATTER if attr in skill.model_fields_set}
+            if len(compiler.errors) == start:  # a skill with an error is left out whole (tolerant mode)
+                plan.skills[skill.name] = SkillPlan(skill.name, skill.description, fields | ({"metadata": dict(skill.metadata)} if skill.metadata else {}), root, tools)
     return plan
 
 

@@ -9,6 +9,8 @@ reference (``call``, ``forward``) is checked here so a broken file fails at load
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
@@ -164,6 +166,7 @@ class Plan:
     warnings: list[Diagnostic]
     options: Options = field(default_factory=Options)
     telemetry: object = None  # observability.telemetry.Telemetry, started when serving
+    left_out: list[Diagnostic] = field(default_factory=list)  # errors of units not served (tolerant mode)
 
     async def aclose(self) -> None:
         for transport in self.transports:
@@ -192,6 +195,20 @@ class _Compiler:
         self.warnings: list[Diagnostic] = list(loaded.warnings)
         self.upstreams: dict[str, tuple] = {}  # consumes namespace → (entry, base_url, transport, auth), for forward
         self.token_calls: list[tuple] = []  # custom-token sources waiting for their call target
+        self.left_out: list[Diagnostic] = []  # errors of units left out (docs/reference.md, "Loading")
+
+    @contextmanager
+    def unit_scope(self) -> Iterator[int]:
+        """One unit (consumed operation, REST operation, MCP tool, skill): the errors found while
+        compiling it leave it out instead of refusing the file, unless ``--strict``. Yields the
+        error count at the start, so the caller adds the unit only when it stayed the same."""
+        start = len(self.errors)
+        try:
+            yield start
+        finally:
+            if len(self.errors) > start:
+                self.left_out.extend(self.errors[start:])
+                del self.errors[start:]
 
     def error(self, path: tuple, message: str) -> None:
         self.errors.append(self.source.diagnostic(path, message))
@@ -291,12 +308,13 @@ class _Compiler:
                 rpath = path + ("resources", ri)
                 for oi, op in enumerate(res.operations):
                     opath = rpath + ("operations", oi)
-                    if op.name in ops:
-                        self.error(opath + ("name",), f"duplicate operation '{op.name}' in consumes '{entry.namespace}'")
-                        continue
-                    compiled = self.consumed_operation(entry, res, op, opath, base, auth, transport, binds)
-                    if compiled is not None:
-                        ops[op.name] = compiled
+                    with self.unit_scope() as start:
+                        if op.name in ops:
+                            self.error(opath + ("name",), f"duplicate operation '{op.name}' in consumes '{entry.namespace}'")
+                            continue
+                        compiled = self.consumed_operation(entry, res, op, opath, base, auth, transport, binds)
+                        if compiled is not None and len(self.errors) == start:
+                            ops[op.name] = compiled
             consumers[entry.namespace] = ops
             self.upstreams[entry.namespace] = (entry, base, transport, auth)
         self.attach_token_calls(consumers, binds)
@@ -706,24 +724,25 @@ class _Compiler:
                     route.forward = compile_forward(res.forward, *target, binds, self.options.timeout, warn)
             for oi, op in enumerate(res.operations):
                 opath = rpath + ("operations", oi)
-                if op.method in route.operations:
-                    self.error(opath + ("method",), f"duplicate {op.method} operation on {res.path}")
-                    continue
-                op, _, ref_aliases = self.resolve_ref(op, opath)
-                if op is None:
-                    continue
-                name = op.name or f"{op.method.lower()}-{res.name or res.path}"
-                unit = self.unit(name, op, opath, consumers, aliases | (ref_aliases or frozenset()), binds)
-                if unit is None:
-                    continue
-                inputs = [
-                    # path inputs are always required; function inputs (no `in`) default to required
-                    # as on MCP; query, header and cookie inputs only when declared so
-                    InputSpec(p.name, p.in_, p.type, p.in_ == "path" or p.required is True or (p.in_ is None and p.required is not False), p.description, p.pattern, p.value)
-                    for p in [*res.inputParameters, *op.inputParameters]
-                ]
-                self.bind_rest_inputs(unit, res.path, inputs, opath)
-                route.operations[op.method] = RestOperation(op.method, name, unit, inputs)
+                with self.unit_scope() as start:
+                    if op.method in route.operations:
+                        self.error(opath + ("method",), f"duplicate {op.method} operation on {res.path}")
+                        continue
+                    op, _, ref_aliases = self.resolve_ref(op, opath)
+                    if op is None:
+                        continue
+                    name = op.name or f"{op.method.lower()}-{res.name or res.path}"
+                    unit = self.unit(name, op, opath, consumers, aliases | (ref_aliases or frozenset()), binds)
+                    if unit is None or len(self.errors) != start:
+                        continue
+                    inputs = [
+                        # path inputs are always required; function inputs (no `in`) default to required
+                        # as on MCP; query, header and cookie inputs only when declared so
+                        InputSpec(p.name, p.in_, p.type, p.in_ == "path" or p.required is True or (p.in_ is None and p.required is not False), p.description, p.pattern, p.value)
+                        for p in [*res.inputParameters, *op.inputParameters]
+                    ]
+                    self.bind_rest_inputs(unit, res.path, inputs, opath)
+                    route.operations[op.method] = RestOperation(op.method, name, unit, inputs)
         return RestAdapterPlan(adapter.namespace, self.address(adapter), self.port(adapter), routes, adapter.authentication)
 
     def bind_rest_inputs(self, unit, route: str, inputs: list[InputSpec], path: tuple) -> None:
@@ -739,44 +758,13 @@ class _Compiler:
 
     def mcp(self, adapter: m.ExposesMcp, path: tuple, consumers, binds) -> McpAdapterPlan:
         from ..adapters.mcp_catalog import compile_catalog
-        from ..adapters.mcp_schema import (
-            annotations_for,
-            input_schema_for,
-            output_schema_for,
-        )
 
         aliases = ADAPTER_ALIASES["mcp"] | {adapter.namespace}
         tools: list[McpToolPlan] = []
         names: set[str] = set()
         for ti, tool in enumerate(adapter.tools):
-            tpath = path + ("tools", ti)
-            tool, semantics, ref_aliases = self.resolve_ref(tool, tpath)
-            if tool is None:
-                continue
-            if not tool.name:
-                self.error(tpath, "tool has no 'name'")
-                continue
-            if tool.name in names:
-                self.error(tpath + ("name",), f"duplicate tool '{tool.name}'")
-                continue
-            names.add(tool.name)
-            unit = self.unit(tool.name, tool, tpath, consumers, aliases | (ref_aliases or frozenset()), binds)
-            if unit is None:
-                continue
-            input_schema = paged_input_schema(input_schema_for(tool, unit, aliases | (ref_aliases or frozenset()), binds), unit)
-            bind_unit_inputs(unit, list(input_schema["properties"]), lambda msg, tpath=tpath: self.warn(tpath, msg), closed=True)
-            tools.append(
-                McpToolPlan(
-                    name=tool.name,
-                    title=tool.label,
-                    description=tool.description or tool.label or tool.name,
-                    input_schema=input_schema,
-                    annotations=annotations_for(tool, unit, semantics),
-                    unit=unit,
-                    output_schema=paged_output_schema(output_schema_for(tool, unit), unit),
-                    declared_inputs=tool.inputParameters is not None,
-                )
-            )
+            with self.unit_scope() as start:
+                self.mcp_tool(tool, path + ("tools", ti), names, tools, consumers, aliases, binds, start)
         port = self.port(adapter) if adapter.transport == "http" else None
         if adapter.transport == "http" and port is None:
             self.error(path, f"mcp adapter '{adapter.namespace}' with transport http needs a 'port'")
@@ -784,6 +772,41 @@ class _Compiler:
         return McpAdapterPlan(
             adapter.namespace, self.address(adapter), port, adapter.transport, adapter.description, tools,
             resources, prompts, adapter.authentication,
+        )
+
+    def mcp_tool(self, tool: m.McpTool, tpath: tuple, names: set[str], tools: list[McpToolPlan], consumers, aliases, binds, start: int) -> None:
+        from ..adapters.mcp_schema import (
+            annotations_for,
+            input_schema_for,
+            output_schema_for,
+        )
+
+        tool, semantics, ref_aliases = self.resolve_ref(tool, tpath)
+        if tool is None:
+            return
+        if not tool.name:
+            self.error(tpath, "tool has no 'name'")
+            return
+        if tool.name in names:
+            self.error(tpath + ("name",), f"duplicate tool '{tool.name}'")
+            return
+        names.add(tool.name)
+        unit = self.unit(tool.name, tool, tpath, consumers, aliases | (ref_aliases or frozenset()), binds)
+        if unit is None or len(self.errors) != start:
+            return
+        input_schema = paged_input_schema(input_schema_for(tool, unit, aliases | (ref_aliases or frozenset()), binds), unit)
+        bind_unit_inputs(unit, list(input_schema["properties"]), lambda msg, tpath=tpath: self.warn(tpath, msg), closed=True)
+        tools.append(
+            McpToolPlan(
+                name=tool.name,
+                title=tool.label,
+                description=tool.description or tool.label or tool.name,
+                input_schema=input_schema,
+                annotations=annotations_for(tool, unit, semantics),
+                unit=unit,
+                output_schema=paged_output_schema(output_schema_for(tool, unit), unit),
+                declared_inputs=tool.inputParameters is not None,
+            )
         )
 
     def check_inbound_secrets(self, adapter, path: tuple, binds: Binds) -> None:
@@ -874,10 +897,12 @@ class _Compiler:
         if not self.options.several_files:  # with several files, the CLI checks them together
             for message in unknown_overrides(self.options, set(consumers), {getattr(a, "namespace", None) for a in adapters}):
                 self.errors.append(Diagnostic(self.source.file, 1, 1, message))
-        if self.errors:
-            raise LoadError(sorted(self.errors, key=lambda d: (d.line, d.col)))
+        if self.errors or (self.left_out and (self.options.strict or not any(_serves(a) for a in adapters))):
+            # a file-level error, --strict, or nothing left to serve: refuse the whole file
+            raise LoadError(sorted(self.errors + self.left_out, key=lambda d: (d.line, d.col)))
         label = self.doc.info.label if self.doc.info else None
-        return Plan(self.source.file, label, binds, secrets, consumers, transports, adapters, self.warnings, self.options)
+        left_out = sorted(self.left_out, key=lambda d: (d.line, d.col))
+        return Plan(self.source.file, label, binds, secrets, consumers, transports, adapters, self.warnings, self.options, left_out=left_out)
 
 
 def unknown_overrides(options: Options, consumes: set[str], exposes: set[str]) -> list[str]:
@@ -885,6 +910,17 @@ def unknown_overrides(options: Options, consumes: set[str], exposes: set[str]) -
     messages = [f"--base-uri {ns}=…: no consumes namespace '{ns}'" for ns in sorted(set(options.base_uris) - consumes)]
     messages += [f"--port {ns}=…: no exposes namespace '{ns}'" for ns in sorted(set(options.ports) - exposes)]
     return messages
+
+
+def _serves(adapter) -> bool:
+    """Whether an adapter has anything left to answer with."""
+    if adapter.kind == "rest":
+        return any(r.operations or r.forward is not None for r in adapter.routes)
+    if adapter.kind == "mcp":
+        return bool(adapter.tools or adapter.resources or adapter.prompts)
+    if adapter.kind == "skill":
+        return bool(adapter.skills)
+    return True
 
 
 def paged_input_schema(schema: dict, unit) -> dict:
