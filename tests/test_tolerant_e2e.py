@@ -184,3 +184,92 @@ def test_routes_consumed_operations_and_skills_are_left_out_one_by_one(tmp_path)
     for text in ("duplicate operation 'list'", "invalid JSONPath", "duplicate GET operation on /items",
                  "consumes 'up' has no operation 'bad-output'", "does not exist"):
         assert any(text in m for m in messages), (text, messages)
+
+
+GENERATOR_SPELLINGS = """\
+naftiko: 1.0.0-alpha2
+info:
+  label: Generator spellings
+  description: form bodies, binary parameters, API keys in the body
+binds:
+- namespace: env
+  keys:
+    UP_KEY: UP_KEY
+capability:
+  consumes:
+  - type: http
+    namespace: up
+    baseUri: http://127.0.0.1:1
+    authentication:
+      type: apikey
+      key: api_key
+      value: '{{env.UP_KEY}}'
+      placement: body
+    resources:
+    - name: upload
+      path: /upload
+      operations:
+      - name: upload
+        method: POST
+        inputParameters:
+        - name: file
+          in: body
+          type: binary
+        - name: name
+          in: body
+          type: string
+      - name: login
+        method: POST
+        body:
+          type: form
+          data:
+            user: '{{user}}'
+  exposes:
+  - type: rest
+    namespace: rest
+    port: 8080
+    resources:
+    - path: /upload
+      operations:
+      - method: POST
+        call: up.upload
+        with:
+          file: rest.body.file
+          name: rest.body.name
+    - path: /login
+      operations:
+      - method: POST
+        call: up.login
+        with:
+          user: rest.user
+"""
+
+
+async def test_generator_spellings_are_accepted_with_warnings(tmp_path, upstream):
+    import httpx
+
+    from naftiko.serve import build_app
+
+    path = tmp_path / "gen.yaml"
+    path.write_text(GENERATOR_SPELLINGS)
+    key = "up-key-5f5f5f5f"
+    plan = compile_plan(load(str(path)), Options(environ={"UP_KEY": key}, base_uris={"up": upstream.url}))
+    warned = [d.message for d in plan.warnings]
+    assert any("placement 'body'" in w for w in warned) and any("read as formUrlEncoded" in w for w in warned)
+    assert any("type 'binary' (EXT) is read as a string" in w for w in warned)
+    assert not plan.left_out
+    upstream.reset()
+    app = build_app(plan.adapters[0], plan)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        uploaded = await http.post("/upload", json={"file": "aGVsbG8=", "name": "hello.txt"})
+        form = await http.post("/login", params={"user": "ann&bob"})
+        string_body = await http.post("/upload", json={"file": "aGVsbG8="})  # the body is one JSON string
+    await plan.aclose()
+    assert uploaded.status_code == 200 and form.status_code == 200
+    assert string_body.status_code == 500 and "placement body" in string_body.json()["detail"]
+    assert key not in string_body.text
+    first, second = upstream.requests  # nothing sent for the string body
+    assert first.json() == {"file": "aGVsbG8=", "name": "hello.txt", "api_key": key}
+    assert second.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert second.body == f"user=ann%26bob&api_key={key}".encode()
+    upstream.reset()

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
 from ..binds import Binds, read_env_file, resolve_binds, resolve_location
-from ..consumer.auth import compile_auth
+from ..consumer.auth import BodyFieldTransport, compile_auth
 from ..consumer.formats import check_format
 from ..consumer.oauth2 import (
     BEARER,
@@ -298,6 +298,10 @@ class _Compiler:
                 digest = auth.digest if auth and auth.kind == "digest" else None
                 transport = AiohttpTransport(digest=digest, limits=Limits.from_model(entry.resilience))
                 transports.append(transport)
+            if auth is not None and auth.body is not None:
+                self.warn(path + ("authentication", "placement"), "apikey placement 'body' (EXT): the key is sent as a field of the JSON or form body")
+                secrets.add(auth.body[1])
+                transport = BodyFieldTransport(transport, *auth.body)
             if isinstance(entry.authentication, (m.AuthOAuth2Client, m.AuthCustomToken)):
                 transport = self.token_transport(entry, path + ("authentication",), transport, binds, secrets, base)
                 if transport is None:
@@ -510,7 +514,11 @@ class _Compiler:
             if isinstance(op.body, str):
                 body = BodyPlan("template", Template(op.body))
             else:
-                body = BodyPlan(op.body.type, compile_value(op.body.data))
+                kind = op.body.type
+                if kind == "form":
+                    self.warn(opath + ("body", "type"), "body type 'form' (EXT) is read as formUrlEncoded")
+                    kind = "formUrlEncoded"
+                body = BodyPlan(kind, compile_value(op.body.data))
         problem = check_format(op.outputRawFormat, op.outputSchema)
         if problem:
             self.error(opath + ("outputSchema" if problem.startswith("outputSchema") else "outputRawFormat",), problem)
@@ -887,8 +895,20 @@ class _Compiler:
             if adapter.type == "control" and adapter.management is not None and adapter.management.scripting is not None:
                 self.scripting = adapter.management.scripting
 
+    def warn_binary_parameters(self, node: object, path: tuple = ()) -> None:
+        """EXT: ``type: binary`` on a parameter is read as a string (the model maps it); say so where it is."""
+        if isinstance(node, dict):
+            if node.get("type") == "binary" and len(path) >= 2 and path[-2] == "inputParameters":
+                self.warn(path + ("type",), "parameter type 'binary' (EXT) is read as a string (base64 or raw text)")
+            for key, value in node.items():
+                self.warn_binary_parameters(value, path + (key,))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                self.warn_binary_parameters(value, path + (i,))
+
     def compile(self) -> Plan:
         self.collect_aggregates()
+        self.warn_binary_parameters(self.source.data)
         self.imports = self.load_imports()
         binds = self.binds()
         secrets = Secrets(v for ns in binds.values() for v in ns.values())

@@ -63,7 +63,7 @@ class AuthApiKey(Node):
     type: Literal["apikey"]
     key: str | None = None
     value: str | None = None
-    placement: Literal["header", "query"] = "header"
+    placement: Literal["header", "query", "body"] = "header"  # body: EXT, a field of the JSON or form body
 
 
 class AuthBearer(Node):
@@ -158,6 +158,12 @@ class InputParameter(Node):
     name: str
     in_: Literal["query", "header", "path", "cookie", "body", "environment"] | None = Field(None, alias="in")
     type: ParamType | None = None
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _binary_is_a_string(cls, value: object) -> object:
+        """EXT: generators write ``type: binary`` for file contents; here it is a (base64 or raw) string."""
+        return "string" if value == "binary" else value
     description: str | None = None
     required: bool | None = None
     pattern: str | None = None
@@ -190,7 +196,7 @@ class MultipartPart(Node):
 
 
 class RequestBodyTyped(Node):
-    type: Literal["json", "text", "xml", "sparql", "formUrlEncoded", "multipartForm"]
+    type: Literal["json", "text", "xml", "sparql", "formUrlEncoded", "multipartForm", "form"]  # form: EXT = formUrlEncoded
     data: Any = None
 
 
