@@ -28,7 +28,11 @@ the reference engine where it has one, so mappings written for it keep working:
   ``content``, the markdown source up to the next heading of any level (text before the first
   heading belongs to no section). ``outputSchema`` keeps only sections whose heading text
   starts with it.
-- ``avro`` / ``protobuf``: not supported; :func:`check_format` reports them at load.
+- ``avro`` (fastavro): an Object Container File (``Obj\\x01``, schema inside) is the list of its
+  records; any other body is one datum read with the ``.avsc`` schema file named by
+  ``outputSchema`` (resolved at load, as the reference engine does). Bytes become base64 text,
+  dates and times ISO strings, decimals numbers, UUIDs strings.
+- ``protobuf``: not supported; :func:`check_format` reports it at load.
 
 EXT: when the upstream's content type says JSON and the body parses as JSON, that wins over
 the declared format (dry runs and upstreams that honour ``Accept`` answer JSON). Bodies over
@@ -41,8 +45,11 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as _dt
+import decimal
+import functools
 import io
 import re
+import uuid
 from typing import Callable
 
 import orjson
@@ -56,9 +63,9 @@ MAX_DECODE_BYTES = 10 * 1024 * 1024
 MAX_NODES = 1_000_000  # YAML aliases can make a small body huge ("billion laughs")
 
 FORMATS = ("json", "xml", "avro", "protobuf", "csv", "tsv", "psv", "yaml", "html", "markdown")
-_UNSUPPORTED = frozenset({"avro", "protobuf"})
+_UNSUPPORTED = frozenset({"protobuf"})
 _LABELS = {"json": "JSON", "xml": "XML", "yaml": "YAML", "csv": "CSV", "tsv": "TSV", "psv": "PSV",
-           "html": "HTML", "markdown": "Markdown"}
+           "html": "HTML", "markdown": "Markdown", "avro": "Avro"}
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([A-Za-z0-9._:-]+)", re.I)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M)
 
@@ -78,6 +85,14 @@ def check_format(raw_format: str | None, output_schema: str | None = None) -> st
         return f"outputRawFormat '{raw_format}' is not supported"
     if fmt not in _DECODERS:
         return f"unknown outputRawFormat '{raw_format}' (expected one of: {', '.join(FORMATS)})"
+    if fmt == "avro" and output_schema:
+        try:
+            avro_schema(output_schema)
+        except OSError as exc:
+            return f"outputSchema '{output_schema}': cannot read the Avro schema file ({exc.strerror or type(exc).__name__})"
+        except Exception as exc:  # fastavro's SchemaParseException, JSON errors
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            return f"outputSchema '{output_schema}' is not a valid Avro schema: {reason}"
     if fmt == "html" and output_schema:
         try:
             _check_selector(output_schema)
@@ -398,6 +413,46 @@ def _markdown(response: UpstreamResponse, heading_prefix: str | None) -> object:
     return {"frontMatter": front, "tables": [_html_table(t) for t in tree.css("table")], "sections": sections}
 
 
+@functools.lru_cache(maxsize=64)
+def avro_schema(path: str) -> object:
+    """The parsed ``.avsc`` at ``path`` (an absolute path, resolved at load), parsed once."""
+    import fastavro
+
+    with open(path, "rb") as handle:
+        return fastavro.parse_schema(orjson.loads(handle.read()))
+
+
+def _plain(value: object) -> object:
+    """Avro values as JSON-like data."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _avro(response: UpstreamResponse, schema_path: str | None) -> object:
+    import fastavro
+
+    stream = io.BytesIO(response.body)
+    if response.body.startswith(b"Obj\x01"):  # an Object Container File carries its schema
+        return _plain(list(fastavro.reader(stream)))
+    if not schema_path:
+        raise _Undecodable("a single Avro datum needs outputSchema, the .avsc schema file")
+    value = fastavro.schemaless_reader(stream, avro_schema(schema_path), None)
+    if stream.tell() != len(response.body):
+        raise _Undecodable(f"{len(response.body) - stream.tell()} bytes left after the datum")
+    return _plain(value)
+
+
 _DECODERS: dict[str, Callable[[UpstreamResponse, str | None], object]] = {
     "json": lambda response, _schema: _json(response),
     "xml": _xml,
@@ -407,4 +462,5 @@ _DECODERS: dict[str, Callable[[UpstreamResponse, str | None], object]] = {
     "psv": _delimited("|"),
     "html": _html,
     "markdown": _markdown,
+    "avro": _avro,
 }

@@ -519,7 +519,12 @@ class _Compiler:
                     self.warn(opath + ("body", "type"), "body type 'form' (EXT) is read as formUrlEncoded")
                     kind = "formUrlEncoded"
                 body = BodyPlan(kind, compile_value(op.body.data))
-        problem = check_format(op.outputRawFormat, op.outputSchema)
+        output_schema = op.outputSchema
+        if (op.outputRawFormat or "").lower() == "avro" and output_schema:  # a schema file: relative to this file, then the cwd
+            base_dir = Path(self.source.file).resolve().parent
+            location = output_schema if "://" in output_schema else "file:///./" + output_schema
+            output_schema = str(resolve_location(location, base_dir)) if not Path(output_schema).is_absolute() else output_schema
+        problem = check_format(op.outputRawFormat, output_schema)
         if problem:
             self.error(opath + ("outputSchema" if problem.startswith("outputSchema") else "outputRawFormat",), problem)
         try:
@@ -539,7 +544,7 @@ class _Compiler:
             timeout=self.options.timeout,
         )
         paging = self.paging(op.pagination, params, opath + ("pagination",)) if op.pagination is not None else None
-        return ConsumedOperation(request, transport, shape, op.outputRawFormat, op.outputSchema, paging)
+        return ConsumedOperation(request, transport, shape, op.outputRawFormat, output_schema, paging)
 
     def paging(self, spec: m.ConsumedPagination, params: dict[str, ParamSpec], path: tuple) -> Paging | None:
         """A consumed operation's ``pagination`` (docs/reference.md, "Pagination"), checked at load."""
