@@ -331,10 +331,9 @@ def test_markdown_without_front_matter_or_with_a_leading_rule():
 # ------------------------------------------------------------------ load-time checks and limits
 
 
-def test_protobuf_is_reported_at_load():  # avro is decoded: tests/test_avro_e2e.py
-    assert check_format("protobuf") == "outputRawFormat 'protobuf' is not supported"
-    assert check_format("avro") is None
-    assert "not supported" in undecodable(b"\x00\x01", "protobuf")
+def test_schema_driven_formats_at_load():  # decoding: tests/test_avro_e2e.py, tests/test_protobuf_e2e.py
+    assert check_format("protobuf") == "outputRawFormat 'protobuf' needs outputSchema, the .proto file describing the answer"
+    assert check_format("avro") is None  # container files carry their schema
 
 
 def test_check_format_accepts_known_formats_and_refuses_unknown_ones():

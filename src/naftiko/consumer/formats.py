@@ -32,7 +32,9 @@ the reference engine where it has one, so mappings written for it keep working:
   records; any other body is one datum read with the ``.avsc`` schema file named by
   ``outputSchema`` (resolved at load, as the reference engine does). Bytes become base64 text,
   dates and times ISO strings, decimals numbers, UUIDs strings.
-- ``protobuf``: not supported; :func:`check_format` reports it at load.
+- ``protobuf``: one message read with the ``.proto`` file named by ``outputSchema`` (its first
+  message, or ``file.proto#Message``), see :mod:`naftiko.consumer.protobuf`; proto3 JSON
+  mapping (64-bit integers as strings, enums by name, bytes as base64).
 
 EXT: when the upstream's content type says JSON and the body parses as JSON, that wins over
 the declared format (dry runs and upstreams that honour ``Accept`` answer JSON). Bodies over
@@ -63,9 +65,9 @@ MAX_DECODE_BYTES = 10 * 1024 * 1024
 MAX_NODES = 1_000_000  # YAML aliases can make a small body huge ("billion laughs")
 
 FORMATS = ("json", "xml", "avro", "protobuf", "csv", "tsv", "psv", "yaml", "html", "markdown")
-_UNSUPPORTED = frozenset({"protobuf"})
+_UNSUPPORTED: frozenset[str] = frozenset()
 _LABELS = {"json": "JSON", "xml": "XML", "yaml": "YAML", "csv": "CSV", "tsv": "TSV", "psv": "PSV",
-           "html": "HTML", "markdown": "Markdown", "avro": "Avro"}
+           "html": "HTML", "markdown": "Markdown", "avro": "Avro", "protobuf": "Protocol Buffers"}
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([A-Za-z0-9._:-]+)", re.I)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M)
 
@@ -93,6 +95,17 @@ def check_format(raw_format: str | None, output_schema: str | None = None) -> st
         except Exception as exc:  # fastavro's SchemaParseException, JSON errors
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             return f"outputSchema '{output_schema}' is not a valid Avro schema: {reason}"
+    if fmt == "protobuf":
+        if not output_schema:
+            return "outputRawFormat 'protobuf' needs outputSchema, the .proto file describing the answer"
+        from .protobuf import ProtoSchemaError, message_class
+
+        try:
+            message_class(output_schema)
+        except OSError as exc:
+            return f"outputSchema '{output_schema}': cannot read the .proto file ({exc.strerror or type(exc).__name__})"
+        except ProtoSchemaError as exc:
+            return f"outputSchema '{output_schema}' is not a usable .proto file: {exc}"
     if fmt == "html" and output_schema:
         try:
             _check_selector(output_schema)
@@ -453,6 +466,14 @@ def _avro(response: UpstreamResponse, schema_path: str | None) -> object:
     return _plain(value)
 
 
+def _protobuf(response: UpstreamResponse, schema: str | None) -> object:
+    from .protobuf import decode as decode_protobuf
+
+    if not schema:
+        raise _Undecodable("no outputSchema")
+    return decode_protobuf(response.body, schema)
+
+
 _DECODERS: dict[str, Callable[[UpstreamResponse, str | None], object]] = {
     "json": lambda response, _schema: _json(response),
     "xml": _xml,
@@ -463,4 +484,5 @@ _DECODERS: dict[str, Callable[[UpstreamResponse, str | None], object]] = {
     "html": _html,
     "markdown": _markdown,
     "avro": _avro,
+    "protobuf": _protobuf,
 }

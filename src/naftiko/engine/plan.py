@@ -520,10 +520,13 @@ class _Compiler:
                     kind = "formUrlEncoded"
                 body = BodyPlan(kind, compile_value(op.body.data))
         output_schema = op.outputSchema
-        if (op.outputRawFormat or "").lower() == "avro" and output_schema:  # a schema file: relative to this file, then the cwd
-            base_dir = Path(self.source.file).resolve().parent
-            location = output_schema if "://" in output_schema else "file:///./" + output_schema
-            output_schema = str(resolve_location(location, base_dir)) if not Path(output_schema).is_absolute() else output_schema
+        if (op.outputRawFormat or "").lower() in ("avro", "protobuf") and output_schema:
+            # a schema file (protobuf: optionally #Message): relative to this file, then the cwd
+            file, hash_, message = output_schema.partition("#")
+            if not Path(file).is_absolute():
+                location = file if "://" in file else "file:///./" + file
+                file = str(resolve_location(location, Path(self.source.file).resolve().parent))
+            output_schema = file + hash_ + message
         problem = check_format(op.outputRawFormat, output_schema)
         if problem:
             self.error(opath + ("outputSchema" if problem.startswith("outputSchema") else "outputRawFormat",), problem)
