@@ -273,3 +273,32 @@ async def test_generator_spellings_are_accepted_with_warnings(tmp_path, upstream
     assert second.headers["content-type"] == "application/x-www-form-urlencoded"
     assert second.body == f"user=ann%26bob&api_key={key}".encode()
     upstream.reset()
+
+
+def test_mcp_resources_and_prompts_are_left_out_one_by_one(tmp_path):
+    text = forty({}).replace("    tools:\n", """\
+    resources:
+    - name: good
+      uri: data://good
+      description: served
+      call: up.get-item
+    - name: bad
+      uri: data://bad
+      description: dangling
+      call: up.missing
+    prompts:
+    - name: hello
+      description: served
+      template: [{role: user, content: hi}]
+    - name: hello
+      description: duplicate
+      template: [{role: user, content: hi again}]
+    tools:
+""")
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text)
+    plan = compile_plan(load(str(path)), Options(environ={}))
+    (adapter,) = plan.adapters
+    assert [r.uri for r in adapter.resources] == ["data://good"] and [p.name for p in adapter.prompts] == ["hello"]
+    assert len(adapter.tools) == 39  # tool 30 repeats tool 5's name
+    assert sorted(d.line for d in plan.left_out) == [line_of(text, "up.missing"), line_of(text, "name: hello", 1), line_of(text, "name: tool-5", 1)]

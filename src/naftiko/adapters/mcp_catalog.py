@@ -119,36 +119,38 @@ def compile_catalog(compiler, adapter, path: tuple, consumers, aliases, binds):
     names: set[str] = set()
     uris: set[str] = set()
     for i, res in enumerate(adapter.resources):
-        rpath = path + ("resources", i)
-        if res.name in names:
-            compiler.error(rpath + ("name",), f"duplicate resource '{res.name}'")
-            continue
-        names.add(res.name)
-        if res.location is not None:
-            if res.call or res.steps or res.ref:
-                compiler.error(rpath + ("location",), f"resource '{res.name}': 'location' cannot be combined with 'call' or 'steps'")
+        with compiler.unit_scope() as start:  # a resource with an error is left out (tolerant mode)
+            rpath = path + ("resources", i)
+            if res.name in names:
+                compiler.error(rpath + ("name",), f"duplicate resource '{res.name}'")
                 continue
-            entries = _static(compiler, res, rpath, base_dir)
-        else:
-            entry = _dynamic(compiler, res, rpath, consumers, aliases, binds)
-            entries = [entry] if entry is not None else []
-        for entry in entries:
-            if entry.uri in uris:
-                compiler.error(rpath + ("uri",), f"resource '{res.name}': uri '{entry.uri}' is already served by another resource")
-                continue
-            uris.add(entry.uri)
-            resources.append(entry)
+            names.add(res.name)
+            if res.location is not None:
+                if res.call or res.steps or res.ref:
+                    compiler.error(rpath + ("location",), f"resource '{res.name}': 'location' cannot be combined with 'call' or 'steps'")
+                    continue
+                entries = _static(compiler, res, rpath, base_dir)
+            else:
+                entry = _dynamic(compiler, res, rpath, consumers, aliases, binds)
+                entries = [entry] if entry is not None else []
+            for entry in entries:
+                if entry.uri in uris:
+                    compiler.error(rpath + ("uri",), f"resource '{res.name}': uri '{entry.uri}' is already served by another resource")
+            if len(compiler.errors) == start:
+                uris.update(entry.uri for entry in entries)
+                resources.extend(entries)
     prompts: list[PromptPlan] = []
     seen: set[str] = set()
     for i, prompt in enumerate(adapter.prompts):
-        ppath = path + ("prompts", i)
-        if prompt.name in seen:
-            compiler.error(ppath + ("name",), f"duplicate prompt '{prompt.name}'")
-            continue
-        seen.add(prompt.name)
-        plan = _prompt(compiler, prompt, ppath, base_dir, consumers, aliases, binds)
-        if plan is not None:
-            prompts.append(plan)
+        with compiler.unit_scope() as start:  # likewise a prompt
+            ppath = path + ("prompts", i)
+            if prompt.name in seen:
+                compiler.error(ppath + ("name",), f"duplicate prompt '{prompt.name}'")
+                continue
+            seen.add(prompt.name)
+            plan = _prompt(compiler, prompt, ppath, base_dir, consumers, aliases, binds)
+            if plan is not None and len(compiler.errors) == start:
+                prompts.append(plan)
     return resources, prompts
 
 
