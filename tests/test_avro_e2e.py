@@ -12,8 +12,8 @@ import fastavro
 import httpx
 import orjson
 import pytest
-from conftest import Reply
 
+from conftest import Reply
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
 from naftiko.loader import load
@@ -24,17 +24,30 @@ SCHEMA = {
     "name": "RecordsList",
     "namespace": "test.records",
     "fields": [
-        {"name": "records", "type": {"type": "array", "items": {
-            "type": "record", "name": "Record", "fields": [
-                {"name": "id", "type": "string"},
-                {"name": "title", "type": "string"},
-                {"name": "description", "type": ["null", "string"], "default": None},
-                {"name": "blob", "type": "bytes", "default": ""},
-            ]}}},
+        {
+            "name": "records",
+            "type": {
+                "type": "array",
+                "items": {
+                    "type": "record",
+                    "name": "Record",
+                    "fields": [
+                        {"name": "id", "type": "string"},
+                        {"name": "title", "type": "string"},
+                        {"name": "description", "type": ["null", "string"], "default": None},
+                        {"name": "blob", "type": "bytes", "default": ""},
+                    ],
+                },
+            },
+        },
     ],
 }
-DATA = {"records": [{"id": "r1", "title": "One", "description": None, "blob": b"\x00\x01"},
-                    {"id": "r2", "title": "Two", "description": "second", "blob": b""}]}
+DATA = {
+    "records": [
+        {"id": "r1", "title": "One", "description": None, "blob": b"\x00\x01"},
+        {"id": "r2", "title": "Two", "description": "second", "blob": b""},
+    ]
+}
 
 
 def capability(schema_line: str) -> str:
@@ -96,7 +109,9 @@ async def call(tmp_path, upstream, text: str, body: bytes) -> httpx.Response:
     upstream.reset()
     upstream.reply("/avro/records", Reply(200, body, content_type="application/avro"))
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(plan.adapters[0], plan)), base_url="http://t") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=build_app(plan.adapters[0], plan)), base_url="http://t"
+        ) as http:
             return await http.get("/records")
     finally:
         await plan.aclose()
@@ -114,13 +129,19 @@ async def test_a_datum_read_with_the_avsc_named_by_output_schema(tmp_path, upstr
 async def test_a_container_file_carries_its_schema(tmp_path, upstream):
     response = await call(tmp_path, upstream, capability(""), container())
     assert response.status_code == 200
-    assert response.json()["whole"] == [{"records": [
-        {"id": "r1", "title": "One", "description": None, "blob": "AAE="},
-        {"id": "r2", "title": "Two", "description": "second", "blob": ""},
-    ]}]
+    assert response.json()["whole"] == [
+        {
+            "records": [
+                {"id": "r1", "title": "One", "description": None, "blob": "AAE="},
+                {"id": "r2", "title": "Two", "description": "second", "blob": ""},
+            ]
+        }
+    ]
 
 
-@pytest.mark.parametrize("body, reason", [(b"\xff\xff\xff", "not valid Avro"), (datum() + b"junk", "bytes left after the datum")])
+@pytest.mark.parametrize(
+    "body, reason", [(b"\xff\xff\xff", "not valid Avro"), (datum() + b"junk", "bytes left after the datum")]
+)
 async def test_an_undecodable_body_is_a_502(tmp_path, upstream, body, reason):
     response = await call(tmp_path, upstream, capability("        outputSchema: schemas/records.avsc"), body)
     assert response.status_code == 502 and reason in response.json()["detail"]
@@ -131,10 +152,17 @@ async def test_a_datum_without_a_schema_is_a_502(tmp_path, upstream):
     assert response.status_code == 502 and "needs outputSchema" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("line, content, message", [
-    ("        outputSchema: schemas/missing.avsc", None, "cannot read the Avro schema file"),
-    ("        outputSchema: schemas/bad.avsc", b'{"type": "record", "name": "X", "fields": [{"name": "a", "type": "nope"}]}', "is not a valid Avro schema"),
-])
+@pytest.mark.parametrize(
+    "line, content, message",
+    [
+        ("        outputSchema: schemas/missing.avsc", None, "cannot read the Avro schema file"),
+        (
+            "        outputSchema: schemas/bad.avsc",
+            b'{"type": "record", "name": "X", "fields": [{"name": "a", "type": "nope"}]}',
+            "is not a valid Avro schema",
+        ),
+    ],
+)
 def test_schema_problems_are_load_errors_at_output_schema(tmp_path, line, content, message):
     (tmp_path / "schemas").mkdir()
     if content is not None:

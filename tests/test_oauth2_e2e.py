@@ -56,8 +56,13 @@ class AuthServer:
 
     async def token(self, request: web.Request) -> web.Response:
         form = dict(parse_qsl((await request.read()).decode()))
-        self.token_requests.append({"form": form, "authorization": request.headers.get("Authorization"),
-                                    "content_type": request.headers.get("Content-Type")})
+        self.token_requests.append(
+            {
+                "form": form,
+                "authorization": request.headers.get("Authorization"),
+                "content_type": request.headers.get("Content-Type"),
+            }
+        )
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.mode == "down":
@@ -216,7 +221,9 @@ class Running:
         self.plan = plan
         self.rest_plan = next(a for a in plan.adapters if a.kind == "rest")
         self.mcp_plan = next(a for a in plan.adapters if a.kind == "mcp")
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(self.rest_plan, plan)), base_url="http://t")
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=build_app(self.rest_plan, plan)), base_url="http://t"
+        )
         self.tools = McpTools(self.mcp_plan, plan.secrets.mask)
 
     async def tool(self, name: str, arguments: dict | None = None) -> types.CallToolResult:
@@ -227,7 +234,7 @@ class Running:
     def source(self):
         return self.plan.consumers["api"]["list-items"].transport.source
 
-    async def __aenter__(self) -> "Running":
+    async def __aenter__(self) -> Running:
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -236,7 +243,12 @@ class Running:
 
 
 def assert_no_secret(text: str, server: AuthServer) -> None:
-    for secret in (CLIENT_SECRET, REFRESH_TOKEN, *server.issued, base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()):
+    for secret in (
+        CLIENT_SECRET,
+        REFRESH_TOKEN,
+        *server.issued,
+        base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode(),
+    ):
         assert secret not in text
 
 
@@ -252,9 +264,14 @@ async def test_client_credentials_in_the_body_by_default(tmp_path, server):
     assert first.json()["query"] == {"q": "a"}
     assert len(server.token_requests) == 1  # cached for the second call
     sent = server.token_requests[0]
-    assert sent["form"] == {"grant_type": "client_credentials", "scope": "read:items", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    assert sent["form"] == {
+        "grant_type": "client_credentials",
+        "scope": "read:items",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    }
     assert sent["authorization"] is None and sent["content_type"] == "application/x-www-form-urlencoded"
-    assert server.api_requests == ["access-token-%d-xxxxxxxxxxxx" % server.counter] * 2
+    assert server.api_requests == [f"access-token-{server.counter}-xxxxxxxxxxxx"] * 2
 
 
 async def test_client_credentials_with_http_basic(tmp_path, server):
@@ -324,14 +341,16 @@ async def test_concurrent_first_calls_make_one_token_request(tmp_path, server):
 
 
 async def test_refresh_token_grant_keeps_rotated_refresh_tokens(tmp_path, server):
-    auth = "\n".join([
-        "      type: oauth2",
-        "      grantType: refresh-token",
-        f"      tokenEndpoint: {server.url}/oauth/token",
-        "      clientId: '{{creds.CLIENT_ID}}'",
-        "      clientSecret: '{{creds.CLIENT_SECRET}}'",
-        "      refreshToken: '{{creds.REFRESH_TOKEN}}'",
-    ])
+    auth = "\n".join(
+        [
+            "      type: oauth2",
+            "      grantType: refresh-token",
+            f"      tokenEndpoint: {server.url}/oauth/token",
+            "      clientId: '{{creds.CLIENT_ID}}'",
+            "      clientSecret: '{{creds.CLIENT_SECRET}}'",
+            "      refreshToken: '{{creds.REFRESH_TOKEN}}'",
+        ]
+    )
     plan = compiled(tmp_path, capability(server.url, auth))
     async with Running(plan) as run:
         assert (await run.http.get("/items")).status_code == 200
@@ -404,7 +423,10 @@ async def test_an_unreachable_token_endpoint(tmp_path, server):
     async with Running(plan) as run:
         response = await run.http.get("/items")
     assert response.status_code == 502
-    assert response.json()["detail"] == f"token endpoint {dead}/oauth/token could not be reached or its answer was too large"
+    assert (
+        response.json()["detail"]
+        == f"token endpoint {dead}/oauth/token could not be reached or its answer was too large"
+    )
 
 
 # ---------------------------------------------------------------------------- masking and dry run
@@ -433,7 +455,9 @@ async def test_dry_run_shows_the_token_request_masked(tmp_path, server):
         if client_auth == "basic":
             assert token_request["headers"]["Authorization"] == "Basic ****"
         else:
-            assert token_request["body"] == "grant_type=client_credentials&client_id=****&client_secret=****"  # binds are secrets
+            assert (
+                token_request["body"] == "grant_type=client_credentials&client_id=****&client_secret=****"
+            )  # binds are secrets
         assert_no_secret(response.text, server)
     assert not server.token_requests  # a dry run asks for no token
 
@@ -474,7 +498,12 @@ def custom_token(placement: str = "", call: str = "login.login") -> str:
 
 
 @pytest.mark.parametrize(
-    "placement", ["", "      placement: header\n      headerName: X-Session-Token", "      placement: query\n      paramName: session"]
+    "placement",
+    [
+        "",
+        "      placement: header\n      headerName: X-Session-Token",
+        "      placement: query\n      paramName: session",
+    ],
 )
 async def test_custom_token_from_a_consumed_login(tmp_path, server, placement):
     plan = compiled(tmp_path, capability(server.url, custom_token(placement), LOGIN.format(url=server.url)))
@@ -516,12 +545,32 @@ def test_oauth2_settings_are_silent_in_tolerant_mode_and_reported_under_strict(t
 @pytest.mark.parametrize(
     "auth, extra, message, at",
     [
-        (client_credentials("https://a.example").replace("client-credentials", "refresh-token"), "", "needs a refreshToken", "grantType"),
+        (
+            client_credentials("https://a.example").replace("client-credentials", "refresh-token"),
+            "",
+            "needs a refreshToken",
+            "grantType",
+        ),
         (client_credentials("ftp://a.example"), "", "tokenEndpoint must be an http(s) URL", "tokenEndpoint"),
-        (client_credentials("https://a.example").replace("clientAuthentication: body", "clientAuth: body"), "", "clientAuth", "clientAuth"),
+        (
+            client_credentials("https://a.example").replace("clientAuthentication: body", "clientAuth: body"),
+            "",
+            "clientAuth",
+            "clientAuth",
+        ),
         (custom_token(call="api.list-items"), "", "without oauth2 or custom-token", "call: api"),
-        (custom_token(call="login.nope"), LOGIN.format(url="https://l.example"), "has no operation 'nope'", "call: login"),
-        (custom_token("      placement: header"), LOGIN.format(url="https://l.example"), "needs a headerName", "placement"),
+        (
+            custom_token(call="login.nope"),
+            LOGIN.format(url="https://l.example"),
+            "has no operation 'nope'",
+            "call: login",
+        ),
+        (
+            custom_token("      placement: header"),
+            LOGIN.format(url="https://l.example"),
+            "needs a headerName",
+            "placement",
+        ),
     ],
 )
 def test_bad_token_settings_are_positioned_load_errors(tmp_path, auth, extra, message, at):
@@ -545,7 +594,10 @@ def test_plain_http_token_endpoint_off_loopback_warns(tmp_path):
 def test_the_token_endpoint_never_appears_with_credentials_in_errors():
     from naftiko.consumer.oauth2 import endpoint_label
 
-    assert endpoint_label("https://user:pw@auth.example.com:8443/oauth/token?client_secret=x") == "https://auth.example.com:8443/oauth/token"
+    assert (
+        endpoint_label("https://user:pw@auth.example.com:8443/oauth/token?client_secret=x")
+        == "https://auth.example.com:8443/oauth/token"
+    )
     assert json.dumps(endpoint_label("https://auth.example.com/t")) == '"https://auth.example.com/t"'
 
 
@@ -562,7 +614,10 @@ async def test_m3ter_oauth2_variant_serves_with_a_service_user(upstream):
     from conftest import CAPABILITIES, Reply, start_naftiko
 
     upstream.reset()
-    upstream.reply("/oauth/token", Reply(body=orjson.dumps({"access_token": M3TER_TOKEN, "token_type": "Bearer", "expires_in": 18000})))
+    upstream.reply(
+        "/oauth/token",
+        Reply(body=orjson.dumps({"access_token": M3TER_TOKEN, "token_type": "Bearer", "expires_in": 18000})),
+    )
     n = start_naftiko(
         CAPABILITIES / "m3ter-balances-oauth2.yaml",
         upstream.url,

@@ -17,9 +17,9 @@ import httpx
 import orjson
 import pytest
 from aiohttp import web
-from conftest import CAPABILITIES
 from mcp import types
 
+from conftest import CAPABILITIES
 from naftiko.adapters.mcp import McpTools
 from naftiko.engine.pagination import next_link
 from naftiko.engine.plan import Options, compile_plan
@@ -43,7 +43,9 @@ class Pager:
     async def m3ter(self, request: web.Request) -> web.Response:
         start = int(request.query.get("nextToken", "0"))
         size = int(request.query.get("pageSize", "10"))
-        self.hits.append({"path": request.path, "query": dict(request.query), "auth": request.headers.get("Authorization")})
+        self.hits.append(
+            {"path": request.path, "query": dict(request.query), "auth": request.headers.get("Authorization")}
+        )
         if self.delay:
             await asyncio.sleep(self.delay)
         page = RECORDS[start : start + size]
@@ -120,14 +122,16 @@ class Served:
         self.plan = compile_plan(load(str(file)), Options(base_uris={namespace: url}, environ=env))
         rest = next(a for a in self.plan.adapters if a.kind == "rest")
         self.mcp_plan = next(a for a in self.plan.adapters if a.kind == "mcp")
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(rest, self.plan)), base_url="http://t")
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=build_app(rest, self.plan)), base_url="http://t"
+        )
         self.tools = McpTools(self.mcp_plan, self.plan.secrets.mask)
 
     async def tool(self, name: str, arguments: dict) -> types.CallToolResult:
         ctx = SimpleNamespace(protocol_version="2025-06-18")
         return await self.tools.call_tool(ctx, types.CallToolRequestParams(name=name, arguments=arguments))
 
-    async def __aenter__(self) -> "Served":
+    async def __aenter__(self) -> Served:
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -162,7 +166,11 @@ async def test_m3ter_all_pages_over_rest(up):
         "nextToken": None,
         "pagination": {"pages": 3, "items": 25, "complete": True, "stoppedBy": None},
     }
-    assert [h["query"] for h in up.hits] == [{"pageSize": "10"}, {"pageSize": "10", "nextToken": "10"}, {"pageSize": "10", "nextToken": "20"}]
+    assert [h["query"] for h in up.hits] == [
+        {"pageSize": "10"},
+        {"pageSize": "10", "nextToken": "10"},
+        {"pageSize": "10", "nextToken": "20"},
+    ]
     assert all(h["auth"] == "Bearer m3ter-static-key" for h in up.hits)
 
 
@@ -181,8 +189,10 @@ async def test_m3ter_n_pages_over_mcp_says_it_is_incomplete_and_where_to_resume(
 
 
 async def test_caps_on_items_and_pages(up, tmp_path):
-    text = (CAPABILITIES / "m3ter-balances.yaml").read_text().replace(
-        "pagination: {maxPages: 50, maxItems: 5000, timeout: 60}", "pagination: {maxPages: 2, maxItems: 12}"
+    text = (
+        (CAPABILITIES / "m3ter-balances.yaml")
+        .read_text()
+        .replace("pagination: {maxPages: 50, maxItems: 5000, timeout: 60}", "pagination: {maxPages: 2, maxItems: 12}")
     )
     path = tmp_path / "m3ter.yaml"
     path.write_text(text)
@@ -197,8 +207,10 @@ async def test_caps_on_items_and_pages(up, tmp_path):
 
 
 async def test_time_cap_returns_what_arrived(up, tmp_path):
-    text = (CAPABILITIES / "m3ter-balances.yaml").read_text().replace(
-        "pagination: {maxPages: 50, maxItems: 5000, timeout: 60}", "pagination: {timeout: 0.5}"
+    text = (
+        (CAPABILITIES / "m3ter-balances.yaml")
+        .read_text()
+        .replace("pagination: {maxPages: 50, maxItems: 5000, timeout: 60}", "pagination: {timeout: 0.5}")
     )
     path = tmp_path / "m3ter.yaml"
     path.write_text(text)
@@ -226,7 +238,9 @@ async def test_bad_pages_argument_is_a_400_and_nothing_is_sent(up, pages):
 
 async def test_metronome_body_cursor_over_both_adapters(up):
     async with metronome(up.url) as s:
-        rest = await s.http.post("/v1/v1/contracts/customerbalances/list", params={"pages": "all"}, json={"customer_id": "c-1", "limit": 10})
+        rest = await s.http.post(
+            "/v1/v1/contracts/customerbalances/list", params={"pages": "all"}, json={"customer_id": "c-1", "limit": 10}
+        )
         tool = await s.tool("list-balances", {"body": {"customer_id": "c-1", "limit": 20}, "pages": "all"})
     assert rest.status_code == 200
     assert rest.json()["data"] == RECORDS and rest.json()["next_page"] is None
@@ -314,12 +328,19 @@ async def test_link_headers(up, tmp_path):
 
 
 async def test_a_cursor_that_does_not_advance_stops_at_once(up, tmp_path):
-    text = generic(up.url, "/stuck", "          style: cursor\n          next: $.nextToken\n          param: nextToken\n          items: $.data")
+    text = generic(
+        up.url,
+        "/stuck",
+        "          style: cursor\n          next: $.nextToken\n          param: nextToken\n          items: $.data",
+    )
     async with await serve_generic(tmp_path, text) as s:
         response = await s.http.get("/list", params={"pages": "all"})
         result = await s.tool("list", {"pages": "all"})
     assert response.status_code == 502
-    assert response.json()["detail"] == "pagination of up.list did not advance: the upstream sent the same next cursor twice"
+    assert (
+        response.json()["detail"]
+        == "pagination of up.list did not advance: the upstream sent the same next cursor twice"
+    )
     assert result.is_error and "did not advance" in result.content[0].text
     assert len(up.hits) == 4  # two pages each: the second answered with the cursor that fetched it
 
@@ -344,7 +365,10 @@ def test_link_header_parsing():
         ("          style: page", "needs 'param'"),
         ("          style: cursor\n          next: $..x\n          param: x", "plain path"),
         ("          style: link\n          items: $.data[0]", "plain path"),
-        ("          style: cursor\n          next: $.n\n          param: x\n          in: body", "exactly one 'in: body'"),
+        (
+            "          style: cursor\n          next: $.n\n          param: x\n          in: body",
+            "exactly one 'in: body'",
+        ),
         ("          style: sideways", "style"),
     ],
 )

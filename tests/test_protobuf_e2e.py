@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import Reply
 
+from conftest import Reply
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
 from naftiko.loader import load
@@ -90,7 +90,9 @@ async def call(tmp_path, upstream, schema: str, body: bytes) -> httpx.Response:
     upstream.reset()
     upstream.reply("/pb/records", Reply(200, body, content_type="application/x-protobuf"))
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(plan.adapters[0], plan)), base_url="http://t") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=build_app(plan.adapters[0], plan)), base_url="http://t"
+        ) as http:
             return await http.get("/records")
     finally:
         await plan.aclose()
@@ -102,10 +104,17 @@ async def test_the_first_message_of_the_proto_decodes_the_body(tmp_path, upstrea
     assert response.status_code == 200, response.text
     assert response.json() == {
         "titles": ["One", "Two"],
-        "whole": {"records": [
-            {"id": "r1", "title": "One", "size": "150", "kind": "SPECIAL"},  # proto3 JSON mapping: int64 as a string
-            {"id": "r2", "title": "Two"},
-        ]},
+        "whole": {
+            "records": [
+                {
+                    "id": "r1",
+                    "title": "One",
+                    "size": "150",
+                    "kind": "SPECIAL",
+                },  # proto3 JSON mapping: int64 as a string
+                {"id": "r2", "title": "Two"},
+            ]
+        },
     }
 
 
@@ -121,13 +130,20 @@ async def test_a_body_that_does_not_decode_is_a_502(tmp_path, upstream, body):
     assert response.status_code == 502 and "not valid Protocol Buffers" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("schema, proto, message", [
-    ("schemas/missing.proto", None, "cannot read the .proto file"),
-    ("schemas/bad.proto", "message X { required Nope a = 1; }", "is not a usable .proto file"),
-    ("schemas/bad.proto", "message X {", "cannot parse"),
-    ("schemas/bad.proto", 'import "other.proto";\nmessage X { optional string a = 1; }', "imports are not supported"),
-    ("schemas/records.proto#Nope", PROTO, "no message 'Nope'"),
-])
+@pytest.mark.parametrize(
+    "schema, proto, message",
+    [
+        ("schemas/missing.proto", None, "cannot read the .proto file"),
+        ("schemas/bad.proto", "message X { required Nope a = 1; }", "is not a usable .proto file"),
+        ("schemas/bad.proto", "message X {", "cannot parse"),
+        (
+            "schemas/bad.proto",
+            'import "other.proto";\nmessage X { optional string a = 1; }',
+            "imports are not supported",
+        ),
+        ("schemas/records.proto#Nope", PROTO, "no message 'Nope'"),
+    ],
+)
 def test_schema_problems_are_load_errors_at_output_schema(tmp_path, schema, proto, message):
     (tmp_path / "schemas").mkdir()
     (tmp_path / "schemas" / "records.proto").write_text(PROTO)

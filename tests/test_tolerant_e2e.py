@@ -13,9 +13,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import start_naftiko
 from mcp import Client
 
+from conftest import start_naftiko
 from naftiko.cli import main
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
@@ -96,7 +96,10 @@ async def test_served_process_announces_what_was_left_out(tmp_path):
         assert len(names) == 37 and "tool-7" not in names
     finally:
         assert n.stop() == 0
-    assert any(re.fullmatch(rf"{re.escape(str(path))}: left out 3 unit\(s\) with errors \(above\); serving the rest", line) for line in n.stdout_lines)
+    assert any(
+        re.fullmatch(rf"{re.escape(str(path))}: left out 3 unit\(s\) with errors \(above\); serving the rest", line)
+        for line in n.stdout_lines
+    )
     errors = [line for line in n.stderr.splitlines() if line.startswith(f"{path}:") and "warning" not in line]
     assert len(errors) == 3 and errors[0].startswith(f"{path}:{line_of(text, 'up.no-such-op')}:")
 
@@ -113,7 +116,9 @@ def test_validate_exits_non_zero_either_way(tmp_path, capsys):
 def test_a_file_where_every_unit_is_broken_refuses_to_start(tmp_path):
     path = tmp_path / "all-broken.yaml"
     path.write_text(forty({i: "up.nope" for i in range(40)}))
-    proc = subprocess.run([sys.executable, "-m", "naftiko", "serve", "--dry-run", str(path)], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "naftiko", "serve", "--dry-run", str(path)], capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("has no operation 'nope'") == 39 and "duplicate tool 'tool-5'" in proc.stderr
 
@@ -181,8 +186,13 @@ def test_routes_consumed_operations_and_skills_are_left_out_one_by_one(tmp_path)
     assert list(plan.consumers["up"]) == ["list"]
     messages = [d.message for d in plan.left_out]
     assert len(messages) == 5, messages
-    for text in ("duplicate operation 'list'", "invalid JSONPath", "duplicate GET operation on /items",
-                 "consumes 'up' has no operation 'bad-output'", "does not exist"):
+    for text in (
+        "duplicate operation 'list'",
+        "invalid JSONPath",
+        "duplicate GET operation on /items",
+        "consumes 'up' has no operation 'bad-output'",
+        "does not exist",
+    ):
         assert any(text in m for m in messages), (text, messages)
 
 
@@ -276,7 +286,9 @@ async def test_generator_spellings_are_accepted_with_warnings(tmp_path, upstream
 
 
 def test_mcp_resources_and_prompts_are_left_out_one_by_one(tmp_path):
-    text = forty({}).replace("    tools:\n", """\
+    text = forty({}).replace(
+        "    tools:\n",
+        """\
     resources:
     - name: good
       uri: data://good
@@ -294,11 +306,16 @@ def test_mcp_resources_and_prompts_are_left_out_one_by_one(tmp_path):
       description: duplicate
       template: [{role: user, content: hi again}]
     tools:
-""")
+""",
+    )
     path = tmp_path / "catalog.yaml"
     path.write_text(text)
     plan = compile_plan(load(str(path)), Options(environ={}))
     (adapter,) = plan.adapters
     assert [r.uri for r in adapter.resources] == ["data://good"] and [p.name for p in adapter.prompts] == ["hello"]
     assert len(adapter.tools) == 39  # tool 30 repeats tool 5's name
-    assert sorted(d.line for d in plan.left_out) == [line_of(text, "up.missing"), line_of(text, "name: hello", 1), line_of(text, "name: tool-5", 1)]
+    assert sorted(d.line for d in plan.left_out) == [
+        line_of(text, "up.missing"),
+        line_of(text, "name: hello", 1),
+        line_of(text, "name: tool-5", 1),
+    ]

@@ -27,7 +27,7 @@ import base64
 import dataclasses
 import re
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote, quote_plus, unquote_plus, urlencode, urlsplit
 
 import orjson
@@ -219,7 +219,9 @@ class OAuth2TokenSource(TokenSource):
             reason = f" ({code})" if isinstance(code, str) and _ERROR_CODE.match(code) else ""
             raise TokenEndpointError(f"{self.label} answered HTTP {response.status}{reason}")
         if not isinstance(document, dict):
-            raise TokenEndpointError(f"{self.label} answered HTTP {response.status} with a body that is not a JSON object")
+            raise TokenEndpointError(
+                f"{self.label} answered HTTP {response.status} with a body that is not a JSON object"
+            )
         return document
 
     async def aclose(self) -> None:
@@ -268,7 +270,9 @@ class CustomTokenSource(TokenSource):
         try:
             document = orjson.loads(response.body)
         except orjson.JSONDecodeError:
-            raise TokenEndpointError(f"{self.label} answered HTTP {response.status} with a body that is not JSON") from None
+            raise TokenEndpointError(
+                f"{self.label} answered HTTP {response.status} with a body that is not JSON"
+            ) from None
         token = self._token_field.find(document)
         if isinstance(token, (int, float)) and not isinstance(token, bool):
             token = str(token)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 
-from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from antlr4.error.ErrorListener import ErrorListener
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+from google.protobuf.message import Message
 from proto_schema_parser import ast
 from proto_schema_parser.parser import Parser
 
@@ -33,7 +34,7 @@ _SCALARS = {
     "sint32": descriptor_pb2.FieldDescriptorProto.TYPE_SINT32,
     "sint64": descriptor_pb2.FieldDescriptorProto.TYPE_SINT64,
 }
-_LABELS = {
+_LABELS: dict[ast.FieldCardinality | None, int] = {
     ast.FieldCardinality.REQUIRED: descriptor_pb2.FieldDescriptorProto.LABEL_REQUIRED,
     ast.FieldCardinality.REPEATED: descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
 }
@@ -46,7 +47,7 @@ class ProtoSchemaError(ValueError):
 class _Raise(ErrorListener):
     """ANTLR recovers from syntax errors and prints them; a schema with one must be refused instead."""
 
-    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802, N803 - ANTLR's names
+    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):
         raise ProtoSchemaError(f"cannot parse: line {line}:{column}: {msg[:160]}")
 
 
@@ -55,7 +56,9 @@ def _quiet(recognizer) -> None:
     recognizer.addErrorListener(_Raise())
 
 
-def _field(proto: descriptor_pb2.DescriptorProto, name: str, number: int, type_name: str, label: int) -> descriptor_pb2.FieldDescriptorProto:
+def _field(
+    proto: descriptor_pb2.DescriptorProto, name: str, number: int, type_name: str, label: int
+) -> descriptor_pb2.FieldDescriptorProto:
     field = proto.field.add(name=name, number=number, label=label, json_name=name)
     scalar = _SCALARS.get(type_name)
     if scalar is not None:
@@ -107,7 +110,7 @@ def _enum(node: ast.Enum, proto: descriptor_pb2.EnumDescriptorProto) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def message_class(schema: str) -> type:
+def message_class(schema: str) -> type[Message]:
     """The root message class of ``path[#Message]`` (an absolute path, resolved at load); built once."""
     path, _, wanted = schema.partition("#")
     with open(path, encoding="utf-8") as handle:
@@ -117,7 +120,9 @@ def message_class(schema: str) -> type:
     except ProtoSchemaError:
         raise
     except Exception as exc:  # the parser's own error types
-        raise ProtoSchemaError(f"cannot parse: {(str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]}") from None
+        raise ProtoSchemaError(
+            f"cannot parse: {(str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]}"
+        ) from None
     syntax = parsed.syntax or "proto2"
     file = descriptor_pb2.FileDescriptorProto(name=path, syntax=syntax)
     roots: list[str] = []

@@ -27,7 +27,7 @@ from .invoke import EMPTY, CallUnit, Result, decode_off_loop, upstream_failure
 
 PAGES_ARGUMENT = "pages"
 PAGES_PROPERTY = {
-    "description": "Fetch this many pages of the list (or \"all\"), up to the capability's caps, merged into one "
+    "description": 'Fetch this many pages of the list (or "all"), up to the capability\'s caps, merged into one '
     "result whose 'pagination' field says whether it is complete. Default: one page, as the upstream answers.",
     "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": ["all"]}],
 }
@@ -118,7 +118,9 @@ def requested_pages(value: object, caps: Caps) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"'{PAGES_ARGUMENT}' must be a positive integer or \"all\", got {value!r}", field=PAGES_ARGUMENT)
+        raise InvalidInput(
+            f"'{PAGES_ARGUMENT}' must be a positive integer or \"all\", got {value!r}", field=PAGES_ARGUMENT
+        )
     return min(value, caps.max_pages)
 
 
@@ -172,20 +174,27 @@ class PagedCallUnit:
                     response = await target.transport.send(request)
             except TimeoutError:
                 if not pages:
-                    raise UpstreamUnavailable(f"{target.request.target}: no page within {caps.timeout:g}s (pagination timeout)") from None
+                    raise UpstreamUnavailable(
+                        f"{target.request.target}: no page within {caps.timeout:g}s (pagination timeout)"
+                    ) from None
                 stopped = "timeout"
                 break
             if response.status >= 400:
                 return upstream_failure(response)  # reported faithfully, whatever came before
             document = await decode_off_loop(response, target) if response.body.strip() else None
             if pages and document == previous:
-                raise PaginationError(f"pagination of {target.request.target} did not advance: page {pages + 1} repeats page {pages}")
+                raise PaginationError(
+                    f"pagination of {target.request.target} did not advance: page {pages + 1} repeats page {pages}"
+                )
             previous = document
             page_items = get_path(document, paging.items)
             if page_items is None:
                 page_items = []
             if not isinstance(page_items, list):
-                raise PaginationError(f"pagination of {target.request.target}: the items at ${''.join('.' + p for p in paging.items)} are not a list")
+                raise PaginationError(
+                    f"pagination of {target.request.target}: "
+                    f"the items at ${''.join('.' + p for p in paging.items)} are not a list"
+                )
             pages += 1
             if first is None:
                 first = copy.deepcopy(document) if document is not None else {}
@@ -204,7 +213,10 @@ class PagedCallUnit:
                 break
             token, value = following
             if token in seen:
-                raise PaginationError(f"pagination of {target.request.target} did not advance: the upstream sent the same next {paging.style} twice")
+                raise PaginationError(
+                    f"pagination of {target.request.target} did not advance: "
+                    f"the upstream sent the same next {paging.style} twice"
+                )
             seen.add(token)
             if paging.style == "link":
                 request = dataclasses.replace(request, url=value)
@@ -248,7 +260,8 @@ class PagedCallUnit:
         here, there = urlsplit(request.url), urlsplit(url)
         if (here.scheme, here.netloc) != (there.scheme, there.netloc):
             raise PaginationError(
-                f"pagination of {self.inner.call.target.request.target}: the next link leaves {here.scheme}://{here.hostname}; "
+                f"pagination of {self.inner.call.target.request.target}: "
+                f"the next link leaves {here.scheme}://{here.hostname}; "
                 "not followed (the request carries the capability's credentials)"
             )
         return url, url
