@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from starlette.types import Receive, Send
 
-async def serve_lifespan(receive, send) -> None:
+
+async def serve_lifespan(receive: Receive, send: Send) -> None:
     """Answer the lifespan protocol: these apps have nothing to set up, plans are compiled
     before serving, so startup and shutdown complete at once."""
     while (await receive())["type"] != "lifespan.shutdown":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
@@ -35,14 +36,14 @@ def _status(span: ReadableSpan) -> str:
 class _Trace:
     __slots__ = ("root", "spans", "trace_id")
 
-    def __init__(self, trace_id: str, root: ReadableSpan, spans: list[ReadableSpan]):
+    def __init__(self, trace_id: str, root: ReadableSpan, spans: list[ReadableSpan]) -> None:
         self.trace_id, self.root, self.spans = trace_id, root, spans
 
     @property
     def operation(self) -> str:
         return str((self.root.attributes or {}).get("naftiko.operation", self.root.name))
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         attributes = self.root.attributes or {}
         return {
             "traceId": self.trace_id,
@@ -57,8 +58,8 @@ class _Trace:
         }
 
 
-def _span(span: ReadableSpan) -> dict:
-    out = {"spanId": format_span_id(span.context.span_id)}
+def _span(span: ReadableSpan) -> dict[str, Any]:
+    out: dict[str, Any] = {"spanId": format_span_id(span.context.span_id)}
     if span.parent is not None:
         out["parentSpanId"] = format_span_id(span.parent.span_id)
         if span.parent.is_remote:
@@ -77,7 +78,7 @@ def _span(span: ReadableSpan) -> dict:
 
 
 class TraceBuffer(SpanProcessor):
-    def __init__(self, capacity: int = 100):
+    def __init__(self, capacity: int = 100) -> None:
         self.capacity = capacity
         self._traces: deque[_Trace] = deque(maxlen=capacity)
         self._pending: dict[int, list[ReadableSpan]] = {}
@@ -100,12 +101,14 @@ class TraceBuffer(SpanProcessor):
                 del self._pending[trace_id]
                 self._traces.append(_Trace(format_trace_id(trace_id), span, spans))
 
-    def summaries(self, *, operation: str | None = None, status: str | None = None, limit: int | None = None) -> list[dict]:
+    def summaries(
+        self, *, operation: str | None = None, status: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """Newest first. ``operation`` matches part of the operation (or root span) name;
         ``status`` is ``OK`` or ``ERROR``."""
         with self._lock:
             traces = list(self._traces)
-        out = []
+        out: list[dict[str, Any]] = []
         for trace in reversed(traces):
             if operation and operation not in trace.operation and operation not in trace.root.name:
                 continue
@@ -116,7 +119,7 @@ class TraceBuffer(SpanProcessor):
                 break
         return out
 
-    def detail(self, trace_id: str) -> dict | None:
+    def detail(self, trace_id: str) -> dict[str, Any] | None:
         """The newest trace with this id, with every span kept for it (a caller that sends
         the same ``traceparent`` twice gets both requests' spans here)."""
         trace_id = trace_id.lower()

@@ -9,12 +9,27 @@ trace names stay bounded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from mcp import MCPError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .outbound import UPSTREAM_CALLS
 from .tracing import headers_carrier
+
+if TYPE_CHECKING:
+    from mcp.server import ServerRequestContext
+    from mcp_types import CallToolRequestParams, CallToolResult
+    from opentelemetry.trace import Span
+
+    from ..adapters.rest import RestRouter
+    from ..engine.plan import McpAdapterPlan
+    from .telemetry import Telemetry, ToolHandler
+
+Classify = Callable[[Scope], tuple[str, str]]
+"""(operation, route template) of an HTTP request, both from the capability file."""
 
 
 def _http_error(status: int) -> str | None:
@@ -23,15 +38,16 @@ def _http_error(status: int) -> str | None:
     return "client_error" if status < 500 else "server_error"
 
 
-def _raw_path(scope) -> str:
-    raw = scope.get("raw_path")
-    return raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
+def _raw_path(scope: Scope) -> str:
+    raw: bytes | None = scope.get("raw_path")
+    path: str = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
+    return path
 
 
-def rest_classifier(router):
+def rest_classifier(router: RestRouter) -> Classify:
     """(operation, route template) of a REST request, matched like the router does."""
 
-    def classify(scope) -> tuple[str, str]:
+    def classify(scope: Scope) -> tuple[str, str]:
         route, _ = router.match(_raw_path(scope))
         if route is None:
             return "unmatched", "unmatched"
@@ -49,7 +65,7 @@ _SKILL_ROUTES = {
 }
 
 
-def skill_classify(scope) -> tuple[str, str]:
+def skill_classify(scope: Scope) -> tuple[str, str]:
     parts = _raw_path(scope).rstrip("/").split("/")[1:]
     if not parts or parts[0] != "skills":
         return "unmatched", "unmatched"
@@ -58,26 +74,28 @@ def skill_classify(scope) -> tuple[str, str]:
     if parts[2] == "download" and len(parts) == 3:
         return "download", "/skills/{name}/download"
     if parts[2] == "contents":
-        return ("contents", "/skills/{name}/contents") if len(parts) == 3 else ("file", "/skills/{name}/contents/{file}")
+        if len(parts) == 3:
+            return "contents", "/skills/{name}/contents"
+        return "file", "/skills/{name}/contents/{file}"
     return "unmatched", "unmatched"
 
 
 class HttpObserver:
     __slots__ = ("app", "classify", "kind", "namespace", "telemetry")
 
-    def __init__(self, app, telemetry, kind: str, namespace: str, classify):
+    def __init__(self, app: ASGIApp, telemetry: Telemetry, kind: str, namespace: str, classify: Classify) -> None:
         self.app, self.telemetry, self.kind, self.namespace, self.classify = app, telemetry, kind, namespace, classify
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start = perf_counter()
         telemetry = self.telemetry
-        method = scope["method"]
+        method: str = scope["method"]
         operation, route = self.classify(scope)
         answered = 500  # what uvicorn sends when the app fails before answering
 
-        async def watch(message) -> None:
+        async def watch(message: Message) -> None:
             nonlocal answered
             if message["type"] == "http.response.start":
                 answered = message["status"]
@@ -86,7 +104,7 @@ class HttpObserver:
         calls = [0]
         calls_token = UPSTREAM_CALLS.set(calls)
         tracing = telemetry.tracing
-        span = None
+        span: Span | None = None
         if tracing is not None:
             span, token = tracing.start_server(
                 method if route == "unmatched" else f"{method} {route}",
@@ -106,16 +124,17 @@ class HttpObserver:
             seconds = perf_counter() - start
             UPSTREAM_CALLS.reset(calls_token)
             ids = None
-            if span is not None:
+            if tracing is not None and span is not None:
                 ids = tracing.ids(span)
-                tracing.end(span, token, f"answered {answered}" if answered >= 500 else None, {"http.response.status_code": answered})
+                failed = f"answered {answered}" if answered >= 500 else None
+                tracing.end(span, token, failed, {"http.response.status_code": answered})
             telemetry.finish(
                 self.kind, self.namespace, method, _raw_path(scope), operation, str(answered), seconds,
                 _http_error(answered), calls[0], ids,
             )
 
 
-def _mcp_carrier(ctx) -> dict:
+def _mcp_carrier(ctx: ServerRequestContext) -> dict[str, str]:
     """Trace context for a tool call: the HTTP headers, overridden by ``params._meta`` (the
     MCP way to carry ``traceparent``, and the only one over stdio)."""
     request = getattr(ctx, "request", None)
@@ -126,18 +145,18 @@ def _mcp_carrier(ctx) -> dict:
     return carrier
 
 
-def observe_tool(telemetry, plan, call_tool):
+def observe_tool(telemetry: Telemetry, plan: McpAdapterPlan, call_tool: ToolHandler) -> ToolHandler:
     """``call_tool`` with a server span, metrics and a log line per call."""
     names = frozenset(t.name for t in plan.tools)
     namespace = plan.namespace
 
-    async def observed(ctx, params):
+    async def observed(ctx: ServerRequestContext, params: CallToolRequestParams) -> CallToolResult:
         start = perf_counter()
         operation = params.name if params.name in names else "unknown"
         calls = [0]
         calls_token = UPSTREAM_CALLS.set(calls)
         tracing = telemetry.tracing
-        span = None
+        span: Span | None = None
         if tracing is not None:
             span, token = tracing.start_server(
                 f"tools/call {operation}",
@@ -150,7 +169,8 @@ def observe_tool(telemetry, plan, call_tool):
                     "gen_ai.tool.name": operation,
                 },
             )
-        status, error = "error", "exception"
+        status = "error"
+        error: str | None = "exception"
         try:
             result = await call_tool(ctx, params)
             if getattr(result, "is_error", False):
@@ -165,9 +185,11 @@ def observe_tool(telemetry, plan, call_tool):
             seconds = perf_counter() - start
             UPSTREAM_CALLS.reset(calls_token)
             ids = None
-            if span is not None:
+            if tracing is not None and span is not None:
                 ids = tracing.ids(span)
                 tracing.end(span, token, error)
-            telemetry.finish("mcp", namespace, "tools/call", operation, operation, status, seconds, error, calls[0], ids)
+            telemetry.finish(
+                "mcp", namespace, "tools/call", operation, operation, status, seconds, error, calls[0], ids
+            )
 
     return observed

@@ -28,7 +28,8 @@ class Metrics:
             [*REQUEST_LABELS, "status"], registry=registry,
         )
         self.request_seconds = Histogram(
-            "naftiko_request_duration_seconds", "Time to answer a request, in seconds", REQUEST_LABELS, registry=registry
+            "naftiko_request_duration_seconds", "Time to answer a request, in seconds",
+            REQUEST_LABELS, registry=registry,
         )
         self.errors = Counter(
             "naftiko_request_errors", "Requests that ended in an error, by kind of error",
@@ -47,7 +48,9 @@ class Metrics:
             ("namespace", "host"), registry=registry,
         )
 
-    def request(self, adapter: str, namespace: str, operation: str, status: str, seconds: float, error: str | None) -> None:
+    def request(
+        self, adapter: str, namespace: str, operation: str, status: str, seconds: float, error: str | None
+    ) -> None:
         self.requests.labels(adapter, namespace, operation, status).inc()
         self.request_seconds.labels(adapter, namespace, operation).observe(seconds)
         if error is not None:

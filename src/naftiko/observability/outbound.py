@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from time import perf_counter
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode
 
-from ..consumer.transport import OutboundRequest, UpstreamResponse
+from ..consumer.transport import OutboundRequest, Transport, UpstreamResponse
+
+if TYPE_CHECKING:
+    from .telemetry import Telemetry
 
 # The current request's upstream call counter (a one-item list), set by the inbound observers.
 UPSTREAM_CALLS: ContextVar[list[int] | None] = ContextVar("naftiko_upstream_calls", default=None)
@@ -22,7 +26,7 @@ UPSTREAM_CALLS: ContextVar[list[int] | None] = ContextVar("naftiko_upstream_call
 class ObservedTransport:
     __slots__ = ("host", "inner", "namespace", "operation", "port", "telemetry")
 
-    def __init__(self, inner, telemetry, namespace: str, operation: str, base_url: str):
+    def __init__(self, inner: Transport, telemetry: Telemetry, namespace: str, operation: str, base_url: str) -> None:
         self.inner = inner
         self.telemetry = telemetry
         self.namespace = namespace
@@ -39,7 +43,7 @@ class ObservedTransport:
         tracing, metrics = telemetry.tracing, telemetry.metrics
         if tracing is None and metrics is None:
             return await self.inner.send(request)
-        span = None
+        span: Span | None = None
         if tracing is not None:
             span = tracing.start_client(
                 f"{request.method} {self.namespace}.{self.operation}",
@@ -53,7 +57,8 @@ class ObservedTransport:
                 },
             )
             request.headers = tracing.inject(request.headers, span)
-        status, error = "error", None
+        status = "error"
+        error: str | None = None
         start = perf_counter()
         try:
             response = await self.inner.send(request)

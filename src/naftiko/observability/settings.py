@@ -7,6 +7,7 @@ prometheus-client or the OpenTelemetry SDK.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 PROPAGATIONS = ("w3c", "b3")
@@ -25,7 +26,7 @@ class ObservabilitySettings:
     propagation: str = "w3c"
     otlp_endpoint: str | None = None
 
-    def exporter_endpoint(self, environ=None) -> str | None:
+    def exporter_endpoint(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The OTLP/HTTP traces URL to export to, or None: the file wins over the standard
         variables; ``OTEL_TRACES_EXPORTER=none`` and ``OTEL_SDK_DISABLED=true`` switch export off."""
         env = os.environ if environ is None else environ
@@ -41,7 +42,7 @@ class ObservabilitySettings:
             return _traces_url(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
         return None
 
-    def tracing(self, environ=None) -> bool:
+    def tracing(self, environ: Mapping[str, str] | None = None) -> bool:
         env = os.environ if environ is None else environ
         if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
             return False

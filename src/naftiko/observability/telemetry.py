@@ -12,25 +12,61 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from time import perf_counter
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from .logs import RequestLog, request_logging_enabled
 from .settings import OFF
+
+if TYPE_CHECKING:
+    import uvicorn
+    from mcp.server import ServerRequestContext
+    from mcp_types import CallToolRequestParams, CallToolResult
+    from starlette.types import ASGIApp
+
+    from ..adapters.rest import RestRouter
+    from ..engine.plan import McpAdapterPlan, Plan
+    from ..expressions.template import Scope
+    from .buffer import TraceBuffer
+    from .metrics import Metrics
+    from .tracing import Tracing
+
+    ToolHandler = Callable[[ServerRequestContext, CallToolRequestParams], Awaitable[CallToolResult]]
+
+
+class AdapterPlan(Protocol):
+    """What telemetry reads of any adapter plan (REST, MCP, skill, control)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def namespace(self) -> str: ...
+
+
+class Step(Protocol):
+    """One orchestration step as :meth:`Telemetry.run_step` runs it (engine.steps)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def run(self, inputs: dict[str, Any], scope: Scope) -> object: ...
 
 STEP_KINDS = {"CallStep": "call", "LookupStep": "lookup", "ScriptStep": "script"}
 
 # (kind, namespace) → (port, uvicorn server or None for stdio): the listeners of this process,
 # recorded by serve.py. Kept per process rather than per plan so a hot-reloaded version of a
 # capability reports the listeners it inherits.
-_LISTENERS: dict[tuple[str, str], tuple[int | None, object]] = {}
+_LISTENERS: dict[tuple[str, str], tuple[int | None, uvicorn.Server | None]] = {}
 
 
-def track(adapter, port: int | None, server) -> None:
+def track(adapter: AdapterPlan, port: int | None, server: uvicorn.Server | None) -> None:
     _LISTENERS[(adapter.kind, adapter.namespace)] = (port, server)
 
 
-def _state(server) -> str:
+def _state(server: uvicorn.Server | None) -> str:
     if server is None:
         return "started"  # stdio: served for as long as the process runs
     if getattr(server, "should_exit", False):
@@ -39,15 +75,26 @@ def _state(server) -> str:
 
 
 class Telemetry:
-    def __init__(self, plan, *, metrics=None, tracing=None, buffer=None, request_log=None):
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
+        buffer: TraceBuffer | None = None,
+        request_log: RequestLog | None = None,
+    ) -> None:
         self.plan = plan
-        self.mask = plan.secrets.mask
         self.metrics = metrics
         self.tracing = tracing
         self.buffer = buffer
         self.request_log = request_log
         self.started_at = time.time()
         self._started = time.monotonic()
+
+    def mask(self, text: str) -> str:
+        """``text`` with the capability's secrets masked (``Secrets.mask`` maps text to text)."""
+        return cast(str, self.plan.secrets.mask(text))
 
     @property
     def active(self) -> bool:
@@ -58,16 +105,17 @@ class Telemetry:
 
     # ---------------------------------------------------------------- runtime state
 
-    def adapter_states(self) -> list[dict]:
-        out = []
+    def adapter_states(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         for adapter in self.plan.adapters:
-            port, server = _LISTENERS.get((adapter.kind, adapter.namespace), (adapter.port, False))
-            entry = {"type": adapter.kind, "namespace": adapter.namespace}
+            listener = _LISTENERS.get((adapter.kind, adapter.namespace))
+            port = adapter.port if listener is None else listener[0]
+            entry: dict[str, Any] = {"type": adapter.kind, "namespace": adapter.namespace}
             if port:
                 entry["port"] = port
             if getattr(adapter, "transport", None) == "stdio":
                 entry["transport"] = "stdio"
-            entry["state"] = "stopped" if server is False else _state(server)
+            entry["state"] = "stopped" if listener is None else _state(listener[1])
             out.append(entry)
         return out
 
@@ -77,17 +125,18 @@ class Telemetry:
 
     # ---------------------------------------------------------------- wrapping
 
-    def observe_app(self, app, inner, adapter):
+    def observe_app(self, app: ASGIApp, inner: ASGIApp, adapter: AdapterPlan) -> ASGIApp:
         """``app`` (the adapter's app behind its inbound auth) observed; unchanged when
         inactive or for adapters observed elsewhere (MCP: per tool call) or not at all (control)."""
         if not self.active or adapter.kind not in ("rest", "skill"):
             return app
         from .inbound import HttpObserver, rest_classifier, skill_classify
 
-        classify = rest_classifier(inner) if adapter.kind == "rest" else skill_classify
+        # a REST adapter's inner app is its router (serve.build_app)
+        classify = rest_classifier(cast("RestRouter", inner)) if adapter.kind == "rest" else skill_classify
         return HttpObserver(app, self, adapter.kind, adapter.namespace, classify)
 
-    def observe_tool(self, plan, call_tool):
+    def observe_tool(self, plan: McpAdapterPlan, call_tool: ToolHandler) -> ToolHandler:
         if not self.active:
             return call_tool
         from .inbound import observe_tool
@@ -105,7 +154,9 @@ class Telemetry:
         for namespace, operations in self.plan.consumers.items():
             for name, operation in operations.items():
                 if not isinstance(operation.transport, ObservedTransport):
-                    operation.transport = ObservedTransport(operation.transport, self, namespace, name, operation.request.base_url)
+                    operation.transport = ObservedTransport(
+                        operation.transport, self, namespace, name, operation.request.base_url
+                    )
         timed = self.metrics is not None or self.tracing is not None
         for adapter in self.plan.adapters:
             if adapter.kind == "mcp":
@@ -116,18 +167,32 @@ class Telemetry:
             for route in getattr(adapter, "routes", ()):
                 forward = route.forward
                 if forward is not None and not isinstance(forward.transport, ObservedTransport):
-                    forward.transport = ObservedTransport(forward.transport, self, forward.namespace, "forward", forward.base_url)
+                    forward.transport = ObservedTransport(
+                        forward.transport, self, forward.namespace, "forward", forward.base_url
+                    )
 
     # ---------------------------------------------------------------- hot path
 
-    def finish(self, adapter, namespace, method, target, operation, status, seconds, error, calls, ids) -> None:
+    def finish(
+        self,
+        adapter: str,
+        namespace: str,
+        method: str,
+        target: str,
+        operation: str,
+        status: str,
+        seconds: float,
+        error: str | None,
+        calls: int,
+        ids: tuple[str, str] | None,
+    ) -> None:
         """A request is answered: count it and write its log line."""
         if self.metrics is not None:
             self.metrics.request(adapter, namespace, operation, status, seconds, error)
         if self.request_log is not None:
             self.request_log.write(adapter, namespace, method, target, operation, status, seconds, calls, ids)
 
-    async def run_step(self, operation: str, step, inputs: dict, scope):
+    async def run_step(self, operation: str, step: Step, inputs: dict[str, Any], scope: Scope) -> object:
         """Run one orchestration step inside its own span, timing it."""
         kind = STEP_KINDS.get(type(step).__name__, "step")
         tracing = self.tracing
@@ -161,7 +226,7 @@ class Telemetry:
             await asyncio.to_thread(self.tracing.shutdown)
 
 
-def _units(adapter):
+def _units(adapter: Any) -> Iterator[object]:
     """Every unit an adapter runs: REST operations, MCP tools, dynamic resources and prompts."""
     for route in getattr(adapter, "routes", ()):
         for operation in route.operations.values():
@@ -173,13 +238,15 @@ def _units(adapter):
                 yield unit
 
 
-def start_telemetry(plan, environ=None) -> Telemetry:
+def start_telemetry(plan: Plan, environ: Mapping[str, str] | None = None) -> Telemetry:
     """Build the capability's telemetry from its control adapter and the log level, and
     instrument the plan with it."""
     env = os.environ if environ is None else environ
     control = next((a for a in plan.adapters if a.kind == "control"), None)
     settings = control.settings if control is not None else OFF
-    metrics = tracing = buffer = None
+    metrics: Metrics | None = None
+    tracing: Tracing | None = None
+    buffer: TraceBuffer | None = None
     if settings.metrics:
         from .metrics import Metrics
 
@@ -197,7 +264,7 @@ def start_telemetry(plan, environ=None) -> Telemetry:
     return telemetry
 
 
-def telemetry_for(plan) -> Telemetry:
+def telemetry_for(plan: Plan) -> Telemetry:
     """The plan's telemetry, started on first use (serving, or a hot reload of the plan)."""
     telemetry = getattr(plan, "telemetry", None)
     if telemetry is None:

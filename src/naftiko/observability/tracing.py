@@ -11,14 +11,20 @@ headers alike; outgoing requests carry the format the file asks for (``propagati
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
+from contextvars import Token
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import (
+    Span,
     SpanKind,
     Status,
     StatusCode,
@@ -30,10 +36,15 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from .. import __version__
 from .settings import ObservabilitySettings
 
+if TYPE_CHECKING:
+    from opentelemetry.util.types import Attributes
+
+    from .buffer import TraceBuffer
+
 SERVER, CLIENT, INTERNAL = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.INTERNAL
 
 
-def _propagators(kind: str):
+def _propagators(kind: str) -> tuple[TextMapPropagator, TextMapPropagator]:
     """(inject, extract): inject the configured format; extract both, the configured one last
     so it wins when a caller sends both."""
     from opentelemetry.propagators.b3 import B3MultiFormat
@@ -45,9 +56,15 @@ def _propagators(kind: str):
 
 
 class Tracing:
-    def __init__(self, settings: ObservabilitySettings, service_name: str, buffer=None, endpoint: str | None = None):
+    def __init__(
+        self,
+        settings: ObservabilitySettings,
+        service_name: str,
+        buffer: TraceBuffer | None = None,
+        endpoint: str | None = None,
+    ) -> None:
         named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
-        attributes = {} if named else {"service.name": service_name}
+        attributes: dict[str, str] = {} if named else {"service.name": service_name}
         attributes["service.version"] = __version__
         self.provider = TracerProvider(
             sampler=ParentBased(TraceIdRatioBased(settings.sampling)),
@@ -56,7 +73,7 @@ class Tracing:
         )
         if buffer is not None:
             self.provider.add_span_processor(buffer)
-        self.exporter = None
+        self.exporter: dict[str, str] | None = None
         if endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
                 OTLPSpanExporter,
@@ -71,7 +88,9 @@ class Tracing:
 
     # ---------------------------------------------------------------- server spans
 
-    def start_server(self, name: str, carrier: dict, attributes: dict):
+    def start_server(
+        self, name: str, carrier: Mapping[str, str], attributes: Attributes
+    ) -> tuple[Span, Token[Context]]:
         """A server span continuing the caller's trace (if ``carrier`` holds one), made current.
         Returns the span and the token :meth:`end` needs."""
         parent = self.extractor.extract(carrier) if carrier else None
@@ -80,7 +99,7 @@ class Tracing:
         return span, token
 
     @staticmethod
-    def end(span, token, error: str | None = None, attributes: dict | None = None) -> None:
+    def end(span: Span, token: Token[Context], error: str | None = None, attributes: Attributes = None) -> None:
         if attributes:
             span.set_attributes(attributes)
         if error is not None:
@@ -90,10 +109,10 @@ class Tracing:
 
     # ---------------------------------------------------------------- client spans
 
-    def start_client(self, name: str, attributes: dict):
+    def start_client(self, name: str, attributes: Attributes) -> Span:
         return self.tracer.start_span(name, kind=CLIENT, attributes=attributes)
 
-    def inject(self, headers: list[tuple[str, str]], span) -> list[tuple[str, str]]:
+    def inject(self, headers: list[tuple[str, str]], span: Span) -> list[tuple[str, str]]:
         """``headers`` without any trace header they had, plus ours naming ``span`` as parent."""
         carrier: dict[str, str] = {}
         self.injector.inject(carrier, context=trace.set_span_in_context(span))
@@ -104,7 +123,7 @@ class Tracing:
     # ---------------------------------------------------------------- helpers
 
     @staticmethod
-    def ids(span) -> tuple[str, str] | None:
+    def ids(span: Span) -> tuple[str, str] | None:
         ctx = span.get_span_context()
         if not ctx.is_valid:
             return None
@@ -114,6 +133,6 @@ class Tracing:
         self.provider.shutdown()
 
 
-def headers_carrier(raw_headers) -> dict[str, str]:
+def headers_carrier(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     """ASGI ``(bytes, bytes)`` headers as the lower-case dict the propagators read."""
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in raw_headers}
