@@ -21,15 +21,22 @@ import hmac
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, cast
 from urllib.parse import unquote_plus, unquote_to_bytes, urlsplit
 
 import orjson
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..expressions.template import Template, TemplateError
 from .oauth_resource import ResourceServer
 from .problems import problem
+
+if TYPE_CHECKING:
+    from ..engine.plan import McpAdapterPlan, Plan
+    from ..spec.model import Authentication
 
 log = logging.getLogger("naftiko.auth")
 
@@ -48,15 +55,25 @@ MISSING_CREDENTIALS = "authentication required"
 WRONG_CREDENTIALS = "invalid credentials"
 
 
-def _header(headers, name: bytes) -> bytes | None:
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     for key, value in headers:
         if key == name:
             return value
     return None
 
 
-def _has_prefix(value: bytes | None, prefix: bytes) -> bool:
+def _has_prefix(value: bytes | None, prefix: bytes) -> TypeGuard[bytes]:
     return value is not None and value[: len(prefix)].lower() == prefix
+
+
+class AdapterPlan(Protocol):
+    """What the guard reads of an adapter plan (REST, MCP, skill, control)."""
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
 
 
 class Scheme:
@@ -65,14 +82,14 @@ class Scheme:
     strip_headers: frozenset[bytes] = frozenset({b"authorization"})
     strip_query: str | None = None
 
-    def public(self, scope) -> Response | None:
+    def public(self, scope: Scope) -> Response | None:
         """A response served without authentication (OAuth metadata), else None."""
         return None
 
-    async def verify(self, scope) -> Denial | None:
+    async def verify(self, scope: Scope) -> Denial | None:
         raise NotImplementedError
 
-    def strip(self, scope) -> dict:
+    def strip(self, scope: Scope) -> Scope:
         scope = dict(scope)
         scope["headers"] = [h for h in scope["headers"] if h[0] not in self.strip_headers]
         if self.strip_query is not None and scope.get("query_string"):
@@ -95,20 +112,20 @@ def _drop_param(query: bytes, name: str) -> bytes:
 class DenyAll(Scheme):
     """A scheme whose secret could not be resolved: nobody gets in (FIX)."""
 
-    def __init__(self, challenge: str):
+    def __init__(self, challenge: str) -> None:
         self.challenge = (challenge,)
 
-    async def verify(self, scope) -> Denial | None:
+    async def verify(self, scope: Scope) -> Denial | None:
         return Denial(401, self.challenge, "unauthorized", MISSING_CREDENTIALS)
 
 
 class Bearer(Scheme):
-    def __init__(self, realm: str, token: str):
+    def __init__(self, realm: str, token: str) -> None:
         self.token = token.encode()
         self.missing = Denial(401, (f'Bearer realm="{realm}"',), "unauthorized", MISSING_CREDENTIALS)
         self.wrong = Denial(401, (f'Bearer realm="{realm}", error="invalid_token"',), "unauthorized", WRONG_CREDENTIALS)
 
-    async def verify(self, scope) -> Denial | None:
+    async def verify(self, scope: Scope) -> Denial | None:
         value = _header(scope["headers"], b"authorization")
         if not _has_prefix(value, b"bearer "):
             return self.missing
@@ -116,13 +133,13 @@ class Bearer(Scheme):
 
 
 class Basic(Scheme):
-    def __init__(self, realm: str, username: str, password: str):
+    def __init__(self, realm: str, username: str, password: str) -> None:
         self.username, self.password = username.encode(), password.encode()
         challenge = (f'Basic realm="{realm}", charset="UTF-8"',)
         self.missing = Denial(401, challenge, "unauthorized", MISSING_CREDENTIALS)
         self.wrong = Denial(401, challenge, "unauthorized", WRONG_CREDENTIALS)
 
-    async def verify(self, scope) -> Denial | None:
+    async def verify(self, scope: Scope) -> Denial | None:
         value = _header(scope["headers"], b"authorization")
         if not _has_prefix(value, b"basic "):
             return self.missing
@@ -137,7 +154,7 @@ class Basic(Scheme):
 
 
 class ApiKey(Scheme):
-    def __init__(self, realm: str, name: str, value: str, placement: str):
+    def __init__(self, realm: str, name: str, value: str, placement: str) -> None:
         self.value = value.encode()
         self.in_query = placement == "query"
         if self.in_query:
@@ -151,7 +168,7 @@ class ApiKey(Scheme):
         self.missing = Denial(401, challenge, "unauthorized", MISSING_CREDENTIALS)
         self.wrong = Denial(401, challenge, "unauthorized", WRONG_CREDENTIALS)
 
-    async def verify(self, scope) -> Denial | None:
+    async def verify(self, scope: Scope) -> Denial | None:
         if self.in_query:
             given = _query_param(scope.get("query_string") or b"", self.name)
         else:
@@ -177,7 +194,7 @@ def _digest_params(text: str) -> dict[str, str]:
             i += 1
         if i < n and text[i] == '"':
             i += 1
-            out = []
+            out: list[str] = []
             while i < n and text[i] != '"':
                 if text[i] == "\\" and i + 1 < n:
                     i += 1
@@ -206,7 +223,7 @@ class Digest(Scheme):
     detected: that would need per-nonce state.)
     """
 
-    def __init__(self, realm: str, username: str, password: str):
+    def __init__(self, realm: str, username: str, password: str) -> None:
         self.realm = realm
         self.username = username.encode()
         self.key = os.urandom(32)
@@ -241,7 +258,7 @@ class Digest(Scheme):
         )
         return Denial(401, challenges, "unauthorized", detail)
 
-    async def verify(self, scope) -> Denial | None:
+    async def verify(self, scope: Scope) -> Denial | None:
         value = _header(scope["headers"], b"authorization")
         if not _has_prefix(value, b"digest "):
             return self._deny(MISSING_CREDENTIALS)
@@ -252,7 +269,7 @@ class Digest(Scheme):
         required = ("username", "realm", "nonce", "uri", "response", "nc", "cnonce")
         if hash_fn is None or p.get("qop") != "auth" or any(k not in p for k in required):
             return self._deny(WRONG_CREDENTIALS)
-        target = scope.get("raw_path") or scope["path"].encode()
+        target: bytes = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
         if p["realm"] != self.realm or p["uri"].encode("latin-1") != target:
@@ -285,11 +302,11 @@ _OAUTH_CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods
 class OAuth2(Scheme):
     """Bearer JWTs checked by a :class:`ResourceServer`; serves its RFC 9728 metadata."""
 
-    def __init__(self, server: ResourceServer):
+    def __init__(self, server: ResourceServer) -> None:
         self.server = server
         self.scope_hint = f', scope="{" ".join(server.scopes)}"' if server.scopes else ""
 
-    def public(self, scope) -> Response | None:
+    def public(self, scope: Scope) -> Response | None:
         if scope["path"] not in self.server.metadata_paths:
             return None
         if scope["method"] == "OPTIONS":
@@ -302,7 +319,7 @@ class OAuth2(Scheme):
             )
         return None
 
-    async def verify(self, scope) -> Denial | None:
+    async def verify(self, scope: Scope) -> Denial | None:
         value = _header(scope["headers"], b"authorization")
         metadata = f'resource_metadata="{self.server.metadata_url(scope)}"'
         if not _has_prefix(value, b"bearer "):
@@ -323,7 +340,7 @@ class OAuth2(Scheme):
 class _Secrets:
     """Renders auth fields with binds, collecting why any cannot be used (never the value)."""
 
-    def __init__(self, auth, binds):
+    def __init__(self, auth: Authentication, binds: dict[str, dict[str, str]]) -> None:
         self.auth, self.binds = auth, binds
         self.problems: list[str] = []
         self.hidden: list[str] = []  # secret values, to mask wherever they might show
@@ -355,20 +372,20 @@ class _Secrets:
 _CHALLENGE_WORD = {"bearer": "Bearer", "basic": "Basic", "digest": "Digest", "apikey": "ApiKey", "oauth2": "Bearer"}
 
 
-def compile_scheme(auth, adapter, plan) -> Scheme:
+def compile_scheme(auth: Authentication, adapter: AdapterPlan, plan: Plan) -> Scheme:
     realm = adapter.namespace
     secret = _Secrets(auth, plan.binds)
     kind = auth.type
     scheme: Scheme | None = None
-    if kind == "bearer":
+    if auth.type == "bearer":
         scheme = Bearer(realm, secret("token", hidden=True))
-    elif kind == "basic":
+    elif auth.type == "basic":
         scheme = Basic(realm, secret("username"), secret("password", hidden=True))
-    elif kind == "digest":
+    elif auth.type == "digest":
         scheme = Digest(realm, secret("username"), secret("password", hidden=True))
-    elif kind == "apikey":
+    elif auth.type == "apikey":
         scheme = ApiKey(realm, secret("key", "X-API-Key"), secret("value", hidden=True), auth.placement)
-    elif kind == "oauth2":
+    elif auth.type == "oauth2":
         issuer, resource = secret("authorizationServerUri"), secret("resource")
         audience = secret("audience", "") or None
         for name, url in (("authorizationServerUri", issuer), ("resource", resource)):
@@ -377,7 +394,7 @@ def compile_scheme(auth, adapter, plan) -> Scheme:
         if auth.tokenValidation != "jwks":
             secret.problems.append("only tokenValidation: jwks is supported")
         if not secret.problems:
-            mcp_path = adapter.url_path if adapter.kind == "mcp" else None
+            mcp_path = cast("McpAdapterPlan", adapter).url_path if adapter.kind == "mcp" else None
             scheme = OAuth2(ResourceServer(issuer, resource, audience, auth.scopes, mcp_path, plan.secrets.mask))
     else:
         secret.problems.append(f"unknown authentication type '{kind}'")
@@ -404,9 +421,10 @@ def _deny_response(kind: str, denial: Denial, oauth: bool) -> Response:
         response = problem(denial.status, denial.detail, title=_TITLES.get(denial.status))
     else:
         if oauth:
-            body: dict = {"error": denial.error, "error_description": denial.detail}
+            body: dict[str, Any] = {"error": denial.error, "error_description": denial.detail}
         elif kind == "mcp":
-            body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": f"Unauthorized: {denial.detail}"}}
+            error = {"code": -32001, "message": f"Unauthorized: {denial.detail}"}
+            body = {"jsonrpc": "2.0", "id": None, "error": error}
         else:
             body = {"error": denial.error, "detail": denial.detail}
         response = Response(orjson.dumps(body), denial.status, media_type="application/json")
@@ -418,11 +436,11 @@ def _deny_response(kind: str, denial: Denial, oauth: bool) -> Response:
 class Guard:
     """ASGI wrapper: check the credential, strip it, then hand over to the adapter."""
 
-    def __init__(self, app, scheme: Scheme, kind: str):
+    def __init__(self, app: ASGIApp, scheme: Scheme, kind: str) -> None:
         self.app, self.scheme, self.kind = app, scheme, kind
         self.oauth = isinstance(scheme, OAuth2)
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "websocket":  # no adapter serves websockets: never let one through
                 await send({"type": "websocket.close", "code": 1008})
@@ -440,7 +458,7 @@ class Guard:
         await self.app(self.scheme.strip(scope), receive, send)
 
 
-def protect(app, adapter, plan):
+def protect(app: ASGIApp, adapter: AdapterPlan, plan: Plan) -> ASGIApp:
     """Return ``app`` guarded by ``adapter.authentication`` (unchanged when there is none)."""
     auth = getattr(adapter, "authentication", None)
     if auth is None:

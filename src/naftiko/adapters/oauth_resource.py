@@ -16,12 +16,16 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import jwt
 import orjson
+from jwt.algorithms import AllowedPublicKeys
+from starlette.types import Scope
 
 log = logging.getLogger("naftiko.auth")
 
@@ -40,6 +44,17 @@ _FAMILIES = {
 }
 
 
+_Key = tuple[AllowedPublicKeys, tuple[str, ...]]
+"""A signing key and the algorithms it may verify."""
+
+Mask = Callable[[str], object]
+"""Masks the capability's secrets in a text before it is logged (``Secrets.mask``)."""
+
+
+def _unmasked(text: str) -> str:
+    return text
+
+
 class Unavailable(Exception):
     """The authorization server's metadata or keys could not be fetched."""
 
@@ -55,13 +70,16 @@ def _issuer_metadata_urls(issuer: str) -> list[str]:
     """RFC 8414 (path inserted after the host), then OpenID Connect, then the appended form."""
     parts = urlsplit(issuer)
     origin, path = f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/")
-    urls = [f"{origin}/.well-known/oauth-authorization-server{path}", f"{issuer.rstrip('/')}/.well-known/openid-configuration"]
+    urls = [
+        f"{origin}/.well-known/oauth-authorization-server{path}",
+        f"{issuer.rstrip('/')}/.well-known/openid-configuration",
+    ]
     if path:
         urls.append(f"{issuer.rstrip('/')}/.well-known/oauth-authorization-server")
     return urls
 
 
-async def _get_json(session: aiohttp.ClientSession, url: str) -> dict:
+async def _get_json(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
     async with session.get(url, headers={"Accept": "application/json"}) as response:
         if response.status != 200:
             raise Unavailable(f"{url} answered {response.status}")
@@ -71,39 +89,41 @@ async def _get_json(session: aiohttp.ClientSession, url: str) -> dict:
     return data
 
 
-def _parse_keys(jwks: dict) -> dict[str | None, tuple[object, tuple[str, ...]]]:
+def _parse_keys(jwks: dict[str, Any]) -> dict[str | None, _Key]:
     """kid → (public key, accepted algorithms); unusable entries are skipped."""
-    keys: dict[str | None, tuple[object, tuple[str, ...]]] = {}
+    keys: dict[str | None, _Key] = {}
     for entry in jwks.get("keys") or []:
         if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
             continue
-        family = _FAMILIES.get(entry.get("kty"))
+        # A JWKS is untrusted JSON: a non-string kty or kid (RFC 7517 §4.1, §4.5) makes the entry unusable.
+        kty, kid = entry.get("kty"), entry.get("kid")
+        family = _FAMILIES.get(kty) if isinstance(kty, str) else None
         alg = entry.get("alg")
-        if family is None or (alg is not None and alg not in family):
+        if family is None or (alg is not None and alg not in family) or not (kid is None or isinstance(kid, str)):
             continue
         try:
             key = jwt.PyJWK(entry)
         except jwt.PyJWTError:
             continue
-        keys[entry.get("kid")] = (key.key, (alg,) if alg else family)
+        keys[kid] = (key.key, (alg,) if alg else family)
     return keys
 
 
 class KeySet:
     """The authorization server's signing keys, fetched lazily and cached."""
 
-    def __init__(self, issuer: str, mask=lambda text: text):
+    def __init__(self, issuer: str, mask: Mask = _unmasked) -> None:
         self.issuer = issuer
         self.mask = mask
         self.issuers = {issuer.rstrip("/"), issuer.rstrip("/") + "/"}
         self.jwks_uri: str | None = None
-        self.keys: dict[str | None, tuple[object, tuple[str, ...]]] = {}
+        self.keys: dict[str | None, _Key] = {}
         self.fetched_at = float("-inf")
         self.attempted_at = float("-inf")
         self.last_error = ""
         self.lock = asyncio.Lock()
 
-    async def key_for(self, kid: str | None):
+    async def key_for(self, kid: str | None) -> _Key | None:
         """The key for ``kid``; refetches on an unknown kid or hourly, at most once a second.
         A failed refetch keeps the keys already known; with none known it is ``Unavailable``."""
         if time.monotonic() - self.fetched_at < JWKS_MAX_AGE and (found := self._find(kid)) is not None:
@@ -122,13 +142,14 @@ class KeySet:
                 await self._refresh()
             except Unavailable as exc:
                 self.last_error = str(exc)
-                log.warning("oauth2: %s%s", self.mask(str(exc)), "; keeping the keys fetched before" if self.keys else "")
+                kept = "; keeping the keys fetched before" if self.keys else ""
+                log.warning("oauth2: %s%s", self.mask(str(exc)), kept)
                 if not self.keys:
                     raise
                 return found
             return self._find(kid)
 
-    def _find(self, kid: str | None):
+    def _find(self, kid: str | None) -> _Key | None:
         if kid is None and len(self.keys) == 1:
             return next(iter(self.keys.values()))
         return self.keys.get(kid)
@@ -140,20 +161,24 @@ class KeySet:
                 if self.jwks_uri is None:
                     self.jwks_uri = await self._discover(session)
                 keys = _parse_keys(await _get_json(session, self.jwks_uri))
-        except (Unavailable, aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            raise Unavailable(f"cannot fetch the signing keys of {self.issuer}: {str(exc) or type(exc).__name__}") from None
+        except (TimeoutError, Unavailable, aiohttp.ClientError, ValueError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise Unavailable(f"cannot fetch the signing keys of {self.issuer}: {reason}") from None
         if not keys:
             raise Unavailable(f"{self.jwks_uri} holds no usable signing key")
         self.keys = keys
         self.fetched_at = time.monotonic()
 
     async def _discover(self, session: aiohttp.ClientSession) -> str:
-        reasons = []
+        reasons: list[str] = []
         for url in _issuer_metadata_urls(self.issuer):
             try:
                 metadata = await _get_json(session, url)
-            except (Unavailable, aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-                reasons.append(f"{url}: {str(exc) or type(exc).__name__}" if not isinstance(exc, Unavailable) else str(exc))
+            except (TimeoutError, Unavailable, aiohttp.ClientError, ValueError) as exc:
+                if isinstance(exc, Unavailable):
+                    reasons.append(str(exc))
+                else:
+                    reasons.append(f"{url}: {str(exc) or type(exc).__name__}")
                 continue
             jwks_uri = metadata.get("jwks_uri")
             if not isinstance(jwks_uri, str):
@@ -166,7 +191,7 @@ class KeySet:
         raise Unavailable("no usable authorization server metadata (" + "; ".join(reasons) + ")")
 
 
-def _scopes(claims: dict) -> set[str]:
+def _scopes(claims: dict[str, Any]) -> set[str]:
     value = claims.get("scope", claims.get("scp"))
     if isinstance(value, str):
         return set(value.split())
@@ -178,7 +203,15 @@ def _scopes(claims: dict) -> set[str]:
 class ResourceServer:
     """Validates bearer JWTs for one adapter and serves its protected resource metadata."""
 
-    def __init__(self, issuer: str, resource: str, audience: str | None, scopes: list[str], mcp_path: str | None, mask=lambda text: text):
+    def __init__(
+        self,
+        issuer: str,
+        resource: str,
+        audience: str | None,
+        scopes: list[str],
+        mcp_path: str | None,
+        mask: Mask = _unmasked,
+    ) -> None:
         self.keys = KeySet(issuer, mask)
         self.resource = resource
         aud = audience or resource
@@ -203,7 +236,7 @@ class ResourceServer:
         self.metadata_paths = frozenset(WELL_KNOWN + s for s in suffixes)
         self.mcp_path = mcp_path
 
-    def metadata_url(self, scope) -> str:
+    def metadata_url(self, scope: Scope) -> str:
         """Where this server's metadata is, as the caller reached it."""
         host = None
         for name, value in scope["headers"]:
@@ -249,7 +282,9 @@ class ResourceServer:
         except jwt.InvalidAudienceError:
             return TokenProblem(401, "invalid_token", "the access token was not issued for this resource")
         except jwt.InvalidIssuerError:
-            return TokenProblem(401, "invalid_token", "the access token was not issued by the trusted authorization server")
+            return TokenProblem(
+                401, "invalid_token", "the access token was not issued by the trusted authorization server"
+            )
         except jwt.PyJWTError:
             return TokenProblem(401, "invalid_token", "the access token is invalid")
         missing = [s for s in self.scopes if s not in _scopes(claims)]
