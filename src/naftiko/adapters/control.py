@@ -22,17 +22,49 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
 import orjson
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from ..expressions.template import Template, TemplateError
 from ..observability.settings import OFF, PROPAGATIONS, ObservabilitySettings
 from .asgi import serve_lifespan
 from .problems import problem
+
+if TYPE_CHECKING:
+    from ..engine.plan import Options, Plan
+    from ..observability.telemetry import Telemetry
+    from ..spec.model import Authentication, Document, ExposesControl, ObservabilitySpec
+
+Path = tuple[str | int, ...]
+"""Where a value sits in the capability file, for diagnostics."""
+
+
+class CompileContext(Protocol):
+    """What compiling a control adapter needs from the plan compiler."""
+
+    @property
+    def doc(self) -> Document: ...
+
+    @property
+    def options(self) -> Options: ...
+
+    @property
+    def errors(self) -> Sized: ...
+
+    def error(self, path: Path, message: str) -> None: ...
+
+    def warn(self, path: Path, message: str) -> None: ...
+
+    def address(self, adapter: ExposesControl) -> str: ...
+
+    def port(self, adapter: ExposesControl) -> int | None: ...
 
 ALLOW = "GET, HEAD"
 UNSERVED_MANAGEMENT = (("reload", "POST /config/reload"), ("validate_", "POST /config/validate"), ("logs", "/logs"))
@@ -49,11 +81,11 @@ class ControlAdapterPlan:
     info: bool
     settings: ObservabilitySettings
     spec_version: str | None
-    authentication: object = None
+    authentication: Authentication | None = None
 
     @property
     def endpoints(self) -> list[str]:
-        out = []
+        out: list[str] = []
         if self.health:
             out += ["/health/live", "/health/ready"]
         if self.info:
@@ -72,21 +104,25 @@ class ControlAdapterPlan:
 # ------------------------------------------------------------------ compile
 
 
-def compile_control(compiler, adapter, path: tuple, binds) -> ControlAdapterPlan | None:
+def compile_control(
+    compiler: CompileContext, adapter: ExposesControl, path: Path, binds: dict[str, dict[str, str]]
+) -> ControlAdapterPlan | None:
     management = adapter.management
     if management is not None:
         for attr, endpoint in UNSERVED_MANAGEMENT:
             if getattr(management, attr):
                 name = attr.rstrip("_")
-                compiler.warn(path + ("management", name), f"management.{name}: {endpoint} is not served by naftiko; ignored")
-    settings = _settings(compiler, adapter.observability, path + ("observability",), binds)
+                message = f"management.{name}: {endpoint} is not served by naftiko; ignored"
+                compiler.warn((*path, "management", name), message)
+    settings = _settings(compiler, adapter.observability, (*path, "observability"), binds)
     if settings is None:
         return None
     address = compiler.address(adapter)
+    port = compiler.port(adapter)
     return ControlAdapterPlan(
         namespace=adapter.namespace,
         address="127.0.0.1" if address == "localhost" else address,
-        port=compiler.port(adapter),
+        port=adapter.port if port is None else port,  # the model requires a port
         health=management.health if management is not None else True,
         info=management.info if management is not None else False,
         settings=settings,
@@ -95,25 +131,27 @@ def compile_control(compiler, adapter, path: tuple, binds) -> ControlAdapterPlan
     )
 
 
-def _section(compiler, data, path: tuple, name: str) -> dict:
+def _section(compiler: CompileContext, data: object, path: Path, name: str) -> dict[str, Any]:
     value = data.get(name) if isinstance(data, dict) else None
     if value is None:
         return {}
     if not isinstance(value, dict):
-        compiler.error(path + (name,), f"'{name}' must be an object")
+        compiler.error((*path, name), f"'{name}' must be an object")
         return {}
     return value
 
 
-def _enabled(compiler, data: dict, path: tuple) -> bool:
+def _enabled(compiler: CompileContext, data: dict[str, Any], path: Path) -> bool:
     value = data.get("enabled", True)
     if not isinstance(value, bool):
-        compiler.error(path + ("enabled",), f"'enabled' must be true or false, got {value!r}")
+        compiler.error((*path, "enabled"), f"'enabled' must be true or false, got {value!r}")
         return False
     return value
 
 
-def _settings(compiler, obs, path: tuple, binds) -> ObservabilitySettings | None:
+def _settings(
+    compiler: CompileContext, obs: ObservabilitySpec | None, path: Path, binds: dict[str, dict[str, str]]
+) -> ObservabilitySettings | None:
     """The ``observability`` block, checked value by value (the model keeps it as plain
     mappings, so a wrong value is reported here with its position)."""
     if obs is None:
@@ -121,23 +159,29 @@ def _settings(compiler, obs, path: tuple, binds) -> ObservabilitySettings | None
     if not obs.enabled:
         return OFF
     errors = len(compiler.errors)
-    metrics_local = _section(compiler, obs.metrics, path + ("metrics",), "local")
-    metrics = _enabled(compiler, metrics_local, path + ("metrics", "local"))
+    metrics_local = _section(compiler, obs.metrics, (*path, "metrics"), "local")
+    metrics = _enabled(compiler, metrics_local, (*path, "metrics", "local"))
     traces = obs.traces or {}
-    tpath = path + ("traces",)
+    tpath = (*path, "traces")
     sampling = traces.get("sampling", 1.0)
     if isinstance(sampling, bool) or not isinstance(sampling, (int, float)) or not 0 <= sampling <= 1:
-        compiler.error(tpath + ("sampling",), f"traces.sampling must be a number from 0 to 1, got {sampling!r}")
+        compiler.error((*tpath, "sampling"), f"traces.sampling must be a number from 0 to 1, got {sampling!r}")
     propagation = traces.get("propagation", "w3c")
     if propagation not in PROPAGATIONS:
-        compiler.error(tpath + ("propagation",), f"traces.propagation must be one of {', '.join(PROPAGATIONS)}, got {propagation!r}")
+        allowed = ", ".join(PROPAGATIONS)
+        compiler.error((*tpath, "propagation"), f"traces.propagation must be one of {allowed}, got {propagation!r}")
     traces_local = _section(compiler, traces, tpath, "local")
-    local = _enabled(compiler, traces_local, tpath + ("local",))
+    local = _enabled(compiler, traces_local, (*tpath, "local"))
     size = traces_local.get("buffer-size", 100)
     if isinstance(size, bool) or not isinstance(size, int) or not 10 <= size <= 10000:
-        compiler.error(tpath + ("local", "buffer-size"), f"traces.local.buffer-size must be an integer from 10 to 10000, got {size!r}")
-    otlp = _section(compiler, obs.exporters, path + ("exporters",), "otlp")
-    endpoint = _endpoint(compiler, otlp, path + ("exporters", "otlp"), binds) if obs.exporters and "otlp" in obs.exporters else None
+        compiler.error(
+            (*tpath, "local", "buffer-size"),
+            f"traces.local.buffer-size must be an integer from 10 to 10000, got {size!r}",
+        )
+    otlp = _section(compiler, obs.exporters, (*path, "exporters"), "otlp")
+    endpoint = None
+    if obs.exporters and "otlp" in obs.exporters:
+        endpoint = _endpoint(compiler, otlp, (*path, "exporters", "otlp"), binds)
     if len(compiler.errors) > errors:
         return None
     return ObservabilitySettings(
@@ -150,25 +194,27 @@ def _settings(compiler, obs, path: tuple, binds) -> ObservabilitySettings | None
     )
 
 
-def _endpoint(compiler, otlp: dict, path: tuple, binds) -> str | None:
+def _endpoint(
+    compiler: CompileContext, otlp: dict[str, Any], path: Path, binds: dict[str, dict[str, str]]
+) -> str | None:
     raw = otlp.get("endpoint")
     if not isinstance(raw, str) or not raw.strip():
-        compiler.error(path + ("endpoint",), "exporters.otlp.endpoint must be a URL")
+        compiler.error((*path, "endpoint"), "exporters.otlp.endpoint must be a URL")
         return None
     try:
         bound = Template(raw).bind(binds)
     except TemplateError as exc:
-        compiler.error(path + ("endpoint",), f"exporters.otlp.endpoint: {exc}")
+        compiler.error((*path, "endpoint"), f"exporters.otlp.endpoint: {exc}")
         return None
     if not bound.constant:
         names = ", ".join(sorted({"{{" + v.name + "}}" for v in bound.variables()}))
-        compiler.error(path + ("endpoint",), f"exporters.otlp.endpoint refers to {names}, which no bind provides")
+        compiler.error((*path, "endpoint"), f"exporters.otlp.endpoint refers to {names}, which no bind provides")
         return None
     url = bound.render_constant().strip()
     if not url.startswith(("http://", "https://")) and compiler.options.dry_run and "{{" in raw:
         return None  # a bind placeholder (validate, --dry-run without the variable): nothing to export to
     if not url.startswith(("http://", "https://")):
-        compiler.error(path + ("endpoint",), "exporters.otlp.endpoint must be an http(s) URL (OTLP over HTTP)")
+        compiler.error((*path, "endpoint"), "exporters.otlp.endpoint must be an http(s) URL (OTLP over HTTP)")
         return None
     return url
 
@@ -195,10 +241,10 @@ def _iso_duration(seconds: float) -> str:
 class ControlRouter:
     """ASGI app: a handful of fixed routes, each reading the live runtime state."""
 
-    def __init__(self, adapter: ControlAdapterPlan, plan):
+    def __init__(self, adapter: ControlAdapterPlan, plan: Plan) -> None:
         self.adapter = adapter
         self.plan = plan
-        self.routes = {
+        self.routes: dict[str, Callable[[Scope], Response] | None] = {
             "/health/live": self.live if adapter.health else None,
             "/health/ready": self.ready if adapter.health else None,
             "/status": self.status if adapter.info else None,
@@ -207,10 +253,11 @@ class ControlRouter:
         }
 
     @property
-    def telemetry(self):
-        return self.plan.telemetry
+    def telemetry(self) -> Telemetry:
+        """Started by :func:`build_control_app` before the router exists."""
+        return cast("Telemetry", self.plan.telemetry)
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await serve_lifespan(receive, send)
         if scope["type"] != "http":
@@ -218,9 +265,9 @@ class ControlRouter:
         response = self.handle(scope)
         await response(scope, receive, send)
 
-    def handle(self, scope) -> Response:
-        path = scope["path"].rstrip("/") or "/"
-        trace_id = None
+    def handle(self, scope: Scope) -> Response:
+        path: str = scope["path"].rstrip("/") or "/"
+        trace_id: str | None = None
         if path.startswith("/traces/"):
             path, trace_id = "/traces", unquote(path[len("/traces/") :])
         handler = self.routes.get(path)
@@ -232,15 +279,15 @@ class ControlRouter:
             return self.trace(trace_id)
         return handler(scope)
 
-    def live(self, scope) -> Response:
+    def live(self, scope: Scope) -> Response:
         return _json({"status": "UP"})
 
-    def ready(self, scope) -> Response:
+    def ready(self, scope: Scope) -> Response:
         ready = self.telemetry.ready()
         body = {"status": "UP" if ready else "DEGRADED", "adapters": self.telemetry.adapter_states()}
         return _json(body, 200 if ready else 503)
 
-    def status(self, scope) -> Response:
+    def status(self, scope: Scope) -> Response:
         telemetry = self.telemetry
         settings = self.adapter.settings
         uptime = telemetry.uptime()
@@ -263,12 +310,15 @@ class ControlRouter:
         }
         return _json(body)
 
-    def metrics(self, scope) -> Response:
+    def metrics(self, scope: Scope) -> Response:
         accept = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept"), "")
-        body, content_type = self.telemetry.metrics.exposition(accept)
+        metrics = self.telemetry.metrics
+        if metrics is None:
+            return problem(404, "metrics are not collected in this process")
+        body, content_type = metrics.exposition(accept)
         return Response(body, 200, headers={"Content-Type": content_type})
 
-    def traces(self, scope) -> Response:
+    def traces(self, scope: Scope) -> Response:
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         limit = query.get("limit")
         if limit is not None and not limit.isdigit():
@@ -288,11 +338,12 @@ class ControlRouter:
             return problem(404, "tracing is switched off in this process (OTEL_SDK_DISABLED)")
         found = buffer.detail(trace_id)
         if found is None:
-            return problem(404, f"trace '{trace_id}' is not in the buffer (it may be unknown or already evicted)", field="traceId")
+            detail = f"trace '{trace_id}' is not in the buffer (it may be unknown or already evicted)"
+            return problem(404, detail, field="traceId")
         return _json(found)
 
 
-def build_control_app(adapter: ControlAdapterPlan, plan) -> ControlRouter:
+def build_control_app(adapter: ControlAdapterPlan, plan: Plan) -> ControlRouter:
     from ..observability.telemetry import telemetry_for
 
     telemetry_for(plan)  # normally started already by serve.py; never serve without it
