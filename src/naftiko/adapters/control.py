@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from ..observability.telemetry import Telemetry
     from ..spec.model import Authentication, Document, ExposesControl, ObservabilitySpec
 
-Path = tuple[str | int, ...]
+SpecPath = tuple[str | int, ...]
 """Where a value sits in the capability file, for diagnostics."""
 
 
@@ -58,9 +58,9 @@ class CompileContext(Protocol):
     @property
     def errors(self) -> Sized: ...
 
-    def error(self, path: Path, message: str) -> None: ...
+    def error(self, path: SpecPath, message: str) -> None: ...
 
-    def warn(self, path: Path, message: str) -> None: ...
+    def warn(self, path: SpecPath, message: str) -> None: ...
 
     def address(self, adapter: ExposesControl) -> str: ...
 
@@ -105,7 +105,7 @@ class ControlAdapterPlan:
 
 
 def compile_control(
-    compiler: CompileContext, adapter: ExposesControl, path: Path, binds: dict[str, dict[str, str]]
+    compiler: CompileContext, adapter: ExposesControl, path: SpecPath, binds: dict[str, dict[str, str]]
 ) -> ControlAdapterPlan | None:
     management = adapter.management
     if management is not None:
@@ -131,7 +131,7 @@ def compile_control(
     )
 
 
-def _section(compiler: CompileContext, data: object, path: Path, name: str) -> dict[str, Any]:
+def _section(compiler: CompileContext, data: object, path: SpecPath, name: str) -> dict[str, Any]:
     value = data.get(name) if isinstance(data, dict) else None
     if value is None:
         return {}
@@ -141,7 +141,7 @@ def _section(compiler: CompileContext, data: object, path: Path, name: str) -> d
     return value
 
 
-def _enabled(compiler: CompileContext, data: dict[str, Any], path: Path) -> bool:
+def _enabled(compiler: CompileContext, data: dict[str, Any], path: SpecPath) -> bool:
     value = data.get("enabled", True)
     if not isinstance(value, bool):
         compiler.error((*path, "enabled"), f"'enabled' must be true or false, got {value!r}")
@@ -150,7 +150,7 @@ def _enabled(compiler: CompileContext, data: dict[str, Any], path: Path) -> bool
 
 
 def _settings(
-    compiler: CompileContext, obs: ObservabilitySpec | None, path: Path, binds: dict[str, dict[str, str]]
+    compiler: CompileContext, obs: ObservabilitySpec | None, path: SpecPath, binds: dict[str, dict[str, str]]
 ) -> ObservabilitySettings | None:
     """The ``observability`` block, checked value by value (the model keeps it as plain
     mappings, so a wrong value is reported here with its position)."""
@@ -195,7 +195,7 @@ def _settings(
 
 
 def _endpoint(
-    compiler: CompileContext, otlp: dict[str, Any], path: Path, binds: dict[str, dict[str, str]]
+    compiler: CompileContext, otlp: dict[str, Any], path: SpecPath, binds: dict[str, dict[str, str]]
 ) -> str | None:
     raw = otlp.get("endpoint")
     if not isinstance(raw, str) or not raw.strip():

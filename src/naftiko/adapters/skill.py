@@ -28,12 +28,71 @@ import mimetypes
 import os
 import re
 import zipfile
+from collections.abc import Iterable, Mapping, Sized
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
 from ..binds import resolve_location
+from ..engine.plan import McpAdapterPlan, RestAdapterPlan
 from .asgi import serve_lifespan
+
+if TYPE_CHECKING:
+    from ..engine.plan import Options, Plan, RestOperation
+    from ..spec.model import (
+        AggregateFunction,
+        Authentication,
+        Document,
+        ExposedOperation,
+        ExposedSkill,
+        Exposes,
+        ExposesSkill,
+        McpTool,
+        SkillTool,
+    )
+    from ..yamlsource import Source
+
+SpecPath = tuple[str | int, ...]
+"""Where a value sits in the capability file, for diagnostics."""
+
+Sibling = RestAdapterPlan | McpAdapterPlan
+"""A REST or MCP adapter of the same capability, which a derived skill tool points at."""
+
+
+class CompileContext(Protocol):
+    """What compiling a skill adapter needs from the plan compiler."""
+
+    @property
+    def doc(self) -> Document: ...
+
+    @property
+    def source(self) -> Source: ...
+
+    @property
+    def options(self) -> Options: ...
+
+    @property
+    def aggregates(self) -> Mapping[str, AggregateFunction]: ...
+
+    @property
+    def errors(self) -> Sized: ...
+
+    def unit_scope(self) -> AbstractContextManager[int]:
+        """Errors inside leave one unit out (tolerant mode); yields the error count at the start."""
+        ...
+
+    def error(self, path: SpecPath, message: str) -> None: ...
+
+    def warn(self, path: SpecPath, message: str) -> None: ...
+
+    def address(self, adapter: ExposesSkill) -> str: ...
+
+    def port(self, adapter: ExposesSkill) -> int | None: ...
 
 ALLOW = "GET, HEAD"
 _TYPES = {
@@ -68,7 +127,7 @@ class SkillToolPlan:
 class SkillPlan:
     name: str
     description: str | None
-    fields: dict  # frontmatter fields that were set, under their spec names
+    fields: dict[str, Any]  # frontmatter fields that were set, under their spec names
     root: Path | None  # the resolved location directory
     tools: list[SkillToolPlan]
 
@@ -82,7 +141,7 @@ class SkillAdapterPlan:
     port: int
     description: str | None
     skills: dict[str, SkillPlan] = field(default_factory=dict)
-    authentication: object = None
+    authentication: Authentication | None = None
 
     @property
     def size(self) -> str:
@@ -96,19 +155,25 @@ _FRONTMATTER = (
 )
 
 
-def _actions(exposes, functions: dict) -> dict[str, tuple[str, set[str]]]:
+def _actions(
+    exposes: Iterable[Exposes], functions: Mapping[str, AggregateFunction]
+) -> dict[str, tuple[str, set[str]]]:
     """Sibling namespace → (adapter type, the names a ``from.action`` may use). A unit that
     only has ``ref`` is known by its aggregate function's name, as its adapter names it."""
 
-    def named(unit, fallback=None):
+    def named(unit: ExposedOperation | McpTool) -> str | None:
         function = functions.get(unit.ref) if unit.ref else None
-        return unit.name or (function.name if function is not None else None) or fallback
+        return unit.name or (function.name if function is not None else None)
 
     out: dict[str, tuple[str, set[str]]] = {}
     for adapter in exposes:
         if adapter.type == "rest":
             # an unnamed operation is known by the same fallback name the REST plan gives it
-            names = {named(op, f"{op.method.lower()}-{res.name or res.path}") for res in adapter.resources for op in res.operations}
+            names = {
+                named(op) or f"{op.method.lower()}-{res.name or res.path}"
+                for res in adapter.resources
+                for op in res.operations
+            }
             out[adapter.namespace] = ("rest", names)
         elif adapter.type == "mcp":
             out[adapter.namespace] = ("mcp", {n for t in adapter.tools if (n := named(t))})
@@ -117,57 +182,62 @@ def _actions(exposes, functions: dict) -> dict[str, tuple[str, set[str]]]:
     return out
 
 
-def _location(compiler, skill, spath: tuple) -> Path | None:
-    where = spath + ("location",)
-    if not skill.location.startswith("file://"):
-        compiler.error(where, f"skill '{skill.name}': location must be a file:/// URI, got {skill.location!r}")
+def _location(compiler: CompileContext, skill: ExposedSkill, location: str, spath: SpecPath) -> Path | None:
+    where = (*spath, "location")
+    if not location.startswith("file://"):
+        compiler.error(where, f"skill '{skill.name}': location must be a file:/// URI, got {location!r}")
         return None
     base = Path(compiler.source.file).resolve().parent
-    path = resolve_location(skill.location, base)
+    path = resolve_location(location, base)
     if not path.is_absolute():
         path = base / path
     if not path.exists():
-        relative = skill.location.startswith(("file:///./", "file:///../"))
+        relative = location.startswith(("file:///./", "file:///../"))
         looked = f"relative to {base} or the working directory" if relative else str(path)
-        compiler.error(where, f"skill '{skill.name}': location {skill.location} does not exist ({looked})")
+        compiler.error(where, f"skill '{skill.name}': location {location} does not exist ({looked})")
         return None
     if not path.is_dir():
-        compiler.error(where, f"skill '{skill.name}': location {skill.location} is not a directory ({path})")
+        compiler.error(where, f"skill '{skill.name}': location {location} is not a directory ({path})")
         return None
     root = path.resolve()
     if not (root / "SKILL.md").is_file():
-        compiler.warn(where, f"skill '{skill.name}': location {skill.location} has no SKILL.md")
+        compiler.warn(where, f"skill '{skill.name}': location {location} has no SKILL.md")
     return root
 
 
-def _instruction(compiler, skill, root: Path | None, tool, tpath: tuple) -> bool:
-    where = tpath + ("instruction",)
+def _instruction(
+    compiler: CompileContext, skill: ExposedSkill, root: Path | None, tool: SkillTool, instruction: str, tpath: SpecPath
+) -> bool:
+    where = (*tpath, "instruction")
     if root is None:
         if skill.location is None:
-            compiler.error(where, f"skill tool '{tool.name}' uses 'instruction' but skill '{skill.name}' has no 'location'")
+            message = f"skill tool '{tool.name}' uses 'instruction' but skill '{skill.name}' has no 'location'"
+            compiler.error(where, message)
         return False
-    rel = tool.instruction.replace("\\", "/")
+    rel = instruction.replace("\\", "/")
     parts = rel.split("/")
     if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        compiler.error(where, f"instruction {tool.instruction!r} must be a plain path relative to the skill location")
+        compiler.error(where, f"instruction {instruction!r} must be a plain path relative to the skill location")
         return False
     if any(p.startswith(".") for p in parts):
-        compiler.error(where, f"instruction {tool.instruction!r}: hidden files are not served")
+        compiler.error(where, f"instruction {instruction!r}: hidden files are not served")
         return False
     target = (root / rel).resolve()
     if not target.is_relative_to(root) or not target.is_file():
-        compiler.error(where, f"instruction file {tool.instruction!r} not found in {root}")
+        compiler.error(where, f"instruction file {instruction!r} not found in {root}")
         return False
     return True
 
 
-def _from(compiler, tool, tpath: tuple, siblings) -> tuple[tuple[str, str], str] | None:
+def _from(
+    compiler: CompileContext, tool: SkillTool, tpath: SpecPath, siblings: Mapping[str, tuple[str, set[str]]]
+) -> tuple[tuple[str, str], str] | None:
     ref = tool.from_ or {}
-    where = tpath + ("from",)
+    where = (*tpath, "from")
     ns = ref.get("sourceNamespace")
     if ns is None and "namespace" in ref:  # the wiki's older spelling (EXT)
         ns = ref["namespace"]
-        compiler.warn(where + ("namespace",), "'from.namespace' is the older spelling of 'from.sourceNamespace'")
+        compiler.warn((*where, "namespace"), "'from.namespace' is the older spelling of 'from.sourceNamespace'")
     action = ref.get("action")
     if not isinstance(ns, str) or not isinstance(action, str):
         compiler.error(where, f"skill tool '{tool.name}': 'from' needs 'sourceNamespace' and 'action'")
@@ -177,39 +247,53 @@ def _from(compiler, tool, tpath: tuple, siblings) -> tuple[tuple[str, str], str]
     if sibling is None or sibling[0] not in ("rest", "mcp"):
         known = ", ".join(sorted(k for k, (mode, _) in siblings.items() if mode in ("rest", "mcp"))) or "none"
         what = f"is a {sibling[0]} adapter" if sibling else "does not exist"
-        compiler.error(ns_path, f"skill tool '{tool.name}': source namespace '{ns}' {what}; it must name a rest or mcp adapter (known: {known})")
+        compiler.error(
+            ns_path,
+            f"skill tool '{tool.name}': source namespace '{ns}' {what}; "
+            f"it must name a rest or mcp adapter (known: {known})",
+        )
         return None
     mode, actions = sibling
     if action not in actions:
         kind = "operation" if mode == "rest" else "tool"
         known = ", ".join(sorted(actions)) or "none"
-        compiler.error(where + ("action",), f"skill tool '{tool.name}': {mode} adapter '{ns}' has no {kind} '{action}' (known: {known})")
+        message = f"skill tool '{tool.name}': {mode} adapter '{ns}' has no {kind} '{action}' (known: {known})"
+        compiler.error((*where, "action"), message)
         return None
     return (ns, action), mode
 
 
-def compile_skill(compiler, adapter, path: tuple, binds) -> SkillAdapterPlan:
+def compile_skill(
+    compiler: CompileContext, adapter: ExposesSkill, path: SpecPath, binds: dict[str, dict[str, str]]
+) -> SkillAdapterPlan:
     """Check every skill at load (locations, instruction files, ``from`` targets) and plan it."""
-    siblings = _actions(compiler.doc.capability.exposes, compiler.aggregates)
-    plan = SkillAdapterPlan(adapter.namespace, compiler.address(adapter), compiler.port(adapter), adapter.description,
-                            authentication=adapter.authentication)
+    capability = compiler.doc.capability
+    siblings = _actions(capability.exposes if capability is not None else [], compiler.aggregates)
+    port = compiler.port(adapter)
+    plan = SkillAdapterPlan(
+        adapter.namespace,
+        compiler.address(adapter),
+        adapter.port if port is None else port,  # the model requires a port
+        adapter.description,
+        authentication=adapter.authentication,
+    )
     if not adapter.skills:
-        compiler.warn(path + ("skills",), f"skill adapter '{adapter.namespace}' declares no skills")
+        compiler.warn((*path, "skills"), f"skill adapter '{adapter.namespace}' declares no skills")
     names: set[str] = set()  # also of skills left out, so a duplicate is still reported
     for si, skill in enumerate(adapter.skills):
         with compiler.unit_scope() as start:
-            spath = path + ("skills", si)
+            spath = (*path, "skills", si)
             if skill.name in names:
-                compiler.error(spath + ("name",), f"duplicate skill '{skill.name}'")
+                compiler.error((*spath, "name"), f"duplicate skill '{skill.name}'")
                 continue
             names.add(skill.name)
-            root = _location(compiler, skill, spath) if skill.location is not None else None
+            root = _location(compiler, skill, skill.location, spath) if skill.location is not None else None
             tools: list[SkillToolPlan] = []
             seen: set[str] = set()
             for ti, tool in enumerate(skill.tools):
-                tpath = spath + ("tools", ti)
+                tpath = (*spath, "tools", ti)
                 if tool.name in seen:
-                    compiler.error(tpath + ("name",), f"duplicate tool '{tool.name}' in skill '{skill.name}'")
+                    compiler.error((*tpath, "name"), f"duplicate tool '{tool.name}' in skill '{skill.name}'")
                     continue
                 seen.add(tool.name)
                 if (tool.from_ is None) == (tool.instruction is None):
@@ -217,15 +301,18 @@ def compile_skill(compiler, adapter, path: tuple, binds) -> SkillAdapterPlan:
                     compiler.error(tpath, f"skill tool '{tool.name}' in skill '{skill.name}' {how} 'instruction'")
                     continue
                 if tool.instruction is not None:
-                    if _instruction(compiler, skill, root, tool, tpath):
-                        tools.append(SkillToolPlan(tool.name, tool.description, instruction=tool.instruction.replace("\\", "/")))
+                    if _instruction(compiler, skill, root, tool, tool.instruction, tpath):
+                        instruction = tool.instruction.replace("\\", "/")
+                        tools.append(SkillToolPlan(tool.name, tool.description, instruction=instruction))
                     continue
                 resolved = _from(compiler, tool, tpath, siblings)
                 if resolved is not None:
                     tools.append(SkillToolPlan(tool.name, tool.description, source=resolved[0], mode=resolved[1]))
             fields = {key: getattr(skill, attr) for attr, key in _FRONTMATTER if attr in skill.model_fields_set}
+            if skill.metadata:
+                fields["metadata"] = dict(skill.metadata)
             if len(compiler.errors) == start:  # a skill with an error is left out whole (tolerant mode)
-                plan.skills[skill.name] = SkillPlan(skill.name, skill.description, fields | ({"metadata": dict(skill.metadata)} if skill.metadata else {}), root, tools)
+                plan.skills[skill.name] = SkillPlan(skill.name, skill.description, fields, root, tools)
     return plan
 
 
@@ -235,11 +322,11 @@ def compile_skill(compiler, adapter, path: tuple, binds) -> SkillAdapterPlan:
 _PATH_VARIABLE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")  # {x} or {{x}} in a REST route
 
 
-def _rest_schema(operation, route_path: str) -> dict:
-    properties: dict[str, dict] = {}
+def _rest_schema(operation: RestOperation, route_path: str) -> dict[str, Any]:
+    properties: dict[str, dict[str, Any]] = {}
     required: list[str] = []
     for spec in operation.inputs:
-        prop = {"type": spec.type} if spec.type else {}
+        prop: dict[str, Any] = {"type": spec.type} if spec.type else {}
         if spec.description:
             prop["description"] = spec.description
         properties[spec.name] = prop
@@ -253,30 +340,32 @@ def _rest_schema(operation, route_path: str) -> dict:
     return {"type": "object", "properties": properties, "required": required}
 
 
-def _invocation(tool: SkillToolPlan, siblings: dict) -> tuple[dict, dict | None]:
-    ns, action = tool.source
-    ref: dict = {"targetNamespace": ns, "action": action, "mode": tool.mode}
+def _invocation(
+    tool: SkillToolPlan, source: tuple[str, str], siblings: Mapping[str, Sibling]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    ns, action = source
+    ref: dict[str, Any] = {"targetNamespace": ns, "action": action, "mode": tool.mode}
     sibling = siblings.get(ns)
-    if tool.mode == "rest" and sibling is not None:
+    if tool.mode == "rest" and isinstance(sibling, RestAdapterPlan):
         for route in sibling.routes:
             for op in route.operations.values():
                 if op.name == action:
                     ref["method"], ref["path"] = op.method, route.path
                     return ref, _rest_schema(op, route.path)
-    if tool.mode == "mcp" and sibling is not None:
+    if tool.mode == "mcp" and isinstance(sibling, McpAdapterPlan):
         for t in sibling.tools:
             if t.name == action:
                 return ref, t.input_schema
     return ref, None
 
 
-def _detail(skill: SkillPlan, siblings: dict) -> dict:
-    body: dict = {"name": skill.name, "description": skill.description, **skill.fields}
-    tools = []
+def _detail(skill: SkillPlan, siblings: Mapping[str, Sibling]) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": skill.name, "description": skill.description, **skill.fields}
+    tools: list[dict[str, Any]] = []
     for tool in skill.tools:
-        entry: dict = {"name": tool.name, "description": tool.description}
+        entry: dict[str, Any] = {"name": tool.name, "description": tool.description}
         if tool.source is not None:
-            ref, schema = _invocation(tool, siblings)
+            ref, schema = _invocation(tool, tool.source, siblings)
             entry["type"] = "derived"
             entry["invocationRef"] = ref
             if schema is not None:
@@ -289,10 +378,10 @@ def _detail(skill: SkillPlan, siblings: dict) -> dict:
     return body
 
 
-def _catalog(skills: dict[str, SkillPlan]) -> dict:
-    entries = []
+def _catalog(skills: dict[str, SkillPlan]) -> dict[str, Any]:
+    entries: list[dict[str, Any]] = []
     for skill in skills.values():
-        entry: dict = {"name": skill.name, "description": skill.description}
+        entry: dict[str, Any] = {"name": skill.name, "description": skill.description}
         if "license" in skill.fields:
             entry["license"] = skill.fields["license"]
         entry["tools"] = [t.name for t in skill.tools]
@@ -309,7 +398,7 @@ class UnsafePath(Exception):
 
 def safe_segments(raw_segments: list[str]) -> list[str]:
     """Percent-decode each raw path segment and refuse anything that could step outside."""
-    out = []
+    out: list[str] = []
     for raw in raw_segments:
         seg = unquote(raw, errors="strict") if "%" in raw else raw
         if seg in ("", ".", "..") or any(c in seg for c in "/\\\x00"):
@@ -350,8 +439,8 @@ def zip_bytes(root: Path) -> bytes:
     return buffer.getvalue()
 
 
-def contents_body(name: str, root: Path) -> dict:
-    files = []
+def contents_body(name: str, root: Path) -> dict[str, Any]:
+    files: list[dict[str, Any]] = []
     for rel, real in list_files(root):
         try:
             size = real.stat().st_size
@@ -368,14 +457,14 @@ class SkillRouter:
     """ASGI app: catalog and detail bodies are serialised once; files are read per request so
     edits to a skill directory show without a restart (as in the reference)."""
 
-    def __init__(self, plan: SkillAdapterPlan, siblings: dict):
+    def __init__(self, plan: SkillAdapterPlan, siblings: Mapping[str, Sibling]) -> None:
         import orjson
 
         self.plan = plan
         self.catalog = orjson.dumps(_catalog(plan.skills))
         self.details = {name: orjson.dumps(_detail(skill, siblings)) for name, skill in plan.skills.items()}
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await serve_lifespan(receive, send)
         if scope["type"] != "http":
@@ -383,14 +472,14 @@ class SkillRouter:
         response = await self.handle(scope)
         await response(scope, receive, send)
 
-    async def handle(self, scope):
+    async def handle(self, scope: Scope) -> Response:
         from starlette.concurrency import run_in_threadpool
-        from starlette.responses import FileResponse, Response
+        from starlette.responses import FileResponse
 
         from .problems import problem
 
-        raw = scope.get("raw_path")
-        raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
+        raw: bytes | None = scope.get("raw_path")
+        raw_path: str = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
         if len(raw_path) > 1:
             raw_path = raw_path.rstrip("/")
         parts = raw_path.split("/")[1:]
@@ -432,7 +521,7 @@ class SkillRouter:
         return FileResponse(real, media_type=media_type(rel))
 
 
-def build_skill_app(adapter: SkillAdapterPlan, plan) -> SkillRouter:
+def build_skill_app(adapter: SkillAdapterPlan, plan: Plan) -> SkillRouter:
     """The router is the whole ASGI app, like the REST adapter's; sibling plans are consulted
     once here for invocation details and input schemas."""
     siblings = {a.namespace: a for a in plan.adapters if a.kind in ("rest", "mcp")}
