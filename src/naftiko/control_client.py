@@ -15,6 +15,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from typing import Any
 from urllib.parse import quote, urlencode
 
 DEFAULT_PORT = 9191
@@ -31,7 +32,7 @@ class Unreachable(Exception):
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def add_commands(sub) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the four commands on the ``naftiko`` sub-command parser."""
     helps = {
         "health": "readiness of a running naftiko (exit 1 when degraded)",
@@ -41,10 +42,19 @@ def add_commands(sub) -> None:
     }
     for name in COMMANDS:
         cmd = sub.add_parser(name, help=helps[name])
-        cmd.add_argument("--port", type=int, metavar="PORT", help=f"control port (default $NAFTIKO_CONTROL_PORT or {DEFAULT_PORT})")
-        cmd.add_argument("--address", metavar="HOST", help=f"control address (default $NAFTIKO_CONTROL_ADDRESS or {DEFAULT_ADDRESS})")
-        cmd.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'", help="request header, e.g. for an authenticated control port")
-        cmd.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="give up after this long (default 5)")
+        cmd.add_argument(
+            "--port", type=int, metavar="PORT", help=f"control port (default $NAFTIKO_CONTROL_PORT or {DEFAULT_PORT})"
+        )
+        cmd.add_argument(
+            "--address", metavar="HOST", help=f"control address (default $NAFTIKO_CONTROL_ADDRESS or {DEFAULT_ADDRESS})"
+        )
+        cmd.add_argument(
+            "-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
+            help="request header, e.g. for an authenticated control port",
+        )
+        cmd.add_argument(
+            "--timeout", type=float, default=5.0, metavar="SECONDS", help="give up after this long (default 5)"
+        )
         if name != "metrics":
             cmd.add_argument("--json", action="store_true", help="print the JSON answer as it came")
         if name == "health":
@@ -56,9 +66,9 @@ def add_commands(sub) -> None:
             cmd.add_argument("--limit", type=int, metavar="N", help="at most N traces (newest first)")
 
 
-def _base(args) -> str:
+def _base(args: argparse.Namespace) -> str:
     address = args.address or os.environ.get("NAFTIKO_CONTROL_ADDRESS") or DEFAULT_ADDRESS
-    port = args.port
+    port: int | None = args.port
     if port is None:
         raw = os.environ.get("NAFTIKO_CONTROL_PORT", "")
         if raw and not raw.isdigit():
@@ -70,7 +80,7 @@ def _base(args) -> str:
     return f"http://{host}:{port}"
 
 
-def _get(url: str, args) -> tuple[int, str, bytes]:
+def _get(url: str, args: argparse.Namespace) -> tuple[int, str, bytes]:
     request = urllib.request.Request(url, headers={"Accept": "application/json, text/plain;q=0.9"})
     for header in args.header:
         name, sep, value = header.partition(":")
@@ -97,19 +107,19 @@ def _problem(status: int, body: bytes) -> str:
     return f"HTTP {status}"
 
 
-def _adapters(adapters: list[dict]) -> list[str]:
-    rows = []
+def _adapters(adapters: list[dict[str, Any]]) -> list[str]:
+    rows: list[str] = []
     for a in adapters:
         where = f"port {a['port']}" if a.get("port") else a.get("transport", "-")
         rows.append(f"  {a['type']:<8} {a['namespace']:<32} {where:<11} {a['state']}")
     return rows
 
 
-def _ms(value) -> str:
+def _ms(value: object) -> str:
     return f"{value:.1f} ms" if isinstance(value, (int, float)) else "-"
 
 
-def _health(args, base: str) -> int:
+def _health(args: argparse.Namespace, base: str) -> int:
     path = "/health/live" if args.live else "/health/ready"
     status, _, body = _get(base + path, args)
     if status not in (200, 503):
@@ -124,10 +134,13 @@ def _health(args, base: str) -> int:
     return EXIT_OK if status == 200 and data.get("status") == "UP" else EXIT_FAILED
 
 
-def _status(args, base: str) -> int:
+def _status(args: argparse.Namespace, base: str) -> int:
     status, _, body = _get(base + "/status", args)
     if status == 404:
-        print("naftiko: this control port does not serve /status (set management.info: true on the control adapter)", file=sys.stderr)
+        print(
+            "naftiko: this control port does not serve /status (set management.info: true on the control adapter)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     if status != 200:
         print(f"naftiko: /status: {_problem(status, body)}", file=sys.stderr)
@@ -143,7 +156,8 @@ def _status(args, base: str) -> int:
     print(f"status         {data.get('status')}")
     exporter = obs.get("exporter")
     print(
-        f"observability  metrics {'on' if obs.get('metrics') else 'off'}, traces {'on' if obs.get('traces') else 'off'}, "
+        f"observability  metrics {'on' if obs.get('metrics') else 'off'}, "
+        f"traces {'on' if obs.get('traces') else 'off'}, "
         f"sampling {obs.get('sampling')}, propagation {obs.get('propagation')}"
         + (f", exporting to {exporter['endpoint']}" if exporter else "")
     )
@@ -152,7 +166,7 @@ def _status(args, base: str) -> int:
     return EXIT_OK
 
 
-def _metrics(args, base: str) -> int:
+def _metrics(args: argparse.Namespace, base: str) -> int:
     status, _, body = _get(base + "/metrics", args)
     if status != 200:
         print(f"naftiko: /metrics: {_problem(status, body)}", file=sys.stderr)
@@ -161,11 +175,12 @@ def _metrics(args, base: str) -> int:
     return EXIT_OK
 
 
-def _traces(args, base: str) -> int:
+def _traces(args: argparse.Namespace, base: str) -> int:
     if args.trace_id:
         url = f"{base}/traces/{quote(args.trace_id, safe='')}"
     else:
-        query = {k: v for k, v in (("operation", args.operation), ("status", args.status), ("limit", args.limit)) if v is not None}
+        wanted = (("operation", args.operation), ("status", args.status), ("limit", args.limit))
+        query = {k: v for k, v in wanted if v is not None}
         url = f"{base}/traces" + (f"?{urlencode(query)}" if query else "")
     status, _, body = _get(url, args)
     if status != 200:
@@ -179,21 +194,24 @@ def _traces(args, base: str) -> int:
     else:
         print(f"{'TRACE ID':<32}  {'OPERATION':<28} {'STATUS':<6} {'DURATION':>10} {'SPANS':>5}  TIME")
         for t in data.get("traces", []):
-            print(f"{t['traceId']:<32}  {t['operation']:<28} {t['status']:<6} {_ms(t['durationMs']):>10} {t['spanCount']:>5}  {t['timestamp']}")
+            print(
+                f"{t['traceId']:<32}  {t['operation']:<28} {t['status']:<6} {_ms(t['durationMs']):>10} "
+                f"{t['spanCount']:>5}  {t['timestamp']}"
+            )
         print(f"({data.get('bufferUsed')} of {data.get('bufferSize')} kept)")
     return EXIT_OK
 
 
-def _print_trace(data: dict) -> None:
+def _print_trace(data: dict[str, Any]) -> None:
     print(f"trace {data['traceId']}  {data['operation']}  {data['status']}  {_ms(data['durationMs'])}")
     spans = data.get("spans", [])
     ids = {s["spanId"] for s in spans}
-    children: dict[str | None, list[dict]] = {}
+    children: dict[str | None, list[dict[str, Any]]] = {}
     for s in spans:
         parent = s.get("parentSpanId")
         children.setdefault(parent if parent in ids else None, []).append(s)
 
-    def show(span: dict, depth: int) -> None:
+    def show(span: dict[str, Any], depth: int) -> None:
         print(f"{'  ' * depth}- {span['kind']:<8} {span['name']}  {span['status']}  {_ms(span['durationMs'])}")
         for child in children.get(span["spanId"], []):
             show(child, depth + 1)
@@ -207,7 +225,10 @@ def run(args: argparse.Namespace) -> int:
         base = _base(args)
         return {"health": _health, "status": _status, "metrics": _metrics, "traces": _traces}[args.command](args, base)
     except json.JSONDecodeError:
-        print("naftiko: the control port answered something that is not JSON (is it a naftiko control port?)", file=sys.stderr)
+        print(
+            "naftiko: the control port answered something that is not JSON (is it a naftiko control port?)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     except ValueError as exc:
         print(f"naftiko: error: {exc}", file=sys.stderr)
