@@ -14,6 +14,16 @@ import sys
 from typing import TextIO
 
 from . import __version__, control_client
+from .adapters.limits import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEAD_TIMEOUT,
+    DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEAD_BYTES,
+    DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_URL_BYTES,
+    InboundLimits,
+)
 from .engine.plan import Options, Plan, compile_plan, unknown_overrides
 from .errors import Diagnostic, LoadError
 from .loader import load
@@ -58,6 +68,14 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="upstream request timeout (default 30)")
     parser.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, metavar="N", help="largest request body accepted, else 413 (default 4 MiB)")
     parser.add_argument("--grace", type=float, default=10.0, metavar="SECONDS", help="on SIGTERM, time in-flight requests get to finish (default 10)")
+    limits = parser.add_argument_group("inbound limits (per connection; beyond them a 4xx/503 problem and the connection is closed)")
+    limits.add_argument("--max-header-bytes", type=int, default=DEFAULT_MAX_HEAD_BYTES, metavar="N", help="largest request line plus headers, else 431 (default 32 KiB)")
+    limits.add_argument("--max-headers", type=int, default=DEFAULT_MAX_HEADERS, metavar="N", help="most header lines in a request, else 431 (default 100)")
+    limits.add_argument("--max-url-bytes", type=int, default=DEFAULT_MAX_URL_BYTES, metavar="N", help="longest request URL, else 414 (default 8 KiB)")
+    limits.add_argument("--header-timeout", type=float, default=DEFAULT_HEAD_TIMEOUT, metavar="SECONDS", help="time to send the request line and headers, else 408 (default 10)")
+    limits.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT, metavar="SECONDS", help="time to send the whole body after the headers, else 408 (default 60)")
+    limits.add_argument("--keepalive-timeout", type=float, default=DEFAULT_KEEPALIVE_TIMEOUT, metavar="SECONDS", help="idle time before a kept-alive connection is closed (default 5)")
+    limits.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS, metavar="N", help="open connections across REST/MCP/skill adapters, else 503 (default 1000, at most half the open-file limit)")
     parser.add_argument("--allowed-host", action="append", default=[], metavar="HOST", help="Host header MCP adapters accept besides loopback (repeatable; '*' = any)")
     parser.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN", help="browser Origin MCP adapters accept (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level (default info)")
@@ -92,6 +110,15 @@ def serve_options(args: argparse.Namespace) -> Options:
         allowed_hosts=tuple(args.allowed_host),
         allowed_origins=tuple(args.allowed_origin),
         grace=args.grace,
+        inbound=InboundLimits(
+            max_head_bytes=args.max_header_bytes,
+            max_url_bytes=args.max_url_bytes,
+            max_headers=args.max_headers,
+            head_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            keepalive_timeout=args.keepalive_timeout,
+            max_connections=args.max_connections,
+        ),
     )
     options.several_files = len(args.files) > 1
     return options
@@ -120,6 +147,11 @@ def _serve(args: argparse.Namespace) -> int:
         return _usage_error("--timeout must be positive")
     if args.max_body_bytes <= 0 or args.grace < 0:
         return _usage_error("--max-body-bytes must be positive and --grace not negative")
+    numbers = (args.max_header_bytes, args.max_headers, args.max_url_bytes, args.header_timeout, args.body_timeout,
+               args.keepalive_timeout, args.max_connections)
+    if min(numbers) <= 0:
+        return _usage_error("--max-header-bytes, --max-headers, --max-url-bytes, --header-timeout, --body-timeout, "
+                            "--keepalive-timeout and --max-connections must be positive")
     if args.workers < 1:
         return _usage_error("--workers must be at least 1")
     if args.workers > 1 and args.reload:

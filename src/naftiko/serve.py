@@ -25,6 +25,7 @@ from .adapters.mcp import build_mcp_app, build_server
 from .adapters.rest import build_rest_app
 from .adapters.skill import build_skill_app
 from .engine.plan import Plan
+from .httpserver import Budgets, ConnectionBudget, protocol_for
 from .observability.telemetry import telemetry_for, track
 
 log = logging.getLogger("naftiko")
@@ -52,15 +53,20 @@ class StartupError(Exception):
     pass
 
 
-def server_for(app, plan: Plan, log_level: str = "warning") -> _Server:
-    """The uvicorn server one adapter's app is served by (shared with the test harness)."""
+def server_for(app, plan: Plan, log_level: str = "warning", budget: ConnectionBudget | None = None) -> _Server:
+    """The uvicorn server one adapter's app is served by (shared with the test harness), with
+    naftiko's inbound limits (httpserver.py); ``budget`` is the connection budget it shares with
+    other listeners, a budget of its own when None."""
+    limits = plan.options.inbound
     config = uvicorn.Config(
         app,
         log_level=log_level,
         log_config=None,  # uvicorn's records go through naftiko's handler (--log-format)
         access_log=False,
         lifespan="on",
-        http="httptools",
+        http=protocol_for(limits, budget or ConnectionBudget(limits.max_connections)),
+        ws="none",  # nothing here speaks WebSocket: an upgrade request is answered as plain HTTP
+        timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
         timeout_graceful_shutdown=plan.options.grace,  # --grace, default GRACEFUL_SECONDS
         server_header=False,
         proxy_headers=False,
@@ -124,6 +130,9 @@ async def serve(
     servers: list[tuple[_Server, socket.socket]] = []
     stdio = []
     listeners: list[Listener] = []
+    # Inbound limits are per process (the first plan's options: every file of one run shares the flags).
+    limits = plans[0].options.inbound if plans else None
+    budgets = Budgets.for_limits(limits) if limits is not None else None
     try:
         for plan in plans:
             telemetry_for(plan)  # before any app is built: it instruments the plan
@@ -138,7 +147,7 @@ async def serve(
                 port = sock.getsockname()[1]
                 if reloader is not None:
                     app = reloader.wrap(app, adapter, plan, port)
-                servers.append((server_for(app, plan, log_level), sock))
+                servers.append((server_for(app, plan, log_level, budgets.for_kind(adapter.kind)), sock))
                 track(adapter, port, servers[-1][0])
                 url = listen_url(adapter.address, port, adapter.url_path)
                 listeners.append(Listener(adapter.kind, adapter.namespace, url, adapter.size))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
+from ..adapters.limits import InboundLimits
 from ..binds import Binds, read_env_file, resolve_binds, resolve_location
 from ..consumer.auth import BodyFieldTransport, compile_auth
 from ..consumer.formats import check_format
@@ -74,6 +75,7 @@ class Options:
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     grace: float = 10.0
+    inbound: InboundLimits = field(default_factory=InboundLimits)  # header/URL/time/connection limits
     consumes_only_ok: bool = False  # validating a shared consumes file (nothing to serve)
     several_files: bool = False  # --base-uri/--port may name namespaces of another file
 
