@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, unquote
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..engine.binding import FromInput, FromWith
@@ -30,7 +30,7 @@ from ..expressions.jsonpath import JsonPath, is_jsonpath
 from ..expressions.template import MISSING
 from ..jsonio import JSONDecodeError, dumps, loads
 from .asgi import serve_lifespan
-from .limits import MAX_JSON_DEPTH, body_too_deep
+from .limits import JsonTooLarge, loads_bounded
 from .problems import problem, problem_from
 
 log = logging.getLogger("naftiko.rest")
@@ -210,7 +210,8 @@ class RestRouter:
         try:
             response = await self.handle(Request(scope, receive))
         except _ClientGone:
-            return  # the caller hung up: its upstream call is cancelled and nobody reads an answer
+            await _client_gone(scope, send)  # the caller hung up: its upstream call is cancelled
+            return
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
@@ -286,11 +287,15 @@ class RestRouter:
             raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes", field="body")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes", field="body")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.max_body:
+                    raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes", field="body")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            chunks.clear()
+            raise _ClientGone from None
         return b"".join(chunks) if size else None
 
     async def inputs(self, request: Request, path_values: dict[str, str], operation: RestOperation) -> dict:
@@ -357,12 +362,12 @@ class RestRouter:
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype in ("", "application/json") or ctype.endswith("+json"):
             try:
-                return _shallow(data, loads(data))
+                return _decode_json(data)
             except JSONDecodeError as exc:
                 raise InvalidInput(f"request body is not valid JSON: {exc.msg} at position {exc.pos}", field="body") from None
         if data.lstrip()[:1] in (b"{", b"["):  # JSON sent with another type (curl -d sends a form type)
             try:
-                return _shallow(data, loads(data))
+                return _decode_json(data)
             except JSONDecodeError:
                 pass
         if ctype == "application/x-www-form-urlencoded":
@@ -370,15 +375,25 @@ class RestRouter:
         return data.decode("utf-8", "replace")
 
 
-def _shallow(data: bytes, value: object) -> object:
-    if body_too_deep(data, value):
-        raise InvalidInput(f"request body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
-    return value
+def _decode_json(data: bytes) -> object:
+    """A JSON body within the depth and size bounds (limits.py), checked on the bytes before parsing."""
+    try:
+        return loads_bounded(data)
+    except JsonTooLarge as exc:
+        raise InvalidInput(f"request body {exc}", field="body") from None
 
 
 class _ClientGone(BaseException):
     """The caller disconnected while its request was being served. A BaseException, like the
     cancellation it replaces, so no ``except Exception`` on the way turns it into a 500."""
+
+
+async def _client_gone(scope, send) -> None:
+    """Log a caller that hung up (INFO: it is the caller's choice, not a failure) and record a
+    499, nginx's "client closed request": uvicorn drops the answer, observability counts it."""
+    log.info("%s %s: the client disconnected before the answer", scope["method"], scope["path"])
+    await send({"type": "http.response.start", "status": 499, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _until_disconnect(receive) -> None:

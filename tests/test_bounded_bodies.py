@@ -1,0 +1,119 @@
+"""Request bodies within bounds, in process: the depth and size checks run on the raw bytes before
+parsing (adapters/limits.py), so a 4 MiB ``[{},{},…]`` is refused without building a million
+objects; a caller that hangs up mid-body is logged at INFO and recorded as 499, not a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import orjson
+import pytest
+from conftest import FIXTURES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from naftiko.adapters.limits import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH, JsonTooLarge, json_too_deep, loads_bounded, too_deep
+from naftiko.engine.plan import Options, compile_plan
+from naftiko.loader import load
+from naftiko.serve import build_app
+
+FILE = FIXTURES / "resilience-hostile.yaml"
+
+
+@pytest.fixture
+def rest_app(fresh_upstream):
+    plan = compile_plan(load(str(FILE)), Options(environ={}, base_uris={"up": fresh_upstream.url + "/base"}))
+    rest = next(a for a in plan.adapters if a.kind == "rest")
+    return build_app(rest, plan), fresh_upstream
+
+
+async def _post(app, body: bytes, content_type: str = "application/json") -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rest") as http:
+        return await http.post("/items/1", content=body, headers={"content-type": content_type})
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"a":' * (depth - 1) + b"[]" + b"}" * (depth - 1)
+
+
+async def test_a_wide_body_of_empty_objects_is_refused_before_parsing(rest_app):
+    app, upstream = rest_app
+    body = b"[" + b",".join([b"{}"] * (4 * 1024 * 1024 // 3)) + b"]"
+    r = await _post(app, body)
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == f"request body holds more than {MAX_JSON_CONTAINERS} objects and arrays"
+    assert r.json()["field"] == "body"
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+async def test_a_body_one_level_too_deep_is_refused_and_one_at_the_limit_passes(rest_app, content_type):
+    app, upstream = rest_app
+    r = await _post(app, _nested(MAX_JSON_DEPTH + 1), content_type)
+    assert r.status_code == 400
+    assert r.json()["detail"] == f"request body nests deeper than {MAX_JSON_DEPTH} levels"
+    assert upstream.requests == []
+    r = await _post(app, _nested(MAX_JSON_DEPTH), content_type)
+    assert r.status_code == 200, r.text
+    assert orjson.loads(upstream.last.body) == orjson.loads(_nested(MAX_JSON_DEPTH))
+
+
+async def test_brackets_inside_strings_do_not_count(rest_app):
+    app, upstream = rest_app
+    body = orjson.dumps({"text": "[" * 500 + '\\"{' * 100, "more": ["]]]" * 10, '"[[["']})
+    r = await _post(app, body)
+    assert r.status_code == 200, r.text
+    assert upstream.last.body == body
+
+
+async def test_a_client_that_hangs_up_mid_body_is_a_499_logged_at_info(rest_app, caplog):
+    app, upstream = rest_app
+    events = [
+        {"type": "http.request", "body": b'{"a": [1, 2', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict] = []
+
+    async def receive():
+        return events.pop(0) if events else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/items/1", "raw_path": b"/items/1", "query_string": b"",
+             "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+             "scheme": "http", "server": ("rest", 80), "client": ("127.0.0.1", 1), "root_path": ""}
+    with caplog.at_level(logging.INFO, logger="naftiko"):
+        await app(scope, receive, send)
+    assert sent[0]["status"] == 499
+    assert upstream.requests == []
+    mine = [r for r in caplog.records if r.name.startswith("naftiko")]
+    assert [r.levelname for r in mine] == ["INFO"] and "disconnected" in mine[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_loads_bounded_refuses_without_parsing_and_parses_what_fits():
+    with pytest.raises(JsonTooLarge, match="nests deeper than 3 levels"):
+        loads_bounded(b"[[[[]]]]", max_depth=3)
+    with pytest.raises(JsonTooLarge, match="more than 2 objects"):
+        loads_bounded('[{}, {}, {"x": "[[[["}]', max_containers=2)
+    assert loads_bounded('{"a": "[[[[[[", "b": [[1]]}', max_depth=3) == {"a": "[[[[[[", "b": [[1]]}
+    with pytest.raises(orjson.JSONDecodeError):
+        loads_bounded(b"[1, 2")
+
+
+_STRINGS = st.text(alphabet=st.sampled_from(list('[]{}"\\/ax\n\u00e9')), max_size=6)
+_JSON = st.recursive(
+    st.none() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | _STRINGS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_STRINGS, inner, max_size=3),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400)
+@given(_JSON, st.integers(min_value=0, max_value=8), st.booleans())
+def test_the_byte_level_depth_check_agrees_with_a_walk_of_the_parsed_value(value, limit, pretty):
+    data = orjson.dumps(value, option=orjson.OPT_INDENT_2 if pretty else 0)
+    assert json_too_deep(data, limit) == too_deep(value, limit)
