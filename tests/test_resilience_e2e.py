@@ -488,7 +488,7 @@ def test_settings_reach_the_transport(tmp_path):
     assert limits["bounded"].max_concurrency == 1 and limits["bounded"].queue_timeout == 0.3
     assert limits["capped"].max_response_bytes == 1000
     assert (limits["timed"].read, limits["timed"].total) == (1.5, 2.5)
-    assert limits["plain"].retry is None and limits["plain"].max_response_bytes is None
+    assert limits["plain"].retry is None and limits["plain"].max_response_bytes == 16 * 1024 * 1024  # the default cap
 
 
 # ---------------------------------------------------------------------------- retry policy (units)

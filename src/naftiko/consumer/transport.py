@@ -7,13 +7,14 @@ swapping the HTTP library means writing one more class with ``send`` and ``aclos
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from ..errors import EngineError, UpstreamTimeout, UpstreamUnavailable
+from ..errors import EngineError, InvalidInput, UpstreamTimeout, UpstreamUnavailable
 from .retry import IDEMPOTENT_METHODS, RetryPolicy, with_retries
 
 
@@ -75,11 +76,17 @@ class ResponseTooLarge(UpstreamUnavailable):
 
 CONNECTION_ERRORS = (UpstreamConnectionError, UpstreamConnectTimeout)
 _CHUNK = 64 * 1024
+DEFAULT_POOL_SIZE = 100  # connections per consumes entry (resilience.poolSize)
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # decompressed upstream body (resilience.maxResponseBytes)
+_HEADER_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """The resilience settings of one consumes entry (docs/resilience.md); all off by default."""
+    """The resilience settings of one consumes entry (docs/resilience.md).
+
+    Off by default except the two bounds every entry needs: the pool size and the response size cap.
+    """
 
     connect: float | None = None
     read: float | None = None
@@ -87,7 +94,8 @@ class Limits:
     retry: RetryPolicy | None = None
     max_concurrency: int | None = None
     queue_timeout: float = 5.0
-    max_response_bytes: int | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    pool_size: int = DEFAULT_POOL_SIZE
 
     @classmethod
     def from_model(cls, resilience) -> Limits:
@@ -101,7 +109,8 @@ class Limits:
             retry=RetryPolicy.from_model(resilience.retries) if resilience.retries and resilience.retries.max else None,
             max_concurrency=resilience.maxConcurrency,
             queue_timeout=resilience.queueTimeout or 5.0,
-            max_response_bytes=resilience.maxResponseBytes,
+            max_response_bytes=resilience.maxResponseBytes or DEFAULT_MAX_RESPONSE_BYTES,
+            pool_size=resilience.poolSize or DEFAULT_POOL_SIZE,
         )
 
 
@@ -121,18 +130,25 @@ def _host(url: str) -> str:
 class AiohttpTransport:
     """One pooled aiohttp session per consumes entry, created on first use inside the loop.
 
-    Per call: wait for a concurrency slot (when bounded), send with connect/read/total
-    timeouts, read the body up to the size cap, and retry transient failures of idempotent
-    methods within the call's deadline.
+    Per call: wait for a slot, send with connect/read/total timeouts, read the body up to the
+    size cap, and retry transient failures of idempotent methods within the call's deadline.
+
+    Slots: a call holds one of ``min(maxConcurrency, poolSize)`` slots while it is sent. With a
+    slot per pooled connection, a call never waits inside the HTTP client for a connection, where
+    the wait could only end as a timeout: waiting here, it ends as "busy" (503), which is what
+    it is. The wait is bounded by ``queueTimeout`` when ``maxConcurrency`` is set, else by the
+    call's own deadline.
     """
 
-    def __init__(self, *, digest: tuple[str, str] | None = None, limit: int = 100, limits: Limits | None = None):
+    def __init__(self, *, digest: tuple[str, str] | None = None, limits: Limits | None = None):
         self._digest = digest
-        self._limit = limit
         self._limits = limits or Limits()
+        self._limit = self._limits.pool_size
         self._session = None
         self._timeouts: dict[float, object] = {}  # building a ClientTimeout per call shows in profiles
-        self._slots = asyncio.Semaphore(self._limits.max_concurrency) if self._limits.max_concurrency else None
+        bound = self._limits.max_concurrency
+        self._slot_count = min(bound, self._limit) if bound else self._limit
+        self._slots = asyncio.Semaphore(self._slot_count)
 
     def _open(self):
         import aiohttp
@@ -168,18 +184,18 @@ class AiohttpTransport:
         )
 
     async def _attempt(self, request: OutboundRequest, deadline: float, total: float) -> UpstreamResponse:
-        if self._slots is None:
-            return await self._send_once(request, deadline, total)
         if self._slots.locked():
-            wait = min(self._limits.queue_timeout, deadline - asyncio.get_running_loop().time())
+            remaining = deadline - asyncio.get_running_loop().time()
+            wait = max(min(self._limits.queue_timeout, remaining) if self._limits.max_concurrency else remaining, 0)
             try:
-                async with asyncio.timeout(max(wait, 0)):
+                async with asyncio.timeout(wait):
                     await self._slots.acquire()
             except TimeoutError:
-                raise UpstreamBusy(
-                    f"upstream {_host(request.url)} busy: {self._limits.max_concurrency} calls in flight, "
-                    f"no slot within {max(wait, 0):g}s"
-                ) from None
+                if self._limits.max_concurrency and self._limits.max_concurrency <= self._limit:
+                    why = f"{self._limits.max_concurrency} calls in flight"
+                else:
+                    why = f"all {self._limit} connections of its pool in use (resilience.poolSize)"
+                raise UpstreamBusy(f"upstream {_host(request.url)} busy: {why}, no slot within {round(wait, 1):g}s") from None
         else:
             await self._slots.acquire()
         try:
@@ -216,34 +232,49 @@ class AiohttpTransport:
             raise UpstreamTimeout(f"upstream {_host(request.url)} sent nothing for {self._limits.read or total:g}s") from None
         except TimeoutError:
             raise UpstreamTimeout(f"upstream {_host(request.url)} did not answer within {total:g}s") from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            reason = getattr(exc.certificate_error, "verify_message", None) or "not trusted"
+            raise UpstreamUnavailable(f"upstream {_host(request.url)}: its TLS certificate was refused ({reason})") from None
+        except aiohttp.ClientConnectorSSLError:
+            raise UpstreamUnavailable(f"upstream {_host(request.url)}: the TLS handshake failed") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             reason = "refused or could not be reached" if isinstance(exc, aiohttp.ClientConnectorError) else f"failed: {type(exc).__name__}"
             raise UpstreamConnectionError(f"upstream {_host(request.url)} {reason}") from None
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"upstream {_host(request.url)} failed: {type(exc).__name__}") from None
-        except ValueError:  # yarl/aiohttp refusing the URL itself; its text may quote the URL
+        except ValueError:  # aiohttp refusing a header or yarl the URL; its text may quote either
+            bad = next((name for name, value in request.headers if _HEADER_FORBIDDEN.search(f"{name}{value}")), None)
+            if bad is not None:
+                raise InvalidInput(f"header '{bad}' would hold a control character, which HTTP does not allow", field=bad) from None
             raise UpstreamUnavailable(f"upstream {_host(request.url)}: the request URL is invalid") from None
 
     async def _read(self, resp, request: OutboundRequest, headers: dict[str, str]) -> bytes:
-        """The whole body, or :class:`ResponseTooLarge` once it passes ``maxResponseBytes``."""
+        """The whole body, or :class:`ResponseTooLarge` once it passes ``maxResponseBytes``
+        (counted after decompression: aiohttp inflates chunk by chunk, bounded).
+
+        On any failure the chunks read so far are dropped here, so a failed read of a huge body
+        is not kept alive by the traceback that refers to this frame.
+        """
         cap = self._limits.max_response_bytes
-        if cap is None:
-            return await resp.read()
         chunks: list[bytes] = []
         size = 0
-        async for chunk in resp.content.iter_chunked(_CHUNK):
-            if size + len(chunk) > cap:
-                chunks.append(chunk[: cap - size])
-                resp.close()  # the rest is never read: drop the connection rather than drain it
-                raise ResponseTooLarge(
-                    f"upstream {_host(request.url)} answered HTTP {resp.status} with a body larger than {cap} bytes "
-                    "(resilience.maxResponseBytes)",
-                    status=resp.status,
-                    partial=b"".join(chunks),
-                    content_type=headers.get("content-type", ""),
-                )
-            chunks.append(chunk)
-            size += len(chunk)
+        try:
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                if size + len(chunk) > cap:
+                    chunks.append(chunk[: cap - size])
+                    resp.close()  # the rest is never read: drop the connection rather than drain it
+                    raise ResponseTooLarge(
+                        f"upstream {_host(request.url)} answered HTTP {resp.status} with a body larger than {cap} bytes "
+                        "(resilience.maxResponseBytes)",
+                        status=resp.status,
+                        partial=b"".join(chunks),
+                        content_type=headers.get("content-type", ""),
+                    )
+                chunks.append(chunk)
+                size += len(chunk)
+        except BaseException:
+            chunks.clear()
+            raise
         return b"".join(chunks)
 
     async def aclose(self) -> None:

@@ -279,7 +279,8 @@ class Resilience(_Extension):
     retries: ResilienceRetries | None = None
     maxConcurrency: int | None = Field(None, ge=1)
     queueTimeout: float | None = Field(None, gt=0)
-    maxResponseBytes: int | None = Field(None, ge=1)
+    maxResponseBytes: int | None = Field(None, ge=1)  # default 16 MiB (consumer/transport.py)
+    poolSize: int | None = Field(None, ge=1)  # pooled connections; default 100
 
 
 class ConsumesHttp(Node):
