@@ -61,19 +61,63 @@ def _scalar(node: yaml.ScalarNode) -> object:
     return value
 
 
-def _build(node: yaml.Node, path: Path, src: Source) -> object:
+MAX_ALIAS_EXPANSION = 100_000  # values built again through aliases, beyond the file's own
+
+
+class _Budget:
+    """Counts values built through aliases: an alias is the same node again, so a file of a
+    few lines can stand for billions of values (an "alias bomb"). Building stops once the
+    repeats pass :data:`MAX_ALIAS_EXPANSION`, long before time or memory runs short."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.repeats = 0
+        self.expanding: yaml.Node | None = None  # the outermost anchored node being repeated
+
+
+def _count(node: yaml.Node, budget: _Budget, src: Source) -> bool:
+    """Count one visit; True when ``node`` starts an alias expansion (the caller ends it)."""
+    if id(node) not in budget.seen:
+        budget.seen.add(id(node))
+        return False
+    budget.repeats += 1
+    if budget.repeats > MAX_ALIAS_EXPANSION:
+        anchor = budget.expanding or node
+        line, col = _mark(anchor)
+        raise LoadError([Diagnostic(
+            src.file, line, col,
+            f"YAML error: aliases (*name) expand to more than {MAX_ALIAS_EXPANSION} values; "
+            "the anchor defined here is repeated too often (an alias bomb?)",
+        )])
+    if budget.expanding is None:
+        budget.expanding = node
+        return True
+    return False
+
+
+def _build(node: yaml.Node, path: Path, src: Source, budget: _Budget | None = None) -> object:
+    budget = budget or _Budget()
+    outermost = _count(node, budget, src)
+    try:
+        return _build_node(node, path, src, budget)
+    finally:
+        if outermost:
+            budget.expanding = None
+
+
+def _build_node(node: yaml.Node, path: Path, src: Source, budget: _Budget) -> object:
     src.positions[path] = _mark(node)
     if isinstance(node, yaml.MappingNode):
         result: dict = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                merged = _build(value_node, path, src)
+                merged = _build(value_node, path, src, budget)
                 for item in merged if isinstance(merged, list) else [merged]:
                     if isinstance(item, dict):
                         for k, v in item.items():
                             result.setdefault(k, v)
                 continue
-            key = _build(key_node, path + ("<key>",), src)
+            key = _build(key_node, path + ("<key>",), src, budget)
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 line, col = _mark(key_node)
                 raise LoadError([Diagnostic(src.file, line, col, "mapping keys must be scalars")])
@@ -84,11 +128,11 @@ def _build(node: yaml.Node, path: Path, src: Source) -> object:
                     Diagnostic(src.file, line, col, f"duplicate key {key!r}; the last one wins", "warning")
                 )
             src.key_positions[path + (key,)] = _mark(key_node)
-            result[key] = _build(value_node, path + (key,), src)
+            result[key] = _build(value_node, path + (key,), src, budget)
         src.positions.pop(path + ("<key>",), None)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, path + (i,), src) for i, item in enumerate(node.value)]
+        return [_build(item, path + (i,), src, budget) for i, item in enumerate(node.value)]
     return _scalar(node)
 
 
@@ -104,6 +148,10 @@ def parse_yaml(text: str, file: str) -> Source:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        start = exc.context_mark
+        if exc.problem and exc.context and start is not None and (start.line + 1, start.column + 1) != (line, col):
+            # The parser gives up where it noticed; the cause (an unclosed quote or bracket) is where this began.
+            problem += f" ({exc.context} that starts at line {start.line + 1}, column {start.column + 1})"
         raise LoadError([Diagnostic(file, line, col, f"YAML syntax error: {problem}")]) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
         at = min(max(exc.position, 0), len(text))
