@@ -10,6 +10,7 @@ import logging
 import httpx
 import orjson
 import pytest
+import pytest_asyncio
 from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,11 +23,12 @@ from naftiko.serve import build_app
 FILE = FIXTURES / "resilience-hostile.yaml"
 
 
-@pytest.fixture
-def rest_app(fresh_upstream):
+@pytest_asyncio.fixture
+async def rest_app(fresh_upstream):
     plan = compile_plan(load(str(FILE)), Options(environ={}, base_uris={"up": fresh_upstream.url + "/base"}))
     rest = next(a for a in plan.adapters if a.kind == "rest")
-    return build_app(rest, plan), fresh_upstream
+    yield build_app(rest, plan), fresh_upstream
+    await plan.aclose()
 
 
 async def _post(app, body: bytes, content_type: str = "application/json") -> httpx.Response:

@@ -8,16 +8,37 @@ whole, keeping only the scheme word so a reader can still tell ``Bearer`` from `
 from __future__ import annotations
 
 import json
+import re
 from typing import Iterable
 from urllib.parse import quote, quote_plus
 
 MASK = "****"
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "apikey"})
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
 
 
 def _forms(value: str) -> set[str]:
-    """A secret as it may appear: raw, percent-encoded (URLs, forms) or JSON-escaped."""
-    return {value, quote(value, safe=""), quote_plus(value, safe=""), json.dumps(value)[1:-1]}
+    """A secret as it may appear in text an upstream or a library wrote.
+
+    Raw; percent-encoded as a whole value, as a path (``/`` kept) and as a form (``+`` for
+    space), each with upper- and lower-case hex; JSON-escaped with and without non-ASCII
+    escapes and with ``/`` escaped as ``\\/`` (PHP, some Java encoders).
+    """
+    forms = {value}
+    for encoded in (quote(value, safe=""), quote(value), quote_plus(value, safe="")):
+        forms.add(encoded)
+        forms.add(_PERCENT.sub(lambda m: m.group(0).lower(), encoded))
+    for escaped in (json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
+        forms.add(escaped)
+        forms.add(escaped.replace("/", "\\/"))
+    return forms
+
+
+def masked_prefix(mask, text: str, limit: int) -> str:
+    """``text`` masked, then cut to at most ``limit`` characters: masking after the cut would
+    miss a secret that straddles it and let all but its last characters out."""
+    masked = mask(text)
+    return masked if len(masked) <= limit else masked[:limit]
 
 
 class Secrets:

@@ -239,7 +239,7 @@ class RestRouter:
             log.exception("%s %s failed", request.method, route.template)
             return problem(500, "the engine failed to handle this request")
         if result.raw is not None:  # relayed as it came: no charset added, safe headers kept
-            raw = self.mask_bytes(result.raw) if result.status >= 400 else result.raw
+            raw = self.mask_bytes(result.raw) if result.status >= 300 else result.raw  # 3xx bodies often repeat the Location
             return Response(raw, result.status, headers=self.mask_headers(result.headers))
         if result.value is EMPTY:
             headers = {k: self.mask(v) for k, v in (result.headers or {}).items() if k != "content-type"}
@@ -267,7 +267,7 @@ class RestRouter:
         except Exception:
             log.exception("%s %s forward to %s failed", request.method, route.template, plan.namespace)
             return problem(500, "the engine failed to forward this request")
-        body = self.mask_bytes(upstream.body) if upstream.status >= 400 else upstream.body
+        body = self.mask_bytes(upstream.body) if upstream.status >= 300 else upstream.body
         return Response(body, upstream.status, headers=self.mask_headers(safe_response_headers(upstream)))
 
     def mask_bytes(self, raw: bytes) -> bytes:
