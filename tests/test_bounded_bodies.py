@@ -119,3 +119,81 @@ _JSON = st.recursive(
 def test_the_byte_level_depth_check_agrees_with_a_walk_of_the_parsed_value(value, limit, pretty):
     data = orjson.dumps(value, option=orjson.OPT_INDENT_2 if pretty else 0)
     assert json_too_deep(data, limit) == too_deep(value, limit)
+
+
+# ---------------------------------------------------------------- upstream answers the engine must read
+
+MAPPED = """\
+naftiko: 1.0.0-alpha2
+info: {label: T, description: test}
+capability:
+  consumes:
+  - type: http
+    namespace: up
+    baseUri: https://api.example.com
+    resources:
+    - name: items
+      path: /items/{id}
+      operations:
+      - {name: get-item, method: GET, outputRawFormat: json}
+  exposes:
+  - type: rest
+    namespace: api
+    port: 8080
+    resources:
+    - path: /relay/{id}
+      operations:
+      - {method: GET, call: up.get-item}
+    - path: /field/{id}
+      operations:
+      - method: GET
+        call: up.get-item
+        outputParameters:
+        - {name: data, type: object, mapping: $.data}
+    - path: /whole/{id}
+      operations:
+      - method: GET
+        call: up.get-item
+        outputParameters:
+        - {type: object, mapping: $}
+"""
+
+
+@pytest_asyncio.fixture
+async def mapped_app(tmp_path, fresh_upstream):
+    path = tmp_path / "mapped.yaml"
+    path.write_text(MAPPED)
+    plan = compile_plan(load(str(path)), Options(environ={}, base_uris={"up": fresh_upstream.url}))
+    yield build_app(plan.adapters[0], plan), fresh_upstream
+    await plan.aclose()
+
+
+async def _get(app, path: str) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+        return await http.get(path)
+
+
+@pytest.mark.parametrize("route", ["/field/1", "/whole/1"])
+async def test_a_non_json_answer_to_a_mapped_json_operation_is_a_502_naming_its_type(mapped_app, route):
+    from conftest import Reply
+
+    app, upstream = mapped_app
+    upstream.reply("/items/1", Reply(body=b"<html><body>maintenance</body></html>", content_type="text/html"))
+    r = await _get(app, route)
+    assert r.status_code == 502 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "upstream answered text/html that is not JSON; cannot apply outputParameters"
+    r = await _get(app, "/relay/1")  # no outputs declared: relayed as it came
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+
+
+async def test_upstream_json_nested_990_deep_is_a_502_problem_where_it_must_be_read(mapped_app):
+    from conftest import Reply
+
+    app, upstream = mapped_app
+    deep = b'{"data":' + b"[" * 990 + b"]" * 990 + b"}"
+    upstream.reply("/items/1", Reply(body=deep))
+    r = await _get(app, "/field/1")
+    assert r.status_code == 502 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "upstream answered JSON nested deeper than 128 levels; cannot apply outputParameters"
+    r = await _get(app, "/whole/1")  # the whole document as declared: relayed unread, byte for byte
+    assert r.status_code == 200 and r.content == deep

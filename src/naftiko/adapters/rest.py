@@ -212,6 +212,9 @@ class RestRouter:
         except _ClientGone:
             await _client_gone(scope, send)  # the caller hung up: its upstream call is cancelled
             return
+        except Exception:  # a failure outside the handlers (encoding the answer): still a problem document
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            response = problem(500, "the engine failed to handle this request")
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:

@@ -58,10 +58,11 @@ import orjson
 import yaml
 
 from ..errors import UpstreamUnavailable
-from ..jsonio import loads
+from ..jsonio import json_too_deep, loads
 from .transport import UpstreamResponse
 
 MAX_DECODE_BYTES = 10 * 1024 * 1024
+MAX_UPSTREAM_JSON_DEPTH = 128  # deeper upstream JSON is a 502: templates, JSONPath and encoders recurse per level
 MAX_NODES = 1_000_000  # YAML aliases can make a small body huge ("billion laughs")
 
 FORMATS = ("json", "xml", "avro", "protobuf", "csv", "tsv", "psv", "yaml", "html", "markdown")
@@ -180,6 +181,10 @@ def _text_utf8(response: UpstreamResponse, errors: str) -> str:
 
 
 def _json(response: UpstreamResponse) -> object:
+    if json_too_deep(response.body, MAX_UPSTREAM_JSON_DEPTH):  # every later step recurses per level
+        raise UpstreamUnavailable(
+            f"upstream answered JSON nested deeper than {MAX_UPSTREAM_JSON_DEPTH} levels; cannot apply outputParameters"
+        )
     try:
         return loads(response.body)  # the hot path: UTF-8 JSON (big integers kept exact)
     except orjson.JSONDecodeError:

@@ -199,6 +199,7 @@ class CallUnit:
     passthrough: bool
     aliases: frozenset[str]
     binds: dict
+    mapped: bool = False  # outputs declared (a whole-document mapping): the answer must be what they say
 
     @property
     def calls(self) -> list[Call]:
@@ -211,7 +212,8 @@ class CallUnit:
             return upstream_failure(response)
         if not response.body.strip():
             return Result(response.status, value=EMPTY, content_type=response.content_type, headers=relayed(response))
-        if self.passthrough:
+        if self.passthrough and (not self.mapped or (self.call.target.output_raw_format == "json" and response.is_json)):
             return Result(response.status, raw=response.body, content_type=response.content_type, headers=relayed(response))
+        # A mapped answer that is not declared JSON is decoded: a 502 naming its type when it is not what was declared
         document = await decode_off_loop(response, self.call.target)
         return Result(response.status, value=self.shape(document), content_type="application/json")

@@ -625,7 +625,8 @@ class _Compiler:
                     return None
                 call = Call(target, self.with_entries(spec.with_, aliases))
                 shape = compile_outputs(spec.outputParameters)
-                unit = CallUnit(name, call, shape, is_passthrough(spec.outputParameters), aliases, binds)
+                unit = CallUnit(name, call, shape, is_passthrough(spec.outputParameters), aliases, binds,
+                                mapped=bool(spec.outputParameters))
                 if spec.pagination:
                     if target.paging is None:
                         self.error(path + ("pagination",), f"call '{spec.call}': the consumed operation declares no pagination")
