@@ -197,3 +197,35 @@ async def test_upstream_json_nested_990_deep_is_a_502_problem_where_it_must_be_r
     assert r.json()["detail"] == "upstream answered JSON nested deeper than 128 levels; cannot apply outputParameters"
     r = await _get(app, "/whole/1")  # the whole document as declared: relayed unread, byte for byte
     assert r.status_code == 200 and r.content == deep
+
+
+# ---------------------------------------------------------------- typed inputs
+
+
+@pytest_asyncio.fixture
+async def typed_app(fresh_upstream):
+    plan = compile_plan(load(str(FIXTURES / "fuzz-inputs.yaml")), Options(environ={"FUZZ_TOKEN": "t0ken-value"}, base_uris={"up": fresh_upstream.url}))
+    rest = next(a for a in plan.adapters if a.kind == "rest")
+    yield build_app(rest, plan), fresh_upstream
+    await plan.aclose()
+
+
+@pytest.mark.parametrize("value", ["1_000", " 7 ", "٣", "7.0", "nan", "0x10"])
+async def test_integer_inputs_accept_only_ascii_decimal(typed_app, value):
+    app, upstream = typed_app
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rest") as http:
+        r = await http.get("/items/a", params={"limit": value})
+    assert r.status_code == 400 and r.json()["field"] == "limit", r.text
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize(("name", "value", "ok"), [("limit", "-12", True), ("ratio", "1.5e3", True), ("ratio", "٣", False), ("ratio", "inf", False)])
+async def test_number_inputs_are_json_numbers(typed_app, name, value, ok):
+    app, upstream = typed_app
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rest") as http:
+        r = await http.get("/items/a", params={name: value})
+    if ok:
+        assert r.status_code == 200, r.text
+    else:
+        assert r.status_code == 400 and r.json()["field"] == name
+        assert upstream.requests == []

@@ -134,10 +134,8 @@ def _coerce(spec: InputSpec, value: object) -> object:
     if not isinstance(value, str) or kind in (None, "string", "object"):
         return value
     try:
-        if kind == "integer":
-            return int(value)
-        if kind == "number":
-            return float(value) if any(c in value for c in ".eE") else int(value)
+        if kind in ("integer", "number"):
+            return _decimal(value, integer=kind == "integer")
     except ValueError:
         raise InvalidInput(f"'{spec.name}' must be {'an integer' if kind == 'integer' else 'a number'}, got {value!r}", field=spec.name) from None
     if kind == "boolean":
@@ -163,6 +161,18 @@ def _check_json(spec: InputSpec, value: object) -> object:
         return value
     article = _ARTICLE.get(spec.type, f"a {spec.type}")
     raise InvalidInput(f"'{spec.name}' must be {article}, got {dumps(value).decode()[:40]}", field=spec.name)
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
+def _decimal(value: str, *, integer: bool) -> int | float:
+    """ASCII decimal only: Python's ``int``/``float`` also take ``1_000``, surrounding spaces,
+    other scripts' digits (``٣``), ``nan`` and ``inf``, none of which a JSON API means."""
+    if (_INTEGER if integer else _NUMBER).fullmatch(value) is None:
+        raise ValueError(value)
+    return int(value) if _INTEGER.fullmatch(value) else float(value)
 
 
 class RestRouter:
