@@ -190,6 +190,8 @@ async def test_connections_beyond_the_cap_get_503_at_once_and_the_cap_frees_up()
         await asyncio.sleep(0.1)
         assert budget.active == 0
         await _ok(port)
+        await asyncio.sleep(1.1)  # the refused connection lingered for the client to read its 503, then closed
+        assert budget.lingering == 0
 
 
 async def test_bad_http_is_a_400_problem():
@@ -221,6 +223,20 @@ async def test_requests_within_the_limits_pass_including_pipelined_ones():
         writer.write(b"GET /1 HTTP/1.1\r\nhost: x\r\n" + headers + b"\r\n" + b"GET /2 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         raw = await _read_all(reader)
         assert raw.count(b"HTTP/1.1 200 OK") == 2 and b'"path":"/2"' in raw
+
+
+async def test_refused_connections_linger_only_up_to_a_bound(monkeypatch):
+    monkeypatch.setattr("naftiko.httpserver.LINGER_SLOTS", 2)
+    limits = InboundLimits(max_connections=1, head_timeout=5)
+    async with _server(limits) as (port, budget):
+        held = await asyncio.open_connection("127.0.0.1", port)
+        refused = [await asyncio.open_connection("127.0.0.1", port) for _ in range(5)]
+        answers = [await _read_all(reader, 2.0) for reader, _ in refused]
+        assert all(_status(a) == 503 for a in answers)  # every one got its answer
+        assert budget.lingering == 2  # but only two hold a descriptor for the linger
+        held[1].close()
+        for _, w in refused:
+            w.close()
 
 
 @pytest.mark.parametrize(("requested", "fds", "cap"), [(1000, 20000, 1000), (1000, 1024, 480), (10, 1024, 10), (1000, 10, 1)])

@@ -41,6 +41,7 @@ from .adapters.limits import DEFAULT_MAX_CONNECTIONS, InboundLimits
 log = logging.getLogger("naftiko.http")
 
 LINGER_SECONDS = 1.0
+LINGER_SLOTS = 64  # connections refused beyond --max-connections that may linger at once
 CONTROL_CONNECTIONS = 64  # the control adapter's own budget: probes, metrics, traces
 
 
@@ -50,6 +51,7 @@ class ConnectionBudget:
 
     limit: int
     active: int = 0
+    lingering: int = 0  # refused beyond the limit and still open for the client to read its 503
 
 
 def raise_fd_limit() -> int:
@@ -127,6 +129,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._refusal: tuple[int, str] | None = None
         self._lingering = False
+        self._linger_counted = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
 
@@ -137,14 +140,23 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self.budget.active >= self.budget.limit:
             _throttled.info("connections", "connection refused with 503: %d connections open (--max-connections)",
                             self.budget.active)
+            # Refused connections keep a descriptor while they linger: only LINGER_SLOTS of them at
+            # once, the rest are closed right after the answer (a client still sending may then miss it).
+            linger = self.budget.lingering < LINGER_SLOTS
             self._answer(503, f"too many connections: this server accepts {self.budget.limit} at once; retry shortly",
-                         ((b"retry-after", b"1"),))
+                         ((b"retry-after", b"1"),), linger=linger)
+            if linger:
+                self.budget.lingering += 1
+                self._linger_counted = True
             return
         self.budget.active += 1
         self._counted = True
         self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._linger_counted:
+            self.budget.lingering -= 1
+            self._linger_counted = False
         if self._counted:
             self.budget.active -= 1
             self._counted = False
@@ -157,7 +169,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 timer.cancel()
         self._head_timer = self._body_timer = None
 
-    def _answer(self, status: int, detail: str, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    def _answer(self, status: int, detail: str, extra: tuple[tuple[bytes, bytes], ...] = (), *, linger: bool = True) -> None:
         """Answer ``status`` as problem+json (unless a response already started) and close."""
         self._cancel_timers()
         if self.transport.is_closing():
@@ -167,7 +179,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self.cycle is not None:  # the application sees a disconnect and its answer goes nowhere
             self.cycle.disconnected = True
             self.cycle.message_event.set()
-        self._linger()
+        if linger:
+            self._linger()
+        else:
+            self.transport.close()
 
     def _linger(self) -> None:
         """Close after the client had a chance to read the answer (nginx's lingering close).
