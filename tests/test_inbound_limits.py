@@ -242,3 +242,50 @@ async def test_refused_connections_linger_only_up_to_a_bound(monkeypatch):
 @pytest.mark.parametrize(("requested", "fds", "cap"), [(1000, 20000, 1000), (1000, 1024, 480), (10, 1024, 10), (1000, 10, 1)])
 def test_the_connection_cap_fits_the_open_file_limit(requested: int, fds: int, cap: int):
     assert connection_cap(requested, fds) == cap
+
+
+# ---------------------------------------------------------------- the flags, in a served process
+
+
+def test_the_flags_reach_every_listener_and_the_control_port_keeps_its_own_budget(tmp_path):
+    from urllib.parse import urlsplit
+
+    from conftest import FIXTURES, start_naftiko
+
+    n = start_naftiko(
+        FIXTURES / "observability.yaml", "http://127.0.0.1:9", consumes=["up"],
+        adapters=["keeper-rest", "keeper-mcp", "control"],
+        extra=["--max-headers", "5", "--max-connections", "2", "--header-timeout", "0.5", "--log-level", "info"],
+        env={"LIGHTHOUSE_TOKEN": "t0ken-for-limits"},
+    )
+    try:
+        rest = urlsplit(n.urls["keeper-rest"])
+        control = urlsplit(n.urls["control"])
+        socks = []
+
+        def raw(url, payload: bytes) -> bytes:
+            s = socket.create_connection((url.hostname, url.port), timeout=3)
+            socks.append(s)
+            s.sendall(payload)
+            chunks = []
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+        headers = b"".join(b"x-%d: 1\r\n" % i for i in range(6))
+        assert _status(raw(rest, b"GET /lamps/1 HTTP/1.1\r\nhost: x\r\n" + headers + b"\r\n")) == 431
+        held = [socket.create_connection((rest.hostname, rest.port)) for _ in range(2)]
+        assert _status(raw(rest, b"GET /lamps/1 HTTP/1.1\r\nhost: x\r\n\r\n")) == 503  # the REST/MCP budget is full
+        assert _status(raw(control, b"GET /health/live HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")) == 200
+        for s in held + socks:
+            s.close()
+    finally:
+        assert n.stop() == 0
+    assert "Traceback" not in n.stderr and "431" in n.stderr  # refusals are logged (INFO), not as errors
+
+
+def test_non_positive_limits_are_a_usage_error(capsys):
+    from naftiko import cli
+
+    assert cli.run_main(["whatever.yaml", "--max-headers", "0"]) == 2
+    assert "--max-headers" in capsys.readouterr().err
