@@ -111,14 +111,17 @@ async def test_upstream_204_and_empty_body(served, fresh_upstream):
     assert not result.is_error and result.content == []
 
 
-async def test_upstream_non_json_success_passes_through(served, fresh_upstream):
+async def test_upstream_non_json_success_to_a_json_mapped_operation_is_a_502(served, fresh_upstream):
+    # get-customer declares outputRawFormat: json and maps the answer as an object (mapping: $.):
+    # a CSV answer is not what it declares, and a 200 carrying it would be a success a JSON client cannot parse
     fresh_upstream.reply("/v1/customers/c-csv", Reply(200, b"id,name\n1,Acme\n", "text/csv"))
+    detail = "upstream answered text/csv that is not JSON; cannot apply outputParameters"
     async with served.http() as http:
         r = await http.get(served.urls[REST] + "v1/v1/customers/c-csv")
-    assert r.status_code == 200 and r.text == "id,name\n1,Acme\n" and r.headers["content-type"].startswith("text/csv")
+    assert _problem(r, 502)["detail"] == detail
     async with served.mcp(served.urls[MCP], mode="legacy") as client:
         result = await client.call_tool("get-customer", {"customer_id": "c-csv"})
-    assert not result.is_error and result.content[0].text == "id,name\n1,Acme\n"
+    assert result.is_error and detail in result.content[0].text
 
 
 async def test_rest_engine_errors(served, fresh_upstream):
