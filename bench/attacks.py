@@ -112,7 +112,7 @@ async def probe_loop(control: tuple[str, int], stop: asyncio.Event, samples: lis
         try:
             status = await _request(*control, "/health/live", 1.0)
             samples.append((time.perf_counter() - started) * 1000 if status == 200 else None)
-        except (OSError, asyncio.TimeoutError, ValueError, IndexError):
+        except (TimeoutError, OSError, ValueError, IndexError):
             samples.append(None)
         await asyncio.sleep(0.1)
 
@@ -218,7 +218,7 @@ async def run_attack(name: str, pid: int, urls: dict, seconds: float) -> Result:
             if await _request(*rest, "/lamps/1", 1.0) in (502, 200):  # the upstream is a closed port: 502 is an answer
                 recover = time.monotonic() - stopped
                 break
-        except (OSError, asyncio.TimeoutError, ValueError, IndexError):
+        except (TimeoutError, OSError, ValueError, IndexError):
             await asyncio.sleep(0.1)
     probe_stop.set()
     await prober

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 import pytest_asyncio
-from conftest import Reply
 
+from conftest import Reply
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.loader import load
 from naftiko.secrets import MASK, Secrets, masked_prefix

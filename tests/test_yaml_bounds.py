@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import MINIMAL_CAPABILITY
 
+from conftest import MINIMAL_CAPABILITY
 from naftiko import cli
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError

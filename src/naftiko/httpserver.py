@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -169,7 +168,9 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 timer.cancel()
         self._head_timer = self._body_timer = None
 
-    def _answer(self, status: int, detail: str, extra: tuple[tuple[bytes, bytes], ...] = (), *, linger: bool = True) -> None:
+    def _answer(
+        self, status: int, detail: str, extra: tuple[tuple[bytes, bytes], ...] = (), *, linger: bool = True
+    ) -> None:
         """Answer ``status`` as problem+json (unless a response already started) and close."""
         self._cancel_timers()
         if self.transport.is_closing():

@@ -59,6 +59,8 @@ def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-def loads_bounded(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH, max_containers: int = MAX_JSON_CONTAINERS) -> object:
+def loads_bounded(
+    data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH, max_containers: int = MAX_JSON_CONTAINERS
+) -> object:
     """A caller's JSON body or arguments within the bounds above (:func:`naftiko.jsonio.loads_bounded`)."""
     return jsonio.loads_bounded(data, max_depth=max_depth, max_containers=max_containers)

@@ -252,7 +252,8 @@ class RestRouter:
             log.exception("%s %s failed", request.method, route.template)
             return problem(500, "the engine failed to handle this request")
         if result.raw is not None:  # relayed as it came: no charset added, safe headers kept
-            raw = self.mask_bytes(result.raw) if result.status >= 300 else result.raw  # 3xx bodies often repeat the Location
+            # 3xx bodies too: they often repeat the Location, which may carry a key
+            raw = self.mask_bytes(result.raw) if result.status >= 300 else result.raw
             return Response(raw, result.status, headers=self.mask_headers(result.headers))
         if result.value is EMPTY:
             headers = {k: self.mask(v) for k, v in (result.headers or {}).items() if k != "content-type"}

@@ -195,7 +195,8 @@ class AiohttpTransport:
                     why = f"{self._limits.max_concurrency} calls in flight"
                 else:
                     why = f"all {self._limit} connections of its pool in use (resilience.poolSize)"
-                raise UpstreamBusy(f"upstream {_host(request.url)} busy: {why}, no slot within {round(wait, 1):g}s") from None
+                host = _host(request.url)
+                raise UpstreamBusy(f"upstream {host} busy: {why}, no slot within {round(wait, 1):g}s") from None
         else:
             await self._slots.acquire()
         try:
@@ -234,7 +235,9 @@ class AiohttpTransport:
             raise UpstreamTimeout(f"upstream {_host(request.url)} did not answer within {total:g}s") from None
         except aiohttp.ClientConnectorCertificateError as exc:
             reason = getattr(exc.certificate_error, "verify_message", None) or "not trusted"
-            raise UpstreamUnavailable(f"upstream {_host(request.url)}: its TLS certificate was refused ({reason})") from None
+            raise UpstreamUnavailable(
+                f"upstream {_host(request.url)}: its TLS certificate was refused ({reason})"
+            ) from None
         except aiohttp.ClientConnectorSSLError:
             raise UpstreamUnavailable(f"upstream {_host(request.url)}: the TLS handshake failed") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -245,7 +248,9 @@ class AiohttpTransport:
         except ValueError:  # aiohttp refusing a header or yarl the URL; its text may quote either
             bad = next((name for name, value in request.headers if _HEADER_FORBIDDEN.search(f"{name}{value}")), None)
             if bad is not None:
-                raise InvalidInput(f"header '{bad}' would hold a control character, which HTTP does not allow", field=bad) from None
+                raise InvalidInput(
+                    f"header '{bad}' would hold a control character, which HTTP does not allow", field=bad
+                ) from None
             raise UpstreamUnavailable(f"upstream {_host(request.url)}: the request URL is invalid") from None
 
     async def _read(self, resp, request: OutboundRequest, headers: dict[str, str]) -> bytes:

@@ -212,7 +212,8 @@ class CallUnit:
             return upstream_failure(response)
         if not response.body.strip():
             return Result(response.status, value=EMPTY, content_type=response.content_type, headers=relayed(response))
-        if self.passthrough and (not self.mapped or (self.call.target.output_raw_format == "json" and response.is_json)):
+        declared_json = self.call.target.output_raw_format == "json" and response.is_json
+        if self.passthrough and (not self.mapped or declared_json):
             return Result(response.status, raw=response.body, content_type=response.content_type, headers=relayed(response))
         # A mapped answer that is not declared JSON is decoded: a 502 naming its type when it is not what was declared
         document = await decode_off_loop(response, self.call.target)

@@ -292,7 +292,7 @@ class _Compiler:
             if not isinstance(original, m.ImportedConsumesHttp) and self.doc.capability is not None:
                 self.check_outbound_variables(entry, path, binds)
             auth = compile_auth(entry.authentication, binds)
-            if auth is not None and auth.kind in ("bearer", "basic"):  # the token as sent (basic: base64 of user:password)
+            if auth is not None and auth.kind in ("bearer", "basic"):  # the token as sent (basic: base64 of user:pass)
                 secrets.add(auth.header[1].partition(" ")[2])
             if dry is not None:
                 transport = dry
