@@ -236,3 +236,16 @@ async def test_number_inputs_are_json_numbers(typed_app, name, value, ok):
     else:
         assert r.status_code == 400 and r.json()["field"] == name
         assert upstream.requests == []
+
+
+async def test_a_header_value_with_a_vertical_tab_is_a_400_naming_the_header(rest_app):
+    app, upstream = rest_app
+    scope_headers = [(b"x-trace", b"a\x0bb")]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rest") as http:
+        request = http.build_request("GET", "/items/1")
+        request.headers = httpx.Headers(request.headers.raw + scope_headers)  # raw bytes, as a client could send
+        r = await http.send(request)
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["field"].lower() == "x-trace" and "control character" in body["detail"]
+    assert upstream.requests == []
