@@ -171,15 +171,21 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def _answer(
         self, status: int, detail: str, extra: tuple[tuple[bytes, bytes], ...] = (), *, linger: bool = True
     ) -> None:
-        """Answer ``status`` as problem+json (unless a response already started) and close."""
+        """Answer ``status`` as problem+json and close, unless an answer is on its way already.
+
+        While reading a head, ``self.cycle`` is the previous request on the connection: the
+        refusal is written only once that one is answered (else it would land inside its
+        answer). While reading a body, it is the request being read: written if not answered yet.
+        """
         self._cancel_timers()
         if self.transport.is_closing():
             return
-        if self.cycle is None or not self.cycle.response_started:
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or (not self._in_head and not cycle.response_started):
             self.transport.write(_problem_bytes(status, detail, extra))
-        if self.cycle is not None:  # the application sees a disconnect and its answer goes nowhere
-            self.cycle.disconnected = True
-            self.cycle.message_event.set()
+        if cycle is not None and not cycle.response_complete:  # the application sees a disconnect
+            cycle.disconnected = True
+            cycle.message_event.set()
         if linger:
             self._linger()
         else:
