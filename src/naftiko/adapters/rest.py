@@ -28,7 +28,7 @@ from ..engine.plan import InputSpec, RestAdapterPlan, RestOperation, RestRoute
 from ..errors import EngineError, InvalidInput, PayloadTooLarge
 from ..expressions.jsonpath import JsonPath, is_jsonpath
 from ..expressions.template import MISSING
-from ..jsonio import JSONDecodeError, dumps, loads
+from ..jsonio import JSONDecodeError, dumps
 from .asgi import serve_lifespan
 from .limits import JsonTooLarge, loads_bounded
 from .problems import problem, problem_from
