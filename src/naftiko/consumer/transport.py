@@ -75,7 +75,6 @@ class ResponseTooLarge(UpstreamUnavailable):
 
 
 CONNECTION_ERRORS = (UpstreamConnectionError, UpstreamConnectTimeout)
-_CHUNK = 64 * 1024
 DEFAULT_POOL_SIZE = 100  # connections per consumes entry (resilience.poolSize)
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # decompressed upstream body (resilience.maxResponseBytes)
 _HEADER_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -264,7 +263,7 @@ class AiohttpTransport:
         chunks: list[bytes] = []
         size = 0
         try:
-            async for chunk in resp.content.iter_chunked(_CHUNK):
+            async for chunk in resp.content.iter_any():
                 if size + len(chunk) > cap:
                     chunks.append(chunk[: cap - size])
                     resp.close()  # the rest is never read: drop the connection rather than drain it
