@@ -284,8 +284,8 @@ def test_the_flags_reach_every_listener_and_the_control_port_keeps_its_own_budge
     assert "Traceback" not in n.stderr and "431" in n.stderr  # refusals are logged (INFO), not as errors
 
 
-def test_non_positive_limits_are_a_usage_error(capsys):
-    from naftiko import cli
+def test_non_positive_limits_are_a_usage_error():
+    from harness import run_cli
 
-    assert cli.run_main(["whatever.yaml", "--max-headers", "0"]) == 2
-    assert "--max-headers" in capsys.readouterr().err
+    ran = run_cli(["serve", "whatever.yaml", "--max-headers", "0"])
+    assert ran.returncode == 2 and "--max-headers" in ran.stderr

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from conftest import MINIMAL_CAPABILITY
-from naftiko import cli
+from harness import run_cli
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
 from naftiko.loader import load
@@ -41,12 +41,12 @@ def test_aliases_within_the_budget_are_expanded():
     assert len(src.data["l3"]) == 10 and src.data["l3"][9][9][9] == ["x"] * 10
 
 
-def test_serving_an_alias_bomb_exits_2_without_a_traceback(tmp_path, capsys):
+def test_serving_an_alias_bomb_exits_2_without_a_traceback(tmp_path):
     path = tmp_path / "bomb.yaml"
     path.write_text(_bomb())
-    assert cli.run_main([str(path)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"{path}:5:") and "alias" in err and "Traceback" not in err
+    ran = run_cli(["serve", str(path)])
+    assert ran.returncode == 2
+    assert ran.stderr.startswith(f"{path}:5:") and "alias" in ran.stderr and "Traceback" not in ran.stderr
 
 
 async def test_reload_refuses_an_alias_bomb_and_keeps_the_last_good_version(tmp_path, caplog):
