@@ -37,6 +37,8 @@ def input_schema_for(tool: McpTool, unit, aliases: frozenset[str] = frozenset(),
     if tool.inputParameters is not None:
         for p in tool.inputParameters:
             properties[p.name] = _property(p.type, p.description, p.in_)
+            if p.schema_:  # EXT: the full JSON Schema of the input (enums, formats, bounds, items…)
+                properties[p.name] = {**properties[p.name], **p.schema_}
             if p.required is not False:
                 required.append(p.name)
         return {"type": "object", "properties": properties, "required": required}

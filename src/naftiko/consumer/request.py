@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape as xml_escape
 from ..errors import InvalidInput
 from ..expressions.template import MISSING, Scope, Template, to_json_fragment, to_text
 from ..jsonio import dumps
+from . import styles
 from .auth import OutboundAuth
 from .transport import OutboundRequest
 
@@ -42,6 +43,8 @@ class ParamSpec:
     required: bool = False
     description: str | None = None
     value: Template | object = MISSING  # a default/fixed value, maybe a template
+    style: str | None = None  # EXT: OpenAPI serialisation style (consumer/styles.py)
+    explode: bool | None = None
 
 
 def split_path(path: str) -> tuple[list[str | tuple[str]], list[str]]:
@@ -86,6 +89,10 @@ class BodyPlan:
     kind: str  # json | text | xml | sparql | formUrlEncoded | multipartForm | template
     data: object
     bare: frozenset[int] = frozenset()  # JSON templates: variables standing alone as values
+    # EXT: form fields written with an OpenAPI style ({field: (style, explode)}), and a
+    # Content-Type that replaces the kind's own (binary or vendor media types sent as text)
+    encoding: dict[str, tuple[str, bool | None]] = field(default_factory=dict)
+    content_type: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.data, str):
@@ -98,20 +105,21 @@ class BodyPlan:
     def render(self, scope: Scope) -> tuple[bytes, str]:
         if isinstance(self.data, Template):
             if self.kind == "json":  # a missing value standing alone is null: the JSON stays valid
-                return self.data.render_json(scope, self.bare).encode(), BODY_CONTENT_TYPES["json"]
+                return self.data.render_json(scope, self.bare).encode(), self.content_type or BODY_CONTENT_TYPES["json"]
             text = self.data.render(scope, _TEXT_ENCODERS.get(self.kind, to_text))
-            return text.encode(), BODY_CONTENT_TYPES[self.kind]
+            return text.encode(), self.content_type or BODY_CONTENT_TYPES[self.kind]
         value = render_value(self.data, scope)
         if self.kind == "multipartForm":
             return _multipart(value or [])
         if self.kind == "formUrlEncoded":
             pairs = []
             for k, v in (value or {}).items():
-                pairs.extend(_query_pairs(k, v))
+                style = self.encoding.get(k)
+                pairs.extend(styles.query_pairs(k, v, style[0], style[1]) if style else _query_pairs(k, v))
             return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs).encode(), BODY_CONTENT_TYPES[self.kind]
         if self.kind == "json":
-            return dumps(value), BODY_CONTENT_TYPES["json"]
-        return to_text(value).encode(), BODY_CONTENT_TYPES[self.kind]
+            return dumps(value), self.content_type or BODY_CONTENT_TYPES["json"]
+        return to_text(value).encode(), self.content_type or BODY_CONTENT_TYPES[self.kind]
 
 
 _TEXT_ENCODERS = {
@@ -132,6 +140,8 @@ def _multipart(parts: list[dict]) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     out = bytearray()
     for part in parts:
+        if part.get("value") is None:
+            continue  # an optional part the call did not fill
         out += f"--{boundary}\r\n".encode()
         disposition = f'form-data; name="{_quoted(str(part.get("name", "")))}"'
         if part.get("filename"):
@@ -183,6 +193,7 @@ class RequestPlan:
     body: BodyPlan | None = None
     headers: list[tuple[str, Template]] = field(default_factory=list)
     timeout: float = 30.0
+    body_object: bool = False  # several `in: body` parameters declared: always a JSON object of them
 
     @property
     def target(self) -> str:
@@ -202,6 +213,10 @@ class RequestPlan:
             text = to_text(value)
             if text in (".", ".."):  # would move up the upstream's path once normalised
                 raise InvalidInput(f"path parameter '{name}' cannot be {text!r}", field=name)
+            spec = self.params.get(name)
+            if spec is not None and spec.style is not None:
+                segments.append(styles.path_segment(name, value, spec.style, spec.explode))
+                continue
             segments.append(quote(text, safe=""))
         url = "".join(segments)
 
@@ -218,12 +233,14 @@ class RequestPlan:
                 continue
             if where == "path":
                 continue
+            styled = spec is not None and spec.style is not None
             if where == "query":
-                query.extend(_query_pairs(name, value))
+                query.extend(styles.query_pairs(name, value, spec.style, spec.explode) if styled else _query_pairs(name, value))
             elif where == "header":
-                headers.append((name, _check_header_value(name, to_text(value))))
+                text = styles.header_value(value, spec.explode) if styled else to_text(value)
+                headers.append((name, _check_header_value(name, text)))
             elif where == "cookie":
-                text = to_text(value)
+                text = styles.cookie_value(value) if styled else to_text(value)
                 if _CRLF.search(text) or ";" in text:
                     raise InvalidInput(f"cookie value for '{name}' contains a forbidden character", field=name)
                 cookies.append(f"{name}={quote(text, safe='')}")
@@ -241,7 +258,7 @@ class RequestPlan:
             if not declared_type:
                 headers.append(("Content-Type", ctype))
         elif body_values:
-            if len(body_values) == 1:
+            if len(body_values) == 1 and not self.body_object:
                 (payload,) = body_values.values()
             else:
                 payload = body_values

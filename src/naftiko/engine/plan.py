@@ -470,7 +470,7 @@ class _Compiler:
                 if location == "environment":
                     continue
                 value = MISSING if p.value is None else compile_value(p.value)
-                out[p.name] = ParamSpec(p.name, location, p.type, bool(p.required), p.description, value)
+                out[p.name] = ParamSpec(p.name, location, p.type, bool(p.required), p.description, value, p.style, p.explode)
         return out
 
     def bind_path(self, parts: list, names: list[str], binds: Binds, path: tuple):
@@ -520,7 +520,8 @@ class _Compiler:
                 if kind == "form":
                     self.warn(opath + ("body", "type"), "body type 'form' (EXT) is read as formUrlEncoded")
                     kind = "formUrlEncoded"
-                body = BodyPlan(kind, compile_value(op.body.data))
+                encoding = {k: (e.style, e.explode) for k, e in (op.body.encoding or {}).items()}
+                body = BodyPlan(kind, compile_value(op.body.data), encoding=encoding, content_type=op.body.contentType)
         output_schema = op.outputSchema
         if (op.outputRawFormat or "").lower() in ("avro", "protobuf") and output_schema:
             # a schema file (protobuf: optionally #Message): relative to this file, then the cwd
@@ -547,6 +548,7 @@ class _Compiler:
             auth=auth,
             body=body,
             timeout=self.options.timeout,
+            body_object=sum(1 for p in params.values() if p.location == "body") > 1,
         )
         paging = self.paging(op.pagination, params, opath + ("pagination",)) if op.pagination is not None else None
         return ConsumedOperation(request, transport, shape, op.outputRawFormat, output_schema, paging)

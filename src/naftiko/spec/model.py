@@ -168,6 +168,11 @@ class InputParameter(Node):
     required: bool | None = None
     pattern: str | None = None
     value: Any = None
+    # naftiko extensions (docs/reference.md): OpenAPI serialisation of a consumed parameter, and
+    # the full JSON Schema of an exposed or tool input (enums, formats, bounds, items…)
+    style: Literal["form", "spaceDelimited", "pipeDelimited", "deepObject", "simple", "label", "matrix"] | None = None
+    explode: bool | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
 
 
 class OutputParameter(Node):
@@ -195,9 +200,17 @@ class MultipartPart(Node):
     contentType: str | None = None
 
 
+class FieldEncoding(Node):
+    style: Literal["form", "spaceDelimited", "pipeDelimited", "deepObject"] = "form"
+    explode: bool | None = None
+
+
 class RequestBodyTyped(Node):
     type: Literal["json", "text", "xml", "sparql", "formUrlEncoded", "multipartForm", "form"]  # form: EXT = formUrlEncoded
     data: Any = None
+    # naftiko extensions (docs/reference.md): OpenAPI styles of form fields, and the Content-Type sent
+    encoding: dict[str, "FieldEncoding"] | None = None
+    contentType: str | None = None
 
 
 RequestBody = Union[str, RequestBodyTyped]

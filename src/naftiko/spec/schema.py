@@ -49,13 +49,19 @@ _QUOTED = re.compile(r"'([^']+)'")
 # resilience: timeouts, retries, concurrency and response-size limits (docs/resilience.md).
 # pagination: on consumed operations (how the upstream pages) and on exposed units (callers may
 # ask for several pages), docs/reference.md "Pagination".
+# style/explode/schema on parameters, encoding/contentType on bodies: OpenAPI serialisation and
+# full input schemas, written by `naftiko import openapi` (docs/openapi.md).
 EXTENSION_KEYS = frozenset(
     {("consumes", "resilience"), ("operations", "pagination"), ("tools", "pagination"), ("functions", "pagination"),
-     ("resources", "pagination")}
+     ("resources", "pagination"), ("inputParameters", "style"), ("inputParameters", "explode"),
+     ("inputParameters", "schema")}
 )
+EXTENSION_FIELDS = frozenset({("body", "encoding"), ("body", "contentType")})
 
 
 def _is_extension(where: tuple, data: object = None) -> bool:
+    if len(where) >= 2 and (where[-2], where[-1]) in EXTENSION_FIELDS:
+        return True
     if len(where) >= 3 and isinstance(where[-2], int) and (where[-3], where[-1]) in EXTENSION_KEYS:
         return True
     return _in_token_auth(where, data)
