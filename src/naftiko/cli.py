@@ -84,6 +84,15 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="run N processes sharing the ports (Linux, SO_REUSEPORT; default 1)")
 
 
+def _openapi_hint(file: str) -> None:
+    """An OpenAPI document given where a capability belongs: say how to import it."""
+    from .openapi.commands import openapi_hint
+
+    hint = openapi_hint(file)
+    if hint:
+        print(hint, file=sys.stderr)
+
+
 def _print_diagnostics(
     diagnostics: list[Diagnostic], limit: int | None = None, stream: TextIO | None = None
 ) -> None:
@@ -161,6 +170,8 @@ def _serve(args: argparse.Namespace) -> int:
         plans = compile_files(args.files, options, strict=args.strict)
     except LoadError as exc:
         _print_diagnostics(exc.diagnostics)
+        for file in args.files:
+            _openapi_hint(file)
         return EXIT_LOAD_ERROR
     if options.several_files:
         consumes = {ns for p in plans for ns in p.consumers}
@@ -232,6 +243,7 @@ def _validate(args: argparse.Namespace) -> int:
             _print_diagnostics(exc.diagnostics)
             errors = sum(1 for d in exc.diagnostics if d.severity == "error")
             print(f"{file}: invalid ({errors} error(s))", file=sys.stderr)
+            _openapi_hint(file)
             status = 1
             continue
         _print_diagnostics(plan.warnings)
@@ -264,7 +276,16 @@ def main(argv: list[str] | None = None) -> int:
     import_cmd = sub.add_parser("import", help="create a capability from another format").add_subparsers(dest="format", required=True)
     import_openapi = import_cmd.add_parser("openapi", help="Swagger 2.0 / OpenAPI 3.x → capability (consumes, REST, MCP)")
     import_openapi.add_argument("spec", metavar="SPEC")
-    import_openapi.add_argument("-o", "--output", metavar="OUT", help="write the capability to OUT; default stdout")
+    import_openapi.add_argument("-o", "--output", metavar="OUT", help="write the capability to OUT (a directory with --split-by-tag); default stdout")
+    import_openapi.add_argument("--namespace", metavar="NS", help="consumes namespace (default: the kebab-cased title); adapters are NS-rest and NS-mcp")
+    import_openapi.add_argument("--env-prefix", metavar="PREFIX", help="prefix of the credential variables, e.g. METRONOME → METRONOME_TOKEN (default: from the namespace)")
+    import_openapi.add_argument("--include-tag", action="append", default=[], metavar="TAG", help="only operations with this tag (repeatable)")
+    import_openapi.add_argument("--exclude-tag", action="append", default=[], metavar="TAG", help="leave out operations with this tag (repeatable)")
+    import_openapi.add_argument("--include-path", action="append", default=[], metavar="GLOB", help="only paths matching this pattern, e.g. '/v1/customers*' (repeatable)")
+    import_openapi.add_argument("--exclude-path", action="append", default=[], metavar="GLOB", help="leave out paths matching this pattern (repeatable)")
+    import_openapi.add_argument("--port", type=int, metavar="PORT", help="REST adapter port; the MCP adapter takes PORT+1 (default 8080 and 9090)")
+    import_openapi.add_argument("--base-uri", metavar="URL", help="baseUri of the API (default: the document's first server)")
+    import_openapi.add_argument("--split-by-tag", action="store_true", help="one capability file per tag (first tag of each operation) in the -o directory")
     schema_cmd = sub.add_parser("schema", help="print the JSON Schema of capability files (for editors)")
     schema_cmd.add_argument("--version", dest="schema_version", metavar="V", help="the schema of version V (default 1.0.0-alpha2)")
     migrate_cmd = sub.add_parser("migrate", help="rewrite a capability file in another version's syntax")
@@ -292,7 +313,20 @@ def main(argv: list[str] | None = None) -> int:
             return commands.schema_command()
         if args.command == "export":
             return commands.export_command(args.file, args.output, args.adapter)
-        return commands.import_command(args.spec, args.output)
+        from .openapi.importer import ImportOptions
+
+        options = ImportOptions(
+            namespace=args.namespace,
+            env_prefix=args.env_prefix,
+            include_tags=tuple(args.include_tag),
+            exclude_tags=tuple(args.exclude_tag),
+            include_paths=tuple(args.include_path),
+            exclude_paths=tuple(args.exclude_path),
+            port=args.port,
+            base_uri=args.base_uri,
+            split_by_tag=args.split_by_tag,
+        )
+        return commands.import_command(args.spec, args.output, options)
     return _validate(args)
 
 

@@ -37,8 +37,9 @@ def input_schema_for(tool: McpTool, unit, aliases: frozenset[str] = frozenset(),
     if tool.inputParameters is not None:
         for p in tool.inputParameters:
             properties[p.name] = _property(p.type, p.description, p.in_)
-            if p.schema_:  # EXT: the full JSON Schema of the input (enums, formats, bounds, items…)
-                properties[p.name] = {**properties[p.name], **p.schema_}
+            if p.schema_:  # EXT: the input's whole JSON Schema; `type` and `description` fill what it leaves out
+                typed = {"type": p.type} if p.type and not {"anyOf", "oneOf", "$ref"} & p.schema_.keys() else {}
+                properties[p.name] = {**typed, **({"description": p.description} if p.description else {}), **p.schema_}
             if p.required is not False:
                 required.append(p.name)
         return {"type": "object", "properties": properties, "required": required}

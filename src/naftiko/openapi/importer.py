@@ -1,24 +1,34 @@
-"""``naftiko import openapi``: Swagger 2.0 / OpenAPI 3.0 / 3.1 → a runnable capability.
+"""``naftiko import openapi``: Swagger 2.0 / OpenAPI 3.0 / 3.1 → runnable capabilities.
 
-The result has one ``consumes`` entry for the API (one resource per path, one operation per
-method), a REST adapter that re-exposes the same paths and an MCP adapter with one tool per
-operation. Every parameter is injected explicitly with ``with`` and typed on the exposed side;
-consumed parameters carry only ``name``/``in``, as the schema wants, so the output passes
-``naftiko validate --strict``. What cannot be expressed (a parameter name the spec forbids, a
-HEAD operation, a multipart body) is skipped or simplified with a warning, never guessed.
+The result has one ``consumes`` entry for the API (plus one per distinct operation- or
+path-level ``servers`` URL), one consumed resource per path, a REST adapter that re-exposes
+the same paths and an MCP adapter with one tool per operation.
 
-``$ref`` resolution is local (``#/…``) and bounded: chains are followed with a seen-set and
-schemas are only inspected a few levels deep, so circular specs cannot hang the import.
+Tools are as rich as the document (docs/openapi.md): every argument carries the JSON Schema
+the document gives it (``$ref``/``allOf``/``oneOf``/``anyOf`` resolved, enums, formats,
+bounds, defaults, nullable, array items, descriptions, examples) in the ``schema`` extension
+of its input parameter; a JSON request body object is flattened into one argument per
+top-level property, bound to that body field, so the body is rebuilt exactly. Parameters keep
+the document's serialisation (``style``/``explode`` extensions; form fields' ``encoding``).
+
+What cannot be expressed is skipped or simplified with a warning that names the JSON pointer
+of the construct, never guessed. ``$ref`` resolution is local and bounded: cycles stay open
+(``{}``), depth and size are capped, so no document can hang the import or blow it up.
 """
 
 from __future__ import annotations
 
+import copy
+import fnmatch
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from ..spec import SPEC_VERSION
 from .export import dump_yaml
@@ -26,9 +36,12 @@ from .export import dump_yaml
 METHODS = ("get", "post", "put", "patch", "delete")
 UNSUPPORTED_METHODS = ("head", "options", "trace")
 TYPES = ("string", "number", "integer", "boolean", "array", "object")
+JSON_TYPES = TYPES + ("null",)
 REST_PORT, MCP_PORT = 8080, 9090
-MAX_SCHEMA_DEPTH = 8
+MAX_SCHEMA_DEPTH = 12  # nesting kept in one argument's schema
+MAX_SCHEMA_NODES = 4000  # schema objects written for one argument; beyond, sub-schemas stay open
 _PARAM_NAME = re.compile(r"^[a-zA-Z0-9_*-]+$")  # the spec's IdentifierExtended
+_FIELD_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # usable as `tools.NAME` and `{{NAME}}`
 _BASE_URI = re.compile(r"^https?://[^/]+(/[^{]*)?$")
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 _HINTS = {
@@ -38,8 +51,18 @@ _HINTS = {
     "PUT": {"readOnly": False, "idempotent": True},
     "DELETE": {"readOnly": False, "destructive": True, "idempotent": True},
 }
-_JSON_TYPES = ("application/json", "text/json")
+_JSON_MEDIA = ("application/json", "text/json")
 _FORM = "application/x-www-form-urlencoded"
+_MULTIPART = "multipart/form-data"
+_KEEP = (
+    "enum", "const", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength",
+    "maxLength", "minItems", "maxItems", "uniqueItems", "multipleOf", "default", "title", "minProperties",
+    "maxProperties", "deprecated", "examples", "contentMediaType", "contentEncoding",
+)  # fmt: skip
+_NUMBERS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+_COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
+_COLLECTION = {"csv": ("form", False), "ssv": ("spaceDelimited", False), "pipes": ("pipeDelimited", False), "multi": ("form", True)}
+_DEFAULT_STYLE = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}
 
 
 def _var(name: str) -> str:
@@ -50,15 +73,37 @@ def _bind(name: str) -> str:
     return _var(f"env.{name}")
 
 
+def pointer(*parts: object) -> str:
+    """A JSON pointer (RFC 6901) in URI-fragment form: ``#/paths/~1items/get``."""
+    return "#/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
 class ImportFailed(Exception):
     """The document is not an OpenAPI/Swagger description naftiko can import."""
 
 
 @dataclass
+class ImportOptions:
+    """What ``naftiko import openapi`` lets a user choose (docs/openapi.md)."""
+
+    namespace: str | None = None
+    env_prefix: str | None = None
+    include_tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+    include_paths: tuple[str, ...] = ()  # fnmatch patterns on the document's paths
+    exclude_paths: tuple[str, ...] = ()
+    port: int | None = None  # REST adapter port; the MCP adapter takes the next one
+    base_uri: str | None = None
+    split_by_tag: bool = False
+
+
+@dataclass
 class Imported:
-    capability: dict
+    capability: dict  # the only capability, or the first one when split by tag
     warnings: list[str] = field(default_factory=list)
     operations: int = 0
+    parts: dict[str, dict] = field(default_factory=dict)  # tag → capability, with --split-by-tag
+    skipped: Counter = field(default_factory=Counter)  # reason → operations skipped
 
 
 def read_spec(path: str) -> dict:
@@ -70,11 +115,13 @@ def read_spec(path: str) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportFailed(f"{path}: cannot read file: {exc}") from None
     try:
-        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        data = json.loads(text) if path.endswith(".json") else yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     except (yaml.YAMLError, ValueError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ImportFailed(f"{path}{where}: not valid {'JSON' if path.endswith('.json') else 'YAML'}: {getattr(exc, 'problem', None) or exc}") from None
+        kind = "JSON" if path.endswith(".json") else "YAML"
+        raise ImportFailed(f"{path}{where}: not valid {kind}: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(data, dict):
         raise ImportFailed(f"{path}: an OpenAPI document must be a mapping")
     return data
@@ -87,6 +134,12 @@ def kebab(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
+def humanise(op_id: str) -> str:
+    """``GetCustomerById`` / ``list_items`` → ``Get customer by id`` / ``List items`` (a tool title)."""
+    words = kebab(op_id).replace("-", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
 def _unique(base: str, used: set[str], limit: int = 64) -> str:
     base = base[:limit].strip("-") or "op"
     name, n = base, 2
@@ -97,15 +150,44 @@ def _unique(base: str, used: set[str], limit: int = 64) -> str:
     return name
 
 
+def _arg_name(name: str, used: set[str]) -> str:
+    """A tool argument name for a parameter: the name itself when ``tools.NAME`` can hold it."""
+    base = name if _FIELD_NAME.match(name) else re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "param"
+    arg, n = base, 2
+    while arg in used:
+        arg, n = f"{base}_{n}", n + 1
+    used.add(arg)
+    return arg
+
+
+def primary_type(schema: dict) -> str | None:
+    """The one capability ``type`` of a JSON Schema (REST coercion uses it)."""
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    if kind in TYPES:
+        return kind
+    for sub in schema.get("anyOf") or []:
+        found = primary_type(sub)
+        if found:
+            return found
+    if "properties" in schema:
+        return "object"
+    if "items" in schema:
+        return "array"
+    return None
+
+
 class _Refs:
-    """Local ``$ref`` resolution with a guard against cycles."""
+    """Local ``$ref`` resolution and OpenAPI → JSON Schema (2020-12) conversion, bounded."""
 
     def __init__(self, root: dict, warnings: list[str]):
         self.root = root
         self.warnings = warnings
         self.reported: set[str] = set()
+        self.budget = 0
 
-    def _warn(self, message: str) -> None:
+    def warn(self, message: str) -> None:
         if message not in self.reported:
             self.reported.add(message)
             self.warnings.append(message)
@@ -127,43 +209,21 @@ class _Refs:
         while isinstance(node, dict) and "$ref" in node:
             ref = node["$ref"]
             if not isinstance(ref, str) or not ref.startswith("#/"):
-                self._warn(f"$ref {ref!r} is not a local reference; ignored")
+                self.warn(f"{ref}: $ref {ref!r} is not a local reference; ignored")
                 return {}
             if ref in seen:
-                self._warn(f"$ref {ref!r} refers to itself; ignored")
+                self.warn(f"{ref}: $ref {ref!r} refers to itself; ignored")
                 return {}
             seen.add(ref)
             target = self._pointer(ref)
             if target is None:
-                self._warn(f"$ref {ref!r} does not resolve; ignored")
+                self.warn(f"{ref}: $ref {ref!r} does not resolve; ignored")
                 return {}
             node = target
         return node
 
-    def schema_type(self, schema: object, depth: int = 0) -> str | None:
-        schema = self.resolve(schema)
-        if not isinstance(schema, dict) or depth > MAX_SCHEMA_DEPTH:
-            return None
-        kind = schema.get("type")
-        if isinstance(kind, list):  # 3.1: ["string", "null"]
-            kind = next((k for k in kind if k != "null"), None)
-        if kind in TYPES:
-            return kind
-        if kind == "file":
-            return "string"
-        for key in ("allOf", "oneOf", "anyOf"):
-            for sub in schema.get(key) or []:
-                found = self.schema_type(sub, depth + 1)
-                if found:
-                    return found
-        if "properties" in schema:
-            return "object"
-        if "items" in schema:
-            return "array"
-        return None
-
     def properties(self, schema: object, depth: int = 0) -> dict[str, dict]:
-        """Top-level properties of an object schema, through ``allOf``."""
+        """Top-level properties of an object schema, through ``allOf``, unconverted."""
         schema = self.resolve(schema)
         if not isinstance(schema, dict) or depth > MAX_SCHEMA_DEPTH:
             return {}
@@ -171,35 +231,190 @@ class _Refs:
         for sub in schema.get("allOf") or []:
             out.update(self.properties(sub, depth + 1))
         for name, prop in (schema.get("properties") or {}).items():
-            out[str(name)] = self.resolve(prop) if isinstance(prop, dict) else {}
+            out[str(name)] = prop if isinstance(prop, dict) else {}
+        return out
+
+    # ------------------------------------------------------------------ conversion
+
+    def schema(self, node: object, where: str, request: bool = True) -> dict:
+        """A JSON Schema 2020-12 for an OpenAPI schema (or a Swagger 2 parameter), checked."""
+        self.budget = MAX_SCHEMA_NODES
+        out = self._convert(node, where, 0, (), request)
+        try:
+            Draft202012Validator.check_schema(out)
+        except SchemaError as exc:
+            self.warn(f"{where}: schema cannot be used as given ({exc.message}); only its type is kept")
+            kind = primary_type(out)
+            out = {"type": kind} if kind else {}
+        return out
+
+    def _convert(self, node: object, where: str, depth: int, stack: tuple[int, ...], request: bool) -> dict:
+        if node is True or not isinstance(node, dict):
+            return {}
+        if depth > MAX_SCHEMA_DEPTH or self.budget <= 0:
+            if self.budget <= 0:
+                self.warn(f"{where}: schema is larger than {MAX_SCHEMA_NODES} nodes; deeper parts are left open")
+            return {}
+        self.budget -= 1
+        sibling_description = node.get("description") if "$ref" in node else None
+        target = self.resolve(node)
+        if not isinstance(target, dict):
+            return {}
+        if id(target) in stack:  # recursive schema: the inner occurrence stays open below its type
+            inner: dict = {"type": "object"} if target.get("type") == "object" or "properties" in target else {}
+            if isinstance(sibling_description, str) and sibling_description.strip():
+                inner["description"] = sibling_description.strip()
+            return inner
+        stack = stack + (id(target),)
+        node = target
+        out: dict = {}
+        for branch in node.get("allOf") or []:  # merged first; the node's own keys win
+            sub = self._convert(branch, where, depth + 1, stack, request)
+            for key, value in sub.items():
+                if key == "properties":
+                    out.setdefault("properties", {}).update(value)
+                elif key == "required":
+                    out["required"] = list(dict.fromkeys([*out.get("required", []), *value]))
+                else:
+                    out.setdefault(key, value)
+        kind = node.get("type")
+        if kind == "file":  # Swagger 2
+            kind, out["format"] = "string", "binary"
+        if isinstance(kind, list):
+            kind = [k for k in kind if k in JSON_TYPES] or None
+        elif kind not in JSON_TYPES:
+            kind = None
+        if node.get("nullable") is True and kind is not None:
+            kind = list(dict.fromkeys([*(kind if isinstance(kind, list) else [kind]), "null"]))
+        if kind is not None:
+            out["type"] = kind
+        for key in _KEEP:
+            if key not in node:
+                continue
+            value = node[key]
+            if key in _NUMBERS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                continue
+            if key in _COUNTS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                continue
+            if key in ("enum", "examples") and not isinstance(value, list):
+                continue
+            out[key] = copy.deepcopy(value)
+        if node.get("exclusiveMinimum") is True and "minimum" in out:  # OpenAPI 3.0 booleans
+            out["exclusiveMinimum"] = out.pop("minimum")
+        if node.get("exclusiveMaximum") is True and "maximum" in out:
+            out["exclusiveMaximum"] = out.pop("maximum")
+        if "enum" in out and isinstance(out.get("type"), list) and "null" in out["type"] and None not in out["enum"]:
+            out["enum"].append(None)
+        if "example" in node and "examples" not in out:
+            out["examples"] = [copy.deepcopy(node["example"])]
+        pattern = node.get("pattern")
+        if isinstance(pattern, str):
+            try:
+                re.compile(pattern)
+                out["pattern"] = pattern
+            except re.error:
+                self.warn(f"{where}: pattern {pattern!r} is not a regular expression Python reads; dropped")
+        description = sibling_description or node.get("description")
+        if isinstance(description, str) and description.strip():
+            out["description"] = description.strip()
+        props = node.get("properties")
+        if isinstance(props, dict):
+            merged = out.setdefault("properties", {})
+            for name, prop in props.items():
+                resolved = self.resolve(prop)
+                if request and isinstance(resolved, dict) and resolved.get("readOnly") is True:
+                    continue  # the server sets it: not something a caller sends
+                merged[str(name)] = self._convert(prop, where, depth + 1, stack, request)
+        required = node.get("required")
+        if isinstance(required, list):
+            out["required"] = list(dict.fromkeys([*out.get("required", []), *(str(r) for r in required)]))
+        if "properties" in out and "required" in out:
+            out["required"] = [r for r in out["required"] if r in out["properties"]]
+            if not out["required"]:
+                del out["required"]
+        extra = node.get("additionalProperties")
+        if isinstance(extra, bool):
+            out["additionalProperties"] = extra
+        elif isinstance(extra, dict):
+            out["additionalProperties"] = self._convert(extra, where, depth + 1, stack, request)
+        if "items" in node:
+            out["items"] = self._convert(node["items"], where, depth + 1, stack, request)
+        branches = [b for key in ("oneOf", "anyOf") for b in node.get(key) or []]
+        if branches:
+            converted = [self._convert(b, where, depth + 1, stack, request) for b in branches]
+            if len(converted) == 1:
+                for key, value in converted[0].items():
+                    out.setdefault(key, value)
+            elif all(converted):
+                out["anyOf"] = converted  # anyOf, not oneOf: overlapping branches must not refuse valid input
         return out
 
 
 @dataclass
 class _Param:
     name: str  # as sent upstream (path placeholders may be renamed)
-    location: str  # path | query | header | cookie | body | form
-    type: str
+    arg: str  # the tool argument
+    location: str  # path | query | header | cookie
+    schema: dict
     description: str
     required: bool
+    style: str | None = None  # written only when the default encoding would differ
+    explode: bool | None = None
+
+
+@dataclass
+class _Field:
+    """A top-level property of a flattened JSON body, or a form / multipart field."""
+
+    name: str
+    schema: dict
+    description: str
+    required: bool
+    style: tuple[str, bool | None] | None = None  # form fields with an OpenAPI style
+    file: bool = False
+    content_type: str | None = None
+
+
+@dataclass
+class _Body:
+    kind: str  # json | form | multipart | raw
+    schema: dict
+    description: str
+    required: bool
+    media: str = "application/json"
+    fields: list[_Field] | None = None  # flattened JSON, form and multipart fields
+
+
+@dataclass
+class _Op:
+    name: str
+    group: str | None  # the tag it is filed under with --split-by-tag
+    namespace: str  # consumes namespace
+    path: str
+    path_item: dict
+    consumed: dict
+    rest: dict
+    tool: dict
 
 
 class _Importer:
-    def __init__(self, spec: dict, source: str):
+    def __init__(self, spec: dict, source: str, options: ImportOptions):
         self.spec = spec
         self.source = source
+        self.options = options
         self.warnings: list[str] = []
+        self.skipped: Counter = Counter()
         self.refs = _Refs(spec, self.warnings)
         self.swagger = str(spec.get("swagger", "")).startswith("2")
         version = str(spec.get("openapi", ""))
         if not self.swagger and not version.startswith("3"):
             raise ImportFailed(f"{source}: not a Swagger 2.0 or OpenAPI 3.x document (no 'swagger: 2.0' or 'openapi: 3.x')")
         info = spec.get("info") if isinstance(spec.get("info"), dict) else {}
-        self.title = str(info.get("title") or Path(source).stem)
-        self.namespace = kebab(self.title)[:48].strip("-") or "api"
         self.info = info
+        self.title = str(info.get("title") or Path(source).stem)
+        self.namespace = options.namespace or kebab(self.title)[:48].strip("-") or "api"
         self.used_ops: set[str] = set()
-        self.used_resources: set[str] = set()
+        self.servers: dict[str, str] = {}  # extra base URI → consumes namespace
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -207,83 +422,154 @@ class _Importer:
     # ------------------------------------------------------------------ top level
 
     def run(self) -> Imported:
-        consumed, rest, tools = [], [], []
         paths = self.spec.get("paths")
         if not isinstance(paths, dict) or not paths:
+            hooks = self.spec.get("webhooks")
+            if isinstance(hooks, dict) and hooks:
+                raise ImportFailed(
+                    f"{self.source}: the document declares only webhooks ({len(hooks)}): requests the API sends to you, "
+                    "not operations to call; nothing to import"
+                )
             raise ImportFailed(f"{self.source}: the document has no 'paths' to import")
+        if "webhooks" in self.spec:
+            self.warn(f"{pointer('webhooks')}: webhooks are requests the API sends, not operations to call; skipped")
+        self.base = self.options.base_uri.rstrip("/") if self.options.base_uri else self.base_uri(self.spec.get("servers"), pointer("servers"), True)
+        ops: list[_Op] = []
         for raw_path, item in paths.items():
-            item = self.refs.resolve(item)
-            if not isinstance(item, dict):
+            if not isinstance(raw_path, str):
                 continue
-            resource = self.resource(str(raw_path), item)
-            if resource is not None:
-                consumed.append(resource[0])
-                rest.append(resource[1])
-                tools.extend(resource[2])
-        if not consumed:
-            raise ImportFailed(f"{self.source}: no GET/POST/PUT/PATCH/DELETE operation to import")
+            item = self.refs.resolve(item)
+            if isinstance(item, dict):
+                ops.extend(self.path_item(raw_path, item))
+        if not ops:
+            reasons = "; ".join(f"{n} {why}" for why, n in self.skipped.items())
+            raise ImportFailed(f"{self.source}: no operation to import" + (f" ({reasons})" if reasons else " (no GET/POST/PUT/PATCH/DELETE operation)"))
         auth, binds, fixed = self.security()
-        consumes: dict = {"type": "http", "namespace": self.namespace, "baseUri": self.base_uri()}
-        description = self.info.get("description")
-        if description:
-            consumes["description"] = str(description).strip()
-        if fixed:
-            consumes["inputParameters"] = fixed
-        if auth:
-            consumes["authentication"] = auth
-        consumes["resources"] = consumed
+        groups: dict[str | None, list[_Op]] = {}
+        for op in ops:
+            groups.setdefault(op.group, []).append(op)
+        parts: dict[str, dict] = {}
+        for i, (group, members) in enumerate(groups.items()):
+            parts[group or ""] = self.capability(group, members, auth, binds, fixed, i)
+        first = next(iter(parts.values()))
+        return Imported(first, self.warnings, len(ops), parts if self.options.split_by_tag else {}, self.skipped)
+
+    def capability(self, group: str | None, ops: list[_Op], auth, binds: dict, fixed: list, index: int) -> dict:
+        namespace = self.namespace if group is None else f"{self.namespace}-{kebab(group) or 'untagged'}"[:60].strip("-")
+        consumes_entries: dict[str, dict] = {}
+        used = [self.namespace] + [ns for url, ns in self.servers.items() if any(o.namespace == ns for o in ops)]
+        urls = {ns: url for url, ns in self.servers.items()}
+        description = str(self.info.get("description") or "").strip()
+        for ns in dict.fromkeys(used):
+            entry: dict = {"type": "http", "namespace": ns, "baseUri": self.base if ns == self.namespace else urls[ns]}
+            if description and ns == self.namespace:
+                entry["description"] = description
+            elif ns != self.namespace:
+                entry["description"] = f"{self.title}: operations served from {urls[ns]}."
+            if fixed:
+                entry["inputParameters"] = copy.deepcopy(fixed)
+            if auth:
+                entry["authentication"] = copy.deepcopy(auth)
+            entry["resources"] = []
+            consumes_entries[ns] = entry
+        resources: dict[tuple[str, str], dict] = {}
+        rest_resources: dict[str, dict] = {}
+        used_names: dict[str, set[str]] = {ns: set() for ns in consumes_entries}
+        rest_names: set[str] = set()
+        for op in ops:
+            key = (op.namespace, op.path)
+            if key not in resources:
+                name = _unique(kebab(op.path) or "root", used_names[op.namespace])
+                resources[key] = {"name": name, "path": op.path, "operations": []}
+                consumes_entries[op.namespace]["resources"].append(resources[key])
+            resources[key]["operations"].append(op.consumed)
+            if op.path not in rest_resources:
+                rest: dict = {"path": op.path, "name": _unique(kebab(op.path) or "root", rest_names)}
+                words = op.path_item.get("description") or op.path_item.get("summary")
+                if isinstance(words, str) and words.strip():
+                    rest["description"] = words.strip()
+                rest["operations"] = []
+                rest_resources[op.path] = rest
+            rest_resources[op.path]["operations"].append(op.rest)
+        if not consumes_entries[self.namespace]["resources"]:
+            del consumes_entries[self.namespace]  # every operation of this part has its own server
         doc_info: dict = {
-            "label": self.title,
-            "description": str(description).strip() if description else f"{self.title}, imported from its OpenAPI description.",
+            "label": self.title if group is None else f"{self.title}: {group}",
+            "description": description or f"{self.title}, imported from its OpenAPI description.",
         }
         tags = [str(t["name"]) for t in self.spec.get("tags") or [] if isinstance(t, dict) and t.get("name")]
+        if group is not None:
+            tags = [group]
         if tags:
             doc_info["tags"] = tags
         capability: dict = {"naftiko": SPEC_VERSION, "info": doc_info}
         if binds:
-            capability["binds"] = [{"namespace": "env", "description": "Credentials for the upstream API.", "keys": binds}]
+            capability["binds"] = [{"namespace": "env", "description": "Credentials for the upstream API.", "keys": dict(binds)}]
+        if self.options.port is not None:
+            rest_port, mcp_port = self.options.port + 2 * index, self.options.port + 2 * index + 1
+        else:
+            rest_port, mcp_port = REST_PORT + index, MCP_PORT + index
         capability["capability"] = {
-            "consumes": [consumes],
+            "consumes": list(consumes_entries.values()),
             "exposes": [
-                {"type": "rest", "namespace": f"{self.namespace}-rest", "port": REST_PORT, "resources": rest},
+                {"type": "rest", "namespace": f"{namespace}-rest", "port": rest_port, "resources": list(rest_resources.values())},
                 {
                     "type": "mcp",
-                    "namespace": f"{self.namespace}-mcp",
-                    "port": MCP_PORT,
-                    "description": f"Tools for {self.title}: one per API operation.",
-                    "tools": tools,
+                    "namespace": f"{namespace}-mcp",
+                    "port": mcp_port,
+                    "description": f"Tools for {doc_info['label']}: one per API operation.",
+                    "tools": [op.tool for op in ops],
                 },
             ],
         }
-        return Imported(capability, self.warnings, len(tools))
+        return capability
 
-    def base_uri(self) -> str:
+    def base_uri(self, servers: object, where: str, main: bool) -> str:
         if self.swagger:
             schemes = [s for s in self.spec.get("schemes") or [] if s in ("http", "https")]
             scheme = "https" if "https" in schemes or not schemes else schemes[0]
             host = self.spec.get("host")
             if not host:
-                self.warn("no 'host': baseUri set to http://localhost (override it with --base-uri)")
+                self.warn(f"{pointer('host')}: no 'host': baseUri set to http://localhost (override it with --base-uri)")
                 scheme, host = "http", "localhost"
             url = f"{scheme}://{host}{self.spec.get('basePath') or ''}"
         else:
-            servers = [s for s in self.spec.get("servers") or [] if isinstance(s, dict) and s.get("url")]
-            if not servers:
-                self.warn("no 'servers': baseUri set to http://localhost (override it with --base-uri)")
+            listed = [s for s in servers or [] if isinstance(s, dict) and s.get("url")] if isinstance(servers, list) else []
+            if not listed:
+                self.warn(f"{where}: no 'servers': baseUri set to http://localhost (override it with --base-uri)")
                 return "http://localhost"
-            server = servers[0]
+            if len(listed) > 1 and main:
+                self.warn(f"{where}: {len(listed)} servers; using the first, {listed[0]['url']} (another one with --base-uri)")
+            server = listed[0]
             url = str(server["url"])
             for name, var in (server.get("variables") or {}).items():
                 if isinstance(var, dict) and "default" in var:
                     url = url.replace("{" + str(name) + "}", str(var["default"]))
             if url.startswith("/"):
-                self.warn(f"server url {url!r} is relative: baseUri set to http://localhost{url} (override it with --base-uri)")
+                self.warn(f"{where}: server url {url!r} is relative: baseUri set to http://localhost{url} (override it with --base-uri)")
                 url = "http://localhost" + url
         url = url.rstrip("/")
         if not _BASE_URI.match(url):
-            self.warn(f"server url {url!r} is not a plain http(s) URL: baseUri set to http://localhost")
+            self.warn(f"{where}: server url {url!r} is not a plain http(s) URL: baseUri set to http://localhost")
             url = "http://localhost"
         return url
+
+    def consumes_for(self, op: dict, item: dict, where_op: str, where_item: str) -> str:
+        """The consumes namespace of an operation: its own ``servers``, its path's, else the API's."""
+        if self.swagger:
+            return self.namespace
+        for servers, where in ((op.get("servers"), where_op + "/servers"), (item.get("servers"), where_item + "/servers")):
+            if isinstance(servers, list) and servers:
+                url = self.base_uri(servers, where, False)
+                if url == self.base:
+                    return self.namespace
+                if url not in self.servers:
+                    host = re.sub(r"^https?://", "", url)
+                    base = f"{self.namespace}-{kebab(host)}"[:60].strip("-")
+                    names = set(self.servers.values()) | {self.namespace}
+                    self.servers[url] = _unique(base, names)
+                return self.servers[url]
+        return self.namespace
 
     # ------------------------------------------------------------------ security
 
@@ -305,37 +591,41 @@ class _Importer:
             return None, {}, []
         names = list(required[0])
         if len(required) > 1 or len(names) > 1:
-            self.warn(f"several security schemes are required or offered; using '{names[0]}'")
-        scheme = self.refs.resolve(schemes.get(names[0]))
+            self.warn(f"{pointer('security')}: several security schemes are required or offered; using '{names[0]}'")
+        scheme = self.refs.resolve(schemes.get(names[0]) if isinstance(schemes, dict) else None)
+        where = pointer("securityDefinitions" if self.swagger else "components", *([] if self.swagger else ["securitySchemes"]), names[0])
         if not isinstance(scheme, dict) or not scheme:
-            self.warn(f"security scheme '{names[0]}' is not defined; no authentication")
+            self.warn(f"{where}: security scheme '{names[0]}' is not defined; no authentication")
             return None, {}, []
-        prefix = re.sub(r"[^A-Z0-9]+", "_", self.namespace.upper()).strip("_")
+        prefix = self.options.env_prefix or re.sub(r"[^A-Z0-9]+", "_", self.namespace.upper()).strip("_")
+        prefix = re.sub(r"[^A-Za-z0-9_]+", "_", prefix).strip("_").upper()
         if not prefix or not prefix[0].isalpha():
             prefix = "API_" + prefix
         kind = scheme.get("type")
         http_scheme = str(scheme.get("scheme", "")).lower()
         if kind == "apiKey":
             var = f"{prefix}_API_KEY"
-            where = scheme.get("in", "header")
-            if where == "cookie":
+            placement = scheme.get("in", "header")
+            if placement == "cookie":
                 return None, {var: var}, [{"name": str(scheme.get("name")), "in": "cookie", "value": _bind(var)}]
-            return {"type": "apikey", "key": str(scheme.get("name")), "value": _bind(var), "placement": "query" if where == "query" else "header"}, {var: var}, []
+            auth = {"type": "apikey", "key": str(scheme.get("name")), "value": _bind(var), "placement": "query" if placement == "query" else "header"}
+            return auth, {var: var}, []
         if kind == "basic" or (kind == "http" and http_scheme in ("basic", "digest")):
             user, password = f"{prefix}_USERNAME", f"{prefix}_PASSWORD"
             auth = {"type": "digest" if http_scheme == "digest" else "basic", "username": _bind(user), "password": _bind(password)}
             return auth, {user: user, password: password}, []
         if (kind == "http" and http_scheme == "bearer") or kind in ("oauth2", "openIdConnect"):
             if kind != "http":
-                self.warn(f"security scheme '{names[0]}' is {kind}: sent as a bearer token you obtain yourself")
+                self.warn(f"{where}: security scheme '{names[0]}' is {kind}: sent as a bearer token you obtain yourself")
             var = f"{prefix}_TOKEN"
             return {"type": "bearer", "token": _bind(var)}, {var: var}, []
-        self.warn(f"security scheme '{names[0]}' ({kind} {http_scheme}) is not supported; no authentication")
+        self.warn(f"{where}: security scheme '{names[0]}' ({kind} {http_scheme}) is not supported; no authentication")
         return None, {}, []
 
     # ------------------------------------------------------------------ paths and operations
 
-    def resource(self, raw_path: str, item: dict):
+    def path_item(self, raw_path: str, item: dict) -> list[_Op]:
+        where_item = pointer("paths", raw_path)
         renames: dict[str, str] = {}
 
         def rename(m: re.Match) -> str:
@@ -345,202 +635,388 @@ class _Importer:
             return "{" + safe + "}"
 
         path = _PLACEHOLDER.sub(rename, raw_path if raw_path.startswith("/") else "/" + raw_path)
-        name = _unique(kebab(path) or "root", self.used_resources)
-        common = item.get("parameters") or []
-        consumed_ops, rest_ops, tools = [], [], []
+        out: list[_Op] = []
         for method in UNSUPPORTED_METHODS:
             if isinstance(item.get(method), dict):
-                self.warn(f"{method.upper()} {raw_path}: {method.upper()} operations are not supported; skipped")
+                self.warn(f"{where_item}/{method}: {method.upper()} operations are not supported; skipped")
+                self.skipped[f"{method.upper()} (not a capability method)"] += 1
         for method in METHODS:
             op = item.get(method)
             if not isinstance(op, dict):
                 continue
-            built = self.operation(method.upper(), raw_path, path, renames, common, op, item)
-            if built is not None:
-                consumed_ops.append(built[0])
-                rest_ops.append(built[1])
-                tools.append(built[2])
-        if not consumed_ops:
-            return None
-        consumed = {"name": name, "path": path, "operations": consumed_ops}
-        rest: dict = {"path": path, "name": name}
-        words = item.get("description") or item.get("summary")
-        if words:
-            rest["description"] = str(words).strip()
-        rest["operations"] = rest_ops
-        return consumed, rest, tools
+            if not self.selected(raw_path, op):
+                continue
+            where_op = f"{where_item}/{method}"
+            namespace = self.consumes_for(op, item, where_op, where_item)
+            built = self.operation(method.upper(), raw_path, path, renames, item, op, where_item, where_op)
+            tags = [str(t) for t in op.get("tags") or [] if isinstance(t, (str, int))]
+            group = (tags[0] if tags else "untagged") if self.options.split_by_tag else None
+            consumed, rest, tool = built
+            rest["call"] = tool["call"] = f"{namespace}.{consumed['name']}"
+            out.append(_Op(consumed["name"], group, namespace, path, item, consumed, rest, tool))
+        return out
 
-    def parameters(self, common: list, op: dict, where: str) -> list[dict]:
+    def selected(self, raw_path: str, op: dict) -> bool:
+        o = self.options
+        tags = {str(t) for t in op.get("tags") or []}
+        if o.include_paths and not any(fnmatch.fnmatchcase(raw_path, p) for p in o.include_paths):
+            self.skipped["not matched by --include-path"] += 1
+            return False
+        if any(fnmatch.fnmatchcase(raw_path, p) for p in o.exclude_paths):
+            self.skipped["matched by --exclude-path"] += 1
+            return False
+        if o.include_tags and not tags & set(o.include_tags):
+            self.skipped["no tag named by --include-tag"] += 1
+            return False
+        if tags & set(o.exclude_tags):
+            self.skipped["tagged as --exclude-tag says"] += 1
+            return False
+        return True
+
+    def parameters(self, item: dict, op: dict, where_item: str, where_op: str) -> list[tuple[dict, str]]:
         """Path-level parameters overridden by operation-level ones with the same name and location."""
-        merged: dict[tuple, dict] = {}
-        for raw in [*common, *(op.get("parameters") or [])]:
+        merged: dict[tuple, tuple[dict, str]] = {}
+        listed = [(p, f"{where_item}/parameters/{i}") for i, p in enumerate(item.get("parameters") or [])]
+        listed += [(p, f"{where_op}/parameters/{i}") for i, p in enumerate(op.get("parameters") or [])]
+        for raw, where in listed:
             param = self.refs.resolve(raw)
             if isinstance(param, dict) and param.get("name") and param.get("in"):
-                merged[(str(param["name"]), param["in"])] = param
+                merged[(str(param["name"]), param["in"])] = (param, where)
             elif param:
                 self.warn(f"{where}: a parameter without 'name' or 'in'; skipped")
         return list(merged.values())
 
-    def param_type(self, param: dict) -> str:
+    def param_schema(self, param: dict, where: str) -> dict:
         if self.swagger and param.get("in") != "body":
-            kind = param.get("type")
-            return "string" if kind == "file" else kind if kind in TYPES else "string"
-        return self.refs.schema_type(param.get("schema")) or "string"
+            return self.refs.schema({k: v for k, v in param.items() if k not in ("name", "in", "required", "description")}, where)
+        if "schema" not in param and isinstance(param.get("content"), dict):
+            media = next(iter(param["content"].values()), None)  # a JSON-encoded parameter: sent as JSON text
+            return self.refs.schema(media.get("schema") if isinstance(media, dict) else None, where)
+        return self.refs.schema(param.get("schema"), where)
 
-    def operation(self, method: str, raw_path: str, path: str, renames: dict, common: list, op: dict, item: dict):
-        where = f"{method} {raw_path}"
+    def param_style(self, param: dict, location: str, schema: dict, where: str) -> tuple[str | None, bool | None]:
+        """``style``/``explode`` to write, only where the request builder's own rules would differ."""
+        kind = primary_type(schema)
+        if self.swagger:
+            if kind != "array":
+                return None, None
+            fmt = param.get("collectionFormat", "csv")
+            if fmt not in _COLLECTION:
+                self.warn(f"{where}: collectionFormat '{fmt}' is not supported; values are sent as repeated keys")
+                return None, None
+            style, explode = _COLLECTION[fmt]
+            if location == "query" and (style, explode) == ("form", True):
+                return None, None
+            if location in ("header", "path"):
+                return "simple", None
+            return style, explode
+        if "content" in param and "schema" not in param:
+            return None, None  # JSON text, the builder's rule for structured values
+        style = param.get("style") or _DEFAULT_STYLE[location]
+        explode = param.get("explode")
+        if not isinstance(explode, bool):
+            explode = style == "form"
+        allowed = {"query": ("form", "spaceDelimited", "pipeDelimited", "deepObject"), "path": ("simple", "label", "matrix"),
+                   "header": ("simple",), "cookie": ("form",)}[location]  # fmt: skip
+        if style not in allowed:
+            self.warn(f"{where}: style '{style}' is not defined for {location} parameters; the default is used")
+            style, explode = _DEFAULT_STYLE[location], _DEFAULT_STYLE[location] == "form"
+        if kind in ("array", "object") or style in ("label", "matrix", "deepObject"):
+            if location == "query" and style == "form" and explode and kind == "array":
+                return None, None  # repeated keys: the builder's own rule
+            return style, explode if explode != (style == "form") else None
+        return None, None
+
+    def operation(self, method: str, raw_path: str, path: str, renames: dict, item: dict, op: dict, where_item: str, where_op: str):
         op_id = op.get("operationId")
         name = _unique(kebab(op_id) if op_id else kebab(f"{method}-{path}"), self.used_ops)
         params: list[_Param] = []
-        body: _Param | None = None
-        form: list[_Param] = []
-        for p in self.parameters(common, op, where):
+        args: set[str] = set()
+        swagger_body: _Body | None = None
+        form_fields: list[_Field] = []
+        for p, where in self.parameters(item, op, where_item, where_op):
             location, pname = p["in"], str(p["name"])
             description = str(p.get("description") or "").strip()
-            if location == "path":
-                pname = renames.get(pname, pname)
-                if pname not in renames.values():
-                    self.warn(f"{where}: path parameter '{p['name']}' is not in the path; skipped")
-                    continue
-                params.append(_Param(pname, "path", self.param_type(p), description or f"The {pname} path segment.", True))
-            elif location in ("query", "header", "cookie"):
-                if not _PARAM_NAME.match(pname):
-                    self.warn(f"{where}: {location} parameter '{pname}' has a name capability files cannot hold; skipped")
-                    continue
-                params.append(_Param(pname, location, self.param_type(p), description or f"The {pname} {location} parameter.", bool(p.get("required"))))
+            if location in ("path", "query", "header", "cookie"):
+                schema = self.param_schema(p, where)
+                description = description or str(schema.pop("description", "")).strip()
+                schema.pop("description", None)
+                style, explode = self.param_style(p, location, schema, where)
+                if location == "path":
+                    pname = renames.get(pname, pname)
+                    if pname not in renames.values():
+                        self.warn(f"{where}: path parameter '{p['name']}' is not in the path {raw_path}; skipped")
+                        continue
+                required = location == "path" or bool(p.get("required"))
+                params.append(_Param(pname, _arg_name(pname, args), location, schema, description, required, style, explode))
             elif location == "body":  # Swagger 2
-                body = _Param("body", "body", self.param_type(p), description or "The request body (JSON).", bool(p.get("required")))
+                schema = self.refs.schema(p.get("schema"), where)
+                media = self.swagger_media(op)
+                kind = "json" if media in _JSON_MEDIA or media.endswith("+json") else "raw"
+                if kind == "raw":
+                    schema = {"type": "string", **({"format": "binary"} if "octet" in media or "tar" in media else {})}
+                swagger_body = _Body(kind, schema, description or str(schema.get("description", "")), bool(p.get("required")), media)
             elif location == "formData":
-                if self._multipart(op):
-                    self.warn(f"{where}: multipart form data is sent as a URL-encoded form")
-                form.append(_Param(pname, "form", self.param_type(p), description or f"The {pname} form field.", bool(p.get("required"))))
+                schema = self.param_schema(p, where)
+                style, explode = self.param_style(p, "query", schema, where)
+                is_file = p.get("type") == "file"
+                field_ = _Field(pname, schema, description, bool(p.get("required")), (style, explode) if style else None, is_file,
+                                "application/octet-stream" if is_file else None)  # fmt: skip
+                form_fields.append(field_)
             else:
                 self.warn(f"{where}: parameter '{pname}' in '{location}' is not supported; skipped")
         declared = {p.name for p in params if p.location == "path"}
         for placeholder in dict.fromkeys(renames.values()):  # used in the path but not declared
             if placeholder not in declared:
-                params.insert(0, _Param(placeholder, "path", "string", f"The {placeholder} path segment.", True))
+                args.add(placeholder)
+                params.insert(0, _Param(placeholder, placeholder, "path", {"type": "string"}, "", True))
+        body = swagger_body
+        if form_fields:
+            multipart = _MULTIPART in (op.get("consumes") or self.spec.get("consumes") or []) and _FORM not in (op.get("consumes") or [])
+            body = _Body("multipart" if multipart else "form", {}, "", any(f.required for f in form_fields),
+                         _MULTIPART if multipart else _FORM, form_fields)  # fmt: skip
         if "requestBody" in op:
-            body, form = self.request_body(op["requestBody"], where, body, form)
-        form = [f for f in form if self._form_field_ok(f, where)]
-        names = {normalise_name(p.name) for p in params}
-        if body is not None or form:
-            clash = [p for p in params if normalise_name(p.name) == "body"]
+            body = self.request_body(op["requestBody"], f"{where_op}/requestBody") or body
+        if body is not None and body.kind == "json":
+            body = self.flatten(body, params)
+        if body is not None and body.fields is not None:
+            body.fields = self.usable_fields(body, params, where_op)
+        if body is not None and body.fields is None:
+            clash = [p for p in params if p.arg == "body"]
             for p in clash:
-                self.warn(f"{where}: {p.location} parameter 'body' clashes with the request body; skipped")
-            params = [p for p in params if normalise_name(p.name) != "body"]
-        form = [f for f in form if normalise_name(f.name) not in names or self._dup(f, where)]
-        return self.build(method, name, op, path, params, body, form)
+                self.warn(f"{where_op}: {p.location} parameter 'body' clashes with the request body argument; skipped")
+            params = [p for p in params if p.arg != "body"]
+        return self.build(method, name, op, path, params, body)
 
-    def _dup(self, field_: _Param, where: str) -> bool:
-        self.warn(f"{where}: form field '{field_.name}' has the name of a parameter; skipped")
-        return False
+    def swagger_media(self, op: dict) -> str:
+        types = [str(t) for t in op.get("consumes") or self.spec.get("consumes") or []]
+        if not types or any(t in _JSON_MEDIA or t.endswith("+json") for t in types):
+            return "application/json"
+        return types[0]
 
-    def _form_field_ok(self, field_: _Param, where: str) -> bool:
-        if _PARAM_NAME.match(field_.name):
-            return True
-        self.warn(f"{where}: form field '{field_.name}' has a name capability files cannot hold; skipped")
-        return False
+    def usable_fields(self, body: _Body, params: list[_Param], where: str) -> list[_Field]:
+        taken = {p.arg for p in params} | {normalise_name(p.arg) for p in params}
+        out = []
+        for f in body.fields or []:
+            if not _FIELD_NAME.match(f.name):
+                self.warn(f"{where}/requestBody: field '{f.name}' has a name a capability cannot bind; skipped")
+            elif f.name in taken or normalise_name(f.name) in taken:
+                self.warn(f"{where}/requestBody: field '{f.name}' has the name of a parameter; skipped")
+            else:
+                out.append(f)
+        return out
 
-    def _multipart(self, op: dict) -> bool:
-        consumes = op.get("consumes") or self.spec.get("consumes") or []
-        return "multipart/form-data" in consumes and _FORM not in consumes
+    def flatten(self, body: _Body, params: list[_Param]) -> _Body:
+        """Top-level properties as arguments when that is exact: an object of at least two named,
+        bindable properties, none named like a parameter. Otherwise the whole body is one argument."""
+        props = body.schema.get("properties")
+        if primary_type(body.schema) != "object" or not isinstance(props, dict) or len(props) < 2 or "anyOf" in body.schema:
+            return body
+        taken = {normalise_name(p.arg) for p in params} | {"body"}
+        if any(not _FIELD_NAME.match(n) or normalise_name(n) in taken for n in props):
+            return body
+        needed = set(body.schema.get("required") or []) if body.required else set()
+        fields = []
+        for n, s in props.items():
+            s = dict(s)
+            description = str(s.pop("description", "")).strip()
+            fields.append(_Field(n, s, description, n in needed))
+        return _Body("json", body.schema, body.description, body.required, body.media, fields)
 
-    def request_body(self, raw: object, where: str, body, form):
+    def request_body(self, raw: object, where: str) -> _Body | None:
         request = self.refs.resolve(raw)
         if not isinstance(request, dict):
-            return body, form
+            return None
         content = request.get("content") or {}
+        if not isinstance(content, dict) or not content:
+            return None
         required = bool(request.get("required"))
-        description = str(request.get("description") or "The request body (JSON).").strip()
-        json_type = next((t for t in content if t in _JSON_TYPES or t.endswith("+json")), None)
-        if json_type is not None:
-            schema = (content[json_type] or {}).get("schema")
-            return _Param("body", "body", self.refs.schema_type(schema) or "object", description, required), form
-        form_type = _FORM if _FORM in content else "multipart/form-data" if "multipart/form-data" in content else None
-        if form_type is not None:
-            if form_type != _FORM:
-                self.warn(f"{where}: multipart form data is sent as a URL-encoded form")
-            schema = (content[form_type] or {}).get("schema")
-            resolved = self.refs.resolve(schema)
-            needed = set(resolved.get("required") or []) if isinstance(resolved, dict) else set()
-            fields = [
-                _Param(n, "form", self.refs.schema_type(p) or "string", str(p.get("description") or f"The {n} form field.").strip(), n in needed)
-                for n, p in self.refs.properties(schema).items()
-            ]
-            return body, form + fields
-        if content:
-            self.warn(f"{where}: request body type {', '.join(content)} is sent as JSON")
-            return _Param("body", "body", "string", description, required), form
-        return body, form
+        description = str(request.get("description") or "").strip()
+        media = next((t for t in content if t in _JSON_MEDIA or str(t).endswith("+json")), None)
+        if media is None and "*/*" in content:
+            media = "*/*"
+        kind = "json" if media and media != "*/*" else None
+        if kind is None:
+            for candidate, k in ((_FORM, "form"), (_MULTIPART, "multipart")):
+                if candidate in content:
+                    media, kind = candidate, k
+                    break
+        if kind is None:
+            media = media or next(iter(content))
+            kind = "raw"
+        others = [t for t in content if t != media]
+        if others:
+            self.warn(f"{where}/content: {', '.join(others)} also accepted; the capability sends {media}")
+        entry = content.get(media) if isinstance(content.get(media), dict) else {}
+        where_schema = f"{where}/content/{pointer(media)[2:]}/schema"
+        if kind == "raw":
+            schema = {"type": "string"}
+            if not str(media).startswith("text/") and "xml" not in str(media):
+                schema["format"] = "binary"
+            return _Body("raw", schema, description or f"The request body, sent as {media}.", required,
+                         "application/octet-stream" if media == "*/*" else str(media))  # fmt: skip
+        schema = self.refs.schema(entry.get("schema"), where_schema)
+        if kind == "json":
+            return _Body("json", schema, description or str(schema.get("description", "")).strip(), required, str(media))
+        encodings = entry.get("encoding") if isinstance(entry.get("encoding"), dict) else {}
+        needed = set(schema.get("required") or [])
+        fields = []
+        for n, s in (schema.get("properties") or {}).items():
+            s = dict(s)
+            enc = encodings.get(n) if isinstance(encodings.get(n), dict) else {}
+            style: tuple[str, bool | None] | None = None
+            kind_n = primary_type(s)
+            if kind == "form" and ("style" in enc or kind_n in ("object", "array")):
+                st = enc.get("style", "form")
+                if st not in ("form", "spaceDelimited", "pipeDelimited", "deepObject"):
+                    self.warn(f"{where}/content/{pointer(media)[2:]}/encoding/{n}: style '{st}' is not supported; form is used")
+                    st = "form"
+                ex = enc.get("explode")
+                style = (st, ex if isinstance(ex, bool) else None)
+                if style == ("form", None) and kind_n == "array":
+                    style = None  # repeated keys: the builder's own rule
+            is_file = s.get("format") in ("binary", "base64") or "contentMediaType" in s or (
+                kind_n == "array" and isinstance(s.get("items"), dict) and s["items"].get("format") == "binary"
+            )
+            ctype = enc.get("contentType") if isinstance(enc.get("contentType"), str) else None
+            if kind == "multipart" and kind_n == "array" and is_file:
+                self.warn(f"{where}: multipart field '{n}' takes several files; one part with one file is sent")
+            field_ = _Field(str(n), s, str(s.pop("description", "")).strip(), n in needed and required, style,
+                            kind == "multipart" and is_file, ctype or ("application/octet-stream" if is_file else None))  # fmt: skip
+            fields.append(field_)
+        return _Body(kind, schema, description, required, str(media), fields)
 
     # ------------------------------------------------------------------ the three views of one operation
 
-    def build(self, method: str, name: str, op: dict, path: str, params: list[_Param], body: _Param | None, form: list[_Param]):
+    def build(self, method: str, name: str, op: dict, path: str, params: list[_Param], body: _Body | None):
         summary = str(op.get("summary") or "").strip()
+        title = summary or (humanise(str(op["operationId"])) if op.get("operationId") else "")
         description = str(op.get("description") or "").strip() or summary or f"{method} {path}"
         consumed: dict = {"name": name, "method": method}
-        if summary:
-            consumed["label"] = summary
+        if title:
+            consumed["label"] = title
         consumed["description"] = description
-        inputs = [{"name": p.name, "in": p.location} for p in params]
-        if body is not None:
-            inputs.append({"name": "body", "in": "body"})
+        inputs: list[dict] = []
+        for p in params:
+            entry = {"name": p.name, "in": p.location}
+            if p.style:
+                entry["style"] = p.style
+            if p.explode is not None:
+                entry["explode"] = p.explode
+            inputs.append(entry)
+        fields = body.fields if body is not None else None
+        if body is not None and body.kind == "json":
+            if fields is not None:
+                inputs.extend({"name": f.name, "in": "body"} for f in fields)
+            else:
+                inputs.append({"name": "body", "in": "body"})
         if inputs:
             consumed["inputParameters"] = inputs
-        if form:
-            consumed["body"] = {"type": "formUrlEncoded", "data": {f.name: _var(f.name) for f in form}}
+        if body is not None and body.kind == "form":
+            consumed["body"] = {"type": "formUrlEncoded", "data": {f.name: _var(f.name) for f in fields or []}}
+            styled = {f.name: {"style": f.style[0], **({"explode": f.style[1]} if f.style[1] is not None else {})} for f in fields or [] if f.style}
+            if styled:
+                consumed["body"]["encoding"] = styled
+        elif body is not None and body.kind == "multipart":
+            parts = []
+            for f in fields or []:
+                part = {"name": f.name, "value": _var(f.name)}
+                if f.file:
+                    part["filename"] = f.name
+                if f.content_type:
+                    part["contentType"] = f.content_type
+                parts.append(part)
+            consumed["body"] = {"type": "multipartForm", "data": parts}
+        elif body is not None and body.kind == "raw":
+            consumed["body"] = {"type": "text", "data": _var("body"), "contentType": body.media}
 
-        rest_inputs = [{"name": p.name, "in": p.location, "type": p.type, "description": p.description} for p in params]
-        rest_with = {p.name: f"rest.{p.name}" for p in params}
+        # REST: the same path; parameters by location, the body as `body`, its fields bound by name
+        rest_inputs = []
+        rest_with = {}
+        for p in params:
+            if not _PARAM_NAME.match(p.name):
+                continue  # read by its own name from the request (a capability file cannot declare it)
+            entry = {"name": p.name, "in": p.location, "type": primary_type(p.schema) or "string", "description": p.description or f"{p.location} parameter {p.name}"}
+            rest_inputs.append(entry)
+            rest_with[p.name] = f"rest.{p.name}"
         if body is not None:
-            rest_inputs.append({"name": "body", "in": "body", "type": body.type, "description": body.description})
-            rest_with["body"] = "rest.body"
-        if form:
-            fields = ", ".join(f.name for f in form)
-            rest_inputs.append({"name": "body", "in": "body", "type": "object", "description": f"Form fields as a JSON object or a URL-encoded form: {fields}."})
-            rest_with.update({f.name: f"rest.body.{f.name}" for f in form})
+            kind = "object" if body.kind != "raw" else "string"
+            if body.kind == "json" and fields is None:
+                kind = primary_type(body.schema) or "object"
+            rest_inputs.append({"name": "body", "in": "body", "type": kind, "description": body.description or "The request body."})
+            if fields is not None:
+                rest_with.update({f.name: f"rest.body.{f.name}" for f in fields})
+            else:
+                rest_with["body"] = "rest.body"
         rest: dict = {"method": method, "name": name}
-        if summary:
-            rest["label"] = summary
+        if title:
+            rest["label"] = title
         rest["description"] = description
         if rest_inputs:
             rest["inputParameters"] = rest_inputs
-        rest["call"] = f"{self.namespace}.{name}"
+        rest["call"] = ""
         if rest_with:
             rest["with"] = rest_with
 
-        tool_inputs = [{"name": p.name, "type": p.type, "description": p.description, "required": p.required} for p in [*params, *form]]
-        if body is not None:
-            tool_inputs.append({"name": "body", "type": body.type, "description": body.description, "required": body.required})
-        tool: dict = {"name": name}
-        if summary:
-            tool["label"] = summary
-        tool["description"] = description
-        if tool_inputs:
-            tool["inputParameters"] = tool_inputs
-        tool["call"] = f"{self.namespace}.{name}"
-        with_ = {p.name: f"tools.{p.name}" for p in [*params, *form]}
-        if body is not None:
+        tool_inputs = []
+        with_ = {}
+        for p in params:
+            tool_inputs.append(self.tool_input(p.arg, p.schema, p.description or f"{p.location.capitalize()} parameter {p.name}.", p.required))
+            with_[p.name] = f"tools.{p.arg}"
+        if body is not None and fields is not None:
+            for f in fields:
+                fallback = f"Field {f.name} of the request body." if body.kind == "json" else f"Form field {f.name}."
+                tool_inputs.append(self.tool_input(f.name, f.schema, f.description or fallback, f.required))
+                with_[f.name] = f"tools.{f.name}"
+        elif body is not None:
+            schema = dict(body.schema)
+            schema.pop("description", None)
+            tool_inputs.append(self.tool_input("body", schema, body.description or f"The request body ({body.media}).", body.required))
             with_["body"] = "tools.body"
+        tool: dict = {"name": name}
+        if title:
+            tool["label"] = title
+        tool["description"] = description
+        tool["inputParameters"] = tool_inputs
+        tool["call"] = ""
         if with_:
             tool["with"] = with_
         tool["hints"] = dict(_HINTS[method])
         return consumed, rest, tool
+
+    @staticmethod
+    def tool_input(name: str, schema: dict, description: str, required: bool) -> dict:
+        entry: dict = {"name": name}
+        kind = primary_type(schema)
+        schema = dict(schema)
+        if kind is None and "type" not in schema and "anyOf" not in schema:
+            schema["type"] = list(JSON_TYPES)  # any JSON value, as the document says
+        entry["type"] = kind or "object"
+        entry["description"] = description
+        entry["required"] = required
+        extra = {k: v for k, v in schema.items() if k != "description" and not (k == "type" and v == kind)}
+        if extra:
+            entry["schema"] = extra
+        return entry
 
 
 def normalise_name(name: str) -> str:
     return name.replace("-", "").replace("_", "").lower()
 
 
-def import_openapi(spec: dict, source: str = "openapi") -> Imported:
+def import_openapi(spec: dict, source: str = "openapi", options: ImportOptions | None = None) -> Imported:
     """The capability (a plain dict, ready for YAML) for an OpenAPI/Swagger document."""
-    return _Importer(spec, source).run()
+    return _Importer(spec, source, options or ImportOptions()).run()
 
 
-def to_yaml(imported: Imported, source: str) -> str:
+def is_openapi(data: object) -> bool:
+    """A mapping that is an OpenAPI or Swagger description rather than a capability."""
+    return isinstance(data, dict) and "naftiko" not in data and ("openapi" in data or "swagger" in data)
+
+
+def to_yaml(capability: dict, source: str) -> str:
     header = (
         f"# Imported from {Path(source).name} by `naftiko import openapi`.\n"
         "# Credentials come from the environment variables named under binds; check and edit before serving.\n"
     )
-    return header + dump_yaml(imported.capability)
+    return header + dump_yaml(capability)
