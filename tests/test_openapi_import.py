@@ -119,13 +119,22 @@ async def test_flattened_json_body_is_rebuilt_exactly(served):
     assert (sent["url"], sent["body"]) == (f"{BASE}/charges/ch_2", {"note": "x", "amount": 7})
 
 
-async def test_body_kept_whole_when_a_field_collides_with_a_parameter(served):
+async def test_path_parameter_gives_way_to_a_body_field_of_the_same_name(served):
     tools = await served.tools()
-    assert set(tools["replace-charge"].input_schema["properties"]) == {"id", "body"}
-    body = tools["replace-charge"].input_schema["properties"]["body"]
-    assert body["properties"] == {"id": {"type": "string"}, "amount": {"type": "integer"}}
-    sent = await served.call("replace-charge", {"id": "ch_3", "body": {"id": "ch_3", "amount": 1}})
-    assert (sent["url"], sent["body"]) == (f"{BASE}/charges/ch_3", {"id": "ch_3", "amount": 1})
+    assert set(tools["replace-charge"].input_schema["properties"]) == {"id_path", "id", "amount"}
+    sent = await served.call("replace-charge", {"id_path": "ch_3", "id": "ch_3b", "amount": 1})
+    assert (sent["url"], sent["body"]) == (f"{BASE}/charges/ch_3", {"id": "ch_3b", "amount": 1})
+    sent = await served.rest_call("PUT", "/charges/ch_4", json={"id": "ch_4", "amount": 2})  # the REST route is unchanged
+    assert (sent["url"], sent["body"]) == (f"{BASE}/charges/ch_4", {"id": "ch_4", "amount": 2})
+
+
+async def test_body_kept_whole_when_a_field_collides_with_a_query_parameter(served):
+    tools = await served.tools()
+    assert set(tools["capture-charge"].input_schema["properties"]) == {"id", "amount", "body"}
+    body = tools["capture-charge"].input_schema["properties"]["body"]
+    assert body["properties"] == {"amount": {"type": "integer"}, "statement": {"type": "string"}}
+    sent = await served.call("capture-charge", {"id": "ch_5", "amount": 3, "body": {"amount": 3, "statement": "x"}})
+    assert (sent["url"], sent["body"]) == (f"{BASE}/charges/ch_5/capture?amount=3", {"amount": 3, "statement": "x"})
 
 
 async def test_arguments_are_checked_before_anything_is_sent(served):
@@ -250,8 +259,8 @@ def test_options_namespace_env_prefix_port_base_uri(tmp_path, capsys):
     assert cap["binds"][0]["keys"] == {"LEDGER_FAMILY_TOKEN": "LEDGER_FAMILY_TOKEN"}
     rest, mcp = cap["capability"]["exposes"]
     assert (rest["namespace"], rest["port"], mcp["namespace"], mcp["port"]) == ("ledger-rest", 7000, "ledger-mcp", 7001)
-    assert [t["name"] for t in mcp["tools"]] == ["list-charges", "create-charge", "replace-charge", "update-charge"]
-    assert "imported 4 operations, skipped 4:" in err
+    assert [t["name"] for t in mcp["tools"]] == ["list-charges", "create-charge", "replace-charge", "update-charge", "capture-charge"]
+    assert "imported 5 operations, skipped 4:" in err
     assert "4 not matched by --include-path" in err
 
 
@@ -268,7 +277,7 @@ def test_include_tag_and_split_by_tag(tmp_path, capsys):
     ports = {e["namespace"]: e["port"] for cap in (events, files_cap) for e in cap["capability"]["exposes"]}
     assert len(set(ports.values())) == 4  # the parts can be served together
     assert events["binds"] == files_cap["binds"]  # one credential for the whole API
-    assert "5 no tag named by --include-tag" in err
+    assert "6 no tag named by --include-tag" in err
     for part in ("events.yaml", "files.yaml"):
         assert main(["validate", str(folder / part)]) == 0
     assert main(["import", "openapi", str(STYLES), "--split-by-tag"]) == 2
@@ -278,7 +287,7 @@ def test_include_tag_and_split_by_tag(tmp_path, capsys):
 def test_nothing_selected_says_why(tmp_path, capsys):
     assert main(["import", "openapi", str(STYLES), "-o", str(tmp_path / "x.yaml"), "--include-tag", "nope"]) == 2
     err = capsys.readouterr().err
-    assert "no operation to import (8 no tag named by --include-tag)" in err
+    assert "no operation to import (9 no tag named by --include-tag)" in err
     assert not (tmp_path / "x.yaml").exists()
 
 

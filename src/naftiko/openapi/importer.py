@@ -360,6 +360,7 @@ class _Param:
     required: bool
     style: str | None = None  # written only when the default encoding would differ
     explode: bool | None = None
+    route: str | None = None  # the REST route's placeholder, when a body field took the name
 
 
 @dataclass
@@ -390,7 +391,8 @@ class _Op:
     name: str
     group: str | None  # the tag it is filed under with --split-by-tag
     namespace: str  # consumes namespace
-    path: str
+    path: str  # the REST route
+    consumed_path: str  # the consumed resource's path (a placeholder may be renamed)
     path_item: dict
     consumed: dict
     rest: dict
@@ -477,10 +479,10 @@ class _Importer:
         used_names: dict[str, set[str]] = {ns: set() for ns in consumes_entries}
         rest_names: set[str] = set()
         for op in ops:
-            key = (op.namespace, op.path)
+            key = (op.namespace, op.consumed_path)
             if key not in resources:
                 name = _unique(kebab(op.path) or "root", used_names[op.namespace])
-                resources[key] = {"name": name, "path": op.path, "operations": []}
+                resources[key] = {"name": name, "path": op.consumed_path, "operations": []}
                 consumes_entries[op.namespace]["resources"].append(resources[key])
             resources[key]["operations"].append(op.consumed)
             if op.path not in rest_resources:
@@ -651,9 +653,9 @@ class _Importer:
             built = self.operation(method.upper(), raw_path, path, renames, item, op, where_item, where_op)
             tags = [str(t) for t in op.get("tags") or [] if isinstance(t, (str, int))]
             group = (tags[0] if tags else "untagged") if self.options.split_by_tag else None
-            consumed, rest, tool = built
+            consumed, rest, tool, consumed_path = built
             rest["call"] = tool["call"] = f"{namespace}.{consumed['name']}"
-            out.append(_Op(consumed["name"], group, namespace, path, item, consumed, rest, tool))
+            out.append(_Op(consumed["name"], group, namespace, path, consumed_path, item, consumed, rest, tool))
         return out
 
     def selected(self, raw_path: str, op: dict) -> bool:
@@ -778,7 +780,15 @@ class _Importer:
         if "requestBody" in op:
             body = self.request_body(op["requestBody"], f"{where_op}/requestBody") or body
         if body is not None and body.kind == "json":
-            body = self.flatten(body, params)
+            body, taken = self.flatten(body, params)
+            for p in params:  # a path placeholder named like a body field: renamed, as it never travels by name
+                if p.location == "path" and normalise_name(p.arg) in taken:
+                    new = p.name + "_path"
+                    while normalise_name(new) in taken or new in args:
+                        new += "_"
+                    path = path.replace("{" + p.name + "}", "{" + new + "}")
+                    p.route, p.name, p.arg = p.name, new, new
+                    args.add(new)
         if body is not None and body.fields is not None:
             body.fields = self.usable_fields(body, params, where_op)
         if body is not None and body.fields is None:
@@ -786,7 +796,7 @@ class _Importer:
             for p in clash:
                 self.warn(f"{where_op}: {p.location} parameter 'body' clashes with the request body argument; skipped")
             params = [p for p in params if p.arg != "body"]
-        return self.build(method, name, op, path, params, body)
+        return (*self.build(method, name, op, path, params, body), path)
 
     def swagger_media(self, op: dict) -> str:
         types = [str(t) for t in op.get("consumes") or self.spec.get("consumes") or []]
@@ -806,22 +816,23 @@ class _Importer:
                 out.append(f)
         return out
 
-    def flatten(self, body: _Body, params: list[_Param]) -> _Body:
+    def flatten(self, body: _Body, params: list[_Param]) -> tuple[_Body, set[str]]:
         """Top-level properties as arguments when that is exact: an object of at least two named,
-        bindable properties, none named like a parameter. Otherwise the whole body is one argument."""
+        bindable properties, none named like a query, header or cookie parameter (a path
+        parameter gives way). Otherwise the whole body is one argument."""
         props = body.schema.get("properties")
         if primary_type(body.schema) != "object" or not isinstance(props, dict) or len(props) < 2 or "anyOf" in body.schema:
-            return body
-        taken = {normalise_name(p.arg) for p in params} | {"body"}
+            return body, set()
+        taken = {normalise_name(p.arg) for p in params if p.location != "path"} | {"body"}
         if any(not _FIELD_NAME.match(n) or normalise_name(n) in taken for n in props):
-            return body
+            return body, set()
         needed = set(body.schema.get("required") or []) if body.required else set()
         fields = []
         for n, s in props.items():
             s = dict(s)
             description = str(s.pop("description", "")).strip()
             fields.append(_Field(n, s, description, n in needed))
-        return _Body("json", body.schema, body.description, body.required, body.media, fields)
+        return _Body("json", body.schema, body.description, body.required, body.media, fields), {normalise_name(n) for n in props}
 
     def request_body(self, raw: object, where: str) -> _Body | None:
         request = self.refs.resolve(raw)
@@ -890,7 +901,7 @@ class _Importer:
 
     def build(self, method: str, name: str, op: dict, path: str, params: list[_Param], body: _Body | None):
         summary = str(op.get("summary") or "").strip()
-        title = summary or (humanise(str(op["operationId"])) if op.get("operationId") else "")
+        title = summary or (humanise(str(op["operationId"])) if op.get("operationId") else f"{method} {path}")
         description = str(op.get("description") or "").strip() or summary or f"{method} {path}"
         consumed: dict = {"name": name, "method": method}
         if title:
@@ -936,9 +947,10 @@ class _Importer:
         for p in params:
             if not _PARAM_NAME.match(p.name):
                 continue  # read by its own name from the request (a capability file cannot declare it)
-            entry = {"name": p.name, "in": p.location, "type": primary_type(p.schema) or "string", "description": p.description or f"{p.location} parameter {p.name}"}
+            route = p.route or p.name
+            entry = {"name": route, "in": p.location, "type": primary_type(p.schema) or "string", "description": p.description or f"{p.location} parameter {route}"}
             rest_inputs.append(entry)
-            rest_with[p.name] = f"rest.{p.name}"
+            rest_with[p.name] = f"rest.{route}"
         if body is not None:
             kind = "object" if body.kind != "raw" else "string"
             if body.kind == "json" and fields is None:

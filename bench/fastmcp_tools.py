@@ -1,0 +1,36 @@
+"""The tools FastMCP ``from_openapi`` makes of one OpenAPI document, as JSON on stdout.
+
+Run with the FastMCP venv's Python (not a project dependency), by bench/openapi_import_report.py:
+
+    /work/team/fastmcp-venv/bin/python bench/fastmcp_tools.py SPEC
+
+Prints ``{"seconds": S, "tools": [{"name", "title", "inputSchema"}...]}`` where S is the time to read
+the document and build the server, or ``{"error": "..."}`` when FastMCP refuses the document.
+"""
+
+import asyncio
+import json
+import sys
+import time
+
+import httpx2
+import yaml
+from fastmcp import FastMCP
+
+
+async def main(path: str) -> dict:
+    started = time.perf_counter()
+    try:
+        with open(path, encoding="utf-8") as f:
+            spec = json.load(f) if path.endswith(".json") else yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        server = FastMCP.from_openapi(spec, client=httpx2.AsyncClient(base_url="http://127.0.0.1:9"), name="report")
+        tools = await server.list_tools()
+    except Exception as exc:  # noqa: BLE001 - the report records why FastMCP refused the document
+        return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    seconds = time.perf_counter() - started
+    listed = [t.to_mcp_tool().model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]
+    return {"seconds": seconds, "tools": [{"name": t["name"], "title": t.get("title"), "inputSchema": t.get("inputSchema", {})} for t in listed]}
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(sys.argv[1]))))
