@@ -16,9 +16,9 @@ from urllib.parse import unquote
 import httpx
 import pytest
 import yaml
+from conftest import FIXTURES
 from mcp import Client
 
-from conftest import FIXTURES
 from naftiko.adapters.mcp import build_server
 from naftiko.adapters.rest import build_rest_app
 from naftiko.cli import main

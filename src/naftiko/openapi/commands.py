@@ -111,11 +111,11 @@ def openapi_hint(file: str) -> str | None:
         return None
     if not re.search(r'^\s*"?(openapi|swagger)"?\s*:', head, re.MULTILINE) or re.search(r'^\s*"?naftiko"?\s*:', head, re.MULTILINE):
         return None
-    try:
-        from .importer import read_spec
+    from .importer import ImportFailed, read_spec
 
+    try:
         data = read_spec(file)
-    except Exception:  # a broken document: the loader's own diagnostics say why
+    except (ImportFailed, RecursionError):  # a broken document: the loader's own diagnostics say why
         return None
     if not is_openapi(data):
         return None

@@ -65,6 +65,10 @@ _COLLECTION = {"csv": ("form", False), "ssv": ("spaceDelimited", False), "pipes"
 _DEFAULT_STYLE = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}
 
 
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _var(name: str) -> str:
     return "{{" + name + "}}"
 
@@ -116,7 +120,7 @@ def read_spec(path: str) -> dict:
         raise ImportFailed(f"{path}: cannot read file: {exc}") from None
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        data = json.loads(text) if path.endswith(".json") else yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+        data = json.loads(text) if path.endswith(".json") else yaml.load(text, Loader=loader)
     except (yaml.YAMLError, ValueError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -411,7 +415,7 @@ class _Importer:
         version = str(spec.get("openapi", ""))
         if not self.swagger and not version.startswith("3"):
             raise ImportFailed(f"{source}: not a Swagger 2.0 or OpenAPI 3.x document (no 'swagger: 2.0' or 'openapi: 3.x')")
-        info = spec.get("info") if isinstance(spec.get("info"), dict) else {}
+        info: dict = _mapping(spec.get("info"))
         self.info = info
         self.title = str(info.get("title") or Path(source).stem)
         self.namespace = options.namespace or kebab(self.title)[:48].strip("-") or "api"
@@ -715,9 +719,8 @@ class _Importer:
         if "content" in param and "schema" not in param:
             return None, None  # JSON text, the builder's rule for structured values
         style = param.get("style") or _DEFAULT_STYLE[location]
-        explode = param.get("explode")
-        if not isinstance(explode, bool):
-            explode = style == "form"
+        declared = param.get("explode")
+        explode = declared if isinstance(declared, bool) else style == "form"
         allowed = {"query": ("form", "spaceDelimited", "pipeDelimited", "deepObject"), "path": ("simple", "label", "matrix"),
                    "header": ("simple",), "cookie": ("form",)}[location]  # fmt: skip
         if style not in allowed:
@@ -781,21 +784,20 @@ class _Importer:
             body = self.request_body(op["requestBody"], f"{where_op}/requestBody") or body
         if body is not None and body.kind == "json":
             body, taken = self.flatten(body, params)
-            for p in params:  # a path placeholder named like a body field: renamed, as it never travels by name
-                if p.location == "path" and normalise_name(p.arg) in taken:
-                    new = p.name + "_path"
+            for param in params:  # a path placeholder named like a body field: renamed, as it never travels by name
+                if param.location == "path" and normalise_name(param.arg) in taken:
+                    new = param.name + "_path"
                     while normalise_name(new) in taken or new in args:
                         new += "_"
-                    path = path.replace("{" + p.name + "}", "{" + new + "}")
-                    p.route, p.name, p.arg = p.name, new, new
+                    path = path.replace("{" + param.name + "}", "{" + new + "}")
+                    param.route, param.name, param.arg = param.name, new, new
                     args.add(new)
         if body is not None and body.fields is not None:
             body.fields = self.usable_fields(body, params, where_op)
         if body is not None and body.fields is None:
-            clash = [p for p in params if p.arg == "body"]
-            for p in clash:
-                self.warn(f"{where_op}: {p.location} parameter 'body' clashes with the request body argument; skipped")
-            params = [p for p in params if p.arg != "body"]
+            for clash in [q for q in params if q.arg == "body"]:
+                self.warn(f"{where_op}: {clash.location} parameter 'body' clashes with the request body argument; skipped")
+            params = [q for q in params if q.arg != "body"]
         return (*self.build(method, name, op, path, params, body), path)
 
     def swagger_media(self, op: dict) -> str:
@@ -858,7 +860,7 @@ class _Importer:
         others = [t for t in content if t != media]
         if others:
             self.warn(f"{where}/content: {', '.join(others)} also accepted; the capability sends {media}")
-        entry = content.get(media) if isinstance(content.get(media), dict) else {}
+        entry: dict = _mapping(content.get(media))
         where_schema = f"{where}/content/{pointer(media)[2:]}/schema"
         if kind == "raw":
             schema = {"type": "string"}
@@ -869,12 +871,12 @@ class _Importer:
         schema = self.refs.schema(entry.get("schema"), where_schema)
         if kind == "json":
             return _Body("json", schema, description or str(schema.get("description", "")).strip(), required, str(media))
-        encodings = entry.get("encoding") if isinstance(entry.get("encoding"), dict) else {}
+        encodings: dict = _mapping(entry.get("encoding"))
         needed = set(schema.get("required") or [])
         fields = []
-        for n, s in (schema.get("properties") or {}).items():
+        for n, s in _mapping(schema.get("properties")).items():
             s = dict(s)
-            enc = encodings.get(n) if isinstance(encodings.get(n), dict) else {}
+            enc: dict = _mapping(encodings.get(n))
             style: tuple[str, bool | None] | None = None
             kind_n = primary_type(s)
             if kind == "form" and ("style" in enc or kind_n in ("object", "array")):
@@ -909,7 +911,7 @@ class _Importer:
         consumed["description"] = description
         inputs: list[dict] = []
         for p in params:
-            entry = {"name": p.name, "in": p.location}
+            entry: dict[str, object] = {"name": p.name, "in": p.location}
             if p.style:
                 entry["style"] = p.style
             if p.explode is not None:
