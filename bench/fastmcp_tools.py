@@ -12,24 +12,31 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 
 import httpx2
 import yaml
 from fastmcp import FastMCP
 
 
+def read(path: str) -> object:
+    text = Path(path).read_text("utf-8")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return json.loads(text) if path.endswith(".json") else yaml.load(text, Loader=loader)
+
+
 async def main(path: str) -> dict:
     started = time.perf_counter()
     try:
-        with open(path, encoding="utf-8") as f:
-            spec = json.load(f) if path.endswith(".json") else yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        spec = read(path)
         server = FastMCP.from_openapi(spec, client=httpx2.AsyncClient(base_url="http://127.0.0.1:9"), name="report")
         tools = await server.list_tools()
     except Exception as exc:  # noqa: BLE001 - the report records why FastMCP refused the document
         return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     seconds = time.perf_counter() - started
     listed = [t.to_mcp_tool().model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]
-    return {"seconds": seconds, "tools": [{"name": t["name"], "title": t.get("title"), "inputSchema": t.get("inputSchema", {})} for t in listed]}
+    tools_out = [{"name": t["name"], "title": t.get("title"), "inputSchema": t.get("inputSchema", {})} for t in listed]
+    return {"seconds": seconds, "tools": tools_out}
 
 
 if __name__ == "__main__":

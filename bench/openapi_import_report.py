@@ -71,7 +71,14 @@ def counts(tools: list[dict], seconds: float) -> dict[str, object]:
             if _is_array(node) and isinstance(node.get("items"), dict) and node["items"]:
                 typed += 1
     titles = sum(1 for t in tools if t.get("title"))
-    return {"tools": len(tools), "props": props, "enums": enums, "typed arrays": typed, "titles": titles, "import s": round(seconds, 3)}
+    return {
+        "tools": len(tools),
+        "props": props,
+        "enums": enums,
+        "typed arrays": typed,
+        "titles": titles,
+        "import s": round(seconds, 3),
+    }
 
 
 async def _list_tools(server) -> list[dict]:
@@ -96,7 +103,11 @@ def naftiko_counts(path: Path, workdir: Path) -> dict[str, object]:
 
 def fastmcp_counts(python: Path, path: Path) -> dict[str, object] | str:
     run = subprocess.run(
-        [str(python), str(ROOT / "bench" / "fastmcp_tools.py"), str(path)], capture_output=True, text=True, timeout=600, check=False
+        [str(python), str(ROOT / "bench" / "fastmcp_tools.py"), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     try:
         answer = json.loads(run.stdout.strip().splitlines()[-1])
@@ -111,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fastmcp", type=Path, help="Python of a venv with fastmcp installed")
     parser.add_argument("--no-fastmcp", action="store_true", help="naftiko's columns only")
-    parser.add_argument("documents", nargs="*", type=Path, help=f"OpenAPI documents (default: every document in {DOCUMENTS.relative_to(ROOT)})")
+    parser.add_argument(
+        "documents",
+        nargs="*",
+        type=Path,
+        help=f"OpenAPI documents (default: every document in {DOCUMENTS.relative_to(ROOT)})",
+    )
     args = parser.parse_args(argv)
     python = None
     if not args.no_fastmcp:
@@ -119,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         if python is None:
             print("no FastMCP venv found (--fastmcp PYTHON); naftiko only", file=sys.stderr)
     documents = args.documents or sorted(p for p in DOCUMENTS.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
-    header = ["document", "KiB"] + [f"naftiko {c}" for c in COLUMNS] + ([f"FastMCP {c}" for c in COLUMNS] if python else [])
+    header = (
+        ["document", "KiB"] + [f"naftiko {c}" for c in COLUMNS] + ([f"FastMCP {c}" for c in COLUMNS] if python else [])
+    )
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     behind: list[str] = []

@@ -16,9 +16,9 @@ from urllib.parse import unquote
 import httpx
 import pytest
 import yaml
-from conftest import FIXTURES
 from mcp import Client
 
+from conftest import FIXTURES
 from naftiko.adapters.mcp import build_server
 from naftiko.adapters.rest import build_rest_app
 from naftiko.cli import main
@@ -77,10 +77,17 @@ async def test_tool_schemas_keep_enums_formats_bounds_defaults_nullable_items(se
     tools = await served.tools()
     listed = tools["list-charges"].input_schema["properties"]
     assert listed["status"] == {
-        "type": "array", "description": "Charge statuses to include.",
+        "type": "array",
+        "description": "Charge statuses to include.",
         "items": {"type": "string", "enum": ["pending", "paid", "failed"]},
-    }  # fmt: skip
-    assert listed["limit"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 10, "description": "Query parameter limit."}
+    }
+    assert listed["limit"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 10,
+        "description": "Query parameter limit.",
+    }
     assert listed["created"]["properties"] == {"gt": {"type": "integer"}, "lte": {"type": "integer"}}
     assert listed["window"]["properties"]["from"] == {"type": "string", "format": "date"}
     assert "top" in listed  # `$top` reaches the upstream under its own name (below)
@@ -96,19 +103,37 @@ async def test_json_body_is_flattened_with_refs_allof_oneof_resolved(served):
     schema = tools["update-charge"].input_schema
     assert set(schema["properties"]) == {"id", "note", "amount", "tags", "refund"}  # readOnly `created` left out
     assert schema["required"] == ["id"]
-    assert schema["properties"]["note"] == {"type": ["string", "null"], "description": "A free note.", "examples": ["VIP customer"]}
-    assert schema["properties"]["amount"] == {"type": "integer", "exclusiveMinimum": 0, "description": "Field amount of the request body."}
+    assert schema["properties"]["note"] == {
+        "type": ["string", "null"],
+        "description": "A free note.",
+        "examples": ["VIP customer"],
+    }
+    assert schema["properties"]["amount"] == {
+        "type": "integer",
+        "exclusiveMinimum": 0,
+        "description": "Field amount of the request body.",
+    }
     assert schema["properties"]["tags"]["items"] == {"type": "string", "maxLength": 20}
-    assert schema["properties"]["refund"]["anyOf"] == [{"type": "boolean"}, {"type": "object", "properties": {"amount": {"type": "integer"}}}]
+    assert schema["properties"]["refund"]["anyOf"] == [
+        {"type": "boolean"},
+        {"type": "object", "properties": {"amount": {"type": "integer"}}},
+    ]
     assert schema["properties"]["id"]["pattern"] == "^ch_[a-z0-9]+$"
     form = tools["create-charge"].input_schema
     assert form["required"] == ["amount", "currency"]
-    assert form["properties"]["currency"] == {"type": "string", "enum": ["eur", "usd"], "examples": ["eur"], "description": "Form field currency."}
+    assert form["properties"]["currency"] == {
+        "type": "string",
+        "enum": ["eur", "usd"],
+        "examples": ["eur"],
+        "description": "Form field currency.",
+    }
     assert form["properties"]["amount"]["description"] == "Amount in cents."
 
 
 async def test_flattened_json_body_is_rebuilt_exactly(served):
-    sent = await served.call("update-charge", {"id": "ch_1", "note": None, "amount": 5, "tags": ["a"], "refund": {"amount": 2}})
+    sent = await served.call(
+        "update-charge", {"id": "ch_1", "note": None, "amount": 5, "tags": ["a"], "refund": {"amount": 2}}
+    )
     assert (sent["method"], sent["url"]) == ("PATCH", f"{BASE}/charges/ch_1")
     assert sent["body"] == {"amount": 5, "tags": ["a"], "refund": {"amount": 2}}
     sent = await served.call("update-charge", {"id": "ch_1", "amount": 5})  # one field given: still an object
@@ -124,7 +149,9 @@ async def test_path_parameter_gives_way_to_a_body_field_of_the_same_name(served)
     assert set(tools["replace-charge"].input_schema["properties"]) == {"id_path", "id", "amount"}
     sent = await served.call("replace-charge", {"id_path": "ch_3", "id": "ch_3b", "amount": 1})
     assert (sent["url"], sent["body"]) == (f"{BASE}/charges/ch_3", {"id": "ch_3b", "amount": 1})
-    sent = await served.rest_call("PUT", "/charges/ch_4", json={"id": "ch_4", "amount": 2})  # the REST route is unchanged
+    sent = await served.rest_call(
+        "PUT", "/charges/ch_4", json={"id": "ch_4", "amount": 2}
+    )  # the REST route is unchanged
     assert (sent["url"], sent["body"]) == (f"{BASE}/charges/ch_4", {"id": "ch_4", "amount": 2})
 
 
@@ -197,13 +224,23 @@ async def test_stripe_style_nested_form_body(served):
     )
     assert sent["url"] == f"{BASE}/charges" and sent["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
     assert unquote(sent["body"]).split("&") == [
-        "amount=2000", "currency=eur", "address[line1]=1 Main St", "address[city]=Paris", "metadata[order_id]=6735",
-        "expand[0]=customer", "expand[1]=invoice", "items[0][price]=price_1", "items[0][quantity]=2",
-        "items[1][price]=price_2", "items[1][quantity]=1",
-    ]  # fmt: skip
+        "amount=2000",
+        "currency=eur",
+        "address[line1]=1 Main St",
+        "address[city]=Paris",
+        "metadata[order_id]=6735",
+        "expand[0]=customer",
+        "expand[1]=invoice",
+        "items[0][price]=price_1",
+        "items[0][quantity]=2",
+        "items[1][price]=price_2",
+        "items[1][quantity]=1",
+    ]
     assert sent["body"].startswith("amount=2000&currency=eur&address%5Bline1%5D=1%20Main%20St&")
     # the same body from a REST caller's JSON
-    sent = await served.rest_call("POST", "/charges", json={"amount": 1, "currency": "usd", "address": {"city": "Oslo"}})
+    sent = await served.rest_call(
+        "POST", "/charges", json={"amount": 1, "currency": "usd", "address": {"city": "Oslo"}}
+    )
     assert sent["body"] == "amount=1&currency=usd&address%5Bcity%5D=Oslo"
 
 
@@ -214,8 +251,8 @@ async def test_multipart_file_part_on_the_operations_own_server(served):
     assert ctype.startswith("multipart/form-data; boundary=")
     boundary = ctype.split("boundary=", 1)[1]
     assert sent["body"] == (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nidentity_document\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"file\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nidentity_document\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="file"\r\n'
         f"Content-Type: application/octet-stream\r\n\r\nPDF-bytes\r\n--{boundary}--\r\n"
     )
 
@@ -231,7 +268,10 @@ def test_operation_level_servers_become_their_own_consumes_entry(imported):
     cap = yaml.safe_load(imported.read_text())
     consumes = {c["namespace"]: c for c in cap["capability"]["consumes"]}
     assert consumes["ledger-styles-files-ledger-example-test"]["baseUri"] == "https://files.ledger.example.test"
-    assert consumes["ledger-styles-files-ledger-example-test"]["authentication"] == consumes["ledger-styles"]["authentication"]
+    assert (
+        consumes["ledger-styles-files-ledger-example-test"]["authentication"]
+        == consumes["ledger-styles"]["authentication"]
+    )
     tools = {t["name"]: t for t in cap["capability"]["exposes"][1]["tools"]}
     assert tools["upload-file"]["call"] == "ledger-styles-files-ledger-example-test.upload-file"
 
@@ -249,8 +289,25 @@ def test_imported_file_validates_with_only_the_parameter_name_warning(imported, 
 
 def test_options_namespace_env_prefix_port_base_uri(tmp_path, capsys):
     out = tmp_path / "cap.yaml"
-    args = ["import", "openapi", str(STYLES), "-o", str(out), "--namespace", "ledger", "--env-prefix", "ledger_family",
-            "--port", "7000", "--base-uri", "http://127.0.0.1:9/v9", "--exclude-tag", "files", "--include-path", "/charges*"]  # fmt: skip
+    args = [
+        "import",
+        "openapi",
+        str(STYLES),
+        "-o",
+        str(out),
+        "--namespace",
+        "ledger",
+        "--env-prefix",
+        "ledger_family",
+        "--port",
+        "7000",
+        "--base-uri",
+        "http://127.0.0.1:9/v9",
+        "--exclude-tag",
+        "files",
+        "--include-path",
+        "/charges*",
+    ]
     assert main(args) == 0
     err = capsys.readouterr().err
     cap = yaml.safe_load(out.read_text())
@@ -259,14 +316,36 @@ def test_options_namespace_env_prefix_port_base_uri(tmp_path, capsys):
     assert cap["binds"][0]["keys"] == {"LEDGER_FAMILY_TOKEN": "LEDGER_FAMILY_TOKEN"}
     rest, mcp = cap["capability"]["exposes"]
     assert (rest["namespace"], rest["port"], mcp["namespace"], mcp["port"]) == ("ledger-rest", 7000, "ledger-mcp", 7001)
-    assert [t["name"] for t in mcp["tools"]] == ["list-charges", "create-charge", "replace-charge", "update-charge", "capture-charge"]
+    assert [t["name"] for t in mcp["tools"]] == [
+        "list-charges",
+        "create-charge",
+        "replace-charge",
+        "update-charge",
+        "capture-charge",
+    ]
     assert "imported 5 operations, skipped 4:" in err
     assert "4 not matched by --include-path" in err
 
 
 def test_include_tag_and_split_by_tag(tmp_path, capsys):
     folder = tmp_path / "parts"
-    assert main(["import", "openapi", str(STYLES), "-o", str(folder), "--split-by-tag", "--include-tag", "files", "--include-tag", "events"]) == 0
+    assert (
+        main(
+            [
+                "import",
+                "openapi",
+                str(STYLES),
+                "-o",
+                str(folder),
+                "--split-by-tag",
+                "--include-tag",
+                "files",
+                "--include-tag",
+                "events",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     files = sorted(p.name for p in folder.iterdir())
     assert files == ["events.yaml", "files.yaml"]
@@ -296,7 +375,10 @@ def test_nothing_selected_says_why(tmp_path, capsys):
 
 def test_webhooks_only_document_is_refused_clearly(tmp_path, capsys):
     spec = tmp_path / "hooks.yaml"
-    spec.write_text("openapi: 3.1.0\ninfo: {title: Hooks, version: '1'}\nwebhooks:\n  newPet:\n    post: {responses: {'200': {description: ok}}}\n")
+    spec.write_text(
+        "openapi: 3.1.0\ninfo: {title: Hooks, version: '1'}\n"
+        "webhooks:\n  newPet:\n    post: {responses: {'200': {description: ok}}}\n"
+    )
     assert main(["import", "openapi", str(spec)]) == 2
     err = capsys.readouterr().err
     assert "only webhooks (1)" in err and "Traceback" not in err
@@ -311,11 +393,16 @@ def test_openapi_document_given_to_capability_commands_gets_a_hint(command, caps
 
 def test_unsupported_constructs_are_warnings_naming_the_json_pointer():
     spec = yaml.safe_load(STYLES.read_text())
-    spec["paths"]["/charges"]["get"]["parameters"].append({"name": "x", "in": "query", "style": "matrix", "schema": {"type": "array"}})
+    spec["paths"]["/charges"]["get"]["parameters"].append(
+        {"name": "x", "in": "query", "style": "matrix", "schema": {"type": "array"}}
+    )
     spec["paths"]["/charges"]["head"] = {"responses": {}}
     spec["paths"]["/events"]["get"]["parameters"][0]["schema"]["pattern"] = "(?<!x"
     result = import_openapi(spec, "doc.yaml")
-    assert "#/paths/~1charges/get/parameters/10: style 'matrix' is not defined for query parameters; the default is used" in result.warnings
+    assert (
+        "#/paths/~1charges/get/parameters/10: style 'matrix' is not defined for query parameters; the default is used"
+        in result.warnings
+    )
     assert "#/paths/~1charges/head: HEAD operations are not supported; skipped" in result.warnings
     assert any(w.startswith("#/paths/~1events/get/parameters/0: pattern") for w in result.warnings)
     assert result.skipped["HEAD (not a capability method)"] == 1
@@ -333,8 +420,20 @@ def test_swagger2_binary_body_and_collection_formats():
                     "consumes": ["application/x-tar"],
                     "parameters": [
                         {"name": "inputStream", "in": "body", "schema": {"type": "string", "format": "binary"}},
-                        {"name": "tags", "in": "query", "type": "array", "items": {"type": "string"}, "collectionFormat": "csv"},
-                        {"name": "t", "in": "query", "type": "array", "items": {"type": "string"}, "collectionFormat": "multi"},
+                        {
+                            "name": "tags",
+                            "in": "query",
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "collectionFormat": "csv",
+                        },
+                        {
+                            "name": "t",
+                            "in": "query",
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "collectionFormat": "multi",
+                        },
                     ],
                 }
             }
@@ -343,15 +442,30 @@ def test_swagger2_binary_body_and_collection_formats():
     cap = import_openapi(spec, "images.json").capability
     (op,) = cap["capability"]["consumes"][0]["resources"][0]["operations"]
     assert op["body"] == {"type": "text", "data": "{{body}}", "contentType": "application/x-tar"}
-    assert op["inputParameters"] == [{"name": "tags", "in": "query", "style": "form", "explode": False}, {"name": "t", "in": "query"}]
+    assert op["inputParameters"] == [
+        {"name": "tags", "in": "query", "style": "form", "explode": False},
+        {"name": "t", "in": "query"},
+    ]
 
 
 def test_import_time_and_size_are_bounded_on_a_deeply_recursive_document():
-    schemas = {f"S{i}": {"type": "object", "properties": {f"p{j}": {"$ref": f"#/components/schemas/S{(i + j + 1) % 30}"} for j in range(6)}} for i in range(30)}
+    schemas = {
+        f"S{i}": {
+            "type": "object",
+            "properties": {f"p{j}": {"$ref": f"#/components/schemas/S{(i + j + 1) % 30}"} for j in range(6)},
+        }
+        for i in range(30)
+    }
     spec = {
         "openapi": "3.0.0",
         "info": {"title": "Deep", "version": "1"},
-        "paths": {"/x": {"post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/S0"}}}}}}},
+        "paths": {
+            "/x": {
+                "post": {
+                    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/S0"}}}}
+                }
+            }
+        },
         "components": {"schemas": schemas},
     }
     result = import_openapi(spec, "deep.json")

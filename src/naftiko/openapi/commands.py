@@ -109,7 +109,9 @@ def openapi_hint(file: str) -> str | None:
             head = handle.read(64 * 1024)
     except (OSError, UnicodeDecodeError):
         return None
-    if not re.search(r'^\s*"?(openapi|swagger)"?\s*:', head, re.MULTILINE) or re.search(r'^\s*"?naftiko"?\s*:', head, re.MULTILINE):
+    if not re.search(r'^\s*"?(openapi|swagger)"?\s*:', head, re.MULTILINE) or re.search(
+        r'^\s*"?naftiko"?\s*:', head, re.MULTILINE
+    ):
         return None
     from .importer import ImportFailed, read_spec
 
@@ -119,7 +121,10 @@ def openapi_hint(file: str) -> str | None:
         return None
     if not is_openapi(data):
         return None
-    return f"{file}: this is an OpenAPI document, not a capability; create one with: naftiko import openapi {file} -o capability.yaml"
+    return (
+        f"{file}: this is an OpenAPI document, not a capability; "
+        f"create one with: naftiko import openapi {file} -o capability.yaml"
+    )
 
 
 def schema_command() -> int:

@@ -49,7 +49,12 @@ _HINTS = {
 _JSON_MEDIA = ("application/json", "text/json")
 _FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
-_COLLECTION = {"csv": ("form", False), "ssv": ("spaceDelimited", False), "pipes": ("pipeDelimited", False), "multi": ("form", True)}
+_COLLECTION = {
+    "csv": ("form", False),
+    "ssv": ("spaceDelimited", False),
+    "pipes": ("pipeDelimited", False),
+    "multi": ("form", True),
+}
 _DEFAULT_STYLE = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}
 
 
@@ -120,7 +125,8 @@ def read_spec(path: str) -> dict:
 
 
 def kebab(text: str) -> str:
-    """``getPetById`` / ``Pet Store API`` / ``/pets/{petId}`` → ``get-pet-by-id`` / ``pet-store-api`` / ``pets-pet-id``."""
+    """``getPetById`` / ``Pet Store API`` / ``/pets/{petId}`` → ``get-pet-by-id`` / ``pet-store-api`` /
+    ``pets-pet-id``."""
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", str(text))
     text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1-\2", text)
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
@@ -212,7 +218,9 @@ class _Importer:
         self.swagger = str(spec.get("swagger", "")).startswith("2")
         version = str(spec.get("openapi", ""))
         if not self.swagger and not version.startswith("3"):
-            raise ImportFailed(f"{source}: not a Swagger 2.0 or OpenAPI 3.x document (no 'swagger: 2.0' or 'openapi: 3.x')")
+            raise ImportFailed(
+                f"{source}: not a Swagger 2.0 or OpenAPI 3.x document (no 'swagger: 2.0' or 'openapi: 3.x')"
+            )
         info: dict = _mapping(spec.get("info"))
         self.info = info
         self.title = str(info.get("title") or Path(source).stem)
@@ -231,13 +239,18 @@ class _Importer:
             hooks = self.spec.get("webhooks")
             if isinstance(hooks, dict) and hooks:
                 raise ImportFailed(
-                    f"{self.source}: the document declares only webhooks ({len(hooks)}): requests the API sends to you, "
+                    f"{self.source}: the document declares only webhooks ({len(hooks)}): "
+                    "requests the API sends to you, "
                     "not operations to call; nothing to import"
                 )
             raise ImportFailed(f"{self.source}: the document has no 'paths' to import")
         if "webhooks" in self.spec:
             self.warn(f"{pointer('webhooks')}: webhooks are requests the API sends, not operations to call; skipped")
-        self.base = self.options.base_uri.rstrip("/") if self.options.base_uri else self.base_uri(self.spec.get("servers"), pointer("servers"), True)
+        self.base = (
+            self.options.base_uri.rstrip("/")
+            if self.options.base_uri
+            else self.base_uri(self.spec.get("servers"), pointer("servers"), True)
+        )
         ops: list[_Op] = []
         for raw_path, item in paths.items():
             if not isinstance(raw_path, str):
@@ -247,7 +260,10 @@ class _Importer:
                 ops.extend(self.path_item(raw_path, item))
         if not ops:
             reasons = "; ".join(f"{n} {why}" for why, n in self.skipped.items())
-            raise ImportFailed(f"{self.source}: no operation to import" + (f" ({reasons})" if reasons else " (no GET/POST/PUT/PATCH/DELETE operation)"))
+            raise ImportFailed(
+                f"{self.source}: no operation to import"
+                + (f" ({reasons})" if reasons else " (no GET/POST/PUT/PATCH/DELETE operation)")
+            )
         auth, binds, fixed = self.security()
         groups: dict[str | None, list[_Op]] = {}
         for op in ops:
@@ -259,7 +275,9 @@ class _Importer:
         return Imported(first, self.warnings, len(ops), parts if self.options.split_by_tag else {}, self.skipped)
 
     def capability(self, group: str | None, ops: list[_Op], auth, binds: dict, fixed: list, index: int) -> dict:
-        namespace = self.namespace if group is None else f"{self.namespace}-{kebab(group) or 'untagged'}"[:60].strip("-")
+        namespace = (
+            self.namespace if group is None else f"{self.namespace}-{kebab(group) or 'untagged'}"[:60].strip("-")
+        )
         consumes_entries: dict[str, dict] = {}
         used = [self.namespace] + [ns for url, ns in self.servers.items() if any(o.namespace == ns for o in ops)]
         urls = {ns: url for url, ns in self.servers.items()}
@@ -308,7 +326,9 @@ class _Importer:
             doc_info["tags"] = tags
         capability: dict = {"naftiko": SPEC_VERSION, "info": doc_info}
         if binds:
-            capability["binds"] = [{"namespace": "env", "description": "Credentials for the upstream API.", "keys": dict(binds)}]
+            capability["binds"] = [
+                {"namespace": "env", "description": "Credentials for the upstream API.", "keys": dict(binds)}
+            ]
         if self.options.port is not None:
             rest_port, mcp_port = self.options.port + 2 * index, self.options.port + 2 * index + 1
         else:
@@ -316,7 +336,12 @@ class _Importer:
         capability["capability"] = {
             "consumes": list(consumes_entries.values()),
             "exposes": [
-                {"type": "rest", "namespace": f"{namespace}-rest", "port": rest_port, "resources": list(rest_resources.values())},
+                {
+                    "type": "rest",
+                    "namespace": f"{namespace}-rest",
+                    "port": rest_port,
+                    "resources": list(rest_resources.values()),
+                },
                 {
                     "type": "mcp",
                     "namespace": f"{namespace}-mcp",
@@ -334,23 +359,32 @@ class _Importer:
             scheme = "https" if "https" in schemes or not schemes else schemes[0]
             host = self.spec.get("host")
             if not host:
-                self.warn(f"{pointer('host')}: no 'host': baseUri set to http://localhost (override it with --base-uri)")
+                self.warn(
+                    f"{pointer('host')}: no 'host': baseUri set to http://localhost (override it with --base-uri)"
+                )
                 scheme, host = "http", "localhost"
             url = f"{scheme}://{host}{self.spec.get('basePath') or ''}"
         else:
-            listed = [s for s in servers or [] if isinstance(s, dict) and s.get("url")] if isinstance(servers, list) else []
+            listed = (
+                [s for s in servers or [] if isinstance(s, dict) and s.get("url")] if isinstance(servers, list) else []
+            )
             if not listed:
                 self.warn(f"{where}: no 'servers': baseUri set to http://localhost (override it with --base-uri)")
                 return "http://localhost"
             if len(listed) > 1 and main:
-                self.warn(f"{where}: {len(listed)} servers; using the first, {listed[0]['url']} (another one with --base-uri)")
+                self.warn(
+                    f"{where}: {len(listed)} servers; using the first, {listed[0]['url']} (another one with --base-uri)"
+                )
             server = listed[0]
             url = str(server["url"])
             for name, var in (server.get("variables") or {}).items():
                 if isinstance(var, dict) and "default" in var:
                     url = url.replace("{" + str(name) + "}", str(var["default"]))
             if url.startswith("/"):
-                self.warn(f"{where}: server url {url!r} is relative: baseUri set to http://localhost{url} (override it with --base-uri)")
+                self.warn(
+                    f"{where}: server url {url!r} is relative: baseUri set to http://localhost{url} "
+                    "(override it with --base-uri)"
+                )
                 url = "http://localhost" + url
         url = url.rstrip("/")
         if not _BASE_URI.match(url):
@@ -362,7 +396,10 @@ class _Importer:
         """The consumes namespace of an operation: its own ``servers``, its path's, else the API's."""
         if self.swagger:
             return self.namespace
-        for servers, where in ((op.get("servers"), where_op + "/servers"), (item.get("servers"), where_item + "/servers")):
+        for servers, where in (
+            (op.get("servers"), where_op + "/servers"),
+            (item.get("servers"), where_item + "/servers"),
+        ):
             if isinstance(servers, list) and servers:
                 url = self.base_uri(servers, where, False)
                 if url == self.base:
@@ -397,7 +434,11 @@ class _Importer:
         if len(required) > 1 or len(names) > 1:
             self.warn(f"{pointer('security')}: several security schemes are required or offered; using '{names[0]}'")
         scheme = self.refs.resolve(schemes.get(names[0]) if isinstance(schemes, dict) else None)
-        where = pointer("securityDefinitions" if self.swagger else "components", *([] if self.swagger else ["securitySchemes"]), names[0])
+        where = pointer(
+            "securityDefinitions" if self.swagger else "components",
+            *([] if self.swagger else ["securitySchemes"]),
+            names[0],
+        )
         if not isinstance(scheme, dict) or not scheme:
             self.warn(f"{where}: security scheme '{names[0]}' is not defined; no authentication")
             return None, {}, []
@@ -412,15 +453,26 @@ class _Importer:
             placement = scheme.get("in", "header")
             if placement == "cookie":
                 return None, {var: var}, [{"name": str(scheme.get("name")), "in": "cookie", "value": _bind(var)}]
-            auth = {"type": "apikey", "key": str(scheme.get("name")), "value": _bind(var), "placement": "query" if placement == "query" else "header"}
+            auth = {
+                "type": "apikey",
+                "key": str(scheme.get("name")),
+                "value": _bind(var),
+                "placement": "query" if placement == "query" else "header",
+            }
             return auth, {var: var}, []
         if kind == "basic" or (kind == "http" and http_scheme in ("basic", "digest")):
             user, password = f"{prefix}_USERNAME", f"{prefix}_PASSWORD"
-            auth = {"type": "digest" if http_scheme == "digest" else "basic", "username": _bind(user), "password": _bind(password)}
+            auth = {
+                "type": "digest" if http_scheme == "digest" else "basic",
+                "username": _bind(user),
+                "password": _bind(password),
+            }
             return auth, {user: user, password: password}, []
         if (kind == "http" and http_scheme == "bearer") or kind in ("oauth2", "openIdConnect"):
             if kind != "http":
-                self.warn(f"{where}: security scheme '{names[0]}' is {kind}: sent as a bearer token you obtain yourself")
+                self.warn(
+                    f"{where}: security scheme '{names[0]}' is {kind}: sent as a bearer token you obtain yourself"
+                )
             var = f"{prefix}_TOKEN"
             return {"type": "bearer", "token": _bind(var)}, {var: var}, []
         self.warn(f"{where}: security scheme '{names[0]}' ({kind} {http_scheme}) is not supported; no authentication")
@@ -492,7 +544,9 @@ class _Importer:
 
     def param_schema(self, param: dict, where: str) -> dict:
         if self.swagger and param.get("in") != "body":
-            return self.refs.schema({k: v for k, v in param.items() if k not in ("name", "in", "required", "description")}, where)
+            return self.refs.schema(
+                {k: v for k, v in param.items() if k not in ("name", "in", "required", "description")}, where
+            )
         if "schema" not in param and isinstance(param.get("content"), dict):
             media = next(iter(param["content"].values()), None)  # a JSON-encoded parameter: sent as JSON text
             return self.refs.schema(media.get("schema") if isinstance(media, dict) else None, where)
@@ -519,8 +573,12 @@ class _Importer:
         style = param.get("style") or _DEFAULT_STYLE[location]
         declared = param.get("explode")
         explode = declared if isinstance(declared, bool) else style == "form"
-        allowed = {"query": ("form", "spaceDelimited", "pipeDelimited", "deepObject"), "path": ("simple", "label", "matrix"),
-                   "header": ("simple",), "cookie": ("form",)}[location]  # fmt: skip
+        allowed = {
+            "query": ("form", "spaceDelimited", "pipeDelimited", "deepObject"),
+            "path": ("simple", "label", "matrix"),
+            "header": ("simple",),
+            "cookie": ("form",),
+        }[location]
         if style not in allowed:
             self.warn(f"{where}: style '{style}' is not defined for {location} parameters; the default is used")
             style, explode = _DEFAULT_STYLE[location], _DEFAULT_STYLE[location] == "form"
@@ -530,7 +588,9 @@ class _Importer:
             return style, explode if explode != (style == "form") else None
         return None, None
 
-    def operation(self, method: str, raw_path: str, path: str, renames: dict, item: dict, op: dict, where_item: str, where_op: str):
+    def operation(
+        self, method: str, raw_path: str, path: str, renames: dict, item: dict, op: dict, where_item: str, where_op: str
+    ):
         op_id = op.get("operationId")
         name = _unique(kebab(op_id) if op_id else kebab(f"{method}-{path}"), self.used_ops)
         params: list[_Param] = []
@@ -551,20 +611,31 @@ class _Importer:
                         self.warn(f"{where}: path parameter '{p['name']}' is not in the path {raw_path}; skipped")
                         continue
                 required = location == "path" or bool(p.get("required"))
-                params.append(_Param(pname, _arg_name(pname, args), location, schema, description, required, style, explode))
+                params.append(
+                    _Param(pname, _arg_name(pname, args), location, schema, description, required, style, explode)
+                )
             elif location == "body":  # Swagger 2
                 schema = self.refs.schema(p.get("schema"), where)
                 media = self.swagger_media(op)
                 kind = "json" if media in _JSON_MEDIA or media.endswith("+json") else "raw"
                 if kind == "raw":
                     schema = {"type": "string", **({"format": "binary"} if "octet" in media or "tar" in media else {})}
-                swagger_body = _Body(kind, schema, description or str(schema.get("description", "")), bool(p.get("required")), media)
+                swagger_body = _Body(
+                    kind, schema, description or str(schema.get("description", "")), bool(p.get("required")), media
+                )
             elif location == "formData":
                 schema = self.param_schema(p, where)
                 style, explode = self.param_style(p, "query", schema, where)
                 is_file = p.get("type") == "file"
-                field_ = _Field(pname, schema, description, bool(p.get("required")), (style, explode) if style else None, is_file,
-                                "application/octet-stream" if is_file else None)  # fmt: skip
+                field_ = _Field(
+                    pname,
+                    schema,
+                    description,
+                    bool(p.get("required")),
+                    (style, explode) if style else None,
+                    is_file,
+                    "application/octet-stream" if is_file else None,
+                )
                 form_fields.append(field_)
             else:
                 self.warn(f"{where}: parameter '{pname}' in '{location}' is not supported; skipped")
@@ -575,9 +646,17 @@ class _Importer:
                 params.insert(0, _Param(placeholder, placeholder, "path", {"type": "string"}, "", True))
         body = swagger_body
         if form_fields:
-            multipart = _MULTIPART in (op.get("consumes") or self.spec.get("consumes") or []) and _FORM not in (op.get("consumes") or [])
-            body = _Body("multipart" if multipart else "form", {}, "", any(f.required for f in form_fields),
-                         _MULTIPART if multipart else _FORM, form_fields)  # fmt: skip
+            multipart = _MULTIPART in (op.get("consumes") or self.spec.get("consumes") or []) and _FORM not in (
+                op.get("consumes") or []
+            )
+            body = _Body(
+                "multipart" if multipart else "form",
+                {},
+                "",
+                any(f.required for f in form_fields),
+                _MULTIPART if multipart else _FORM,
+                form_fields,
+            )
         if "requestBody" in op:
             body = self.request_body(op["requestBody"], f"{where_op}/requestBody") or body
         if body is not None and body.kind == "json":
@@ -594,7 +673,9 @@ class _Importer:
             body.fields = self.usable_fields(body, params, where_op)
         if body is not None and body.fields is None:
             for clash in [q for q in params if q.arg == "body"]:
-                self.warn(f"{where_op}: {clash.location} parameter 'body' clashes with the request body argument; skipped")
+                self.warn(
+                    f"{where_op}: {clash.location} parameter 'body' clashes with the request body argument; skipped"
+                )
             params = [q for q in params if q.arg != "body"]
         return (*self.build(method, name, op, path, params, body), path)
 
@@ -621,7 +702,12 @@ class _Importer:
         bindable properties, none named like a query, header or cookie parameter (a path
         parameter gives way). Otherwise the whole body is one argument."""
         props = body.schema.get("properties")
-        if primary_type(body.schema) != "object" or not isinstance(props, dict) or len(props) < 2 or "anyOf" in body.schema:
+        if (
+            primary_type(body.schema) != "object"
+            or not isinstance(props, dict)
+            or len(props) < 2
+            or "anyOf" in body.schema
+        ):
             return body, set()
         taken = {normalise_name(p.arg) for p in params if p.location != "path"} | {"body"}
         if any(not _FIELD_NAME.match(n) or normalise_name(n) in taken for n in props):
@@ -632,7 +718,9 @@ class _Importer:
             s = dict(s)
             description = str(s.pop("description", "")).strip()
             fields.append(_Field(n, s, description, n in needed))
-        return _Body("json", body.schema, body.description, body.required, body.media, fields), {normalise_name(n) for n in props}
+        return _Body("json", body.schema, body.description, body.required, body.media, fields), {
+            normalise_name(n) for n in props
+        }
 
     def request_body(self, raw: object, where: str) -> _Body | None:
         request = self.refs.resolve(raw)
@@ -664,11 +752,18 @@ class _Importer:
             schema = {"type": "string"}
             if not str(media).startswith("text/") and "xml" not in str(media):
                 schema["format"] = "binary"
-            return _Body("raw", schema, description or f"The request body, sent as {media}.", required,
-                         "application/octet-stream" if media == "*/*" else str(media))  # fmt: skip
+            return _Body(
+                "raw",
+                schema,
+                description or f"The request body, sent as {media}.",
+                required,
+                "application/octet-stream" if media == "*/*" else str(media),
+            )
         schema = self.refs.schema(entry.get("schema"), where_schema)
         if kind == "json":
-            return _Body("json", schema, description or str(schema.get("description", "")).strip(), required, str(media))
+            return _Body(
+                "json", schema, description or str(schema.get("description", "")).strip(), required, str(media)
+            )
         encodings: dict = _mapping(entry.get("encoding"))
         needed = set(schema.get("required") or [])
         fields = []
@@ -680,20 +775,32 @@ class _Importer:
             if kind == "form" and ("style" in enc or kind_n in ("object", "array")):
                 st = enc.get("style", "form")
                 if st not in ("form", "spaceDelimited", "pipeDelimited", "deepObject"):
-                    self.warn(f"{where}/content/{pointer(media)[2:]}/encoding/{n}: style '{st}' is not supported; form is used")
+                    self.warn(
+                        f"{where}/content/{pointer(media)[2:]}/encoding/{n}: "
+                        f"style '{st}' is not supported; form is used"
+                    )
                     st = "form"
                 ex = enc.get("explode")
                 style = (st, ex if isinstance(ex, bool) else None)
                 if style == ("form", None) and kind_n == "array":
                     style = None  # repeated keys: the builder's own rule
-            is_file = s.get("format") in ("binary", "base64") or "contentMediaType" in s or (
-                kind_n == "array" and isinstance(s.get("items"), dict) and s["items"].get("format") == "binary"
+            is_file = (
+                s.get("format") in ("binary", "base64")
+                or "contentMediaType" in s
+                or (kind_n == "array" and isinstance(s.get("items"), dict) and s["items"].get("format") == "binary")
             )
             ctype = enc.get("contentType") if isinstance(enc.get("contentType"), str) else None
             if kind == "multipart" and kind_n == "array" and is_file:
                 self.warn(f"{where}: multipart field '{n}' takes several files; one part with one file is sent")
-            field_ = _Field(str(n), s, str(s.pop("description", "")).strip(), n in needed and required, style,
-                            kind == "multipart" and is_file, ctype or ("application/octet-stream" if is_file else None))  # fmt: skip
+            field_ = _Field(
+                str(n),
+                s,
+                str(s.pop("description", "")).strip(),
+                n in needed and required,
+                style,
+                kind == "multipart" and is_file,
+                ctype or ("application/octet-stream" if is_file else None),
+            )
             fields.append(field_)
         return _Body(kind, schema, description, required, str(media), fields)
 
@@ -725,7 +832,11 @@ class _Importer:
             consumed["inputParameters"] = inputs
         if body is not None and body.kind == "form":
             consumed["body"] = {"type": "formUrlEncoded", "data": {f.name: _var(f.name) for f in fields or []}}
-            styled = {f.name: {"style": f.style[0], **({"explode": f.style[1]} if f.style[1] is not None else {})} for f in fields or [] if f.style}
+            styled = {
+                f.name: {"style": f.style[0], **({"explode": f.style[1]} if f.style[1] is not None else {})}
+                for f in fields or []
+                if f.style
+            }
             if styled:
                 consumed["body"]["encoding"] = styled
         elif body is not None and body.kind == "multipart":
@@ -748,14 +859,21 @@ class _Importer:
             if not _PARAM_NAME.match(p.name):
                 continue  # read by its own name from the request (a capability file cannot declare it)
             route = p.route or p.name
-            entry = {"name": route, "in": p.location, "type": primary_type(p.schema) or "string", "description": p.description or f"{p.location} parameter {route}"}
+            entry = {
+                "name": route,
+                "in": p.location,
+                "type": primary_type(p.schema) or "string",
+                "description": p.description or f"{p.location} parameter {route}",
+            }
             rest_inputs.append(entry)
             rest_with[p.name] = f"rest.{route}"
         if body is not None:
             kind = "object" if body.kind != "raw" else "string"
             if body.kind == "json" and fields is None:
                 kind = primary_type(body.schema) or "object"
-            rest_inputs.append({"name": "body", "in": "body", "type": kind, "description": body.description or "The request body."})
+            rest_inputs.append(
+                {"name": "body", "in": "body", "type": kind, "description": body.description or "The request body."}
+            )
             if fields is not None:
                 rest_with.update({f.name: f"rest.body.{f.name}" for f in fields})
             else:
@@ -773,7 +891,11 @@ class _Importer:
         tool_inputs = []
         with_ = {}
         for p in params:
-            tool_inputs.append(self.tool_input(p.arg, p.schema, p.description or f"{p.location.capitalize()} parameter {p.name}.", p.required))
+            tool_inputs.append(
+                self.tool_input(
+                    p.arg, p.schema, p.description or f"{p.location.capitalize()} parameter {p.name}.", p.required
+                )
+            )
             with_[p.name] = f"tools.{p.arg}"
         if body is not None and fields is not None:
             for f in fields:
@@ -783,7 +905,9 @@ class _Importer:
         elif body is not None:
             schema = dict(body.schema)
             schema.pop("description", None)
-            tool_inputs.append(self.tool_input("body", schema, body.description or f"The request body ({body.media}).", body.required))
+            tool_inputs.append(
+                self.tool_input("body", schema, body.description or f"The request body ({body.media}).", body.required)
+            )
             with_["body"] = "tools.body"
         tool: dict = {"name": name}
         if title:

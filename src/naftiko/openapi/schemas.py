@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 TYPES = ("string", "number", "integer", "boolean", "array", "object")
-JSON_TYPES = TYPES + ("null",)
+JSON_TYPES = (*TYPES, "null")
 MAX_SCHEMA_DEPTH = 12  # nesting kept in one argument's schema
 MAX_SCHEMA_NODES = 4000  # schema objects written for one argument; beyond, sub-schemas stay open
 _KEEP = (
@@ -132,7 +132,7 @@ class Refs:
             if isinstance(sibling_description, str) and sibling_description.strip():
                 inner["description"] = sibling_description.strip()
             return inner
-        stack = stack + (id(target),)
+        stack = (*stack, id(target))
         node = target
         out: dict = {}
         for branch in node.get("allOf") or []:  # merged first; the node's own keys win
