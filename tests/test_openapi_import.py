@@ -135,7 +135,7 @@ async def test_flattened_json_body_is_rebuilt_exactly(served):
         "update-charge", {"id": "ch_1", "note": None, "amount": 5, "tags": ["a"], "refund": {"amount": 2}}
     )
     assert (sent["method"], sent["url"]) == ("PATCH", f"{BASE}/charges/ch_1")
-    assert sent["body"] == {"amount": 5, "tags": ["a"], "refund": {"amount": 2}}
+    assert sent["body"] == {"note": None, "amount": 5, "tags": ["a"], "refund": {"amount": 2}}  # an explicit null is sent
     sent = await served.call("update-charge", {"id": "ch_1", "amount": 5})  # one field given: still an object
     assert sent["body"] == {"amount": 5}
     assert sent["headers"]["Content-Type"] == "application/json"

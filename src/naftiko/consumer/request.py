@@ -229,8 +229,8 @@ class RequestPlan:
             if spec is None and self.body is not None:
                 continue  # an undeclared argument of an operation with a body: a body variable
             where = spec.location if spec else ("body" if name == "body" else "query")
-            if value is MISSING or value is None:
-                continue
+            if value is MISSING or (value is None and not (where == "body" and self.body_object)):
+                continue  # an explicit null is kept only as a field of a body object (clearing a field)
             if where == "path":
                 continue
             styled = spec is not None and spec.style is not None
