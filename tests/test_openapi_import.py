@@ -135,7 +135,12 @@ async def test_flattened_json_body_is_rebuilt_exactly(served):
         "update-charge", {"id": "ch_1", "note": None, "amount": 5, "tags": ["a"], "refund": {"amount": 2}}
     )
     assert (sent["method"], sent["url"]) == ("PATCH", f"{BASE}/charges/ch_1")
-    assert sent["body"] == {"note": None, "amount": 5, "tags": ["a"], "refund": {"amount": 2}}  # an explicit null is sent
+    assert sent["body"] == {
+        "note": None,
+        "amount": 5,
+        "tags": ["a"],
+        "refund": {"amount": 2},
+    }  # an explicit null is sent
     sent = await served.call("update-charge", {"id": "ch_1", "amount": 5})  # one field given: still an object
     assert sent["body"] == {"amount": 5}
     assert sent["headers"]["Content-Type"] == "application/json"
@@ -492,3 +497,21 @@ def test_read_spec_errors_are_clear():
     with pytest.raises(ImportFailed, match="file not found"):
         read_spec("/nonexistent/spec.yaml")
     assert ImportOptions().port is None
+
+
+def test_split_by_tag_keeps_parts_apart_when_tags_read_alike():
+    ok = {"responses": {"200": {"description": "ok"}}}
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "Twins", "version": "1"},
+        "servers": [{"url": "https://twins.example.test"}],
+        "paths": {
+            "/a": {"get": {"tags": ["Foo Bar"], **ok}},
+            "/b": {"get": {"tags": ["foo-bar"], **ok}},
+            "/c": {"get": ok},
+        },
+    }
+    result = import_openapi(spec, "twins.yaml", ImportOptions(split_by_tag=True))
+    assert list(result.parts) == ["foo-bar", "foo-bar-2", "untagged"]
+    namespaces = [e["namespace"] for cap in result.parts.values() for e in cap["capability"]["exposes"]]
+    assert len(set(namespaces)) == 6

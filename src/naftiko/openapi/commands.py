@@ -56,7 +56,7 @@ def export_command(file: str, output: str | None, adapter: str | None) -> int:
 
 
 def import_command(spec: str, output: str | None, options: ImportOptions | None = None) -> int:
-    from .importer import ImportFailed, import_openapi, kebab, read_spec, to_yaml
+    from .importer import ImportFailed, import_openapi, read_spec, to_yaml
 
     options = options or ImportOptions()
     if options.split_by_tag and not output:
@@ -76,8 +76,8 @@ def import_command(spec: str, output: str | None, options: ImportOptions | None 
             assert output is not None
             folder = Path(output)
             folder.mkdir(parents=True, exist_ok=True)
-            for tag, capability in imported.parts.items():
-                target = folder / f"{kebab(tag) or 'untagged'}.yaml"
+            for stem, capability in imported.parts.items():
+                target = folder / f"{stem}.yaml"
                 target.write_text(to_yaml(capability, spec), encoding="utf-8")
                 written.append((str(target), capability))
         else:

@@ -268,16 +268,18 @@ class _Importer:
         groups: dict[str | None, list[_Op]] = {}
         for op in ops:
             groups.setdefault(op.group, []).append(op)
-        parts: dict[str, dict] = {}
+        parts: dict[str, dict] = {}  # file stem (the tag, kebab-cased, unique) → capability
+        stems: set[str] = set()
         for i, (group, members) in enumerate(groups.items()):
-            parts[group or ""] = self.capability(group, members, auth, binds, fixed, i)
+            stem = _unique(kebab(group or "") or "untagged", stems)
+            parts[stem] = self.capability(group, stem, members, auth, binds, fixed, i)
         first = next(iter(parts.values()))
         return Imported(first, self.warnings, len(ops), parts if self.options.split_by_tag else {}, self.skipped)
 
-    def capability(self, group: str | None, ops: list[_Op], auth, binds: dict, fixed: list, index: int) -> dict:
-        namespace = (
-            self.namespace if group is None else f"{self.namespace}-{kebab(group) or 'untagged'}"[:60].strip("-")
-        )
+    def capability(
+        self, group: str | None, stem: str, ops: list[_Op], auth: dict | None, binds: dict, fixed: list, index: int
+    ) -> dict:
+        namespace = self.namespace if group is None else f"{self.namespace}-{stem}"[:60].strip("-")
         consumes_entries: dict[str, dict] = {}
         used = [self.namespace] + [ns for url, ns in self.servers.items() if any(o.namespace == ns for o in ops)]
         urls = {ns: url for url, ns in self.servers.items()}
