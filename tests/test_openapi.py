@@ -4,7 +4,7 @@ Export: every shipped capability (and the library and export-shapes fixtures) be
 OpenAPI 3.1 document that a real validator (openapi-spec-validator) accepts, with spot checks
 of paths, parameters, operationIds, request bodies and response schemas.
 Import: an original OAS 3.0 spec and an original Swagger 2.0 spec become capabilities that
-pass ``validate --strict`` with no warning, then are served together in one naftiko process
+``validate`` accepts (``--strict`` lists the documented extensions), then are served together in one naftiko process
 against the fake upstream: one REST operation and MCP tools (legacy and 2026-07-28 clients)
 are called and the upstream request is checked (method, path, query, body, credentials).
 """
