@@ -396,6 +396,13 @@ def test_openapi_document_given_to_capability_commands_gets_a_hint(command, caps
     assert f"naftiko import openapi {STYLES}" in err and "Traceback" not in err
 
 
+def test_minified_json_openapi_document_gets_the_hint_too(tmp_path, capsys):
+    spec = tmp_path / "api.json"
+    spec.write_text(json.dumps(read_spec(str(DEPOT))))  # one line
+    assert main(["validate", str(spec)]) == 1
+    assert f"naftiko import openapi {spec}" in capsys.readouterr().err
+
+
 def test_unsupported_constructs_are_warnings_naming_the_json_pointer():
     spec = yaml.safe_load(STYLES.read_text())
     spec["paths"]["/charges"]["get"]["parameters"].append(

@@ -109,10 +109,8 @@ def openapi_hint(file: str) -> str | None:
             head = handle.read(64 * 1024)
     except (OSError, UnicodeDecodeError):
         return None
-    if not re.search(r'^\s*"?(openapi|swagger)"?\s*:', head, re.MULTILINE) or re.search(
-        r'^\s*"?naftiko"?\s*:', head, re.MULTILINE
-    ):
-        return None
+    if not re.search(r'(^|[{,])\s*"?(openapi|swagger)"?\s*:', head, re.MULTILINE):
+        return None  # cheap check first: most broken capabilities are not OpenAPI documents
     from .importer import ImportFailed, read_spec
 
     try:
