@@ -522,3 +522,55 @@ def test_split_by_tag_keeps_parts_apart_when_tags_read_alike():
     assert list(result.parts) == ["foo-bar", "foo-bar-2", "untagged"]
     namespaces = [e["namespace"] for cap in result.parts.values() for e in cap["capability"]["exposes"]]
     assert len(set(namespaces)) == 6
+
+
+async def test_output_schemas_option_shapes_results_to_the_documented_response(tmp_path, upstream, fresh_upstream):
+    echo = {  # the fake upstream answers with an echo of the request
+        "type": "object",
+        "properties": {"method": {"type": "string"}, "path": {"type": "string"}, "count": {"type": "integer"}},
+    }
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "Echo", "version": "1"},
+        "servers": [{"url": upstream.url}],
+        "paths": {
+            "/things/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "get": {
+                    "operationId": "getThing",
+                    "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": echo}}}},
+                },
+                "delete": {
+                    "operationId": "dropThing",
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {"application/json": {"schema": {"oneOf": [echo, {"type": "string"}]}}},
+                        }
+                    },
+                },
+            }
+        },
+    }
+    target = tmp_path / "echo.yaml"
+    (tmp_path / "echo.json").write_text(json.dumps(spec))
+    assert main(["import", "openapi", str(tmp_path / "echo.json"), "-o", str(target), "--output-schemas"]) == 0
+    plan = compile_plan(load(str(target)), Options(environ={}))
+    server, _ = build_server(next(a for a in plan.adapters if a.kind == "mcp"), plan.secrets.mask)
+    async with Client(server) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert tools["get-thing"].output_schema["properties"] == {
+            "method": {"type": ["string", "null"]},
+            "path": {"type": ["string", "null"]},
+            "count": {"type": ["number", "null"]},
+        }
+        assert tools["drop-thing"].output_schema is None  # a oneOf cannot be declared: the answer passes through
+        result = await client.call_tool("get-thing", {"id": "t1"})
+        assert result.structured_content == {
+            "method": "GET",
+            "path": "/things/t1",
+            "count": None,
+        }  # `upstream`, `query` dropped
+        result = await client.call_tool("drop-thing", {"id": "t2"})
+        assert json.loads(result.content[0].text)["upstream"] == "fake"
+    await plan.aclose()

@@ -286,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     import_openapi.add_argument("--port", type=int, metavar="PORT", help="REST adapter port; the MCP adapter takes PORT+1 (default 8080 and 9090)")
     import_openapi.add_argument("--base-uri", metavar="URL", help="baseUri of the API (default: the document's first server)")
     import_openapi.add_argument("--split-by-tag", action="store_true", help="one capability file per tag (first tag of each operation) in the -o directory")
+    import_openapi.add_argument("--output-schemas", action="store_true", help="tools return the 2xx response's documented fields and declare its schema (undocumented fields are dropped)")
     schema_cmd = sub.add_parser("schema", help="print the JSON Schema of capability files (for editors)")
     schema_cmd.add_argument("--version", dest="schema_version", metavar="V", help="the schema of version V (default 1.0.0-alpha2)")
     migrate_cmd = sub.add_parser("migrate", help="rewrite a capability file in another version's syntax")
@@ -325,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             base_uri=args.base_uri,
             split_by_tag=args.split_by_tag,
+            output_schemas=args.output_schemas,
         )
         return commands.import_command(args.spec, args.output, options)
     return _validate(args)

@@ -92,6 +92,7 @@ class ImportOptions:
     port: int | None = None  # REST adapter port; the MCP adapter takes the next one
     base_uri: str | None = None
     split_by_tag: bool = False
+    output_schemas: bool = False  # shape tool results to the 2xx response schema and declare it
 
 
 @dataclass
@@ -920,7 +921,33 @@ class _Importer:
         if with_:
             tool["with"] = with_
         tool["hints"] = dict(_HINTS[method])
+        if self.options.output_schemas:
+            shaped = self.output(op, f"{method} {path}")
+            if shaped is not None:
+                tool["outputParameters"] = [shaped]
         return consumed, rest, tool
+
+    def output(self, op: dict, where: str) -> dict | None:
+        """With --output-schemas: mapped outputs for the first 2xx JSON response, when its schema is
+        an object typed all the way down (what a tool's outputSchema can state); else None."""
+        responses = _mapping(op.get("responses"))
+        for code in sorted(str(c) for c in responses):
+            if not (code.startswith("2") and len(code) == 3):
+                continue
+            response = _mapping(
+                self.refs.resolve(responses.get(code) if code in responses else responses.get(int(code)))
+            )
+            raw = response.get("schema") if self.swagger else None
+            for media, entry in _mapping(response.get("content")).items():
+                if media in _JSON_MEDIA or str(media).endswith("+json"):
+                    raw = _mapping(entry).get("schema")
+                    break
+            if raw is None:
+                return None
+            schema = self.refs.schema(raw, f"{where}: response {code}", request=False)
+            shaped = _mapped(schema, "$", 0)
+            return shaped if shaped is not None and shaped["type"] == "object" else None
+        return None
 
     @staticmethod
     def tool_input(name: str, schema: dict, description: str, required: bool) -> dict:
@@ -936,6 +963,34 @@ class _Importer:
         if extra:
             entry["schema"] = extra
         return entry
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _mapped(schema: dict, mapping: str, depth: int) -> dict | None:
+    """A mapped output parameter for a JSON Schema, or None when part of it cannot be typed."""
+    kind = primary_type(schema)
+    if depth > 8 or kind is None or "anyOf" in schema:
+        return None
+    if kind in ("string", "number", "boolean"):
+        return {"type": kind, "mapping": mapping}
+    if kind == "integer":
+        return {"type": "number", "mapping": mapping}
+    if kind == "array":
+        items = _mapped(_mapping(schema.get("items")), "$", depth + 1)
+        return None if items is None else {"type": "array", "mapping": mapping, "items": items}
+    properties = _mapping(schema.get("properties"))
+    if not properties or schema.get("additionalProperties") not in (None, False):
+        return None
+    shaped: dict = {}
+    for name, sub in properties.items():
+        path = f"$.{name}" if _PLAIN_KEY.match(name) else "$[" + json.dumps(name) + "]"
+        inner = _mapped(_mapping(sub), path, depth + 1)
+        if inner is None:
+            return None
+        shaped[name] = inner
+    return {"type": "object", "mapping": mapping, "properties": shaped}
 
 
 def normalise_name(name: str) -> str:
