@@ -233,14 +233,15 @@ class RequestPlan:
                 continue  # an explicit null is kept only as a field of a body object (clearing a field)
             if where == "path":
                 continue
-            styled = spec is not None and spec.style is not None
+            style = spec.style if spec is not None else None  # EXT: OpenAPI serialisation (consumer/styles.py)
+            explode = spec.explode if spec is not None else None
             if where == "query":
-                query.extend(styles.query_pairs(name, value, spec.style, spec.explode) if styled else _query_pairs(name, value))
+                query.extend(styles.query_pairs(name, value, style, explode) if style else _query_pairs(name, value))
             elif where == "header":
-                text = styles.header_value(value, spec.explode) if styled else to_text(value)
+                text = styles.header_value(value, explode) if style else to_text(value)
                 headers.append((name, _check_header_value(name, text)))
             elif where == "cookie":
-                text = styles.cookie_value(value) if styled else to_text(value)
+                text = styles.cookie_value(value) if style else to_text(value)
                 if _CRLF.search(text) or ";" in text:
                     raise InvalidInput(f"cookie value for '{name}' contains a forbidden character", field=name)
                 cookies.append(f"{name}={quote(text, safe='')}")
