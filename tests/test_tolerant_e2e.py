@@ -234,6 +234,15 @@ capability:
           type: form
           data:
             user: '{{user}}'
+    - name: raw
+      path: /raw
+      operations:
+      - name: raw
+        method: POST
+        inputParameters:
+        - name: file
+          in: body
+          type: binary
   exposes:
   - type: rest
     namespace: rest
@@ -252,6 +261,12 @@ capability:
         call: up.login
         with:
           user: rest.user
+    - path: /raw
+      operations:
+      - method: POST
+        call: up.raw
+        with:
+          file: rest.body.file
 """
 
 
@@ -273,7 +288,8 @@ async def test_generator_spellings_are_accepted_with_warnings(tmp_path, upstream
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         uploaded = await http.post("/upload", json={"file": "aGVsbG8=", "name": "hello.txt"})
         form = await http.post("/login", params={"user": "ann&bob"})
-        string_body = await http.post("/upload", json={"file": "aGVsbG8="})  # the body is one JSON string
+        # one `in: body` parameter declared: its value is the whole body, here one JSON string
+        string_body = await http.post("/raw", json={"file": "aGVsbG8="})
     await plan.aclose()
     assert uploaded.status_code == 200 and form.status_code == 200
     assert string_body.status_code == 500 and "placement body" in string_body.json()["detail"]
