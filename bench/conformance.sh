@@ -41,7 +41,7 @@ free_port() { python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 
 UP_PORT="$(free_port)"; MCP_PORT="$(free_port)"
 python bench/upstream.py "$UP_PORT" >"$DIR/upstream.log" 2>&1 &
 UP_PID=$!
-METRONOME_API_KEY=conformance naftiko-run "$CAPABILITY" --base-uri "$NAMESPACE=http://127.0.0.1:$UP_PORT" \
+METRONOME_API_KEY=conformance python -m naftiko serve "$CAPABILITY" --base-uri "$NAMESPACE=http://127.0.0.1:$UP_PORT" \
   --port "$NAMESPACE-mcp=$MCP_PORT" --port "$NAMESPACE-rest=0" >"$DIR/naftiko.log" 2>&1 &
 NAFTIKO_PID=$!
 trap 'kill "$NAFTIKO_PID" "$UP_PID" 2>/dev/null || true; wait "$NAFTIKO_PID" "$UP_PID" 2>/dev/null || true' EXIT
@@ -49,6 +49,9 @@ for _ in $(seq 200); do
   grep -q "127.0.0.1:$MCP_PORT" "$DIR/naftiko.log" 2>/dev/null && break
   sleep 0.05
 done
+if ! grep -q "127.0.0.1:$MCP_PORT" "$DIR/naftiko.log"; then
+  echo "naftiko did not start (is the project's venv active?):" >&2; cat "$DIR/naftiko.log" >&2; exit 2
+fi
 URL="http://127.0.0.1:$MCP_PORT/mcp"
 
 failed=0
