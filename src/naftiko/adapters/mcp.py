@@ -125,15 +125,13 @@ class McpTools:
         return self.listing
 
     async def call_tool(self, ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
-        if params.name not in self.tools:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
         return types.CallToolResult.model_validate(await self.call_observed(ctx, params))
 
     async def call(self, ctx, params) -> dict:
         """``ctx`` gives ``protocol_version``; ``params`` gives ``name`` and ``arguments``."""
         tool = self.tools.get(params.name)
-        if tool is None:
-            return _error(f"unknown tool '{params.name}'")
+        if tool is None:  # a protocol error, not a tool result (and counted as one)
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
         arguments = params.arguments or {}
         if too_deep(arguments, MAX_JSON_DEPTH):
             return _error(f"invalid arguments for tool '{tool.name}': nested deeper than {MAX_JSON_DEPTH} levels")

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from mcp import MCPError
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, decode_header_value, validate_mcp_param_headers
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
@@ -368,16 +369,17 @@ class McpEndpoint:
             raise RpcError(INVALID_PARAMS, 'tools/call needs a "name" string', rid)
         if arguments is not None and not isinstance(arguments, dict):
             raise RpcError(INVALID_PARAMS, '"arguments" must be an object', rid)
-        if name not in hot.schemas:
-            raise RpcError(INVALID_PARAMS, f"Unknown tool: {name}", rid)
-        if modern and (name in hot.header_tools or any(k.startswith(b"mcp-param-") for k, _ in scope["headers"])):
+        if modern and name in hot.schemas and (name in hot.header_tools or any(k.startswith(b"mcp-param-") for k, _ in scope["headers"])):
             text_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             rejection = validate_mcp_param_headers(hot.schemas[name], arguments or {}, text_headers)
             if rejection is not None:
                 raise RpcError(rejection.code, rejection.message, rid, rejection.data)
         meta = params.get("_meta")
         ctx = HotContext(scope, meta if isinstance(meta, dict) else None, era)
-        return await hot.call(ctx, HotParams(name, arguments))
+        try:
+            return await hot.call(ctx, HotParams(name, arguments))
+        except MCPError as exc:  # an unknown tool
+            raise RpcError(exc.error.code, exc.error.message, rid) from None
 
     async def _batch(self, scope: Scope, receive: Receive, batch: list, version: str | None) -> Answer:
         era = version or DEFAULT_VERSION
