@@ -282,7 +282,10 @@ async def _discover(sdk, server_name: str) -> dict:
             parts.append(message.get("body", b""))
 
     await sdk(scope, receive, send)
-    result = orjson.loads(b"".join(parts)).get("result") or {}
+    try:
+        result = orjson.loads(b"".join(parts))["result"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        raise RuntimeError(f"the MCP SDK did not answer server/discover: {b''.join(parts)[:200]!r}") from None
     result.pop("resultType", None)
     info = result.pop("_meta", {}).get(SERVER_INFO_KEY) or {"name": server_name, "version": __version__}
     result["supportedVersions"] = list(SERVED_VERSIONS)
@@ -307,7 +310,9 @@ def build_mcp_app(plan: McpAdapterPlan, mask, options=None) -> Starlette:
         json_response=True,
         stateless=True,
         security_settings=settings,
-        max_request_body_size=max_body,
+        # The envelope enforces --max-body-bytes before the SDK sees a body; this is only a backstop
+        # that the start-up server/discover request (about 200 bytes) must always pass.
+        max_request_body_size=max(max_body, 64 * 1024),
     )
     sdk = StreamableHTTPASGIApp(manager)
     hot = Hot(
