@@ -344,3 +344,21 @@ async def test_host_header_is_checked(http, fresh_upstream):
     response = await http.post("/mcp", content=json.dumps(call()), headers={**legacy(), "host": "evil.example.com"})
     assert response.status_code == 421
     assert fresh_upstream.requests == []
+
+
+@pytest.mark.parametrize("depth", [300, 990])
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+async def test_deeply_nested_upstream_json_is_a_tool_result_not_a_protocol_error(http, fresh_upstream, depth, era):
+    from conftest import Reply
+
+    fresh_upstream.reply("/items/deep", Reply(body=b'{"a":' * depth + b"1" + b"}" * depth))
+    headers = legacy() if era == "legacy" else modern("tools/call", "get-item")
+    response = await post(http, call(1, "deep", META if era == "modern" else None), headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "error" not in body, body  # never a JSON-RPC error with code 0 and exception text
+    result = body["result"]
+    if result["isError"]:
+        assert "nested" in result["content"][0]["text"]
+    else:  # relayed whole
+        assert json.loads(result["content"][0]["text"]) == result.get("structuredContent", json.loads(result["content"][0]["text"]))

@@ -25,6 +25,7 @@ Every request to ``/mcp`` passes here first (docs/reference.md, "MCP adapter"):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -54,6 +55,7 @@ DEFAULT_VERSION = "2025-03-26"  # an HTTP request without the header (streamable
 NAME_PARAM = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 LIST_METHODS = frozenset({"tools/list", "resources/list", "resources/templates/list", "prompts/list"})
 ALLOW = b"POST, OPTIONS"
+STOPPED = "the server is shutting down and stopped this tool call before it finished"
 CORS_METHODS = b"POST, OPTIONS"
 CORS_EXPOSE = b"mcp-session-id, mcp-protocol-version, www-authenticate"
 
@@ -380,6 +382,11 @@ class McpEndpoint:
             return await hot.call(ctx, HotParams(name, arguments))
         except MCPError as exc:  # an unknown tool
             raise RpcError(exc.error.code, exc.error.message, rid) from None
+        except asyncio.CancelledError:
+            # Cancelled either because the caller left (the answer then goes nowhere) or because
+            # --grace ran out at shutdown: the caller still gets a result saying so, not a bare 500.
+            asyncio.current_task().uncancel()
+            return {"content": [{"type": "text", "text": STOPPED}], "isError": True}
 
     async def _batch(self, scope: Scope, receive: Receive, batch: list, version: str | None) -> Answer:
         era = version or DEFAULT_VERSION
