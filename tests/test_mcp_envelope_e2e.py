@@ -362,3 +362,11 @@ async def test_deeply_nested_upstream_json_is_a_tool_result_not_a_protocol_error
         assert "nested" in result["content"][0]["text"]
     else:  # relayed whole
         assert json.loads(result["content"][0]["text"]) == result.get("structuredContent", json.loads(result["content"][0]["text"]))
+
+
+async def test_cors_is_never_granted_to_an_origin_nobody_allowed(tmp_path, fresh_upstream):
+    async with mcp_client(tmp_path, fresh_upstream.url, allowed_hosts=("*",), allowed_origins=(ORIGIN,)) as http:
+        anyone = await post(http, call(1), {**legacy(), "origin": "https://evil.example.com"})
+        assert anyone.status_code == 200 and "access-control-allow-origin" not in anyone.headers  # checks off, no CORS
+        allowed = await post(http, call(2), {**legacy(), "origin": ORIGIN})
+        assert allowed.headers["access-control-allow-origin"] == ORIGIN

@@ -324,7 +324,8 @@ def build_mcp_app(plan: McpAdapterPlan, mask, options=None) -> Starlette:
     endpoint = McpEndpoint(
         sdk, hot,
         hosts=tuple(settings.allowed_hosts) if settings is not None else None,
-        origins=tuple(settings.allowed_origins) if settings is not None else (),
+        # CORS is granted to these origins; with --allowed-host '*' only to the --allowed-origin ones
+        origins=tuple(settings.allowed_origins) if settings is not None else tuple(getattr(options, "allowed_origins", ())),
         max_body=max_body,
     )
     app = CancelOnDisconnect(endpoint)  # an abandoned call stops its upstream call

@@ -43,8 +43,9 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 
-PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
+PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602
 HEADER_MISMATCH, UNSUPPORTED_PROTOCOL_VERSION = -32020, -32022
+ENVELOPE_ERRORS = frozenset({PARSE_ERROR, INVALID_REQUEST, HEADER_MISMATCH, UNSUPPORTED_PROTOCOL_VERSION})  # HTTP 400
 VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
 SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
@@ -243,12 +244,14 @@ class McpEndpoint:
             if origin and not self._allowed(origin, self.origins, self.origin_prefixes):
                 log.debug("refused Origin header %r", origin)
                 return await self._send(send, Answer(403, b"Invalid Origin header", [(b"content-type", b"text/plain")]))
-        cors = [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin"),
-                (b"access-control-expose-headers", CORS_EXPOSE)] if origin else []
+        cors: list[tuple[bytes, bytes]] = []
+        if origin and self._allowed(origin, self.origins, self.origin_prefixes):  # only origins named as allowed
+            cors = [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin"),
+                    (b"access-control-expose-headers", CORS_EXPOSE)]
         method = scope["method"]
         if method == "OPTIONS":
             answer = Answer(204, b"", [(b"allow", ALLOW)])
-            if origin:
+            if cors:
                 requested = headers.get(b"access-control-request-headers", b"")
                 answer.headers += [(b"access-control-allow-methods", CORS_METHODS), (b"access-control-max-age", b"600")]
                 if requested:
@@ -312,12 +315,18 @@ class McpEndpoint:
             raise RpcError(HEADER_MISMATCH, f"the {duplicated} header appears more than once", rid)
         method, rid, params, is_request = check_message(decoded)
         era = self._era(method, rid, params, version, headers)
-        if method is None or not is_request or method not in ("tools/call", "tools/list", "server/discover"):
+        if method is None or not is_request or not self._is_hot(method, era):
             if method is not None and is_request:
                 check_cursor(method, params, rid)
             return await self._to_sdk(scope, raw, receive, send, cors)
         status, payload = await self._hot(scope, method, rid, params, era)
         return Answer(status, payload, [(b"content-type", b"application/json")])
+
+    def _is_hot(self, method: str, era: str) -> bool:
+        """Answered here: the tool methods when tools are declared, server/discover on 2026-07-28."""
+        if method == "server/discover":
+            return era in MODERN_PROTOCOL_VERSIONS and self.hot.discover is not None
+        return method in ("tools/call", "tools/list") and self.hot.call is not None
 
     def _era(self, method: str | None, rid: object, params: dict | None, version: str | None,
              headers: dict[bytes, bytes] | None) -> str:
@@ -341,7 +350,7 @@ class McpEndpoint:
         try:
             result = await self.answer(scope, method, rid, params, era)
         except RpcError as exc:
-            status = ERROR_CODE_HTTP_STATUS.get(exc.code, 200) if modern else (200 if exc.code == INVALID_PARAMS else 400)
+            status = ERROR_CODE_HTTP_STATUS.get(exc.code, 200) if modern else (400 if exc.code in ENVELOPE_ERRORS else 200)
             return status, orjson.dumps(exc.body())
         if modern:
             result["resultType"] = "complete"
@@ -356,11 +365,8 @@ class McpEndpoint:
         hot = self.hot
         modern = era in MODERN_PROTOCOL_VERSIONS
         if method == "server/discover":
-            if not modern or hot.discover is None:
-                raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}", rid)
-            return dict(hot.discover)
-        if hot.listing is None or hot.call is None:
-            raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}", rid)
+            return dict(hot.discover or {})
+        assert hot.listing is not None and hot.call is not None  # _is_hot said so
         params = params or {}
         if method == "tools/list":
             check_cursor(method, params, rid)
@@ -412,7 +418,7 @@ class McpEndpoint:
             check_cursor(method, params, rid)
             if method == "initialize":
                 raise RpcError(INVALID_REQUEST, "initialize must not be part of a batch", rid)
-            if method in ("tools/call", "tools/list"):
+            if self._is_hot(method, era):
                 return orjson.loads((await self._hot(scope, method, rid, params, era))[1])
         except RpcError as exc:
             return exc.body()
