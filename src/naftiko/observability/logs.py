@@ -17,11 +17,13 @@ when it is full the line is written on the spot (slower, never dropped). :meth:`
 from __future__ import annotations
 
 import atexit
+import contextvars
 import logging
 import queue
 import sys
 import threading
 import time
+import weakref
 
 import orjson
 
@@ -84,6 +86,13 @@ def request_logging_enabled() -> bool:
 
 
 QUEUE_LINES = 10_000  # lines waiting for the writer before a request writes its own line
+_LOGS: "weakref.WeakSet[RequestLog]" = weakref.WeakSet()
+
+
+def flush_request_logs() -> None:
+    """Block until every line queued so far is written (for readers of the log, such as tests)."""
+    for request_log in list(_LOGS):
+        request_log.flush()
 
 
 class RequestLog:
@@ -92,6 +101,14 @@ class RequestLog:
         self.lines: queue.SimpleQueue | None = None
         self.writer: threading.Thread | None = None
         self.lock = threading.Lock()
+        _LOGS.add(self)
+
+    def flush(self) -> None:
+        lines = self.lines
+        if lines is not None:
+            done = threading.Event()
+            lines.put(done)
+            done.wait(10)
 
     def _start(self) -> queue.SimpleQueue:
         with self.lock:
@@ -106,7 +123,8 @@ class RequestLog:
         self, adapter: str, namespace: str, method: str, target: str, operation: str, status: str,
         seconds: float, upstream_calls: int, ids: tuple[str, str] | None,
     ) -> None:
-        line = (time.time(), adapter, namespace, method, self.mask(target), operation, status, seconds, upstream_calls, ids)
+        line = (time.time(), adapter, namespace, method, self.mask(target), operation, status, seconds, upstream_calls, ids,
+                contextvars.copy_context())  # filters and formatters see the request's context
         lines = self.lines or self._start()
         if lines.qsize() >= QUEUE_LINES:  # the writer is behind: this request writes its own line
             _emit(line)
@@ -119,8 +137,11 @@ class RequestLog:
             line = lines.get()
             if line is None:
                 return
+            if isinstance(line, threading.Event):  # a flush marker: everything before it is written
+                line.set()
+                continue
             try:
-                _emit(line)
+                line[-1].run(_emit, line)
             except Exception:  # a broken handler must not stop the writer; logging reports it
                 pass
 
@@ -135,7 +156,7 @@ class RequestLog:
 
 
 def _emit(line: tuple) -> None:
-    created, adapter, namespace, method, target, operation, status, seconds, upstream_calls, ids = line
+    created, adapter, namespace, method, target, operation, status, seconds, upstream_calls, ids, _ = line
     fields = {
         "adapter": adapter,
         "namespace": namespace,
