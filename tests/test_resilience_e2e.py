@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
+from mcp import Client
 from conftest import FIXTURES, start_naftiko
 from harness import run_cli, serve_in_memory
 
