@@ -35,11 +35,10 @@ from ..engine.invoke import EMPTY, Result
 from ..engine.plan import McpAdapterPlan, McpToolPlan
 from ..errors import EngineError
 from ..expressions.template import MISSING
-from ..jsonio import dumps  # noqa: E402
+from ..jsonio import dumps
 from .disconnect import CancelOnDisconnect
 from .limits import DEFAULT_MAX_BODY_BYTES, MAX_JSON_DEPTH, too_deep
 from .mcp_catalog import McpCatalog
-from .mcp_envelope import CAPABILITIES_KEY, SERVED_VERSIONS, SERVER_INFO_KEY, VERSION_KEY, Hot, McpEndpoint
 from .mcp_content import (
     MAX_BINARY_BYTES,
     as_text,
@@ -50,6 +49,7 @@ from .mcp_content import (
     too_large,
     upstream_error_text,
 )
+from .mcp_envelope import CAPABILITIES_KEY, SERVED_VERSIONS, SERVER_INFO_KEY, VERSION_KEY, Hot, McpEndpoint
 
 log = logging.getLogger("naftiko.mcp")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

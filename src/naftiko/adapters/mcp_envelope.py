@@ -154,7 +154,7 @@ def check_modern(method: str, params: dict | None, rid: object, headers: dict[by
 class Answer:
     """One HTTP answer, built without Starlette's Response machinery."""
 
-    __slots__ = ("status", "body", "headers")
+    __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None):
         self.status, self.body, self.headers = status, body, headers or []
@@ -194,14 +194,14 @@ class _Scope:
 
 
 class HotContext:
-    __slots__ = ("request", "meta", "protocol_version")
+    __slots__ = ("meta", "protocol_version", "request")
 
     def __init__(self, scope: Scope, meta: dict | None, version: str):
         self.request, self.meta, self.protocol_version = _Scope(scope), meta, version
 
 
 class HotParams:
-    __slots__ = ("name", "arguments")
+    __slots__ = ("arguments", "name")
 
     def __init__(self, name: str, arguments: dict | None):
         self.name, self.arguments = name, arguments
@@ -318,7 +318,8 @@ class McpEndpoint:
         if method is None or not is_request or not self._is_hot(method, era):
             if method is not None and is_request:
                 check_cursor(method, params, rid)
-            return await self._to_sdk(scope, raw, receive, send, cors)
+            await self._to_sdk(scope, raw, receive, send, cors)
+            return None
         status, payload = await self._hot(scope, method, rid, params, era)
         return Answer(status, payload, [(b"content-type", b"application/json")])
 
@@ -391,7 +392,9 @@ class McpEndpoint:
         except asyncio.CancelledError:
             # Cancelled either because the caller left (the answer then goes nowhere) or because
             # --grace ran out at shutdown: the caller still gets a result saying so, not a bare 500.
-            asyncio.current_task().uncancel()
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
             return {"content": [{"type": "text", "text": STOPPED}], "isError": True}
 
     async def _batch(self, scope: Scope, receive: Receive, batch: list, version: str | None) -> Answer:

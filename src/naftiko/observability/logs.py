@@ -86,7 +86,7 @@ def request_logging_enabled() -> bool:
 
 
 QUEUE_LINES = 10_000  # lines waiting for the writer before a request writes its own line
-_LOGS: "weakref.WeakSet[RequestLog]" = weakref.WeakSet()
+_LOGS: weakref.WeakSet[RequestLog] = weakref.WeakSet()
 
 
 def flush_request_logs() -> None:
