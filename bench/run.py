@@ -1,12 +1,14 @@
-"""Side-by-side benchmark: naftiko vs a bare forwarder (REST) and vs FastMCP ``from_openapi`` (MCP).
+"""Side-by-side benchmark: naftiko vs a bare forwarder (REST) and vs FastMCP ``from_openapi`` and the
+MCP SDK's own floor (a bare low-level server forwarding with aiohttp) on MCP.
 
     python bench/run.py                       # about 4 minutes; writes bench/RESULTS.md
     python bench/run.py --rounds 5 --duration 5 --out /tmp/results.md
 
 Run it with the project's venv active. One fast local upstream (nginx when installed, else
 bench/upstream.py) answers a static customer JSON; every server under test forwards to it. Each
-measurement cell (scenario x connections) runs the two servers alternately, A B A B ..., and the
-report keeps the medians. See bench/README.md for what each number means.
+measurement cell (scenario x connections) runs the servers alternately, A B C A B C ..., and the
+report keeps the medians. Every server runs as its users run it: naftiko with its defaults (request
+log on, log level info), FastMCP as its documentation shows. See bench/README.md for what each number means.
 """
 
 from __future__ import annotations
@@ -232,7 +234,7 @@ def start_naftiko(capability: Path, upstream: Upstream, tmp: Path, ns: str, env:
     """naftiko-run on free ports; returns (process, REST base URL, MCP URL) from its start-up lines."""
     exe = Path(sys.executable).parent / "naftiko-run"
     cmd = [str(exe), str(capability), "--base-uri", f"{ns}={upstream.url}",
-           "--port", f"{ns}-rest=0", "--port", f"{ns}-mcp=0", "--log-level", "warning"]
+           "--port", f"{ns}-rest=0", "--port", f"{ns}-mcp=0"]  # defaults: request log on
     lines = tmp / "naftiko.stdout"
     with open(lines, "wb") as stdout:
         proc = spawn("naftiko", cmd, tmp, env, stdout=stdout)
@@ -257,6 +259,12 @@ def start_forwarder(upstream: Upstream, tmp: Path) -> tuple[Proc, str]:
     cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "forwarder:app", "--host", "127.0.0.1",
            "--port", str(port), "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"]
     return spawn("bare forwarder", cmd, tmp, {"UPSTREAM": upstream.url}), f"http://127.0.0.1:{port}"
+
+
+def start_sdk_floor(upstream: Upstream, tmp: Path) -> tuple[Proc, str]:
+    port = free_port()
+    return spawn("MCP SDK floor", [sys.executable, str(BENCH / "sdk_floor.py"), upstream.url, str(port)], tmp), \
+        f"http://127.0.0.1:{port}/mcp"
 
 
 def fastmcp_python() -> Path:
@@ -292,9 +300,11 @@ class Servers:
     fwd_url: str
     fastmcp: Proc
     fastmcp_url: str
+    floor: Proc
+    floor_url: str
 
-    def all(self) -> tuple[Proc, Proc, Proc]:
-        return self.naftiko, self.forwarder, self.fastmcp
+    def all(self) -> tuple[Proc, Proc, Proc, Proc]:
+        return self.naftiko, self.forwarder, self.fastmcp, self.floor
 
     def check(self) -> None:
         """Each server returns the upstream's customer, on REST or on both MCP eras."""
@@ -304,7 +314,8 @@ class Servers:
             got = request(url + path)
             expect(f"{proc.name} REST", got == (200, CUSTOMER), got)
         for proc, url, tool in ((self.naftiko, self.mcp_url, "get-customer"),
-                                (self.fastmcp, self.fastmcp_url, "get_customer")):
+                                (self.fastmcp, self.fastmcp_url, "get_customer"),
+                                (self.floor, self.floor_url, "get-customer")):
             wait_until(lambda u=url, t=tool: mcp_call(u, t, {"customer_id": "c-1"}, "legacy")[0] == 200, proc)
             for era in ("2026", "legacy"):
                 got = mcp_call(url, tool, {"customer_id": "c-1"}, era)
@@ -326,7 +337,13 @@ def start_servers(upstream: Upstream, tmp: Path) -> Servers:
         naftiko.stop()
         forwarder.stop()
         raise
-    return Servers(naftiko, rest_url, mcp_url, forwarder, fwd_url, fastmcp, fastmcp_url)
+    try:
+        floor, floor_url = start_sdk_floor(upstream, tmp)
+    except BaseException:
+        for proc in (naftiko, forwarder, fastmcp):
+            proc.stop()
+        raise
+    return Servers(naftiko, rest_url, mcp_url, forwarder, fwd_url, fastmcp, fastmcp_url, floor, floor_url)
 
 
 # ---------------------------------------------------------------- load generation
@@ -449,7 +466,7 @@ def measure_startups(upstream: Upstream, tmp: Path, rounds: int, operations: int
         rest_port, mcp_port = free_port(), free_port()
         exe = Path(sys.executable).parent / "naftiko-run"
         cmd = [str(exe), str(cap), "--base-uri", f"large={upstream.url}", "--port", f"large-rest={rest_port}",
-               "--port", f"large-mcp={mcp_port}", "--log-level", "warning"]
+               "--port", f"large-mcp={mcp_port}"]
         mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
         started = time.perf_counter()
         proc = spawn("naftiko-large", cmd, tmp, {"LARGE_API_KEY": "bench"})
@@ -541,11 +558,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"upstream: {upstream.kind} at {upstream.url}")
 
         servers = start_servers(upstream, tmp)
-        procs += [servers.naftiko, servers.forwarder, servers.fastmcp]
+        procs += list(servers.all())
         servers.check()  # every server must give the right answer before it is timed
         idle = {p.name: p.status_kb("VmRSS") for p in servers.all()}
-        naftiko, forwarder, fastmcp = servers.all()
+        naftiko, forwarder, fastmcp, floor = servers.all()
         rest_url, mcp_url, fwd_url, fastmcp_url = servers.rest_url, servers.mcp_url, servers.fwd_url, servers.fastmcp_url
+        floor_url = servers.floor_url
 
         rest_path = "/v1/v1/customers/c-1"
         scenarios = [
@@ -553,14 +571,17 @@ def main(argv: list[str] | None = None) -> int:
                 Target("naftiko", naftiko, rest_url + rest_path, "rest_get.lua"),
                 Target("bare forwarder", forwarder, fwd_url + rest_path, "rest_get.lua"),
             ], [1, 32]),
-            Scenario("MCP `tools/call get-customer`, 2026-07-28 envelope: naftiko vs FastMCP from_openapi", [
+            Scenario("MCP `tools/call get-customer`, 2026-07-28 envelope: naftiko vs FastMCP from_openapi "
+                     "and the MCP SDK floor", [
                 Target("naftiko", naftiko, mcp_url, "mcp_2026.lua", {"BENCH_TOOL": "get-customer"}),
                 Target("FastMCP", fastmcp, fastmcp_url, "mcp_2026.lua", {"BENCH_TOOL": "get_customer"}),
+                Target("MCP SDK floor", floor, floor_url, "mcp_2026.lua", {"BENCH_TOOL": "get-customer"}),
             ], [1, 16, 32]),
             Scenario("MCP `tools/call get-customer`, handshake era (2025-11-25, stateless, no initialize): "
-                     "naftiko vs FastMCP from_openapi", [
+                     "naftiko vs FastMCP from_openapi and the MCP SDK floor", [
                 Target("naftiko", naftiko, mcp_url, "mcp_legacy.lua", {"BENCH_TOOL": "get-customer"}),
                 Target("FastMCP", fastmcp, fastmcp_url, "mcp_legacy.lua", {"BENCH_TOOL": "get_customer"}),
+                Target("MCP SDK floor", floor, floor_url, "mcp_legacy.lua", {"BENCH_TOOL": "get-customer"}),
             ], [1, 16, 32]),
         ]
         for scenario in scenarios:

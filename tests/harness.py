@@ -47,7 +47,7 @@ from mcp.client.streamable_http import streamable_http_client
 from naftiko import cli
 from naftiko.cli import MAX_WARNINGS_ON_SERVE, _print_diagnostics, compile_files, serve_options, serve_parser
 from naftiko.engine.plan import Plan
-from naftiko.observability.logs import TEXT_FORMAT, JsonFormatter, TextFormatter
+from naftiko.observability.logs import TEXT_FORMAT, JsonFormatter, TextFormatter, flush_request_logs
 from naftiko.observability.telemetry import _LISTENERS, telemetry_for, track
 from naftiko.reload import _Lifespan
 from naftiko.serve import Listener, _bind, build_app, listen_url, server_for
@@ -157,7 +157,9 @@ class Served:
 
     @property
     def stderr(self) -> str:
-        """Diagnostics printed at start-up and every log line written since (all loggers)."""
+        """Diagnostics printed at start-up and every log line written since (all loggers); request
+        log lines are written by a writer thread, so the ones queued so far are written first."""
+        flush_request_logs()
         return self._log.getvalue()
 
     @property

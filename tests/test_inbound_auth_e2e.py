@@ -267,7 +267,7 @@ async def test_mcp_missing_or_wrong_credentials_fail(served, fresh_upstream, ada
     with pytest.raises(BaseException) as info:
         await _mcp_call(served, served.urls[adapter], mode, **kwargs)
     errors = [e for e in _leaves(info.value) if isinstance(e, MCPError)]
-    assert errors and errors[0].code == -32001 and errors[0].message.startswith("Unauthorized"), info.value
+    assert errors and errors[0].code == -32600 and errors[0].message.startswith("Unauthorized"), info.value
     assert fresh_upstream.requests == []
 
 
@@ -281,7 +281,7 @@ async def test_mcp_401_carries_www_authenticate(served, fresh_upstream, adapter)
     for response in (r, also_root):
         assert response.status_code == 401
         assert response.headers["content-type"] == "application/json"
-        assert response.json()["error"]["code"] == -32001
+        assert response.json()["error"]["code"] == -32600
         scheme = {"mcp-bearer": "Bearer", "mcp-apikey": "ApiKey", "mcp-basic": "Basic", "mcp-digest": "Digest"}[adapter]
         assert response.headers["www-authenticate"].startswith(f'{scheme} realm="{adapter}"')
     assert fresh_upstream.requests == []

@@ -207,6 +207,7 @@ def test_request_log_line_formats_and_masks_secrets(fmt):
         configure_logging("info", fmt, stream=stream)
         log = RequestLog(Secrets(["s3cr3t-key"]).mask)
         log.write("rest", "api", "GET", "/keys/s3cr3t-key", "get-key", "200", 0.01234, 2, ("a" * 32, "b" * 16))
+        log.close()  # the line is written by the writer thread; close waits for it
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
         logging.logProcesses, logging.logMultiprocessing, logging.logThreads = saved[2:]
@@ -222,3 +223,37 @@ def test_request_log_line_formats_and_masks_secrets(fmt):
         entry = json.loads(line)
         assert entry["target"] == "/keys/****" and entry["duration_ms"] == 12.34 and entry["upstream_calls"] == 2
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
+
+
+def test_request_log_is_written_off_the_request_and_never_dropped(monkeypatch):
+    """write() only queues; close() writes every queued line, in order; a full queue makes the
+    request write its own line instead of dropping it."""
+    import io
+
+    from naftiko.observability import logs
+    from naftiko.observability.logs import RequestLog, configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.logProcesses, logging.logMultiprocessing, logging.logThreads)
+    stream = io.StringIO()
+    try:
+        configure_logging("info", "text", stream=stream)
+        log = RequestLog(lambda text: text)
+        for i in range(2000):
+            log.write("rest", "api", "GET", f"/items/{i}", "get-item", "200", 0.001, 1, None)
+        log.close()
+        lines = stream.getvalue().splitlines()
+        assert [line.split(" GET ")[1].split()[0] for line in lines] == [f"/items/{i}" for i in range(2000)]
+        assert log.writer is None  # stopped; a second close is harmless
+        log.close()
+
+        stream.seek(0)
+        stream.truncate()
+        monkeypatch.setattr(logs, "QUEUE_LINES", 0)  # the writer is "behind": every line is written on the spot
+        full = RequestLog(lambda text: text)
+        full.write("rest", "api", "GET", "/now", "get-item", "200", 0.001, 1, None)
+        assert "/now" in stream.getvalue()  # written before write() returned
+        full.close()
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        logging.logProcesses, logging.logMultiprocessing, logging.logThreads = saved[2:]

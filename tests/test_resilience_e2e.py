@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
+from mcp import Client
 from conftest import FIXTURES, start_naftiko
 from harness import run_cli, serve_in_memory
 
@@ -434,6 +435,26 @@ async def test_grace_bounds_the_drain(raw_upstream):
     assert code == 0 and time.monotonic() - started < 3
     body = _problem(await in_flight, 503)  # stopped, and told so
     assert "shutting down" in body["detail"]
+    assert "Traceback" not in n.stderr
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_grace_bounds_an_mcp_call_which_still_gets_a_result(raw_upstream, mode):
+    """An MCP tool call cut off by --grace is an isError result (both eras), not a plain-text 500."""
+    n = start_naftiko(FILE, raw_upstream.url, consumes=CONSUMES, adapters=[REST, MCP],
+                      extra=["--grace", "0.5", "--timeout", "30"])
+    raw_upstream.script("/things/stuck-mcp", Act(200, b"{}", delay=20))
+
+    async def call():
+        async with Client(n.urls[MCP], mode=mode) as client:
+            return await client.call_tool("get-thing", {"id": "stuck-mcp"})
+
+    in_flight = asyncio.create_task(call())
+    await asyncio.sleep(0.6)
+    n.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(n.proc.wait, 10) == 0
+    result = await asyncio.wait_for(in_flight, 10)
+    assert result.is_error and "shutting down" in result.content[0].text
     assert "Traceback" not in n.stderr
 
 

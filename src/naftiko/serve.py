@@ -198,11 +198,10 @@ async def serve(
 
 
 async def _serve_stdio(adapter, plan: Plan, stop: asyncio.Event) -> None:
-    from mcp.server.stdio import stdio_server
+    from .adapters.mcp_stdio import serve_stdio
 
     server, _ = build_server(adapter, plan.secrets.mask)
-    async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+    await serve_stdio(server)
     stop.set()
 
 

@@ -423,7 +423,9 @@ def _deny_response(kind: str, denial: Denial, oauth: bool) -> Response:
         if oauth:
             body: dict[str, Any] = {"error": denial.error, "error_description": denial.detail}
         elif kind == "mcp":
-            error = {"code": -32001, "message": f"Unauthorized: {denial.detail}"}
+            # The HTTP status and WWW-Authenticate are what a client acts on; MCP defines no JSON-RPC
+            # code for them (-32001 is the SDKs' request timeout), so the body says "invalid request".
+            error = {"code": -32600, "message": f"Unauthorized: {denial.detail}"}
             body = {"jsonrpc": "2.0", "id": None, "error": error}
         else:
             body = {"error": denial.error, "detail": denial.detail}
@@ -446,6 +448,9 @@ class Guard:
                 await send({"type": "websocket.close", "code": 1008})
             else:  # lifespan
                 await self.app(scope, receive, send)
+            return
+        if self.kind == "mcp" and scope["method"] == "OPTIONS":  # a CORS preflight carries no credentials
+            await self.app(scope, receive, send)  # the MCP endpoint answers it without serving anything
             return
         public = self.scheme.public(scope)
         if public is not None:

@@ -11,10 +11,12 @@ results. Resources and prompts live in :mod:`.mcp_catalog`; only declared groups
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
 import mcp_types as types
+import orjson
 from jsonschema import Draft202012Validator
 from mcp import MCPError
 from mcp.server import Server, ServerRequestContext
@@ -33,7 +35,7 @@ from ..engine.invoke import EMPTY, Result
 from ..engine.plan import McpAdapterPlan, McpToolPlan
 from ..errors import EngineError
 from ..expressions.template import MISSING
-from ..jsonio import dumps  # noqa: E402
+from ..jsonio import dumps
 from .disconnect import CancelOnDisconnect
 from .limits import DEFAULT_MAX_BODY_BYTES, MAX_JSON_DEPTH, too_deep
 from .mcp_catalog import McpCatalog
@@ -47,13 +49,22 @@ from .mcp_content import (
     too_large,
     upstream_error_text,
 )
+from .mcp_envelope import CAPABILITIES_KEY, SERVED_VERSIONS, SERVER_INFO_KEY, VERSION_KEY, Hot, McpEndpoint
 
 log = logging.getLogger("naftiko.mcp")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _error(text: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+def _text(text: str) -> dict:
+    return {"type": "text", "text": text}
+
+
+def _error(text: str) -> dict:
+    return {"content": [_text(text)], "isError": True}
+
+
+def _dump(block) -> dict:
+    return block.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def _argument_error(tool: McpToolPlan, validator: Draft202012Validator, arguments: dict) -> str | None:
@@ -67,15 +78,17 @@ def _argument_error(tool: McpToolPlan, validator: Draft202012Validator, argument
     return f"invalid arguments for tool '{tool.name}': " + "; ".join(parts)
 
 
-def _conforming(schema: dict) -> types.CallToolResult:
+def _conforming(schema: dict) -> dict:
     """A tool that declares an ``outputSchema`` always returns ``structuredContent`` matching it
     (docs/reference.md): every declared property null (each is nullable)."""
     value = {name: None for name in schema.get("properties", {})}
-    return types.CallToolResult(content=[types.TextContent(text=dumps(value).decode())], structured_content=value)
+    return {"content": [_text(dumps(value).decode())], "isError": False, "structuredContent": value}
 
 
 class McpTools:
-    """The tool table and the two handlers the low-level server calls."""
+    """The tool table. :meth:`call` answers a ``tools/call`` as the JSON ``CallToolResult``
+    object (a dict, serialised once by the envelope); :meth:`call_tool` is the SDK's handler
+    (stdio) around it."""
 
     def __init__(self, plan: McpAdapterPlan, mask):
         self.mask = mask
@@ -102,6 +115,7 @@ class McpTools:
                 for t in plan.tools
             ]
         )
+        self.call_observed = self.call  # replaced by the telemetry's observer when it is on
 
     def input_schema(self, name: str):
         tool = self.tools.get(name)
@@ -111,8 +125,12 @@ class McpTools:
         return self.listing
 
     async def call_tool(self, ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
+        return types.CallToolResult.model_validate(await self.call_observed(ctx, params))
+
+    async def call(self, ctx, params) -> dict:
+        """``ctx`` gives ``protocol_version``; ``params`` gives ``name`` and ``arguments``."""
         tool = self.tools.get(params.name)
-        if tool is None:
+        if tool is None:  # a protocol error, not a tool result (and counted as one)
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
         arguments = params.arguments or {}
         if too_deep(arguments, MAX_JSON_DEPTH):
@@ -128,29 +146,35 @@ class McpTools:
             return self.truncated(exc, tool)
         except EngineError as exc:
             return _error(self.mask(exc.detail))
+        except asyncio.CancelledError:
+            raise
         except Exception:
             log.exception("tool %s failed", tool.name)
             return _error("the engine failed to run this tool")
         if result.upstream_error:
             return _error(upstream_error_text(result, self.mask))
-        answer = self.success(result, ctx.protocol_version in MODERN_PROTOCOL_VERSIONS, tool.name)
-        if tool.output_schema is not None and not answer.is_error and not isinstance(answer.structured_content, dict):
+        try:
+            answer = self.success(result, ctx.protocol_version in MODERN_PROTOCOL_VERSIONS, tool.name)
+        except RecursionError:  # an upstream document nested deeper than a serialiser goes
+            return _error(f"tool '{tool.name}': the upstream response is nested too deeply to be relayed")
+        if tool.output_schema is not None and not answer["isError"] and not isinstance(answer.get("structuredContent"), dict):
             return _conforming(tool.output_schema)  # a null or empty result: the declared object with null fields
         return answer
 
-    def success(self, result: Result, modern: bool, tool: str = "") -> types.CallToolResult:
+    def success(self, result: Result, modern: bool, tool: str = "") -> dict:
         if result.value is EMPTY or (result.raw is not None and not result.raw.strip()):
-            return types.CallToolResult(content=[])
+            return {"content": [], "isError": False}
         mime = media_type(result.content_type) if result.raw is not None else ""
         binary = bool(mime) and (is_media(mime) or not is_textual(mime))
         value = MISSING if binary else result.json_value()
         if value is MISSING:  # a non-JSON body: text as it came, or a binary block
             return self.raw_content(result, tool)
         text = dumps(value).decode()
-        structured = value if (modern or isinstance(value, dict)) else None
-        return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
+        if modern or isinstance(value, dict):
+            return {"content": [_text(text)], "isError": False, "structuredContent": value}
+        return {"content": [_text(text)], "isError": False}
 
-    def truncated(self, exc: ResponseTooLarge, tool: McpToolPlan) -> types.CallToolResult:
+    def truncated(self, exc: ResponseTooLarge, tool: McpToolPlan) -> dict:
         """A text body over ``maxResponseBytes`` that the tool relays unshaped: its first bytes
         plus a note saying so. Shaped, binary or error bodies cannot be cut meaningfully: isError."""
         text = None
@@ -162,19 +186,19 @@ class McpTools:
         if text is None:
             return _error(self.mask(exc.detail))
         note = f"[truncated: the upstream response is larger than {len(exc.partial)} bytes; this is its beginning]"
-        return types.CallToolResult(content=[types.TextContent(text=text), types.TextContent(text=note)])
+        return {"content": [_text(text), _text(note)], "isError": False}
 
-    def raw_content(self, result: Result, tool: str) -> types.CallToolResult:
+    def raw_content(self, result: Result, tool: str) -> dict:
         """Text bodies as text; images and audio as their own blocks; other bytes as an
         embedded blob resource (its uri names the tool; it is not listed or readable)."""
         raw = result.raw or b""
         text = as_text(raw, result.content_type)
         if text is not None:
-            return types.CallToolResult(content=[types.TextContent(text=text)])
+            return {"content": [_text(text)], "isError": False}
         if len(raw) > MAX_BINARY_BYTES:
             return _error(too_large(raw))
         uri = f"naftiko://{self.namespace}/tools/{tool}/result"
-        return types.CallToolResult(content=[binary_block(raw, result.content_type, uri)])
+        return {"content": [_dump(binary_block(raw, result.content_type, uri))], "isError": False}
 
 
 def build_server(plan: McpAdapterPlan, mask) -> tuple[Server, McpTools]:
@@ -184,8 +208,9 @@ def build_server(plan: McpAdapterPlan, mask) -> tuple[Server, McpTools]:
     tools = McpTools(plan, mask)
     handlers = McpCatalog(plan, mask).handlers()
     if plan.tools:
-        call_tool = tools.call_tool if plan.telemetry is None else plan.telemetry.observe_tool(plan, tools.call_tool)
-        handlers.update(get_tool_input_schema=tools.input_schema, on_list_tools=tools.list_tools, on_call_tool=call_tool)
+        if plan.telemetry is not None:
+            tools.call_observed = plan.telemetry.observe_tool(plan, tools.call)
+        handlers.update(get_tool_input_schema=tools.input_schema, on_list_tools=tools.list_tools, on_call_tool=tools.call_tool)
     server = Server(plan.namespace, version=__version__, instructions=plan.description, **handlers)
     server.middleware.clear()  # no per-message tracing spans unless observability asks for them
     return server, tools
@@ -223,9 +248,54 @@ def security_settings(address: str, allowed_hosts=(), allowed_origins=()) -> Tra
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
+def _has_header_param(schema: object) -> bool:
+    """Whether an input schema marks a property with ``x-mcp-header`` (then Mcp-Param-* headers are checked)."""
+    return isinstance(schema, dict) and "x-mcp-header" in dumps(schema).decode()
+
+
+async def _discover(sdk, server_name: str) -> dict:
+    """The SDK's own ``server/discover`` result (capabilities, instructions, server info), asked
+    once at start-up; the envelope serves it with every version this server speaks."""
+    meta = {VERSION_KEY: MODERN_PROTOCOL_VERSIONS[-1], CAPABILITIES_KEY: {}}
+    body = dumps({"jsonrpc": "2.0", "id": 0, "method": "server/discover", "params": {"_meta": meta}})
+    version = MODERN_PROTOCOL_VERSIONS[-1].encode()
+    scope = {
+        "type": "http", "method": "POST", "path": "/mcp", "raw_path": b"/mcp", "query_string": b"", "root_path": "",
+        "scheme": "http", "http_version": "1.1", "server": ("127.0.0.1", 0), "client": ("127.0.0.1", 0),
+        "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"accept", b"application/json"),
+                    (b"mcp-protocol-version", version), (b"mcp-method", b"server/discover"),
+                    (b"content-length", str(len(body)).encode())],
+    }
+    parts: list[bytes] = []
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # never: the SDK does not wait for more
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.body":
+            parts.append(message.get("body", b""))
+
+    await sdk(scope, receive, send)
+    try:
+        result = orjson.loads(b"".join(parts))["result"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        raise RuntimeError(f"the MCP SDK did not answer server/discover: {b''.join(parts)[:200]!r}") from None
+    result.pop("resultType", None)
+    info = result.pop("_meta", {}).get(SERVER_INFO_KEY) or {"name": server_name, "version": __version__}
+    result["supportedVersions"] = list(SERVED_VERSIONS)
+    return {"result": result, "server_info": info}
+
+
 def build_mcp_app(plan: McpAdapterPlan, mask, options=None) -> Starlette:
-    """``options`` (engine.plan.Options) brings the body limit and the Host/Origin allow-lists."""
-    server, _ = build_server(plan, mask)
+    """``options`` (engine.plan.Options) brings the body limit and the Host/Origin allow-lists.
+    The envelope (:mod:`.mcp_envelope`) answers the hot methods and hands the rest to the SDK."""
+    server, tools = build_server(plan, mask)
     allowed_hosts = tuple(getattr(options, "allowed_hosts", ()))
     if plan.address not in LOOPBACK and not allowed_hosts:
         log.warning(
@@ -233,18 +303,38 @@ def build_mcp_app(plan: McpAdapterPlan, mask, options=None) -> Starlette:
             "pass --allowed-host NAME for each name clients use (or --allowed-host '*' to accept any)",
             plan.namespace, plan.address, "loopback" if plan.address in WILDCARD_ADDRESSES else f"loopback or {plan.address}",
         )
+    settings = security_settings(plan.address, allowed_hosts, tuple(getattr(options, "allowed_origins", ())))
+    max_body = getattr(options, "max_body_bytes", DEFAULT_MAX_BODY_BYTES)
     manager = StreamableHTTPSessionManager(
         app=server,
         json_response=True,
         stateless=True,
-        security_settings=security_settings(plan.address, allowed_hosts, tuple(getattr(options, "allowed_origins", ()))),
-        max_request_body_size=getattr(options, "max_body_bytes", DEFAULT_MAX_BODY_BYTES),
+        security_settings=settings,
+        # The envelope enforces --max-body-bytes before the SDK sees a body; this is only a backstop
+        # that the start-up server/discover request (about 200 bytes) must always pass.
+        max_request_body_size=max(max_body, 64 * 1024),
     )
-    endpoint = CancelOnDisconnect(StreamableHTTPASGIApp(manager))  # an abandoned call stops its upstream call
+    sdk = StreamableHTTPASGIApp(manager)
+    hot = Hot(
+        tools.call_observed if plan.tools else None,
+        _dump(tools.listing) if plan.tools else None,
+        {name: tool.input_schema for name, tool in tools.tools.items()},
+        frozenset(name for name, tool in tools.tools.items() if _has_header_param(tool.input_schema)),
+    )
+    endpoint = McpEndpoint(
+        sdk, hot,
+        hosts=tuple(settings.allowed_hosts) if settings is not None else None,
+        # CORS is granted to these origins; with --allowed-host '*' only to the --allowed-origin ones
+        origins=tuple(settings.allowed_origins) if settings is not None else tuple(getattr(options, "allowed_origins", ())),
+        max_body=max_body,
+    )
+    app = CancelOnDisconnect(endpoint)  # an abandoned call stops its upstream call
 
     @contextlib.asynccontextmanager
-    async def lifespan(app):
+    async def lifespan(_app):
         async with manager.run():
+            found = await _discover(sdk, plan.namespace)
+            hot.discover, hot.server_info = found["result"], found["server_info"]
             yield
 
-    return Starlette(routes=[Route("/mcp", endpoint=endpoint), Route("/", endpoint=endpoint)], lifespan=lifespan)
+    return Starlette(routes=[Route("/mcp", endpoint=app), Route("/", endpoint=app)], lifespan=lifespan)

@@ -173,7 +173,7 @@ def observe_tool(telemetry: Telemetry, plan: McpAdapterPlan, call_tool: ToolHand
         error: str | None = "exception"
         try:
             result = await call_tool(ctx, params)
-            if getattr(result, "is_error", False):
+            if result.get("isError") if isinstance(result, dict) else getattr(result, "is_error", False):
                 error = "tool_error"
             else:
                 status, error = "ok", None

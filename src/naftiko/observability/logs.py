@@ -6,13 +6,24 @@ object (one object per line, every logger alike). Whether that logger is enabled
 once when serving starts; above INFO the adapters are not even wrapped, so request logging
 then costs nothing. Values that could carry a secret (paths, messages) pass through the
 capability's mask first.
+
+The request line is written off the request's path: :meth:`RequestLog.write` only queues the
+line's fields; one writer thread turns them into records and hands them to the handlers, so
+formatting and the write to the terminal or pipe never hold up an answer. The queue is bounded;
+when it is full the line is written on the spot (slower, never dropped). :meth:`RequestLog.close`
+(at shutdown, and at interpreter exit as a safety net) writes every queued line before returning.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextvars
 import logging
+import queue
 import sys
+import threading
 import time
+import weakref
 
 import orjson
 
@@ -74,27 +85,92 @@ def request_logging_enabled() -> bool:
     return REQUEST_LOGGER.isEnabledFor(logging.INFO)
 
 
+QUEUE_LINES = 10_000  # lines waiting for the writer before a request writes its own line
+_LOGS: weakref.WeakSet[RequestLog] = weakref.WeakSet()
+
+
+def flush_request_logs() -> None:
+    """Block until every line queued so far is written (for readers of the log, such as tests)."""
+    for request_log in list(_LOGS):
+        request_log.flush()
+
+
 class RequestLog:
     def __init__(self, mask):
         self.mask = mask
+        self.lines: queue.SimpleQueue | None = None
+        self.writer: threading.Thread | None = None
+        self.lock = threading.Lock()
+        _LOGS.add(self)
+
+    def flush(self) -> None:
+        lines = self.lines
+        if lines is not None:
+            done = threading.Event()
+            lines.put(done)
+            done.wait(10)
+
+    def _start(self) -> queue.SimpleQueue:
+        with self.lock:
+            if self.lines is None:
+                self.lines = queue.SimpleQueue()
+                self.writer = threading.Thread(target=self._drain, name="naftiko-request-log", daemon=True)
+                self.writer.start()
+                atexit.register(self.close)
+        return self.lines
 
     def write(
         self, adapter: str, namespace: str, method: str, target: str, operation: str, status: str,
         seconds: float, upstream_calls: int, ids: tuple[str, str] | None,
     ) -> None:
-        target = self.mask(target)
-        fields = {
-            "adapter": adapter,
-            "namespace": namespace,
-            "method": method,
-            "target": target,
-            "operation": operation,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-            "upstream_calls": upstream_calls,
-        }
-        if ids is not None:
-            fields["trace_id"], fields["span_id"] = ids
-        text = f"{adapter} {namespace} {method} {target} " + " ".join(f"{k}={fields[k]}" for k in list(fields)[4:])
-        # makeRecord + handle: what .info() does, minus the stack walk for the caller's line.
-        REQUEST_LOGGER.handle(REQUEST_LOGGER.makeRecord(REQUEST_LOGGER.name, logging.INFO, "", 0, text, (), None, extra={"fields": fields}))
+        line = (time.time(), adapter, namespace, method, self.mask(target), operation, status, seconds, upstream_calls, ids,
+                contextvars.copy_context())  # filters and formatters see the request's context
+        lines = self.lines or self._start()
+        if lines.qsize() >= QUEUE_LINES:  # the writer is behind: this request writes its own line
+            _emit(line)
+            return
+        lines.put(line)
+
+    def _drain(self) -> None:
+        lines = self.lines
+        while True:
+            line = lines.get()
+            if line is None:
+                return
+            if isinstance(line, threading.Event):  # a flush marker: everything before it is written
+                line.set()
+                continue
+            try:
+                line[-1].run(_emit, line)
+            except Exception:  # a broken handler must not stop the writer; logging reports it
+                pass
+
+    def close(self) -> None:
+        """Write every queued line, then stop the writer (idempotent)."""
+        with self.lock:
+            lines, writer = self.lines, self.writer
+            self.lines = self.writer = None
+        if lines is not None and writer is not None:
+            lines.put(None)
+            writer.join()
+
+
+def _emit(line: tuple) -> None:
+    created, adapter, namespace, method, target, operation, status, seconds, upstream_calls, ids, _ = line
+    fields = {
+        "adapter": adapter,
+        "namespace": namespace,
+        "method": method,
+        "target": target,
+        "operation": operation,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 2),
+        "upstream_calls": upstream_calls,
+    }
+    if ids is not None:
+        fields["trace_id"], fields["span_id"] = ids
+    text = f"{adapter} {namespace} {method} {target} " + " ".join(f"{k}={fields[k]}" for k in list(fields)[4:])
+    # makeRecord + handle: what .info() does, minus the stack walk for the caller's line.
+    record = REQUEST_LOGGER.makeRecord(REQUEST_LOGGER.name, logging.INFO, "", 0, text, (), None, extra={"fields": fields})
+    record.created, record.msecs = created, (created - int(created)) * 1000
+    REQUEST_LOGGER.handle(record)

@@ -216,14 +216,16 @@ class Telemetry:
                 self.metrics.step(operation, step.name, kind, perf_counter() - start)
 
     def shutdown(self) -> None:
-        """Flush and stop the exporter (if any); blocking."""
+        """Write the queued request log lines, flush and stop the exporter (if any); blocking."""
+        if self.request_log is not None:
+            self.request_log.close()
         if self.tracing is not None:
             self.tracing.shutdown()
 
     async def aclose(self) -> None:
         """:meth:`shutdown` off the event loop (an exporter flush may wait on the network)."""
-        if self.tracing is not None:
-            await asyncio.to_thread(self.tracing.shutdown)
+        if self.request_log is not None or self.tracing is not None:
+            await asyncio.to_thread(self.shutdown)
 
 
 def _units(adapter: Any) -> Iterator[object]:
