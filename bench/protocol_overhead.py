@@ -22,8 +22,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SERVER = """
 import sys, uvicorn
-from naftiko.httpserver import ConnectionBudget, protocol_for
-from naftiko.adapters.limits import InboundLimits
+from naftiko.runtime.httpserver import ConnectionBudget, protocol_for
+from naftiko.exposes.http.limits import InboundLimits
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return

@@ -5,11 +5,11 @@ What is shared with the real command, so a test exercises what a user runs:
 
 - the flags → :class:`~naftiko.engine.plan.Options` code (:func:`naftiko.cli.serve_options`) and
   the load + compile step (:func:`naftiko.cli.compile_files`);
-- telemetry started before any app is built, and each app built by :func:`naftiko.serve.build_app`
+- telemetry started before any app is built, and each app built by :func:`naftiko.runtime.serve.build_app`
   (the adapter's builder behind its inbound auth, observed when telemetry is on);
 - each app's ASGI lifespan (the MCP adapter's session manager lives in it), run by the same
   helper hot reload uses;
-- the start-up lines (:class:`naftiko.serve.Listener`) and the log output, formatted by
+- the start-up lines (:class:`naftiko.runtime.serve.Listener`) and the log output, formatted by
   :func:`naftiko.observability.logs.configure_logging`'s formatters and kept in ``stderr``.
 
 What differs: nothing listens on a socket. ``urls`` are the addresses the start-up lines would
@@ -49,8 +49,8 @@ from naftiko.cli import MAX_WARNINGS_ON_SERVE, _print_diagnostics, compile_files
 from naftiko.engine.plan import Plan
 from naftiko.observability.logs import TEXT_FORMAT, JsonFormatter, TextFormatter, flush_request_logs
 from naftiko.observability.telemetry import _LISTENERS, telemetry_for, track
-from naftiko.reload import _Lifespan
-from naftiko.serve import Listener, _bind, build_app, listen_url, server_for
+from naftiko.runtime.reload import _Lifespan
+from naftiko.runtime.serve import Listener, _bind, build_app, listen_url, server_for
 
 # Variables a developer's shell may hold that would change what a test capability binds.
 _SCRUBBED_ENV = ("METRONOME_API_KEY", "M3TER_API_KEY")
@@ -259,7 +259,7 @@ async def serve_in_memory(
     parsed by the command's own parser into the same options.
 
     ``sockets=True`` serves each app with the uvicorn server ``naftiko serve`` would use
-    (:func:`naftiko.serve.server_for`) on a real loopback socket, in this event loop, for tests
+    (:func:`naftiko.runtime.serve.server_for`) on a real loopback socket, in this event loop, for tests
     that need the network (a caller hanging up, a command reaching the control port): ``urls``
     are then real and any client reaches them."""
     files = [file] if isinstance(file, (str, Path)) else list(file)
@@ -349,7 +349,7 @@ def run_cli(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Ran:
     process, for a command that ends before serving: a refused flag, a file that does not load,
     ``validate``. Should it start serving instead, the test fails at once rather than hang.
     The logging set-up the command makes is undone afterwards."""
-    from naftiko import serve as serve_module
+    from naftiko.runtime import serve as serve_module
 
     async def refuse_to_serve(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the command started serving; run_cli is for commands that end before serving")

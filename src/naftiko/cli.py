@@ -1,6 +1,6 @@
 """Command line: ``naftiko-run FILE…`` (= ``naftiko serve FILE…``) and ``naftiko validate FILE…``.
 
-Thin on purpose: parse flags, load and compile, hand the plans to :mod:`naftiko.serve`.
+Thin on purpose: parse flags, load and compile, hand the plans to :mod:`naftiko.runtime.serve`.
 A broken capability file prints ``file:line:col: message`` lines and exits 2, never a
 traceback (contract §1, §10).
 """
@@ -13,8 +13,10 @@ import logging
 import sys
 from typing import TextIO
 
-from . import __version__, control_client
-from .adapters.limits import (
+from naftiko import __version__
+
+from naftiko.exposes.control import client as control_client
+from naftiko.exposes.http.limits import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_HEAD_TIMEOUT,
     DEFAULT_KEEPALIVE_TIMEOUT,
@@ -24,9 +26,9 @@ from .adapters.limits import (
     DEFAULT_MAX_URL_BYTES,
     InboundLimits,
 )
-from .engine.plan import Options, Plan, compile_plan, unknown_overrides
-from .errors import Diagnostic, LoadError
-from .loader import load
+from naftiko.engine.plan import Options, Plan, compile_plan, unknown_overrides
+from naftiko.errors import Diagnostic, LoadError
+from naftiko.document.loader import load
 
 EXIT_LOAD_ERROR = 2
 MAX_WARNINGS_ON_SERVE = 3
@@ -86,7 +88,7 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
 
 def _openapi_hint(file: str) -> None:
     """An OpenAPI document given where a capability belongs: say how to import it."""
-    from .openapi.commands import openapi_hint
+    from naftiko.openapi.commands import openapi_hint
 
     hint = openapi_hint(file)
     if hint:
@@ -147,7 +149,7 @@ def serve_parser(prog: str = "naftiko-run") -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .observability.logs import configure_logging
+    from naftiko.observability.logs import configure_logging
 
     configure_logging(args.log_level, args.log_format)
     if args.log_level != "debug":  # the SDK's lifecycle chatter is not news to an operator
@@ -192,20 +194,20 @@ def _serve(args: argparse.Namespace) -> int:
     for plan in plans:
         if plan.left_out:  # tolerant mode: what could not compile is not served (docs/reference.md, "Loading")
             print(f"{plan.file}: left out {len(plan.left_out)} unit(s) with errors (above); serving the rest", file=out, flush=True)
-    from .serve import StartupError, serve  # the server stack is only needed to serve
+    from naftiko.runtime.serve import StartupError, serve  # the server stack is only needed to serve
 
     announce = lambda line: print(line, file=out, flush=True)
     server_log_level = "warning" if args.log_level != "debug" else "debug"
     try:
         if args.workers > 1:
-            from .workers import check_supported, serve_workers
+            from naftiko.runtime.workers import check_supported, serve_workers
 
             if (reason := check_supported()) is not None:
                 return _usage_error(reason)
             return serve_workers(plans, args.workers, announce=announce, log_level=server_log_level, run=_run)
         reloader = None
         if args.reload:
-            from .reload import Reloader
+            from naftiko.runtime.reload import Reloader
 
             reloader = Reloader(args.files, plans, options, strict=args.strict)
         _run(serve(plans, announce=announce, log_level=server_log_level, reloader=reloader))
@@ -300,21 +302,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in control_client.COMMANDS:
         return control_client.run(args)
     if args.command == "migrate":
-        from .migrate import migrate_command
+        from naftiko.document.migrate import migrate_command
 
         return migrate_command(args.file, args.to, args.output)
     if args.command == "schema" and args.schema_version:
-        from .migrate import schema_command
+        from naftiko.document.migrate import schema_command
 
         return schema_command(args.schema_version)
     if args.command in ("export", "import", "schema"):
-        from .openapi import commands
+        from naftiko.openapi import commands
 
         if args.command == "schema":
             return commands.schema_command()
         if args.command == "export":
             return commands.export_command(args.file, args.output, args.adapter)
-        from .openapi.importer import ImportOptions
+        from naftiko.openapi.importer import ImportOptions
 
         options = ImportOptions(
             namespace=args.namespace,

@@ -15,11 +15,11 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..expressions.names import normalise
-from ..expressions.template import MISSING, Template
+from naftiko.expressions.names import normalise
+from naftiko.expressions.template import MISSING, Template
 
 if TYPE_CHECKING:
-    from .invoke import Call
+    from naftiko.engine.simple import Call
 
 Warn = Callable[[str], None]
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")
@@ -76,7 +76,7 @@ def compile_sources(params: dict, with_: list[tuple[str, object]], known: Collec
     parameters in declaration order: fixed values, then inputs. ``known`` lists the inputs the
     adapter exposes (tolerant matches are made against them). Unless ``closed``, a parameter no
     exposed input matches reads the input of its exact name (an undeclared REST query parameter)."""
-    from .invoke import InputRef  # invoke builds on this module
+    from naftiko.engine.simple import InputRef  # invoke builds on this module
 
     sources: list[tuple[str, Source]] = []
     fed: set[str] = set()
@@ -120,7 +120,7 @@ def bind_unit_inputs(unit: object, known: Collection[str], warn: Warn | None = N
 
 def _rebind(compiled: object, known: Collection[str]) -> object:
     """An ``ns.name`` reference with ``name`` replaced by the exposed input it means."""
-    from .invoke import InputRef
+    from naftiko.engine.simple import InputRef
 
     if not isinstance(compiled, InputRef) or not known:
         return compiled
@@ -149,7 +149,7 @@ def template_inputs(template: Template, aliases: Collection[str], binds: dict) -
 def unit_reads(unit: object) -> set[str]:
     """The input names a simple unit's call reads: bound input keys, ``with`` references, and the
     variables of its templates (``with``, fixed values, headers, the body)."""
-    from .invoke import InputRef
+    from naftiko.engine.simple import InputRef
 
     read: set[str] = set()
     aliases = getattr(unit, "aliases", frozenset())

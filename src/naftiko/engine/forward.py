@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, unquote_plus
 
-from ..consumer.auth import OutboundAuth
-from ..consumer.transport import OutboundRequest, Transport, UpstreamResponse
-from ..errors import InvalidInput
-from ..expressions.template import Template
+from naftiko.consumes.auth import OutboundAuth
+from naftiko.consumes.transport import OutboundRequest, Transport, UpstreamResponse
+from naftiko.errors import InvalidInput
+from naftiko.expressions.template import Template
 
 # RFC 9110 §7.6.1 connection-specific headers, plus Proxy-* (matched by prefix) and the ones
 # that describe this hop's framing or target rather than the message.

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..consumer.request import compile_value, render_value
-from ..expressions.template import Scope, Template
-from ..spec.model import OutputParameter
-from .invoke import Result
-from .shaping import _coerce
+from naftiko.consumes.request import compile_value, render_value
+from naftiko.expressions.template import Scope, Template
+from naftiko.document.model import OutputParameter
+from naftiko.engine.simple import Result
+from naftiko.engine.shaping import _coerce
 
 Render = Callable[[Scope], object]
 

@@ -19,11 +19,11 @@ import dataclasses
 import re
 from urllib.parse import urljoin, urlsplit
 
-from ..consumer.transport import OutboundRequest
-from ..errors import InvalidInput, UpstreamUnavailable
-from ..expressions.names import find_name
-from ..expressions.template import Scope
-from .invoke import EMPTY, CallUnit, Result, decode_off_loop, upstream_failure
+from naftiko.consumes.transport import OutboundRequest
+from naftiko.errors import InvalidInput, UpstreamUnavailable
+from naftiko.expressions.names import find_name
+from naftiko.expressions.template import Scope
+from naftiko.engine.simple import EMPTY, CallUnit, Result, decode_off_loop, upstream_failure
 
 PAGES_ARGUMENT = "pages"
 PAGES_PROPERTY = {

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
-from ..adapters.limits import InboundLimits
-from ..binds import Binds, read_env_file, resolve_binds, resolve_location
-from ..consumer.auth import BodyFieldTransport, compile_auth
-from ..consumer.formats import check_format
-from ..consumer.oauth2 import (
+from naftiko.exposes.http.limits import InboundLimits
+from naftiko.binds.resolve import Binds, read_env_file, resolve_binds, resolve_location
+from naftiko.consumes.auth import BodyFieldTransport, compile_auth
+from naftiko.consumes.formats import check_format
+from naftiko.consumes.oauth2 import (
     BEARER,
     TOKEN_RESPONSE_CAP,
     CustomTokenSource,
@@ -29,32 +29,32 @@ from ..consumer.oauth2 import (
     TokenAuthTransport,
     TokenSource,
 )
-from ..consumer.request import (
+from naftiko.consumes.request import (
     BodyPlan,
     ParamSpec,
     RequestPlan,
     compile_value,
     split_path,
 )
-from ..consumer.transport import AiohttpTransport, DryRunTransport, Limits, Transport
-from ..errors import Diagnostic, LoadError
-from ..expressions.jsonpath import JsonPath, JsonPathError
-from ..expressions.template import MISSING, Scope, Template, TemplateError
-from ..loader import Loaded
-from ..secrets import Secrets
-from ..spec import model as m
-from .binding import bind_unit_inputs, route_variables, unit_reads
-from .invoke import Call, CallUnit, ConsumedOperation, compile_with_value
-from .mock import compile_mock, is_mock
-from .pagination import PAGES_ARGUMENT, PAGES_PROPERTY, PAGINATION_OUTPUT, Caps, PagedCallUnit, Paging, simple_path
-from .script import PythonScript
-from .shaping import (
+from naftiko.consumes.transport import AiohttpTransport, DryRunTransport, Limits, Transport
+from naftiko.errors import Diagnostic, LoadError
+from naftiko.expressions.jsonpath import JsonPath, JsonPathError
+from naftiko.expressions.template import MISSING, Scope, Template, TemplateError
+from naftiko.document.loader import Loaded
+from naftiko.binds.secrets import Secrets
+from naftiko.document import model as m
+from naftiko.engine.binding import bind_unit_inputs, route_variables, unit_reads
+from naftiko.engine.simple import Call, CallUnit, ConsumedOperation, compile_with_value
+from naftiko.engine.mock import compile_mock, is_mock
+from naftiko.engine.pagination import PAGES_ARGUMENT, PAGES_PROPERTY, PAGINATION_OUTPUT, Caps, PagedCallUnit, Paging, simple_path
+from naftiko.engine.script import PythonScript
+from naftiko.engine.shaping import (
     compile_consumed,
     compile_orchestrated,
     compile_outputs,
     is_passthrough,
 )
-from .steps import CallStep, LookupStep, ScriptStep, StepsUnit
+from naftiko.engine.orchestrated import CallStep, LookupStep, ScriptStep, StepsUnit
 
 _FRAGMENT = re.compile(r"(?<!\{)#")  # a URL fragment, not a {{#section}}
 ADAPTER_ALIASES = {"rest": frozenset({"rest"}), "mcp": frozenset({"tools", "mcp"}), "skill": frozenset(), "control": frozenset()}
@@ -238,7 +238,7 @@ class _Compiler:
 
     def load_imports(self) -> dict[str, Loaded]:
         """Read every consumes file named by an ``import`` entry, relative to this file."""
-        from ..loader import load
+        from naftiko.document.loader import load
 
         cap = self.doc.capability
         entries = [(c, ("consumes", i)) for i, c in enumerate(self.doc.consumes)]
@@ -728,7 +728,7 @@ class _Compiler:
                 seen_paths[res.path] = route
                 routes.append(route)
             if res.forward is not None:
-                from .forward import compile_forward
+                from naftiko.engine.forward import compile_forward
 
                 fpath = rpath + ("forward",)
                 target = self.upstreams.get(res.forward.targetNamespace)
@@ -778,7 +778,7 @@ class _Compiler:
                     self.warn(path, f"route placeholder '{{{name}}}' feeds nothing in '{unit.call.target.request.target}'")
 
     def mcp(self, adapter: m.ExposesMcp, path: tuple, consumers, binds) -> McpAdapterPlan:
-        from ..adapters.mcp_catalog import compile_catalog
+        from naftiko.exposes.mcp.catalog import compile_catalog
 
         aliases = ADAPTER_ALIASES["mcp"] | {adapter.namespace}
         tools: list[McpToolPlan] = []
@@ -796,7 +796,7 @@ class _Compiler:
         )
 
     def mcp_tool(self, tool: m.McpTool, tpath: tuple, names: set[str], tools: list[McpToolPlan], consumers, aliases, binds, start: int) -> None:
-        from ..adapters.mcp_schema import (
+        from naftiko.exposes.mcp.schema import (
             annotations_for,
             input_schema_for,
             output_schema_for,
@@ -868,13 +868,13 @@ class _Compiler:
             elif adapter.type == "mcp":
                 plan = self.mcp(adapter, path, consumers, binds)
             elif adapter.type == "skill":
-                from ..adapters.skill import compile_skill
+                from naftiko.exposes.skill.router import compile_skill
 
                 plan = compile_skill(self, adapter, path, binds)
                 if plan is None:
                     continue
             elif adapter.type == "control":
-                from ..adapters.control import compile_control
+                from naftiko.exposes.control.router import compile_control
 
                 plan = compile_control(self, adapter, path, binds)
                 if plan is None:

@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..errors import EngineError
+from naftiko.errors import EngineError
 
 
 def _where(exc: BaseException, files: set[str]) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..expressions.jsonpath import JsonPath, is_jsonpath
-from ..spec.model import OutputParameter
+from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
+from naftiko.document.model import OutputParameter
 
 Shape = Callable[[object], object]
 

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from ..jsonio import dumps
-from .jsonpath import JsonPath
+from naftiko.jsonio import dumps
+from naftiko.expressions.jsonpath import JsonPath
 
 MISSING = object()
 _TAG = re.compile(r"\{\{\{\s*(?P<raw>.*?)\s*\}\}\}|\{\{\s*(?P<sigil>[#^/!&]?)\s*(?P<name>.*?)\s*\}\}", re.S)

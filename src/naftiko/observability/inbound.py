@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING
 from mcp import MCPError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .outbound import UPSTREAM_CALLS
-from .tracing import headers_carrier
+from naftiko.observability.outbound import UPSTREAM_CALLS
+from naftiko.observability.tracing import headers_carrier
 
 if TYPE_CHECKING:
     from mcp.server import ServerRequestContext
     from mcp_types import CallToolRequestParams, CallToolResult
     from opentelemetry.trace import Span
 
-    from ..adapters.rest import RestRouter
-    from ..engine.plan import McpAdapterPlan
-    from .telemetry import Telemetry, ToolHandler
+    from naftiko.exposes.rest.router import RestRouter
+    from naftiko.engine.plan import McpAdapterPlan
+    from naftiko.observability.telemetry import Telemetry, ToolHandler
 
 Classify = Callable[[Scope], tuple[str, str]]
 """(operation, route template) of an HTTP request, both from the capability file."""

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 from opentelemetry.trace import Span, Status, StatusCode
 
-from ..consumer.transport import OutboundRequest, Transport, UpstreamResponse
+from naftiko.consumes.transport import OutboundRequest, Transport, UpstreamResponse
 
 if TYPE_CHECKING:
-    from .telemetry import Telemetry
+    from naftiko.observability.telemetry import Telemetry
 
 # The current request's upstream call counter (a one-item list), set by the inbound observers.
 UPSTREAM_CALLS: ContextVar[list[int] | None] = ContextVar("naftiko_upstream_calls", default=None)

@@ -17,8 +17,8 @@ from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from .logs import RequestLog, request_logging_enabled
-from .settings import OFF
+from naftiko.observability.logs import RequestLog, request_logging_enabled
+from naftiko.observability.settings import OFF
 
 if TYPE_CHECKING:
     import uvicorn
@@ -26,12 +26,12 @@ if TYPE_CHECKING:
     from mcp_types import CallToolRequestParams, CallToolResult
     from starlette.types import ASGIApp
 
-    from ..adapters.rest import RestRouter
-    from ..engine.plan import McpAdapterPlan, Plan
-    from ..expressions.template import Scope
-    from .buffer import TraceBuffer
-    from .metrics import Metrics
-    from .tracing import Tracing
+    from naftiko.exposes.rest.router import RestRouter
+    from naftiko.engine.plan import McpAdapterPlan, Plan
+    from naftiko.expressions.template import Scope
+    from naftiko.observability.buffer import TraceBuffer
+    from naftiko.observability.metrics import Metrics
+    from naftiko.observability.tracing import Tracing
 
     ToolHandler = Callable[[ServerRequestContext, CallToolRequestParams], Awaitable[CallToolResult]]
 
@@ -130,7 +130,7 @@ class Telemetry:
         inactive or for adapters observed elsewhere (MCP: per tool call) or not at all (control)."""
         if not self.active or adapter.kind not in ("rest", "skill"):
             return app
-        from .inbound import HttpObserver, rest_classifier, skill_classify
+        from naftiko.observability.inbound import HttpObserver, rest_classifier, skill_classify
 
         # a REST adapter's inner app is its router (serve.build_app)
         classify = rest_classifier(cast("RestRouter", inner)) if adapter.kind == "rest" else skill_classify
@@ -139,7 +139,7 @@ class Telemetry:
     def observe_tool(self, plan: McpAdapterPlan, call_tool: ToolHandler) -> ToolHandler:
         if not self.active:
             return call_tool
-        from .inbound import observe_tool
+        from naftiko.observability.inbound import observe_tool
 
         return observe_tool(self, plan, call_tool)
 
@@ -148,8 +148,8 @@ class Telemetry:
         unit's steps. Done once, before serving; nothing is instrumented when inactive."""
         if not self.active:
             return
-        from ..engine.steps import StepsUnit
-        from .outbound import ObservedTransport
+        from naftiko.engine.orchestrated import StepsUnit
+        from naftiko.observability.outbound import ObservedTransport
 
         for namespace, operations in self.plan.consumers.items():
             for name, operation in operations.items():
@@ -250,12 +250,12 @@ def start_telemetry(plan: Plan, environ: Mapping[str, str] | None = None) -> Tel
     tracing: Tracing | None = None
     buffer: TraceBuffer | None = None
     if settings.metrics:
-        from .metrics import Metrics
+        from naftiko.observability.metrics import Metrics
 
         metrics = Metrics()
     if settings.tracing(env):
-        from .buffer import TraceBuffer
-        from .tracing import Tracing
+        from naftiko.observability.buffer import TraceBuffer
+        from naftiko.observability.tracing import Tracing
 
         buffer = TraceBuffer(settings.buffer_size) if settings.traces else None
         service = plan.label or Path(plan.file).stem

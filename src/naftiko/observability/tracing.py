@@ -33,13 +33,13 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from .. import __version__
-from .settings import ObservabilitySettings
+from naftiko import __version__
+from naftiko.observability.settings import ObservabilitySettings
 
 if TYPE_CHECKING:
     from opentelemetry.util.types import Attributes
 
-    from .buffer import TraceBuffer
+    from naftiko.observability.buffer import TraceBuffer
 
 SERVER, CLIENT, INTERNAL = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.INTERNAL
 

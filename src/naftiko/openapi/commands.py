@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from .importer import ImportOptions
+from naftiko.openapi.importer import ImportOptions
 
 EXIT_FAILED = 2
 
@@ -25,9 +25,9 @@ def _write(text: str, output: str | None) -> None:
 
 
 def export_command(file: str, output: str | None, adapter: str | None) -> int:
-    from ..errors import LoadError
-    from ..loader import load
-    from .export import ExportError, export_openapi, render
+    from naftiko.errors import LoadError
+    from naftiko.document.loader import load
+    from naftiko.openapi.export import ExportError, export_openapi, render
 
     try:
         document = export_openapi(load(file), adapter)
@@ -56,7 +56,7 @@ def export_command(file: str, output: str | None, adapter: str | None) -> int:
 
 
 def import_command(spec: str, output: str | None, options: ImportOptions | None = None) -> int:
-    from .importer import ImportFailed, import_openapi, read_spec, to_yaml
+    from naftiko.openapi.importer import ImportFailed, import_openapi, read_spec, to_yaml
 
     options = options or ImportOptions()
     if options.split_by_tag and not output:
@@ -102,7 +102,7 @@ def import_command(spec: str, output: str | None, options: ImportOptions | None 
 
 def openapi_hint(file: str) -> str | None:
     """``FILE: this is an OpenAPI document …`` when a capability command is given one by mistake."""
-    from .importer import is_openapi
+    from naftiko.openapi.importer import is_openapi
 
     try:
         with open(file, encoding="utf-8") as handle:
@@ -111,7 +111,7 @@ def openapi_hint(file: str) -> str | None:
         return None
     if not re.search(r'(^|[{,])\s*"?(openapi|swagger)"?\s*:', head, re.MULTILINE):
         return None  # cheap check first: most broken capabilities are not OpenAPI documents
-    from .importer import ImportFailed, read_spec
+    from naftiko.openapi.importer import ImportFailed, read_spec
 
     try:
         data = read_spec(file)
@@ -129,6 +129,6 @@ def schema_command() -> int:
     """The bundled JSON Schema, byte for byte, for editors and other validators."""
     from importlib import resources
 
-    text = resources.files("naftiko.spec").joinpath("naftiko-schema.json").read_text("utf-8")
+    text = resources.files("naftiko.document").joinpath("naftiko-schema.json").read_text("utf-8")
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0

@@ -15,22 +15,22 @@ import re
 
 import yaml
 
-from .. import __version__
-from ..engine.invoke import CallUnit, InputRef
-from ..engine.mock import MockUnit
-from ..engine.plan import (
+from naftiko import __version__
+from naftiko.engine.simple import CallUnit, InputRef
+from naftiko.engine.mock import MockUnit
+from naftiko.engine.plan import (
     Options,
     RestAdapterPlan,
     RestOperation,
     RestRoute,
     compile_plan,
 )
-from ..engine.steps import ScriptStep, StepsUnit
-from ..expressions.names import normalise
-from ..expressions.template import MISSING
-from ..loader import Loaded
-from ..spec import SPEC_VERSION
-from ..spec import model as m
+from naftiko.engine.orchestrated import ScriptStep, StepsUnit
+from naftiko.expressions.names import normalise
+from naftiko.expressions.template import MISSING
+from naftiko.document.loader import Loaded
+from naftiko.document import SPEC_VERSION
+from naftiko.document import model as m
 
 OPENAPI_VERSION = "3.1.0"
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")

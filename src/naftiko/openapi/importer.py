@@ -28,9 +28,9 @@ from pathlib import Path
 
 import yaml
 
-from ..spec import SPEC_VERSION
-from .export import dump_yaml
-from .schemas import JSON_TYPES, Refs, primary_type
+from naftiko.document import SPEC_VERSION
+from naftiko.openapi.export import dump_yaml
+from naftiko.openapi.schemas import JSON_TYPES, Refs, primary_type
 
 METHODS = ("get", "post", "put", "patch", "delete")
 UNSUPPORTED_METHODS = ("head", "options", "trace")

@@ -1,0 +1,276 @@
+"""Turning a consumed operation plus argument values into one outbound HTTP request.
+
+A :class:`RequestPlan` is built once per consumed operation at load: the base URL with binds
+applied, the path split into literal and placeholder segments, each parameter's location,
+the authentication step. :meth:`RequestPlan.build` then does only the per-call work:
+encoding values where they go (contract §3).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import quote
+from xml.sax.saxutils import escape as xml_escape
+
+from naftiko.errors import InvalidInput
+from naftiko.expressions.template import MISSING, Scope, Template, to_json_fragment, to_text
+from naftiko.jsonio import dumps
+from naftiko.consumes import styles
+from naftiko.consumes.auth import OutboundAuth
+from naftiko.consumes.transport import OutboundRequest
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")
+_CRLF = re.compile(r"[\r\n\x00]")
+
+BODY_CONTENT_TYPES = {
+    "json": "application/json",
+    "text": "text/plain; charset=utf-8",
+    "xml": "application/xml",
+    "sparql": "application/sparql-query",
+    "formUrlEncoded": "application/x-www-form-urlencoded",
+}
+
+
+@dataclass(slots=True)
+class ParamSpec:
+    """One consumed parameter after merging the consumes, resource and operation levels."""
+
+    name: str
+    location: str  # path | query | header | cookie | body
+    type: str | None = None
+    required: bool = False
+    description: str | None = None
+    value: Template | object = MISSING  # a default/fixed value, maybe a template
+    style: str | None = None  # EXT: OpenAPI serialisation style (consumer/styles.py)
+    explode: bool | None = None
+
+
+def split_path(path: str) -> tuple[list[str | tuple[str]], list[str]]:
+    """``/a/{x}/b{{y}}`` → parts (literals, ``(name,)`` placeholders) and placeholder names."""
+    parts: list[str | tuple[str]] = []
+    names: list[str] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(path):
+        if m.start() > pos:
+            parts.append(path[pos : m.start()])
+        name = (m.group(1) or m.group(2)).strip()
+        parts.append((name,))
+        names.append(name)
+        pos = m.end()
+    if pos < len(path):
+        parts.append(path[pos:])
+    return parts, names
+
+
+def _check_header_value(name: str, value: str) -> str:
+    if _CRLF.search(value):
+        raise InvalidInput(f"header value for '{name}' contains a line break", field=name)
+    return value
+
+
+def _query_pairs(name: str, value: object) -> list[tuple[str, str]]:
+    if value is None or value is MISSING:
+        return []
+    if isinstance(value, list):
+        return [(name, to_text(v)) for v in value if v is not None]
+    return [(name, to_text(value))]
+
+
+@dataclass(slots=True)
+class BodyPlan:
+    """A consumed ``body:`` — a string template or ``{type, data}`` (contract §3).
+
+    Text data is a template whose values are encoded for where they land: JSON-escaped in
+    JSON, XML-escaped in XML, percent-encoded in a form. Structured data (objects, lists)
+    renders value by value, keeping types, then is serialised per ``type``."""
+
+    kind: str  # json | text | xml | sparql | formUrlEncoded | multipartForm | template
+    data: object
+    bare: frozenset[int] = frozenset()  # JSON templates: variables standing alone as values
+    # EXT: form fields written with an OpenAPI style ({field: (style, explode)}), and a
+    # Content-Type that replaces the kind's own (binary or vendor media types sent as text)
+    encoding: dict[str, tuple[str, bool | None]] = field(default_factory=dict)
+    content_type: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, str):
+            self.data = Template(self.data)
+        if isinstance(self.data, Template) and self.kind == "template":
+            self.kind = "json" if self.data.source.lstrip()[:1] in ("{", "[") else "text"
+        if isinstance(self.data, Template) and self.kind == "json":
+            self.bare = self.data.bare_json_slots()
+
+    def render(self, scope: Scope) -> tuple[bytes, str]:
+        if isinstance(self.data, Template):
+            if self.kind == "json":  # a missing value standing alone is null: the JSON stays valid
+                return self.data.render_json(scope, self.bare).encode(), self.content_type or BODY_CONTENT_TYPES["json"]
+            text = self.data.render(scope, _TEXT_ENCODERS.get(self.kind, to_text))
+            return text.encode(), self.content_type or BODY_CONTENT_TYPES[self.kind]
+        value = render_value(self.data, scope)
+        if self.kind == "multipartForm":
+            return _multipart(value or [])
+        if self.kind == "formUrlEncoded":
+            pairs = []
+            for k, v in (value or {}).items():
+                style = self.encoding.get(k)
+                pairs.extend(styles.query_pairs(k, v, style[0], style[1]) if style else _query_pairs(k, v))
+            return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs).encode(), BODY_CONTENT_TYPES[self.kind]
+        if self.kind == "json":
+            return dumps(value), self.content_type or BODY_CONTENT_TYPES["json"]
+        return to_text(value).encode(), self.content_type or BODY_CONTENT_TYPES[self.kind]
+
+
+_TEXT_ENCODERS = {
+    "json": to_json_fragment,
+    "xml": lambda value: xml_escape(to_text(value), {'"': "&quot;", "'": "&apos;"}),
+    "formUrlEncoded": lambda value: quote(to_text(value), safe=""),
+    # SPARQL string literal escapes, so a value cannot close its quotes and add clauses
+    "sparql": lambda value: to_text(value).translate({92: "\\\\", 34: '\\"', 39: "\\'", 10: "\\n", 13: "\\r"}),
+}
+
+
+def _quoted(text: str) -> str:
+    return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")  # as browsers do
+
+
+def _multipart(parts: list[dict]) -> tuple[bytes, str]:
+    """RFC 7578 ``multipart/form-data`` from rendered ``{name, value, filename?, contentType?}``."""
+    boundary = uuid.uuid4().hex
+    out = bytearray()
+    for part in parts:
+        if part.get("value") is None:
+            continue  # an optional part the call did not fill
+        out += f"--{boundary}\r\n".encode()
+        disposition = f'form-data; name="{_quoted(str(part.get("name", "")))}"'
+        if part.get("filename"):
+            disposition += f'; filename="{_quoted(str(part["filename"]))}"'
+        out += f"Content-Disposition: {disposition}\r\n".encode()
+        if part.get("contentType"):
+            out += f"Content-Type: {_quoted(str(part['contentType']))}\r\n".encode()
+        value = part.get("value")
+        out += b"\r\n" + (value if isinstance(value, bytes) else to_text(value).encode()) + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+def compile_value(value: object) -> object:
+    """Compile every string inside a literal structure into a :class:`Template`."""
+    if isinstance(value, str):
+        return Template(value) if "{{" in value else value
+    if isinstance(value, dict):
+        return {k: compile_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compile_value(v) for v in value]
+    return value
+
+
+def render_value(value: object, scope: Scope) -> object:
+    """Render a compiled structure. ``"{{x}}"`` alone keeps x's type (a list stays a list)."""
+    if isinstance(value, Template):
+        var = value.single_var
+        if var is not None:
+            resolved = scope.resolve(var)
+            return None if resolved is MISSING else resolved
+        return value.render(scope)
+    if isinstance(value, dict):
+        return {k: render_value(v, scope) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, scope) for v in value]
+    return value
+
+
+@dataclass(slots=True)
+class RequestPlan:
+    namespace: str
+    operation: str
+    method: str
+    base_url: str
+    path_parts: list
+    params: dict[str, ParamSpec]
+    auth: OutboundAuth | None = None
+    body: BodyPlan | None = None
+    headers: list[tuple[str, Template]] = field(default_factory=list)
+    timeout: float = 30.0
+    body_object: bool = False  # several `in: body` parameters declared: always a JSON object of them
+
+    @property
+    def target(self) -> str:
+        return f"{self.namespace}.{self.operation}"
+
+    def build(self, args: dict[str, object], scope: Scope) -> OutboundRequest:
+        """``args`` holds a value per consumed parameter name (already resolved from inputs)."""
+        segments: list[str] = [self.base_url]
+        for part in self.path_parts:
+            if isinstance(part, str):
+                segments.append(part)
+                continue
+            name = part[0]
+            value = args.get(name, MISSING)
+            if value is MISSING or value is None or value == "":
+                raise InvalidInput(f"missing required path parameter '{name}'", field=name)
+            text = to_text(value)
+            if text in (".", ".."):  # would move up the upstream's path once normalised
+                raise InvalidInput(f"path parameter '{name}' cannot be {text!r}", field=name)
+            spec = self.params.get(name)
+            if spec is not None and spec.style is not None:
+                segments.append(styles.path_segment(name, value, spec.style, spec.explode))
+                continue
+            segments.append(quote(text, safe=""))
+        url = "".join(segments)
+
+        query: list[tuple[str, str]] = []
+        headers: list[tuple[str, str]] = []
+        cookies: list[str] = []
+        body_values: dict[str, object] = {}
+        for name, value in args.items():
+            spec = self.params.get(name)
+            if spec is None and self.body is not None:
+                continue  # an undeclared argument of an operation with a body: a body variable
+            where = spec.location if spec else ("body" if name == "body" else "query")
+            if value is MISSING or (value is None and not (where == "body" and self.body_object)):
+                continue  # an explicit null is kept only as a field of a body object (clearing a field)
+            if where == "path":
+                continue
+            style = spec.style if spec is not None else None  # EXT: OpenAPI serialisation (consumer/styles.py)
+            explode = spec.explode if spec is not None else None
+            if where == "query":
+                query.extend(styles.query_pairs(name, value, style, explode) if style else _query_pairs(name, value))
+            elif where == "header":
+                text = styles.header_value(value, explode) if style else to_text(value)
+                headers.append((name, _check_header_value(name, text)))
+            elif where == "cookie":
+                text = styles.cookie_value(value) if style else to_text(value)
+                if _CRLF.search(text) or ";" in text:
+                    raise InvalidInput(f"cookie value for '{name}' contains a forbidden character", field=name)
+                cookies.append(f"{name}={quote(text, safe='')}")
+            elif where == "body":
+                body_values[name] = value
+        for name, template in self.headers:
+            headers.append((name, _check_header_value(name, template.render(scope))))
+        if cookies:
+            headers.append(("Cookie", "; ".join(cookies)))
+
+        data: bytes | None = None
+        declared_type = any(name.lower() == "content-type" for name, _ in headers)  # the file's Content-Type governs
+        if self.body is not None:  # the body sees the call's arguments over the unit's inputs
+            data, ctype = self.body.render(scope.layered(args))
+            if not declared_type:
+                headers.append(("Content-Type", ctype))
+        elif body_values:
+            if len(body_values) == 1 and not self.body_object:
+                (payload,) = body_values.values()
+            else:
+                payload = body_values
+            if declared_type and isinstance(payload, str):
+                data = payload.encode()  # a string body under a declared type is sent as is, not JSON-quoted
+            else:
+                data = dumps(payload)
+                if not declared_type:
+                    headers.append(("Content-Type", "application/json"))
+        if self.auth is not None:
+            self.auth.apply(headers, query)
+        if query:
+            url += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query)
+        return OutboundRequest(self.method, url, headers, data, self.timeout)

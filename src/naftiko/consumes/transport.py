@@ -1,0 +1,319 @@
+"""The outbound HTTP transport: one small interface, an aiohttp implementation, a dry-run one.
+
+Everything above this module speaks :class:`OutboundRequest` and :class:`UpstreamResponse`;
+swapping the HTTP library means writing one more class with ``send`` and ``aclose``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from naftiko.errors import EngineError, InvalidInput, UpstreamTimeout, UpstreamUnavailable
+from naftiko.consumes.resilience import IDEMPOTENT_METHODS, RetryPolicy, with_retries
+
+
+@dataclass(slots=True)
+class OutboundRequest:
+    method: str
+    url: str  # fully encoded; sent as is
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None
+    timeout: float = 30.0
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+    @property
+    def is_json(self) -> bool:
+        ct = self.content_type.split(";", 1)[0].strip().lower()
+        return ct == "application/json" or ct.endswith("+json")
+
+
+class Transport(Protocol):
+    async def send(self, request: OutboundRequest) -> UpstreamResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class UpstreamConnectionError(UpstreamUnavailable):
+    """No HTTP answer because of the connection (refused, reset, closed early): retryable."""
+
+
+class UpstreamConnectTimeout(UpstreamTimeout):
+    """The connection was not established in time: nothing was sent, so retryable."""
+
+
+class UpstreamBusy(EngineError):
+    """No concurrency slot for this consumes entry freed up within ``queueTimeout``."""
+
+    status = 503
+    title = "Service unavailable"
+
+
+class ResponseTooLarge(UpstreamUnavailable):
+    """The upstream body passed ``maxResponseBytes``; ``partial`` holds the bytes read up to it."""
+
+    def __init__(self, detail: str, *, status: int, partial: bytes, content_type: str):
+        super().__init__(detail)
+        self.upstream_status = status
+        self.partial = partial
+        self.content_type = content_type
+
+
+CONNECTION_ERRORS = (UpstreamConnectionError, UpstreamConnectTimeout)
+DEFAULT_POOL_SIZE = 100  # connections per consumes entry (resilience.poolSize)
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # decompressed upstream body (resilience.maxResponseBytes)
+_HEADER_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The resilience settings of one consumes entry (docs/resilience.md).
+
+    Off by default except the two bounds every entry needs: the pool size and the response size cap.
+    """
+
+    connect: float | None = None
+    read: float | None = None
+    total: float | None = None  # None: each request's own timeout (``--timeout``)
+    retry: RetryPolicy | None = None
+    max_concurrency: int | None = None
+    queue_timeout: float = 5.0
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    pool_size: int = DEFAULT_POOL_SIZE
+
+    @classmethod
+    def from_model(cls, resilience) -> Limits:
+        if resilience is None:
+            return cls()
+        timeouts = resilience.timeouts
+        return cls(
+            connect=timeouts.connect if timeouts else None,
+            read=timeouts.read if timeouts else None,
+            total=timeouts.total if timeouts else None,
+            retry=RetryPolicy.from_model(resilience.retries) if resilience.retries and resilience.retries.max else None,
+            max_concurrency=resilience.maxConcurrency,
+            queue_timeout=resilience.queueTimeout or 5.0,
+            max_response_bytes=resilience.maxResponseBytes or DEFAULT_MAX_RESPONSE_BYTES,
+            pool_size=resilience.poolSize or DEFAULT_POOL_SIZE,
+        )
+
+
+def _host(url: str) -> str:
+    """``host:port`` of a URL, never its userinfo (which may hold a secret)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port}" if port else host
+
+
+class AiohttpTransport:
+    """One pooled aiohttp session per consumes entry, created on first use inside the loop.
+
+    Per call: wait for a slot, send with connect/read/total timeouts, read the body up to the
+    size cap, and retry transient failures of idempotent methods within the call's deadline.
+
+    Slots: a call holds one of ``min(maxConcurrency, poolSize)`` slots while it is sent. With a
+    slot per pooled connection, a call never waits inside the HTTP client for a connection, where
+    the wait could only end as a timeout: waiting here, it ends as "busy" (503), which is what
+    it is. The wait is bounded by ``queueTimeout`` when ``maxConcurrency`` is set, else by the
+    call's own deadline.
+    """
+
+    def __init__(self, *, digest: tuple[str, str] | None = None, limits: Limits | None = None):
+        self._digest = digest
+        self._limits = limits or Limits()
+        self._limit = self._limits.pool_size
+        self._session = None
+        self._timeouts: dict[float, object] = {}  # building a ClientTimeout per call shows in profiles
+        bound = self._limits.max_concurrency
+        self._slot_count = min(bound, self._limit) if bound else self._limit
+        self._slots = asyncio.Semaphore(self._slot_count)
+
+    def _open(self):
+        import aiohttp
+
+        middlewares = (aiohttp.DigestAuthMiddleware(*self._digest, preemptive=False),) if self._digest else ()
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=300),
+            middlewares=middlewares,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+        )
+        return self._session
+
+    def _timeout(self, total: float):
+        timeout = self._timeouts.get(total)
+        if timeout is None:
+            import aiohttp
+
+            timeout = aiohttp.ClientTimeout(total=total, connect=self._limits.connect, sock_read=self._limits.read)
+            if len(self._timeouts) < 64:  # first attempts share one; retries have odd remainders
+                self._timeouts[total] = timeout
+        return timeout
+
+    async def send(self, request: OutboundRequest) -> UpstreamResponse:
+        loop = asyncio.get_running_loop()
+        total = self._limits.total or request.timeout
+        deadline = loop.time() + total
+        policy = self._limits.retry
+        if policy is None or request.method not in IDEMPOTENT_METHODS:
+            return await self._attempt(request, deadline, total)
+        return await with_retries(
+            lambda until: self._attempt(request, until, total), policy, deadline, CONNECTION_ERRORS, clock=loop.time
+        )
+
+    async def _attempt(self, request: OutboundRequest, deadline: float, total: float) -> UpstreamResponse:
+        if self._slots.locked():
+            remaining = deadline - asyncio.get_running_loop().time()
+            wait = max(min(self._limits.queue_timeout, remaining) if self._limits.max_concurrency else remaining, 0)
+            try:
+                async with asyncio.timeout(wait):
+                    await self._slots.acquire()
+            except TimeoutError:
+                if self._limits.max_concurrency and self._limits.max_concurrency <= self._limit:
+                    why = f"{self._limits.max_concurrency} calls in flight"
+                else:
+                    why = f"all {self._limit} connections of its pool in use (resilience.poolSize)"
+                host = _host(request.url)
+                raise UpstreamBusy(f"upstream {host} busy: {why}, no slot within {round(wait, 1):g}s") from None
+        else:
+            await self._slots.acquire()
+        try:
+            return await self._send_once(request, deadline, total)
+        finally:
+            self._slots.release()
+
+    async def _send_once(self, request: OutboundRequest, deadline: float, total: float) -> UpstreamResponse:
+        import aiohttp
+        from yarl import URL
+
+        session = self._session or self._open()
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise UpstreamTimeout(f"upstream {_host(request.url)} did not answer within {total:g}s")
+        timeout = self._timeout(total if remaining >= total else round(remaining, 3))
+        try:
+            async with session.request(
+                request.method,
+                URL(request.url, encoded=True),
+                headers=request.headers,
+                data=request.body,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as resp:
+                headers = {k.lower(): v for k, v in resp.headers.items()}
+                body = await self._read(resp, request, headers)
+                return UpstreamResponse(resp.status, headers, body)
+        except aiohttp.ConnectionTimeoutError:
+            raise UpstreamConnectTimeout(
+                f"upstream {_host(request.url)} did not accept a connection within {self._limits.connect or total:g}s"
+            ) from None
+        except aiohttp.SocketTimeoutError:
+            raise UpstreamTimeout(f"upstream {_host(request.url)} sent nothing for {self._limits.read or total:g}s") from None
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream {_host(request.url)} did not answer within {total:g}s") from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            reason = getattr(exc.certificate_error, "verify_message", None) or "not trusted"
+            raise UpstreamUnavailable(
+                f"upstream {_host(request.url)}: its TLS certificate was refused ({reason})"
+            ) from None
+        except aiohttp.ClientConnectorSSLError:
+            raise UpstreamUnavailable(f"upstream {_host(request.url)}: the TLS handshake failed") from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            reason = "refused or could not be reached" if isinstance(exc, aiohttp.ClientConnectorError) else f"failed: {type(exc).__name__}"
+            raise UpstreamConnectionError(f"upstream {_host(request.url)} {reason}") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(f"upstream {_host(request.url)} failed: {type(exc).__name__}") from None
+        except ValueError:  # aiohttp refusing a header or yarl the URL; its text may quote either
+            bad = next((name for name, value in request.headers if _HEADER_FORBIDDEN.search(f"{name}{value}")), None)
+            if bad is not None:
+                raise InvalidInput(
+                    f"header '{bad}' would hold a control character, which HTTP does not allow", field=bad
+                ) from None
+            raise UpstreamUnavailable(f"upstream {_host(request.url)}: the request URL is invalid") from None
+
+    async def _read(self, resp, request: OutboundRequest, headers: dict[str, str]) -> bytes:
+        """The whole body, or :class:`ResponseTooLarge` once it passes ``maxResponseBytes``
+        (counted after decompression: aiohttp inflates chunk by chunk, bounded).
+
+        On any failure the chunks read so far are dropped here, so a failed read of a huge body
+        is not kept alive by the traceback that refers to this frame.
+        """
+        cap = self._limits.max_response_bytes
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in resp.content.iter_any():
+                if size + len(chunk) > cap:
+                    chunks.append(chunk[: cap - size])
+                    resp.close()  # the rest is never read: drop the connection rather than drain it
+                    raise ResponseTooLarge(
+                        f"upstream {_host(request.url)} answered HTTP {resp.status} with a body larger than {cap} bytes "
+                        "(resilience.maxResponseBytes)",
+                        status=resp.status,
+                        partial=b"".join(chunks),
+                        content_type=headers.get("content-type", ""),
+                    )
+                chunks.append(chunk)
+                size += len(chunk)
+        except BaseException:
+            chunks.clear()
+            raise
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class DryRunTransport:
+    """Answers every call with a description of the request that would have been sent."""
+
+    def __init__(self, mask):
+        self._mask = mask
+
+    async def send(self, request: OutboundRequest) -> UpstreamResponse:
+        parts = urlsplit(request.url)
+        query: dict[str, object] = {}
+        for k, v in parse_qsl(parts.query, keep_blank_values=True):
+            query[k] = [*query[k], v] if isinstance(query.get(k), list) else ([query[k], v] if k in query else v)
+        headers = {k: self._mask(v, header=k) for k, v in request.headers}
+        body: object = None
+        if request.body is not None:
+            try:
+                body = orjson.loads(request.body)
+            except orjson.JSONDecodeError:
+                body = request.body.decode("utf-8", "replace")
+        description = {
+            "dryRun": True,
+            "method": request.method,
+            "url": self._mask(request.url),
+            "query": {k: self._mask(v) for k, v in query.items()},
+            "headers": headers,
+            "body": self._mask(body),
+        }
+        return UpstreamResponse(200, {"content-type": "application/json"}, orjson.dumps(description))
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,220 @@
+"""Running an exposed unit (REST operation, MCP tool): inputs in, :class:`Result` out.
+
+This module holds simple mode: ``call`` + ``with`` + output shaping (contract §3, §4). The
+parts are compiled at load so a request only resolves values, builds one outbound request
+and shapes the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+
+from naftiko.consumes.formats import decode
+from naftiko.consumes.request import RequestPlan, render_value
+from naftiko.consumes.transport import Transport, UpstreamResponse
+from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
+from naftiko.expressions.template import MISSING, THIS, Scope, Template
+from naftiko.jsonio import JSONDecodeError, loads
+from naftiko.engine.binding import Fixed, FromInput, Source, compile_sources
+from naftiko.engine.shaping import Shape
+
+# A dotted path into an input (rest.body.items); any other text after the alias is one input name.
+_PLAIN = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_*-]+)*$")
+
+
+@dataclass(slots=True)
+class Result:
+    """What a unit answers. ``raw`` holds the upstream bytes when they pass through
+    untouched; ``value`` the JSON value otherwise (``EMPTY`` for no body)."""
+
+    status: int
+    value: object = None
+    raw: bytes | None = None
+    content_type: str | None = None
+    upstream_error: bool = False
+    headers: dict[str, str] | None = None  # safe upstream headers kept with a relayed body
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    def json_value(self) -> object:
+        """The result as JSON data, parsing passed-through bytes when they are JSON."""
+        if self.raw is None:
+            return None if self.value is EMPTY else self.value
+        if not self.raw.strip():
+            return None
+        try:
+            return loads(self.raw)
+        except JSONDecodeError:
+            return MISSING
+
+
+EMPTY = object()
+
+
+@dataclass(frozen=True, slots=True)
+class InputRef:
+    """``ns.name`` in ``with``: the unit's input ``name`` (never the literal text). The name is
+    matched exactly: tolerant spellings are resolved at load (:mod:`.binding`)."""
+
+    path: tuple[str, ...]
+
+    def resolve(self, inputs: dict) -> object:
+        head = self.path[0]
+        if head in inputs:
+            value = inputs[head]
+            rest = self.path[1:]
+        else:
+            whole = ".".join(self.path)  # an input whose name has dots: tools.a.b for input "a.b"
+            if whole not in inputs:
+                return MISSING
+            return inputs[whole]
+        for part in rest:
+            if not isinstance(value, dict) or part not in value:
+                return MISSING
+            value = value[part]
+        return value
+
+
+def compile_with_value(value: object, aliases: frozenset[str]) -> object:
+    """``ns.name`` (or ``$this.ns.name``) → :class:`InputRef`; ``$…`` → JSONPath; ``{{…}}`` →
+    template; else literal. ``name`` may be any parameter name (``$top``, ``filter[state]``)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith(THIS):
+            text = text[len(THIS) :]
+        ns, dot, name = text.partition(".")
+        if dot and name and ns in aliases and "{{" not in text:
+            return InputRef(tuple(name.split(".")) if _PLAIN.match(name) else (name,))
+        if is_jsonpath(value):
+            return JsonPath(value)
+        if "{{" in value:
+            return Template(value)
+    return value
+
+
+def resolve_with_value(compiled: object, inputs: dict, scope: Scope) -> object:
+    if isinstance(compiled, InputRef):
+        return compiled.resolve(inputs)
+    if isinstance(compiled, JsonPath):
+        return compiled.find(scope.document if scope.document is not MISSING else inputs)
+    if isinstance(compiled, Template):
+        var = compiled.single_var
+        if var is not None:  # "{{x}}" alone keeps x's type
+            return scope.resolve(var)
+        return compiled.render(scope)
+    return compiled
+
+
+@dataclass(slots=True)
+class ConsumedOperation:
+    """A consumed operation ready to call: its request plan, transport and output shape."""
+
+    request: RequestPlan
+    transport: Transport
+    shape: Shape
+    output_raw_format: str = "json"
+    output_schema: str | None = None
+    paging: object = None  # engine.pagination.Paging when the operation declares `pagination`
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+
+@dataclass(slots=True)
+class Call:
+    """One consumed call with its ``with`` entries: used by simple mode and by call steps.
+    ``sources`` is its compiled binding: one source per consumed parameter (:mod:`.binding`)."""
+
+    target: ConsumedOperation
+    with_: list[tuple[str, object]]
+    sources: list[tuple[str, Source]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            self.sources = compile_sources(self.target.request.params, self.with_)
+
+    def bind_inputs(
+        self, known: Collection[str], warn: Callable[[str], None] | None = None, *, closed: bool = False
+    ) -> None:
+        """Recompile the binding against the input names the exposing adapter offers (at load)."""
+        self.sources = compile_sources(self.target.request.params, self.with_, known, warn, closed=closed)
+
+    def arguments(self, inputs: dict, scope: Scope) -> dict:
+        """A value per consumed parameter, each from its one compiled source: ``with`` entries
+        (evaluated against the inputs as they were — FIX), values fixed by the file (never
+        replaced by an input), then inputs by the key chosen at load."""
+        args: dict[str, object] = {}
+        for name, source in self.sources:
+            if type(source) is FromInput:
+                value = inputs.get(source.key, MISSING)
+            elif type(source) is Fixed:
+                value = render_value(source.value, scope)
+            else:
+                value = resolve_with_value(source.compiled, inputs, scope)
+            if value is not MISSING:
+                args[name] = value
+        return args
+
+    async def send(self, inputs: dict, scope: Scope) -> UpstreamResponse:
+        request = self.target.request.build(self.arguments(inputs, scope), scope)
+        return await self.target.transport.send(request)
+
+
+# Upstream response headers that are safe and useful to relay with a body that passes through.
+RELAYED_HEADERS = ("content-type", "content-disposition", "etag", "cache-control", "location", "last-modified", "retry-after")
+
+
+def relayed(response: UpstreamResponse) -> dict[str, str]:
+    return {name: response.headers[name] for name in RELAYED_HEADERS if name in response.headers}
+
+
+OFF_LOOP_BYTES = 256 * 1024
+
+
+async def decode_off_loop(response: UpstreamResponse, target: ConsumedOperation) -> object:
+    """Decode the body; large non-JSON bodies are parsed in a worker thread so one slow parse
+    does not hold every other request."""
+    if target.output_raw_format != "json" and len(response.body) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(decode, response, target.output_raw_format, target.output_schema)
+    return decode(response, target.output_raw_format, target.output_schema)
+
+
+def upstream_failure(response: UpstreamResponse) -> Result:
+    return Result(response.status, raw=response.body, content_type=response.content_type, upstream_error=True, headers=relayed(response))
+
+
+@dataclass(slots=True)
+class CallUnit:
+    """Simple mode: one consumed call, its answer shaped by the unit's outputs (contract §3, §4)."""
+
+    name: str
+    call: Call
+    shape: Shape
+    passthrough: bool
+    aliases: frozenset[str]
+    binds: dict
+    mapped: bool = False  # outputs declared (a whole-document mapping): the answer must be what they say
+
+    @property
+    def calls(self) -> list[Call]:
+        return [self.call]
+
+    async def invoke(self, inputs: dict) -> Result:
+        scope = Scope(inputs, aliases=self.aliases, binds=self.binds)
+        response = await self.call.send(inputs, scope)
+        if response.status >= 400:
+            return upstream_failure(response)
+        if not response.body.strip():
+            return Result(response.status, value=EMPTY, content_type=response.content_type, headers=relayed(response))
+        declared_json = self.call.target.output_raw_format == "json" and response.is_json
+        if self.passthrough and (not self.mapped or declared_json):
+            return Result(response.status, raw=response.body, content_type=response.content_type, headers=relayed(response))
+        # A mapped answer that is not declared JSON is decoded: a 502 naming its type when it is not what was declared
+        document = await decode_off_loop(response, self.call.target)
+        return Result(response.status, value=self.shape(document), content_type="application/json")

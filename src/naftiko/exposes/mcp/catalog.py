@@ -1,0 +1,518 @@
+"""MCP resources and prompts: compiled once at load, served by the low-level server.
+
+Resources
+- Static (``location: file:///dir``, relative ``file:///./dir`` against the capability file):
+  every regular, non-hidden file under the directory, found at load, is one resource. Its uri
+  is the declared ``uri`` + ``/`` + the file's path relative to the directory, each segment
+  percent-encoded (``docs://guides`` + ``a b/x.md`` → ``docs://guides/a%20b/x.md``). A
+  location naming a single file serves that file at the declared uri. A read looks the uri up
+  in that table: a request never becomes a filesystem path, so ``..``, encoded traversal and
+  links leading out of the directory reach nothing (links are checked at load and again at
+  read). Text files are served as text, others as base64 blobs, with the media type guessed
+  from the file name (the declared ``mimeType`` when it cannot be guessed). Files added after
+  start-up are served after a restart.
+- Dynamic (``call`` / ``steps``): a read runs the unit. A uri with ``{param}`` placeholders
+  (RFC 6570 level 1; ``{{param}}`` is accepted and listed as ``{param}``) is a resource
+  template: listed under ``resources/templates/list``, matched on read, the captured
+  (percent-decoded) values are the unit's inputs. JSON results are JSON text (``mimeType`` or
+  ``application/json``); binary upstream bodies are blobs with the upstream content type.
+- An unknown uri is the JSON-RPC error -32602 "Resource not found" (SEP-2164; -32002 is
+  retired); so is an upstream 404 behind a dynamic resource.
+
+Prompts
+- ``template`` messages, or ``location`` naming a file whose whole text is one ``user``
+  message (read at load). ``{{arg}}`` and ``{arg}`` are replaced in one pass over the
+  template, so an argument value containing ``{{other}}`` stays literal. Placeholders that
+  name no declared argument are kept as written; a missing optional argument renders empty; a
+  missing required one is an -32602 error naming it.
+- A prompt with ``call``/``steps`` (extension fields) runs that unit with the arguments as
+  inputs; its result is visible as ``{{result}}`` (objects and lists as compact JSON) and
+  ``{{result.field}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import mcp_types as types
+import orjson
+from mcp import MCPError
+from pydantic import ValidationError
+
+from naftiko.binds.resolve import resolve_location
+from naftiko.engine.binding import bind_unit_inputs
+from naftiko.engine.simple import EMPTY, Result
+from naftiko.errors import EngineError
+from naftiko.expressions.template import MISSING, to_text
+from naftiko.document import model as m
+from naftiko.exposes.mcp.content import (
+    MAX_BINARY_BYTES,
+    as_text,
+    blob_contents,
+    media_type,
+    too_large,
+    upstream_error_text,
+)
+
+log = logging.getLogger("naftiko.mcp")
+MAX_STATIC_FILES = 1000
+_EXTRA_TYPES = {".yaml": "application/yaml", ".yml": "application/yaml", ".toml": "application/toml", ".md": "text/markdown"}
+_SEGMENT_SAFE = "-._~!$&'()*+,;=:@"
+_NAME = r"[A-Za-z0-9_-]+"
+_MUSTACHE_PARAM = re.compile(r"\{\{\s*(" + _NAME + r")\s*\}\}")
+_URI_EXPR = re.compile(r"\{([^{}]*)\}")
+# One pass over a prompt message: {{name}} / {{name.path}} or {name} / {name.path}.
+_PLACEHOLDER = re.compile(r"\{\{\s*(" + _NAME + r"(?:\." + _NAME + r")*)\s*\}\}|\{(" + _NAME + r"(?:\." + _NAME + r")*)\}")
+_INVOCABLE_KEYS = ("call", "with", "steps", "mappings", "outputParameters", "ref")
+
+
+# ------------------------------------------------------------------ plans
+
+
+@dataclass
+class StaticFile:
+    """One file under a static resource's directory (``path`` unresolved, ``root`` real)."""
+
+    uri: str
+    path: Path
+    root: Path
+    mime: str | None
+    listing: types.Resource
+
+
+@dataclass
+class DynamicResource:
+    """A resource backed by a unit; ``pattern`` is set for templates."""
+
+    uri: str
+    mime: str | None
+    unit: object
+    listing: types.Resource | types.ResourceTemplate
+    pattern: re.Pattern | None = None
+    params: tuple[str, ...] = ()
+
+
+@dataclass
+class PromptPlan:
+    name: str
+    description: str | None
+    listing: types.Prompt
+    arguments: tuple[str, ...]
+    required: tuple[str, ...]
+    messages: list[tuple[str, tuple]]  # role, parts (str or (name, path) placeholders)
+    unit: object | None
+
+
+# ------------------------------------------------------------------ compiling
+
+
+def compile_catalog(compiler, adapter, path: tuple, consumers, aliases, binds):
+    """Return (resources, prompts) plans for an MCP adapter."""
+    base_dir = Path(compiler.source.file).resolve().parent
+    resources: list = []
+    names: set[str] = set()
+    uris: set[str] = set()
+    for i, res in enumerate(adapter.resources):
+        with compiler.unit_scope() as start:  # a resource with an error is left out (tolerant mode)
+            rpath = path + ("resources", i)
+            if res.name in names:
+                compiler.error(rpath + ("name",), f"duplicate resource '{res.name}'")
+                continue
+            names.add(res.name)
+            if res.location is not None:
+                if res.call or res.steps or res.ref:
+                    compiler.error(rpath + ("location",), f"resource '{res.name}': 'location' cannot be combined with 'call' or 'steps'")
+                    continue
+                entries = _static(compiler, res, rpath, base_dir)
+            else:
+                entry = _dynamic(compiler, res, rpath, consumers, aliases, binds)
+                entries = [entry] if entry is not None else []
+            for entry in entries:
+                if entry.uri in uris:
+                    compiler.error(rpath + ("uri",), f"resource '{res.name}': uri '{entry.uri}' is already served by another resource")
+            if len(compiler.errors) == start:
+                uris.update(entry.uri for entry in entries)
+                resources.extend(entries)
+    prompts: list[PromptPlan] = []
+    seen: set[str] = set()
+    for i, prompt in enumerate(adapter.prompts):
+        with compiler.unit_scope() as start:  # likewise a prompt
+            ppath = path + ("prompts", i)
+            if prompt.name in seen:
+                compiler.error(ppath + ("name",), f"duplicate prompt '{prompt.name}'")
+                continue
+            seen.add(prompt.name)
+            plan = _prompt(compiler, prompt, ppath, base_dir, consumers, aliases, binds)
+            if plan is not None and len(compiler.errors) == start:
+                prompts.append(plan)
+    return resources, prompts
+
+
+def _file_location(compiler, location: str, where: tuple, what: str, base_dir: Path) -> Path | None:
+    if not location.startswith("file://"):
+        compiler.error(where, f"{what}: only file:/// locations are supported, got {location!r}")
+        return None
+    try:
+        return resolve_location(location, base_dir).resolve(strict=True)
+    except OSError:
+        compiler.error(where, f"{what}: {location} does not exist")
+        return None
+
+
+def _guess_type(name: str) -> str | None:
+    suffix = os.path.splitext(name)[1].lower()
+    return _EXTRA_TYPES.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
+
+
+def _static(compiler, res: m.McpResource, rpath: tuple, base_dir: Path) -> list[StaticFile]:
+    what = f"resource '{res.name}'"
+    root = _file_location(compiler, res.location, rpath + ("location",), what, base_dir)
+    if root is None:
+        return []
+    if _URI_EXPR.search(res.uri):
+        compiler.error(rpath + ("uri",), f"{what}: a static resource's uri cannot have {{param}} placeholders")
+        return []
+    if root.is_file():
+        listing = types.Resource(
+            name=res.name, title=res.label, uri=res.uri, description=res.description,
+            mime_type=_guess_type(root.name) or res.mimeType,
+        )
+        return [StaticFile(res.uri, root, root.parent, listing.mime_type, listing)]
+    if not root.is_dir():
+        compiler.error(rpath + ("location",), f"{what}: {res.location} is neither a file nor a directory")
+        return []
+    prefix = res.uri.rstrip("/")
+    files: list[StaticFile] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            if not d.startswith(".") and os.path.islink(os.path.join(dirpath, d)):
+                rel = (Path(dirpath) / d).relative_to(root).as_posix()
+                compiler.warn(rpath + ("location",), f"{what}: '{rel}' is a linked directory; it is not entered")
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d)))
+        for fname in sorted(f for f in filenames if not f.startswith(".")):
+            full = Path(dirpath) / fname
+            rel = full.relative_to(root).as_posix()
+            real = full.resolve()
+            if not real.is_relative_to(root) or not real.is_file():
+                compiler.warn(rpath + ("location",), f"{what}: '{rel}' is not served (a link leading out of the directory, or not a regular file)")
+                continue
+            if len(files) >= MAX_STATIC_FILES:
+                compiler.warn(rpath + ("location",), f"{what}: more than {MAX_STATIC_FILES} files; the rest are not served")
+                return files
+            uri = prefix + "/" + "/".join(quote(seg, safe=_SEGMENT_SAFE) for seg in rel.split("/"))
+            mime = _guess_type(fname) or res.mimeType
+            title = f"{res.label}: {rel}" if res.label else rel
+            listing = types.Resource(name=f"{res.name}/{rel}", title=title, uri=uri, description=res.description, mime_type=mime)
+            files.append(StaticFile(uri, full, root, mime, listing))
+    if not files:
+        compiler.warn(rpath + ("location",), f"{what}: {res.location} holds no files to serve")
+    return files
+
+
+def _uri_template(uri: str) -> tuple[str, re.Pattern | None, tuple[str, ...]]:
+    """Normalise ``{{x}}`` to ``{x}``; a uri with expressions becomes a matching pattern."""
+    uri = _MUSTACHE_PARAM.sub(r"{\1}", uri)
+    pattern: list[str] = []
+    names: list[str] = []
+    pos = 0
+    for match in _URI_EXPR.finditer(uri):
+        name = match.group(1).strip()
+        if not re.fullmatch(_NAME, name):
+            raise ValueError(f"'{{{name}}}' is not a simple {{param}} expression (RFC 6570 level 1)")
+        if name in names:
+            raise ValueError(f"placeholder '{{{name}}}' appears twice")
+        pattern.append(re.escape(uri[pos : match.start()]))
+        pattern.append("([^/?#]+)")
+        names.append(name)
+        pos = match.end()
+    if not names:
+        return uri, None, ()
+    pattern.append(re.escape(uri[pos:]))
+    return uri, re.compile("".join(pattern)), tuple(names)
+
+
+def _dynamic(compiler, res: m.McpResource, rpath, consumers, aliases, binds) -> DynamicResource | None:
+    try:
+        uri, pattern, params = _uri_template(res.uri)
+    except ValueError as exc:
+        compiler.error(rpath + ("uri",), f"resource '{res.name}': {exc}")
+        return None
+    unit = compiler.unit(res.name, res, rpath, consumers, aliases, binds)
+    if unit is None:
+        return None
+    if params:  # {customer-id} feeds customer_id: matched at load
+        bind_unit_inputs(unit, params, lambda msg: compiler.warn(rpath, msg))
+    mime = res.mimeType
+    if pattern is None:
+        listing = types.Resource(name=res.name, title=res.label, uri=uri, description=res.description, mime_type=mime or "application/json")
+    else:
+        listing = types.ResourceTemplate(
+            name=res.name, title=res.label, uri_template=uri, description=res.description, mime_type=mime or "application/json"
+        )
+    return DynamicResource(uri, mime, unit, listing, pattern, params)
+
+
+def _prompt(compiler, prompt: m.McpPrompt, ppath, base_dir, consumers, aliases, binds) -> PromptPlan | None:
+    what = f"prompt '{prompt.name}'"
+    if prompt.location and prompt.template:
+        compiler.error(ppath + ("location",), f"{what}: use either 'template' or 'location', not both")
+        return None
+    messages: list[tuple[str, str]] = []
+    if prompt.location:
+        file = _file_location(compiler, prompt.location, ppath + ("location",), what, base_dir)
+        if file is None:
+            return None
+        try:
+            messages.append(("user", file.read_text("utf-8").rstrip("\n")))
+        except (OSError, UnicodeDecodeError) as exc:
+            compiler.error(ppath + ("location",), f"{what}: cannot read {prompt.location}: {exc}")
+            return None
+    elif prompt.template:
+        for j, message in enumerate(prompt.template):
+            if not isinstance(message.content, str):
+                compiler.error(ppath + ("template", j, "content"), f"{what}: message content must be a string")
+                return None
+            messages.append((message.role, message.content))
+    else:
+        compiler.error(ppath, f"{what} needs a 'template' or a 'location'")
+        return None
+
+    unit = None
+    extra = prompt.model_extra or {}
+    if "call" in extra or "steps" in extra or "ref" in extra:
+        try:
+            spec = m.Invocable.model_validate({k: extra[k] for k in _INVOCABLE_KEYS if k in extra})
+        except ValidationError as exc:
+            compiler.error(ppath, f"{what}: invalid call/steps: {exc.errors()[0]['msg']}")
+            return None
+        unit = compiler.unit(prompt.name, spec, ppath, consumers, aliases, binds)
+        if unit is None:
+            return None
+        bind_unit_inputs(unit, [a.name for a in prompt.arguments], lambda msg: compiler.warn(ppath, msg))
+        if any(a.name == "result" for a in prompt.arguments):
+            compiler.error(ppath + ("arguments",), f"{what}: an argument named 'result' would hide the call result")
+            return None
+
+    names = tuple(a.name for a in prompt.arguments)
+    known = set(names) | ({"result"} if unit is not None else set())
+    compiled = []
+    for j, (role, content) in enumerate(messages):
+        parts = _compile_message(content, known)
+        for unknown in _unknown_mustache(content, known):
+            where = ppath + (("template", j, "content") if prompt.template else ("location",))
+            compiler.warn(where, f"{what}: '{{{{{unknown}}}}}' names no argument; it is kept as written")
+        compiled.append((role, parts))
+    listing = types.Prompt(
+        name=prompt.name,
+        title=prompt.label,
+        description=prompt.description,
+        arguments=[
+            types.PromptArgument(name=a.name, title=a.label, description=a.description, required=a.required)
+            for a in prompt.arguments
+        ],
+    )
+    required = tuple(a.name for a in prompt.arguments if a.required)
+    return PromptPlan(prompt.name, prompt.description, listing, names, required, compiled, unit)
+
+
+def _compile_message(content: str, known: set[str]) -> tuple:
+    parts: list = []
+    pos = 0
+    for match in _PLACEHOLDER.finditer(content):
+        ref = (match.group(1) or match.group(2)).split(".")
+        if ref[0] not in known or (len(ref) > 1 and ref[0] != "result"):
+            continue  # not ours: stays part of the surrounding text
+        parts.append(content[pos : match.start()])
+        parts.append((ref[0], tuple(ref[1:])))
+        pos = match.end()
+    parts.append(content[pos:])
+    return tuple(p for p in parts if p != "")
+
+
+def _unknown_mustache(content: str, known: set[str]):
+    for match in _PLACEHOLDER.finditer(content):
+        if match.group(1) and match.group(1).split(".")[0] not in known:
+            yield match.group(1)
+
+
+def _render(parts: tuple, values: dict) -> str:
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        value = values.get(part[0], MISSING)
+        for key in part[1]:
+            if isinstance(value, dict):
+                value = value.get(key, MISSING)
+            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                value = MISSING
+        out.append(to_text(value))
+    return "".join(out)
+
+
+# ------------------------------------------------------------------ serving
+
+
+def _not_found(uri: str) -> MCPError:
+    return MCPError(code=types.INVALID_PARAMS, message=f"Resource not found: {uri}", data={"uri": uri})
+
+
+def _engine_failure(exc: EngineError, mask) -> MCPError:
+    code = types.INVALID_PARAMS if exc.status < 500 else types.INTERNAL_ERROR
+    return MCPError(code=code, message=mask(exc.detail))
+
+
+class McpCatalog:
+    """The resource and prompt tables and the handlers the low-level server calls."""
+
+    def __init__(self, plan, mask):
+        self.mask = mask
+        self.exact: dict[str, StaticFile | DynamicResource] = {}
+        self.templates: list[DynamicResource] = []
+        for entry in plan.resources:
+            if isinstance(entry, DynamicResource) and entry.pattern is not None:
+                self.templates.append(entry)
+            else:
+                self.exact[entry.uri] = entry
+        for uri, entry in list(self.exact.items()):  # a client may send a listed uri decoded
+            self.exact.setdefault(unquote(uri), entry)
+        self.resource_listing = types.ListResourcesResult(
+            resources=[e.listing for e in plan.resources if not (isinstance(e, DynamicResource) and e.pattern is not None)]
+        )
+        self.template_listing = types.ListResourceTemplatesResult(resource_templates=[t.listing for t in self.templates])
+        self.prompts = {p.name: p for p in plan.prompts}
+        self.prompt_listing = types.ListPromptsResult(prompts=[p.listing for p in plan.prompts])
+        self.has_resources = bool(plan.resources)
+
+    def handlers(self) -> dict:
+        """Server keyword arguments for the declared groups only: capabilities follow handlers."""
+        out = {}
+        if self.has_resources:
+            out.update(
+                on_list_resources=self.list_resources,
+                on_list_resource_templates=self.list_resource_templates,
+                on_read_resource=self.read_resource,
+            )
+        if self.prompts:
+            out.update(on_list_prompts=self.list_prompts, on_get_prompt=self.get_prompt)
+        return out
+
+    # -------------------------------------------------------------- resources
+
+    async def list_resources(self, ctx, params) -> types.ListResourcesResult:
+        return self.resource_listing
+
+    async def list_resource_templates(self, ctx, params) -> types.ListResourceTemplatesResult:
+        return self.template_listing
+
+    async def read_resource(self, ctx, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        uri = params.uri
+        entry = self.exact.get(uri)
+        if isinstance(entry, StaticFile):
+            return types.ReadResourceResult(contents=[self.read_file(entry)])
+        if entry is not None:
+            return types.ReadResourceResult(contents=[await self.read_dynamic(entry, uri, {})])
+        for template in self.templates:
+            match = template.pattern.fullmatch(uri)
+            if match:
+                inputs = {name: unquote(value) for name, value in zip(template.params, match.groups())}
+                if any(v in (".", "..") for v in inputs.values()):
+                    raise _not_found(uri)  # a dot segment would climb the upstream path
+                return types.ReadResourceResult(contents=[await self.read_dynamic(template, uri, inputs)])
+        raise _not_found(uri)
+
+    def read_file(self, entry: StaticFile):
+        try:
+            real = entry.path.resolve(strict=True)
+            if not real.is_relative_to(entry.root) or not real.is_file():
+                raise _not_found(entry.uri)
+            if real.stat().st_size > MAX_BINARY_BYTES:
+                raise MCPError(code=types.INTERNAL_ERROR, message=f"resource {entry.uri} is too large to serve")
+            raw = real.read_bytes()
+        except OSError:
+            raise _not_found(entry.uri) from None
+        text = as_text(raw, entry.mime)
+        if text is None:
+            return blob_contents(entry.uri, raw, entry.mime)
+        return types.TextResourceContents(uri=entry.uri, mime_type=entry.mime or "text/plain", text=text)
+
+    async def read_dynamic(self, entry: DynamicResource, uri: str, inputs: dict):
+        try:
+            result = await entry.unit.invoke(inputs)
+        except EngineError as exc:
+            raise _engine_failure(exc, self.mask) from None
+        except Exception:
+            log.exception("resource %s failed", uri)
+            raise MCPError(code=types.INTERNAL_ERROR, message="the engine failed to read this resource") from None
+        if result.upstream_error:
+            if result.status == 404:
+                raise _not_found(uri)
+            raise MCPError(code=types.INTERNAL_ERROR, message=upstream_error_text(result, self.mask))
+        return _contents(uri, result, entry.mime)
+
+    # -------------------------------------------------------------- prompts
+
+    async def list_prompts(self, ctx, params) -> types.ListPromptsResult:
+        return self.prompt_listing
+
+    async def get_prompt(self, ctx, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        prompt = self.prompts.get(params.name)
+        if prompt is None:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown prompt: {params.name}")
+        arguments = params.arguments or {}
+        missing = [name for name in prompt.required if arguments.get(name) is None]
+        if missing:
+            listed = ", ".join(f"'{n}'" for n in missing)
+            plural = "s" if len(missing) > 1 else ""
+            raise MCPError(code=types.INVALID_PARAMS, message=f"prompt '{prompt.name}': missing required argument{plural} {listed}")
+        values: dict[str, object] = {name: arguments.get(name, "") for name in prompt.arguments}
+        if prompt.unit is not None:
+            values["result"] = await self.prompt_result(prompt, arguments)
+        messages = [
+            types.PromptMessage(role=role, content=types.TextContent(text=_render(parts, values)))
+            for role, parts in prompt.messages
+        ]
+        return types.GetPromptResult(description=prompt.description, messages=messages)
+
+    async def prompt_result(self, prompt: PromptPlan, arguments: dict) -> object:
+        try:
+            result = await prompt.unit.invoke(dict(arguments))
+        except EngineError as exc:
+            raise _engine_failure(exc, self.mask) from None
+        except Exception:
+            log.exception("prompt %s failed", prompt.name)
+            raise MCPError(code=types.INTERNAL_ERROR, message="the engine failed to build this prompt") from None
+        if result.upstream_error:
+            raise MCPError(code=types.INTERNAL_ERROR, message=upstream_error_text(result, self.mask))
+        value = result.json_value()
+        if value is MISSING:
+            return (result.raw or b"").decode("utf-8", "replace")
+        return value
+
+
+def _contents(uri: str, result: Result, declared: str | None):
+    """A unit's result as resource contents: JSON text, upstream text, or a blob."""
+    if result.value is EMPTY or (result.raw is not None and not result.raw.strip()):
+        return types.TextResourceContents(uri=uri, mime_type=declared or "text/plain", text="")
+    if result.raw is not None:  # passed through as the upstream sent it
+        upstream = media_type(result.content_type)
+        text = as_text(result.raw, result.content_type)
+        if text is not None:
+            return types.TextResourceContents(uri=uri, mime_type=declared or upstream or "text/plain", text=text)
+        if len(result.raw) > MAX_BINARY_BYTES:
+            raise MCPError(code=types.INTERNAL_ERROR, message=too_large(result.raw))
+        return blob_contents(uri, result.raw, upstream or None)
+    mime = declared or "application/json"
+    value = result.value
+    if isinstance(value, str) and not media_type(mime).endswith("json"):
+        return types.TextResourceContents(uri=uri, mime_type=mime, text=value)
+    return types.TextResourceContents(uri=uri, mime_type=mime, text=orjson.dumps(value).decode())

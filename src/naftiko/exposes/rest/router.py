@@ -1,0 +1,453 @@
+"""The REST adapter: a Starlette app serving a capability's exposed resources.
+
+Routes come from resource paths in any placeholder spelling (``{customer-id}``,
+``{{orgId}}``), matched on the raw, still percent-encoded path so a value may hold ``/``,
+``?`` or spaces. Every input is collected — path variables, query parameters, headers,
+cookies and the JSON body as ``body`` — and handed to the operation's unit. Upstream status
+and body pass through; engine errors are problem+json (contract §6). A resource with
+``forward`` proxies every method none of its operations takes (contract §8); its last
+placeholder may then span several segments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qsl, unquote
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from naftiko.engine.binding import FromInput, FromWith
+from naftiko.engine.forward import ForwardPlan, safe_response_headers
+from naftiko.engine.simple import EMPTY, InputRef
+from naftiko.engine.plan import InputSpec, RestAdapterPlan, RestOperation, RestRoute
+from naftiko.errors import EngineError, InvalidInput, PayloadTooLarge
+from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
+from naftiko.expressions.template import MISSING
+from naftiko.jsonio import JSONDecodeError, dumps
+from naftiko.exposes.http.asgi import serve_lifespan
+from naftiko.exposes.http.limits import JsonTooLarge, loads_bounded
+from naftiko.exposes.http.problems import problem, problem_from
+
+log = logging.getLogger("naftiko.rest")
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")
+# Request headers that describe the connection or the caller's credentials, never inputs.
+_NOT_INPUTS = frozenset(
+    {
+        "host", "connection", "keep-alive", "content-length", "content-type", "transfer-encoding", "te",
+        "trailer", "upgrade", "authorization", "proxy-authorization", "cookie", "accept-encoding",
+    }
+)
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+
+
+@dataclass
+class _Route:
+    template: str
+    regex: re.Pattern | None
+    names: list[str]
+    operations: dict[str, RestOperation]
+    allow: str
+    forward: ForwardPlan | None = None
+
+
+def _compile_route(r: RestRoute) -> _Route:
+    path = r.path if r.path.startswith("/") else "/" + r.path
+    found = list(_PLACEHOLDER.finditer(path))
+    names: list[str] = []
+    pattern = ""
+    pos = 0
+    for i, m in enumerate(found):
+        pattern += re.escape(path[pos : m.start()])
+        names.append((m.group(1) or m.group(2)).strip())
+        # A forward's last placeholder is the rest of the path: /notion/{path} takes /notion/v1/pages/x.
+        group = ".+" if r.forward is not None and i == len(found) - 1 else "[^/]+"
+        pattern += f"(?P<p{len(names) - 1}>{group})"
+        pos = m.end()
+    pattern += re.escape(path[pos:])
+    regex = re.compile(pattern + "$") if names else None
+    operations = dict(r.operations)
+    if "GET" in operations and "HEAD" not in operations:
+        operations["HEAD"] = operations["GET"]  # HEAD answers like GET; the server sends no body
+    return _Route(path, regex, names, operations, ", ".join(sorted(operations)), r.forward)
+
+
+@dataclass(frozen=True, slots=True)
+class InputPlan:
+    """Where one operation's inputs come from, decided at load. Headers and cookies are read only
+    for inputs declared ``in: header``/``in: cookie``, consumed header/cookie parameters fed by
+    name and names a ``with`` entry references; ``in: body`` inputs from the JSON body."""
+
+    headers: tuple[tuple[str, str], ...]  # (input name, lower-case header name)
+    cookies: tuple[str, ...]
+    body_fields: tuple[tuple[str, JsonPath | None], ...]  # (input name, JSONPath or None: the field of that name)
+    function_inputs: tuple[str, ...]  # declared without `in`: a query parameter or a JSON body field
+    declared_elsewhere: frozenset[str]  # names declared in a header, cookie or the body
+
+
+def compile_inputs(operation: RestOperation, route_names: list[str]) -> InputPlan:
+    headers: dict[str, str] = {}
+    cookies: dict[str, None] = {}
+    body_fields: list[tuple[str, JsonPath | None]] = []
+    declared = {s.name: s.location for s in operation.inputs}
+    for spec in operation.inputs:
+        if spec.location == "header":
+            headers[spec.name] = spec.name.lower()
+        elif spec.location == "cookie":
+            cookies[spec.name] = None
+        elif spec.location == "body" and spec.name != "body":
+            body_fields.append((spec.name, JsonPath(spec.value) if is_jsonpath(spec.value) else None))
+    for call in getattr(operation.unit, "calls", ()):
+        for name, source in call.sources:
+            spec = call.target.request.params.get(name)
+            if isinstance(source, FromInput) and spec is not None and spec.location in ("header", "cookie"):
+                key = source.key
+            elif isinstance(source, FromWith) and isinstance(source.compiled, InputRef):
+                key = source.compiled.path[0]
+            else:
+                continue
+            if key in route_names or key == "body" or key.lower() in _NOT_INPUTS:
+                continue
+            if declared.get(key) in ("path", "query", "body"):
+                continue
+            headers.setdefault(key, key.lower())
+            cookies.setdefault(key, None)
+    elsewhere = {n for n in headers if n not in route_names} | set(cookies) | {n for n, _ in body_fields}
+    elsewhere = {n for n in elsewhere if declared.get(n) in ("header", "cookie", "body")}
+    return InputPlan(
+        tuple(headers.items()), tuple(cookies), tuple(body_fields),
+        tuple(s.name for s in operation.inputs if s.location is None), frozenset(elsewhere),
+    )
+
+
+def _coerce(spec: InputSpec, value: object) -> object:
+    kind = spec.type
+    if kind == "array":
+        return value if isinstance(value, list) else [value]
+    if isinstance(value, list):
+        value = value[-1]
+    if not isinstance(value, str) or kind in (None, "string", "object"):
+        return value
+    try:
+        if kind in ("integer", "number"):
+            return _decimal(value, integer=kind == "integer")
+    except ValueError:
+        raise InvalidInput(f"'{spec.name}' must be {'an integer' if kind == 'integer' else 'a number'}, got {value!r}", field=spec.name) from None
+    if kind == "boolean":
+        lowered = value.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise InvalidInput(f"'{spec.name}' must be a boolean, got {value!r}", field=spec.name)
+    return value
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,), "object": (dict,),
+}
+_ARTICLE = {"integer": "an integer", "array": "an array", "object": "an object"}
+
+
+def _check_json(spec: InputSpec, value: object) -> object:
+    """A JSON body field is already typed: it must be of the declared type (no coercion)."""
+    expected = _JSON_TYPES.get(spec.type or "")
+    if expected is None or (isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)):
+        return value
+    article = _ARTICLE.get(spec.type, f"a {spec.type}")
+    raise InvalidInput(f"'{spec.name}' must be {article}, got {dumps(value).decode()[:40]}", field=spec.name)
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
+def _decimal(value: str, *, integer: bool) -> int | float:
+    """ASCII decimal only: Python's ``int``/``float`` also take ``1_000``, surrounding spaces,
+    other scripts' digits (``٣``), ``nan`` and ``inf``, none of which a JSON API means."""
+    if (_INTEGER if integer else _NUMBER).fullmatch(value) is None:
+        raise ValueError(value)
+    return int(value) if _INTEGER.fullmatch(value) else float(value)
+
+
+class RestRouter:
+    """ASGI app: route table built once; per request one dict lookup or a few regex matches."""
+
+    def __init__(self, plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY):
+        self.plan = plan
+        self.mask = mask
+        self.max_body = max_body
+        self.static: dict[str, _Route] = {}
+        self.dynamic: list[_Route] = []
+        self.input_plans: dict[int, InputPlan] = {}
+        for r in plan.routes:
+            if not r.operations and r.forward is None:
+                continue
+            route = _compile_route(r)
+            for operation in r.operations.values():
+                self.input_plans[id(operation)] = compile_inputs(operation, route.names)
+            if route.regex is None:
+                self.static[route.template.rstrip("/") or "/"] = route
+            else:
+                self.dynamic.append(route)
+        # Literal paths before templated ones, and longer literals first, so /customers/archive
+        # wins over /customers/{id}; at equal length one segment before a forward's many.
+        self.dynamic.sort(key=lambda r: (-len(_PLACEHOLDER.sub("", r.template)), r.forward is not None))
+
+    def match(self, raw_path: str) -> tuple[_Route | None, dict[str, str]]:
+        """The route and its path values, still percent-encoded."""
+        key = raw_path.rstrip("/") or "/"
+        route = self.static.get(unquote(key)) or self.static.get(key)
+        if route is not None:
+            return route, {}
+        for route in self.dynamic:
+            # A forward keeps the caller's trailing '/': some upstreams tell /x from /x/.
+            m = route.regex.match(raw_path if route.forward is not None else key)
+            if m:
+                return route, {name: m.group(f"p{i}") for i, name in enumerate(route.names)}
+        return None, {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            return await serve_lifespan(receive, send)
+        if scope["type"] != "http":
+            return
+        try:
+            response = await self.handle(Request(scope, receive))
+        except _ClientGone:
+            await _client_gone(scope, send)  # the caller hung up: its upstream call is cancelled
+            return
+        except Exception:  # a failure outside the handlers (encoding the answer): still a problem document
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            response = problem(500, "the engine failed to handle this request")
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        raw = request.scope.get("raw_path")
+        raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else request.url.path
+        route, raw_values = self.match(raw_path)
+        if route is None:
+            return problem(404, f"no route for {request.url.path}")
+        operation = route.operations.get(request.method)
+        if operation is None:
+            if route.forward is not None:
+                return await self.forward(request, route, raw_values)
+            return problem(
+                405, f"{request.method} is not allowed on {route.template}", headers={"Allow": route.allow}
+            )
+        try:
+            path_values = {name: unquote(value) for name, value in raw_values.items()}
+            inputs = await self.inputs(request, path_values, operation)
+            result = await _cancel_on_disconnect(operation.unit.invoke(inputs), request.receive)
+        except EngineError as exc:
+            if exc.status >= 500:
+                log.warning("%s %s: %s", request.method, route.template, self.mask(exc.detail))
+            return problem_from(exc, self.mask)
+        except Exception:
+            log.exception("%s %s failed", request.method, route.template)
+            return problem(500, "the engine failed to handle this request")
+        if result.raw is not None:  # relayed as it came: no charset added, safe headers kept
+            # 3xx bodies too: they often repeat the Location, which may carry a key
+            raw = self.mask_bytes(result.raw) if result.status >= 300 else result.raw
+            return Response(raw, result.status, headers=self.mask_headers(result.headers))
+        if result.value is EMPTY:
+            headers = {k: self.mask(v) for k, v in (result.headers or {}).items() if k != "content-type"}
+            return Response(b"", result.status, headers=headers)
+        return Response(dumps(result.value), result.status, media_type="application/json")
+
+    async def forward(self, request: Request, route: _Route, raw_values: dict[str, str]) -> Response:
+        """Relay the request to the forward's consumes namespace; status, body and safe headers come back."""
+        plan = route.forward
+        tail = raw_values[route.names[-1]] if route.names else ""
+        try:
+            body = await self.raw_body(request)
+            outbound = plan.build(
+                request.method,
+                tail,
+                request.scope.get("query_string", b"").decode("latin-1"),
+                request.scope["headers"],
+                body,
+            )
+            upstream = await _cancel_on_disconnect(plan.send(outbound), request.receive)
+        except EngineError as exc:
+            if exc.status >= 500:
+                log.warning("%s %s → %s: %s", request.method, route.template, plan.namespace, self.mask(exc.detail))
+            return problem_from(exc, self.mask)
+        except Exception:
+            log.exception("%s %s forward to %s failed", request.method, route.template, plan.namespace)
+            return problem(500, "the engine failed to forward this request")
+        body = self.mask_bytes(upstream.body) if upstream.status >= 300 else upstream.body
+        return Response(body, upstream.status, headers=self.mask_headers(safe_response_headers(upstream)))
+
+    def mask_bytes(self, raw: bytes) -> bytes:
+        """An upstream error body with any bind value masked: some APIs echo the key they rejected."""
+        text = raw.decode("utf-8", "surrogateescape")
+        masked = self.mask(text)
+        return raw if masked is text else masked.encode("utf-8", "surrogateescape")  # same object: nothing found
+
+    def mask_headers(self, headers: dict[str, str] | None) -> dict[str, str] | None:
+        """Relayed headers (a Location may carry an API key in its query) with bind values masked."""
+        return {k: self.mask(v) for k, v in headers.items()} if headers else headers
+
+    async def raw_body(self, request: Request) -> bytes | None:
+        """The request body as sent, within the size limit; None when there is none."""
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes", field="body")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.max_body:
+                    raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes", field="body")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            chunks.clear()
+            raise _ClientGone from None
+        return b"".join(chunks) if size else None
+
+    async def inputs(self, request: Request, path_values: dict[str, str], operation: RestOperation) -> dict:
+        """The unit's inputs, kept apart by location as compiled at load (:class:`InputPlan`):
+        declared or bound headers and cookies, then query parameters, then body fields, then the
+        path variables, which nothing else can replace."""
+        plan = self.input_plans[id(operation)]
+        inputs: dict[str, object] = {}
+        if plan.headers:
+            headers = request.headers
+            for name, header in plan.headers:
+                value = headers.get(header)
+                if value is not None:
+                    inputs[name] = value
+        if plan.cookies:
+            cookie_header = request.headers.get("cookie")
+            if cookie_header:
+                jar = SimpleCookie()
+                jar.load(cookie_header)
+                for name in plan.cookies:
+                    if name in jar:
+                        inputs[name] = jar[name].value
+        query = request.scope.get("query_string", b"")
+        if query:
+            params: dict[str, object] = {}
+            for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if k in plan.declared_elsewhere:
+                    continue  # declared in a header, cookie or the body: a query parameter cannot stand in
+                prev = params.get(k)
+                params[k] = v if prev is None else [*prev, v] if isinstance(prev, list) else [prev, v]
+            inputs.update(params)
+        if request.method not in ("GET", "HEAD", "DELETE") or request.headers.get("content-length") or request.headers.get("transfer-encoding"):
+            body = await self.body(request)
+            if body is not EMPTY:
+                inputs["body"] = body
+                for name, path in plan.body_fields:
+                    if path is not None:
+                        value = path.find(body)
+                    else:
+                        value = body.get(name, MISSING) if isinstance(body, dict) else MISSING
+                    if value is not MISSING and value is not None:
+                        inputs[name] = value
+                if isinstance(body, dict):
+                    for name in plan.function_inputs:  # a function input (no `in`) sent as a JSON body field
+                        if name not in inputs and name in body:
+                            inputs[name] = body[name]
+        inputs.update(path_values)
+        for spec in operation.inputs:
+            if spec.name not in inputs:
+                if spec.required:
+                    raise InvalidInput(f"missing required {spec.location or 'input'} parameter '{spec.name}'", field=spec.name)
+                continue
+            if spec.location == "body":  # JSON values are typed already; the whole body stays as sent
+                if spec.name != "body":
+                    _check_json(spec, inputs[spec.name])
+            else:
+                inputs[spec.name] = _coerce(spec, inputs[spec.name])
+        return inputs
+
+    async def body(self, request: Request) -> object:
+        data = await self.raw_body(request) or b""
+        if not data.strip():
+            return EMPTY
+        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if ctype in ("", "application/json") or ctype.endswith("+json"):
+            try:
+                return _decode_json(data)
+            except JSONDecodeError as exc:
+                raise InvalidInput(f"request body is not valid JSON: {exc.msg} at position {exc.pos}", field="body") from None
+        if data.lstrip()[:1] in (b"{", b"["):  # JSON sent with another type (curl -d sends a form type)
+            try:
+                return _decode_json(data)
+            except JSONDecodeError:
+                pass
+        if ctype == "application/x-www-form-urlencoded":
+            return dict(parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True))
+        return data.decode("utf-8", "replace")
+
+
+def _decode_json(data: bytes) -> object:
+    """A JSON body within the depth and size bounds (limits.py), checked on the bytes before parsing."""
+    try:
+        return loads_bounded(data)
+    except JsonTooLarge as exc:
+        raise InvalidInput(f"request body {exc}", field="body") from None
+
+
+class _ClientGone(BaseException):
+    """The caller disconnected while its request was being served. A BaseException, like the
+    cancellation it replaces, so no ``except Exception`` on the way turns it into a 500."""
+
+
+async def _client_gone(scope, send) -> None:
+    """Log a caller that hung up (INFO: it is the caller's choice, not a failure) and record a
+    499, nginx's "client closed request": uvicorn drops the answer, observability counts it."""
+    log.info("%s %s: the client disconnected before the answer", scope["method"], scope["path"])
+    await send({"type": "http.response.start", "status": 499, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _until_disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class _Stopped(EngineError):
+    status = 503
+    title = "Service unavailable"
+
+
+async def _cancel_on_disconnect(awaitable, receive):
+    """Await ``awaitable`` (the body is already read); if the caller disconnects first, cancel
+    it — and with it the upstream call — and raise :class:`_ClientGone`. uvicorn does not cancel
+    a request on disconnect by itself; it only reports ``http.disconnect`` on ``receive``.
+    The only other canceller is uvicorn when ``--grace`` runs out at shutdown: the caller
+    still gets an answer, a 503, rather than a bare 500 and a traceback in the log."""
+    task = asyncio.current_task()
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _until_disconnect(receive)
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await awaitable
+    except asyncio.CancelledError:
+        task.uncancel()
+        if gone:
+            raise _ClientGone from None
+        raise _Stopped("the server is shutting down and stopped this request before it finished") from None
+    finally:
+        watcher.cancel()
+
+
+def build_rest_app(plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY) -> RestRouter:
+    """The router is the whole ASGI app: it already turns every failure into a problem
+    document, so Starlette's middleware stack would only add work per request."""
+    return RestRouter(plan, mask, max_body)
