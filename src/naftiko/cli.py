@@ -2,7 +2,7 @@
 
 Thin on purpose: parse flags, load and compile, hand the plans to :mod:`naftiko.runtime.serve`.
 A broken capability file prints ``file:line:col: message`` lines and exits 2, never a
-traceback (contract §1, §10).
+traceback (reference §1, §10).
 """
 
 from __future__ import annotations

@@ -181,7 +181,7 @@ async def test_connection_and_timeout_faults_are_engine_problems(served, faulty,
 @pytest.mark.parametrize("status", [400, 404, 429, 500, 502, 503])
 async def test_upstream_statuses_keep_status_and_body(served, faulty, status):
     rest, mcp = await asyncio.gather(_rest_all(served, str(status)), _mcp_all(served, str(status)))
-    for r in rest.values():  # the steps unit fails with its call step's status (contract §5)
+    for r in rest.values():  # the steps unit fails with its call step's status (reference §5)
         _relayed(r, status, error_body(status, ID))
     text = f"upstream returned HTTP {status}: " + error_body(status, ID).decode()
     for result in mcp.values():

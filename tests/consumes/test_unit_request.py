@@ -1,5 +1,5 @@
 """Unit tests for building outbound requests: ``RequestPlan.build`` and ``CallUnit`` through a
-compiled plan with a recording fake transport (contract §3, §9)."""
+compiled plan with a recording fake transport (reference §3, §9)."""
 
 from __future__ import annotations
 
@@ -499,7 +499,7 @@ async def test_basic_auth_is_real_base64(h):
 
 async def test_consumes_level_input_parameter_value_is_applied(h):
     """Regression (fixed in d4e2894): fixed ``value``s of consumes-level ``inputParameters`` were
-    compiled but never sent (contract §3, parameter levels)."""
+    compiled but never sent (reference §3, parameter levels)."""
     await h.tools["get-item"].invoke({"orgId": "o", "item_id": "i"})
     assert headers_of(h.transport.last).get("x-client") == "naftiko-tests", h.transport.last.headers
 
@@ -556,7 +556,7 @@ async def test_consumed_outputs_compile_but_unit_without_outputs_passes_through(
     body = b'{"data":[{"name":"w"}]}'
     # the consumed {name, type, value: $...} is a JSONPath mapping compiled at load
     assert h.plan.consumers["up"]["fetch"].shape(orjson.loads(body)) == {"first": "w"}
-    # an exposed unit with no outputParameters relays the upstream body unchanged (contract §4)
+    # an exposed unit with no outputParameters relays the upstream body unchanged (reference §4)
     h.transport.reply = UpstreamResponse(200, {"content-type": "application/json"}, body)
     result = await h.tools["fetch"].invoke({})
     assert (result.status, result.raw, result.content_type) == (200, body, "application/json")

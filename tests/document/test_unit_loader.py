@@ -1,5 +1,5 @@
 """Unit tests for loading: YAML with positions, the document model, diagnostics, and the CLI's
-behaviour on broken files (contract §1, §10)."""
+behaviour on broken files (reference §1, §10)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""End to end: ``forward`` resources proxy to their consumes namespace (contract §8).
+"""End to end: ``forward`` resources proxy to their consumes namespace (reference §8).
 
 The caller picks only the path below the target ``baseUri`` (raw, never normalised, never
 ``..``), its query string is kept byte for byte, method and body pass unchanged, only trusted

@@ -60,7 +60,7 @@ async def test_mcp_ref_tool_from_aggregate(library, catalog, mode):
         assert tool.input_schema["required"] == ["isbn"]
         # semantics safe + idempotent → read-only, not destructive, idempotent
         assert (tool.annotations.read_only_hint, tool.annotations.destructive_hint, tool.annotations.idempotent_hint) == (True, False, True)
-        # the orchestrated outputs type the whole result, so the tool declares it (contract §7)
+        # the orchestrated outputs type the whole result, so the tool declares it (reference §7)
         schema = tool.output_schema
         assert schema["type"] == "object" and set(schema["properties"]) == {"title", "authors", "stats"}
         assert schema["properties"]["authors"]["items"]["properties"] == {"name": {"type": ["string", "null"]}, "country": {"type": ["string", "null"]}}

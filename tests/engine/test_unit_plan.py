@@ -1,4 +1,4 @@
-"""Unit tests for compiling a loaded capability into a plan (contract §1, §2)."""
+"""Unit tests for compiling a loaded capability into a plan (reference §1, §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests for output shaping (contract §4)."""
+"""Unit tests for output shaping (reference §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""End to end: inbound authentication on REST and MCP adapters (contract §9).
+"""End to end: inbound authentication on REST and MCP adapters (reference §9).
 
 One naftiko process serves a REST and an MCP adapter per scheme (bearer, apikey, basic,
 digest) plus one whose secret cannot be resolved; a second one acts as an OAuth 2.1 resource

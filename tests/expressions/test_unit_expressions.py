@@ -1,4 +1,4 @@
-"""Unit tests for templates, JSONPath and name matching (contract §2, §3, §4)."""
+"""Unit tests for templates, JSONPath and name matching (reference §2, §3, §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Resolving ``binds``: the variables a capability takes from outside (contract §2).
+"""Resolving ``binds``: the variables a capability takes from outside (reference §2).
 
 A bind's provider is a ``file:///`` JSON/YAML object when it has a ``location``, else the
 process environment, then any ``--env-file``. A variable that no provider has fails start-up

@@ -1,4 +1,4 @@
-"""Outbound authentication, rendered with binds once at load (contract §9).
+"""Outbound authentication, rendered with binds once at load (reference §9).
 
 Bearer, API key (header or query) and basic add a header or query pair per request; digest
 needs a challenge/response round trip, so it is handled by the transport (aiohttp's

@@ -3,7 +3,7 @@
 A :class:`RequestPlan` is built once per consumed operation at load: the base URL with binds
 applied, the path split into literal and placeholder segments, each parameter's location,
 the authentication step. :meth:`RequestPlan.build` then does only the per-call work:
-encoding values where they go (contract §3).
+encoding values where they go (reference §3).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _query_pairs(name: str, value: object) -> list[tuple[str, str]]:
 
 @dataclass(slots=True)
 class BodyPlan:
-    """A consumed ``body:`` — a string template or ``{type, data}`` (contract §3).
+    """A consumed ``body:`` — a string template or ``{type, data}`` (reference §3).
 
     Text data is a template whose values are encoded for where they land: JSON-escaped in
     JSON, XML-escaped in XML, percent-encoded in a form. Structured data (objects, lists)

@@ -2,7 +2,7 @@
 
 Every construct of the specification has a model here, named as the spec's JSON Schema names
 it. Models are tolerant: unknown fields are kept (``extra="allow"``) so the loader can warn
-about them with a position instead of refusing the file (contract §1); wrong *types* and
+about them with a position instead of refusing the file (reference §1); wrong *types* and
 unknown *kinds* (expose, auth or step ``type``) are errors. Strict conformance is checked
 separately against the bundled JSON Schema (:mod:`naftiko.document.schema`).
 """

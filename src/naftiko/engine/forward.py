@@ -1,4 +1,4 @@
-"""``forward`` on a REST resource: a narrow pass-through proxy to a consumes namespace (contract §8).
+"""``forward`` on a REST resource: a narrow pass-through proxy to a consumes namespace (reference §8).
 
 Compiled once at load into a :class:`ForwardPlan`; per request :meth:`ForwardPlan.build` only
 checks the captured path, filters headers against precomputed sets and joins strings. The

@@ -1,4 +1,4 @@
-"""Orchestrated mode: ``steps`` (call, lookup, script), then ``mappings`` (contract §5).
+"""Orchestrated mode: ``steps`` (call, lookup, script), then ``mappings`` (reference §5).
 
 Steps run in order. Each step's output is stored under its name, so later steps see it as
 ``{{step-name.field}}`` (templates) or ``$.step-name.field`` (JSONPath), and mappings build

@@ -3,7 +3,7 @@
 The plan holds resolved binds, one transport per consumes entry, a :class:`RequestPlan` per
 consumed operation, and per exposed adapter its units with their targets resolved. Every
 reference (``call``, ``forward``) is checked here so a broken file fails at load with
-``file:line:col``, not at request time (contract §1, FIX).
+``file:line:col``, not at request time (reference §1, FIX).
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ class PythonScript:
             raise
         except Exception as exc:
             # The exception's type and the script line, never its text: that may quote data,
-            # secrets passed in with `with`, or paths on this machine (contract §6).
+            # secrets passed in with `with`, or paths on this machine (reference §6).
             raise ScriptFailed(f"script step '{self.name}' failed: {type(exc).__name__}{_where(exc, {c.co_filename for c in self.code})}") from None
         finally:
             sys.settrace(None)

@@ -1,4 +1,4 @@
-"""Output shaping: turning an upstream JSON document into the unit's result (contract §4).
+"""Output shaping: turning an upstream JSON document into the unit's result (reference §4).
 
 Each output parameter compiles once into a small function ``node → value``. Consumed outputs
 (``{name, value: $…}``) and mapped outputs (``mapping``, ``const``, nested ``properties`` and
@@ -75,7 +75,7 @@ def compile_output(param: OutputParameter) -> Shape:
 
     kind, max_length = param.type, param.maxLength
     if kind in ("object", "array") or (kind is None and max_length is None):
-        return select  # pass the node through unchanged (contract §4, FIX)
+        return select  # pass the node through unchanged (reference §4, FIX)
     return lambda node: _coerce(kind, select(node), max_length)
 
 

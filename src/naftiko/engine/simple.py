@@ -1,6 +1,6 @@
 """Running an exposed unit (REST operation, MCP tool): inputs in, :class:`Result` out.
 
-This module holds simple mode: ``call`` + ``with`` + output shaping (contract §3, §4). The
+This module holds simple mode: ``call`` + ``with`` + output shaping (reference §3, §4). The
 parts are compiled at load so a request only resolves values, builds one outbound request
 and shapes the answer.
 """
@@ -191,7 +191,7 @@ def upstream_failure(response: UpstreamResponse) -> Result:
 
 @dataclass(slots=True)
 class CallUnit:
-    """Simple mode: one consumed call, its answer shaped by the unit's outputs (contract §3, §4)."""
+    """Simple mode: one consumed call, its answer shaped by the unit's outputs (reference §3, §4)."""
 
     name: str
     call: Call

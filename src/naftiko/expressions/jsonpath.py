@@ -2,7 +2,7 @@
 
 Capability files write ``$`` or ``$.`` for the whole document, sometimes wrap a path in
 mustache braces (``{{$.x}}``), and use ``length()``; all of these mean what their authors
-intend (contract §4). A path that matches nothing evaluates to ``None``.
+intend (reference §4). A path that matches nothing evaluates to ``None``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Generated capability files spell one variable several ways (``{customer-id}`` on the route,
 ``{customer_id}`` upstream; ``{orgid}`` vs ``orgId``). An exact name wins; otherwise names
 match case-insensitively with ``-`` and ``_`` ignored, and only when exactly one candidate
-matches (contract §3).
+matches (reference §3).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ description matches what the server really routes) plus the document model for t
 labels, descriptions and declared output parameters. Parameters come from the route's
 placeholders, the declared inputs, and — when an operation declares none — from what its unit
 reads (``with`` references and the consumed parameters filled by name), the same inference the
-MCP adapter uses for tool schemas (contract §3, §7).
+MCP adapter uses for tool schemas (reference §3, §7).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Sockets are bound here, before any server starts, so a port conflict fails start-up at once
 with a clear message; port 0 picks a free port and the start-up line shows the real one.
 SIGTERM/SIGINT stop accepting, let in-flight requests finish (bounded), then close the
-upstream pools (contract §10).
+upstream pools (reference §10).
 """
 
 from __future__ import annotations

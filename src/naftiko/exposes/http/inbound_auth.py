@@ -1,4 +1,4 @@
-"""Inbound authentication for every network adapter (contract §9).
+"""Inbound authentication for every network adapter (reference §9).
 
 :func:`protect` wraps an adapter's ASGI app in a :class:`Guard` when the adapter declares
 ``authentication``. Schemes: ``bearer``, ``apikey`` (header or query), ``basic``, ``digest``

@@ -1,4 +1,4 @@
-"""OAuth 2.1 resource server for ``authentication: {type: oauth2}`` (contract §9, EXT).
+"""OAuth 2.1 resource server for ``authentication: {type: oauth2}`` (reference §9, EXT).
 
 The adapter accepts JWT access tokens issued by the configured authorization server: keys come
 from the server's JWKS (``jwks_uri`` discovered through RFC 8414 or OpenID Connect metadata),

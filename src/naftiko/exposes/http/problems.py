@@ -1,4 +1,4 @@
-"""RFC 9457 problem documents for engine-made REST errors (contract §6)."""
+"""RFC 9457 problem documents for engine-made REST errors (reference §6)."""
 
 from __future__ import annotations
 

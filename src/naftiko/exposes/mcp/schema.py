@@ -1,4 +1,4 @@
-"""MCP tool metadata derived from a capability: input schemas and annotations (contract §7).
+"""MCP tool metadata derived from a capability: input schemas and annotations (reference §7).
 
 A tool that declares ``inputParameters`` gets exactly that schema. One that declares none —
 the usual case in generated files — gets a schema inferred from its call: each ``with``
@@ -122,7 +122,7 @@ _JSON_TYPES = {"string": "string", "number": "number", "integer": "integer", "bo
 
 def _typed(param) -> dict | None:
     """The JSON Schema of one output, or None when the file leaves part of it untyped. Every
-    value may be null: a JSONPath that matches nothing yields null (contract §4)."""
+    value may be null: a JSONPath that matches nothing yields null (reference §4)."""
     if param.type in _JSON_TYPES:
         return {"type": [_JSON_TYPES[param.type], "null"]}
     if param.type == "object" and param.properties:
@@ -145,7 +145,7 @@ def _typed(param) -> dict | None:
 
 
 def output_schema_for(tool: McpTool, unit=None) -> dict | None:
-    """``outputSchema`` only when the declared outputs fully type an object result (contract §7):
+    """``outputSchema`` only when the declared outputs fully type an object result (reference §7):
     named outputs form an object keyed by name; one unnamed output must itself be an object.
     Pass-through outputs (``mapping: $.`` without ``properties``) are not typed, so get none."""
     params = tool.outputParameters

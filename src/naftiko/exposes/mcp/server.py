@@ -1,4 +1,4 @@
-"""The MCP adapter, on the official SDK's low-level server (contract §7).
+"""The MCP adapter, on the official SDK's low-level server (reference §7).
 
 Streamable HTTP at ``/mcp`` and ``/``, sessionless with JSON responses, so both protocol eras
 (the ``initialize`` handshake versions and the 2026-07-28 envelope) are served on one

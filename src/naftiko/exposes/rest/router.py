@@ -4,8 +4,8 @@ Routes come from resource paths in any placeholder spelling (``{customer-id}``,
 ``{{orgId}}``), matched on the raw, still percent-encoded path so a value may hold ``/``,
 ``?`` or spaces. Every input is collected — path variables, query parameters, headers,
 cookies and the JSON body as ``body`` — and handed to the operation's unit. Upstream status
-and body pass through; engine errors are problem+json (contract §6). A resource with
-``forward`` proxies every method none of its operations takes (contract §8); its last
+and body pass through; engine errors are problem+json (reference §6). A resource with
+``forward`` proxies every method none of its operations takes (reference §8); its last
 placeholder may then span several segments.
 """
 
