@@ -92,7 +92,10 @@ def blob_contents(uri: str, raw: bytes, mime: str | None) -> types.BlobResourceC
 def upstream_error_text(result, mask) -> str:
     """``upstream returned HTTP 404: <trimmed body>``, secrets masked."""
     body = (result.raw or b"").decode("utf-8", "replace").strip()
-    if len(body) > ERROR_BODY_LIMIT:
-        body = body[:ERROR_BODY_LIMIT] + "… (truncated)"
     text = f"upstream returned HTTP {result.status}"
-    return mask(f"{text}: {body}" if body else text)
+    if not body:
+        return mask(text)
+    # mask first, then cut: a secret straddling the cut would otherwise leave all but its tail
+    masked = mask(f"{text}: {body}")
+    limit = len(text) + 2 + ERROR_BODY_LIMIT
+    return masked if len(masked) <= limit else masked[:limit] + "… (truncated)"
