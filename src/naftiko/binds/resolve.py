@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from naftiko.errors import Diagnostic, LoadError
 from naftiko.document.model import Binding
 from naftiko.document.source import Source
+from naftiko.errors import Diagnostic, LoadError
 
 Binds = dict[str, dict[str, str]]  # bind namespace → VAR → value
 
@@ -33,7 +34,7 @@ def resolve_location(location: str, base_dir: Path) -> Path:
     return Path(raw)
 
 
-def _read_provider(location: str, base_dir: Path) -> dict:
+def _read_provider(location: str, base_dir: Path) -> dict[str, object]:
     path = resolve_location(location, base_dir)
     text = path.read_text("utf-8")
     data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -62,7 +63,7 @@ def read_env_file(path: str) -> dict[str, str]:
 
 
 def resolve_binds(
-    bindings: list[tuple[Binding, tuple]],
+    bindings: Sequence[tuple[Binding, tuple[str | int, ...]]],
     source: Source,
     *,
     environ: dict[str, str] | None = None,
@@ -76,11 +77,12 @@ def resolve_binds(
     result: Binds = {}
     errors: list[Diagnostic] = []
     for bind, path in bindings:
-        provider: dict
+        provider: dict[str, object]
         where: str
         if bind.location:
             if not bind.location.startswith("file://"):
-                errors.append(source.diagnostic(path + ("location",), f"bind '{bind.namespace}': only file:/// locations are supported, got {bind.location!r}"))
+                why = f"bind '{bind.namespace}': only file:/// locations are supported, got {bind.location!r}"
+                errors.append(source.diagnostic((*path, "location"), why))
                 continue
             try:
                 provider = _read_provider(bind.location, base_dir)
@@ -88,7 +90,8 @@ def resolve_binds(
                 if dry_run:
                     provider = {}
                 else:
-                    errors.append(source.diagnostic(path + ("location",), f"bind '{bind.namespace}': cannot read {bind.location}: {_reason(exc)}"))
+                    why = f"bind '{bind.namespace}': cannot read {bind.location}: {_reason(exc)}"
+                    errors.append(source.diagnostic((*path, "location"), why))
                     continue
             where = bind.location
         else:
@@ -108,7 +111,7 @@ def resolve_binds(
                 )
                 errors.append(
                     source.diagnostic(
-                        path + ("keys", var),
+                        (*path, "keys", var),
                         f"bind '{bind.namespace}': variable {var} is not set ({key} not found in {where}); {how}",
                     )
                 )

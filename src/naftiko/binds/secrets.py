@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus
 
 MASK = "****"
@@ -34,10 +34,10 @@ def _forms(value: str) -> set[str]:
     return forms
 
 
-def masked_prefix(mask, text: str, limit: int) -> str:
+def masked_prefix(mask: Callable[[str], object], text: str, limit: int) -> str:
     """``text`` masked, then cut to at most ``limit`` characters: masking after the cut would
     miss a secret that straddles it and let all but its last characters out."""
-    masked = mask(text)
+    masked = str(mask(text))  # a masked string is a string
     return masked if len(masked) <= limit else masked[:limit]
 
 

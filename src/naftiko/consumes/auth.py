@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import orjson
-
+from naftiko import jsonio
+from naftiko.consumes.transport import OutboundRequest, Transport, UpstreamResponse
+from naftiko.document.model import ConsumesAuthentication
 from naftiko.errors import EngineError
-
 from naftiko.expressions.template import Template
+
+Binds = Mapping[str, Mapping[str, str]]
+"""Bind namespace → variable → value, as resolved at load."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +38,13 @@ class OutboundAuth:
             query.append(self.query)
 
 
-def _render(value: str | None, binds) -> str:
+def _render(value: str | None, binds: Binds) -> str:
     if not value:
         return ""
     return Template(value).bind(binds).render_constant()
 
 
-def compile_auth(auth, binds) -> OutboundAuth | None:
+def compile_auth(auth: ConsumesAuthentication | None, binds: Binds) -> OutboundAuth | None:
     """``auth`` is a model from :mod:`naftiko.document.model` (or None)."""
     if auth is None:
         return None
@@ -66,30 +70,35 @@ class BodyFieldTransport:
     a field of the request's JSON object or form body; a request without a body gets a JSON object
     holding only the key. Any other body has no field to add it to: a 500 problem, nothing sent."""
 
-    def __init__(self, inner, key: str, value: str):
+    def __init__(self, inner: Transport, key: str, value: str) -> None:
         self.inner = inner
         self.key = key
         self.value = value
 
-    async def send(self, request):
+    async def send(self, request: OutboundRequest) -> UpstreamResponse:
         ctype = next((v for k, v in request.headers if k.lower() == "content-type"), "")
         body = request.body
         headers = request.headers
         if body is None or not body.strip():
-            body = orjson.dumps({self.key: self.value})
-            headers = [(k, v) for k, v in headers if k.lower() != "content-type"] + [("Content-Type", "application/json")]
+            body = jsonio.dumps({self.key: self.value})
+            headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
+            headers.append(("Content-Type", "application/json"))
         elif "json" in ctype:
             try:
-                document = orjson.loads(body)
-            except orjson.JSONDecodeError:
+                document = jsonio.loads(body)
+            except jsonio.JSONDecodeError:
                 document = None
             if not isinstance(document, dict):
-                raise EngineError("the capability's apikey (placement body) cannot be added to a JSON body that is not an object")
-            body = orjson.dumps({**document, self.key: self.value})
+                raise EngineError(
+                    "the capability's apikey (placement body) cannot be added to a JSON body that is not an object"
+                )
+            body = jsonio.dumps({**document, self.key: self.value})
         elif "x-www-form-urlencoded" in ctype:
             body = body + b"&" + urlencode([(self.key, self.value)]).encode()
         else:
-            raise EngineError("the capability's apikey (placement body) cannot be added to a body that is not JSON or a form")
+            raise EngineError(
+                "the capability's apikey (placement body) cannot be added to a body that is not JSON or a form"
+            )
         return await self.inner.send(dataclasses.replace(request, body=body, headers=headers))
 
     async def aclose(self) -> None:

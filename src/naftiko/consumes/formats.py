@@ -52,14 +52,19 @@ import functools
 import io
 import re
 import uuid
-from typing import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, cast
+from xml.etree.ElementTree import Element
 
-import orjson
 import yaml
 
-from naftiko.errors import UpstreamUnavailable
-from naftiko.jsonio import json_too_deep, loads
 from naftiko.consumes.transport import UpstreamResponse
+from naftiko.errors import UpstreamUnavailable
+from naftiko.jsonio import JSONDecodeError, dumps, json_too_deep, loads
+
+if TYPE_CHECKING:
+    from fastavro.types import Schema
+    from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 MAX_DECODE_BYTES = 10 * 1024 * 1024
 MAX_UPSTREAM_JSON_DEPTH = 128  # deeper upstream JSON is a 502: templates, JSONPath and encoders recurse per level
@@ -92,7 +97,8 @@ def check_format(raw_format: str | None, output_schema: str | None = None) -> st
         try:
             avro_schema(output_schema)
         except OSError as exc:
-            return f"outputSchema '{output_schema}': cannot read the Avro schema file ({exc.strerror or type(exc).__name__})"
+            reason = exc.strerror or type(exc).__name__
+            return f"outputSchema '{output_schema}': cannot read the Avro schema file ({reason})"
         except Exception as exc:  # fastavro's SchemaParseException, JSON errors
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             return f"outputSchema '{output_schema}' is not a valid Avro schema: {reason}"
@@ -122,14 +128,14 @@ def decode(response: UpstreamResponse, raw_format: str = "json", output_schema: 
     if fmt == "json":
         try:
             return _json(response)
-        except (orjson.JSONDecodeError, _Undecodable):
+        except (JSONDecodeError, _Undecodable):
             raise UpstreamUnavailable(
                 f"upstream answered {response.content_type or 'a body'} that is not JSON; cannot apply outputParameters"
             ) from None
     if response.is_json:  # EXT: the upstream says JSON; believe it when the body agrees
         try:
             return _json(response)
-        except (orjson.JSONDecodeError, _Undecodable):
+        except (JSONDecodeError, _Undecodable):
             pass
     decoder = _DECODERS.get(fmt)
     if decoder is None:
@@ -187,7 +193,7 @@ def _json(response: UpstreamResponse) -> object:
         )
     try:
         return loads(response.body)  # the hot path: UTF-8 JSON (big integers kept exact)
-    except orjson.JSONDecodeError:
+    except JSONDecodeError:
         charset = _charset(response)
         if charset in (None, "utf-8", "utf8") and not response.body.startswith(b"\xef\xbb\xbf"):
             raise
@@ -216,7 +222,7 @@ def _key(key: object) -> str:
     if isinstance(key, str):
         return key
     if isinstance(key, bool) or key is None:
-        return orjson.dumps(key).decode()
+        return dumps(key).decode()
     if isinstance(key, (_dt.date, _dt.datetime)):
         return key.isoformat()
     return str(key)
@@ -240,7 +246,7 @@ def _local(name: str) -> str:
     return name.rsplit("}", 1)[-1] if name.startswith("{") else name.split(":")[-1]
 
 
-def _element(el) -> object:
+def _element(el: Element) -> object:
     if not el.attrib and not len(el):  # a leaf: the common case, kept fast
         return (el.text or "").strip()
     node: dict[str, object] = {}
@@ -257,7 +263,7 @@ def _element(el) -> object:
     return node
 
 
-def _own_text(el):
+def _own_text(el: Element) -> Iterator[str]:
     if el.text:
         yield el.text
     for child in el:
@@ -265,13 +271,15 @@ def _own_text(el):
             yield child.tail
 
 
-def _put(node: dict, key: str, value: object) -> None:
+def _put(node: dict[str, object], key: str, value: object) -> None:
     if key not in node:
         node[key] = value
-    elif isinstance(node[key], list):
-        node[key].append(value)
     else:
-        node[key] = [node[key], value]
+        seen = node[key]
+        if isinstance(seen, list):
+            seen.append(value)
+        else:
+            node[key] = [seen, value]
 
 
 def _yaml(response: UpstreamResponse, _schema: str | None) -> object:
@@ -313,7 +321,7 @@ def _rows_to_objects(header: list[str], rows: list[list[str]]) -> list[dict[str,
 # ------------------------------------------------------------------ html
 
 
-def _html_parser(text: str):
+def _html_parser(text: str) -> LexborHTMLParser:
     from selectolax.lexbor import (
         LexborHTMLParser,  # lexbor: a fast HTML5 parser with CSS selectors
     )
@@ -340,22 +348,22 @@ def _html(response: UpstreamResponse, selector: str | None) -> object:
     return {"tables": tables, "elements": elements}
 
 
-def _attributes(el) -> dict[str, str]:
+def _attributes(el: LexborNode) -> dict[str, str]:
     return {k: "" if v is None else v for k, v in el.attributes.items()}
 
 
-def _cell_text(el) -> str:
+def _cell_text(el: LexborNode) -> str:
     return " ".join(el.text(deep=True, separator=" ").split())
 
 
-def _span(cell) -> int:
+def _span(cell: LexborNode) -> int:
     try:
         return max(1, min(int(cell.attributes.get("colspan") or 1), 1000))
     except ValueError:
         return 1
 
 
-def _html_table(table) -> list[dict[str, str]]:
+def _html_table(table: LexborNode) -> list[dict[str, str]]:
     """Rows of this table (not of tables nested in it) as objects keyed by the header row."""
     rows = []
     for section in table.iter():  # the HTML5 parser puts every row in a thead, tbody or tfoot
@@ -401,7 +409,7 @@ def _markdown(response: UpstreamResponse, heading_prefix: str | None) -> object:
     from cmarkgfm.cmark import Options
 
     text = _text(response, errors="replace").replace("\r\n", "\n").replace("\r", "\n")
-    front: dict = {}
+    front: object = {}
     m = _FRONT_MATTER.match(text)
     if m:
         try:
@@ -432,12 +440,12 @@ def _markdown(response: UpstreamResponse, heading_prefix: str | None) -> object:
 
 
 @functools.lru_cache(maxsize=64)
-def avro_schema(path: str) -> object:
+def avro_schema(path: str) -> Schema:
     """The parsed ``.avsc`` at ``path`` (an absolute path, resolved at load), parsed once."""
     import fastavro
 
     with open(path, "rb") as handle:
-        return fastavro.parse_schema(orjson.loads(handle.read()))
+        return fastavro.parse_schema(cast("Schema", loads(handle.read())))  # fastavro validates it
 
 
 def _plain(value: object) -> object:

@@ -30,12 +30,11 @@ import time
 from collections.abc import Callable
 from urllib.parse import quote, quote_plus, unquote_plus, urlencode, urlsplit
 
-import orjson
-
-from naftiko.errors import EngineError, UpstreamTimeout, UpstreamUnavailable
-from naftiko.expressions.jsonpath import JsonPath
+from naftiko import jsonio
 from naftiko.binds.secrets import MASK, Secrets
 from naftiko.consumes.transport import OutboundRequest, Transport, UpstreamResponse
+from naftiko.errors import EngineError, UpstreamTimeout, UpstreamUnavailable
+from naftiko.expressions.jsonpath import JsonPath
 
 GRANT_TYPES = {"client-credentials": "client_credentials", "refresh-token": "refresh_token"}
 TOKEN_RESPONSE_CAP = 64 * 1024  # a token response is a few hundred bytes; anything far larger is not one
@@ -209,10 +208,10 @@ class OAuth2TokenSource(TokenSource):
             self._refresh_token = rotated
         return token, _seconds(document.get("expires_in"))
 
-    def _document(self, response: UpstreamResponse) -> dict:
+    def _document(self, response: UpstreamResponse) -> dict[str, object]:
         try:
-            document = orjson.loads(response.body) if response.body.strip() else None
-        except orjson.JSONDecodeError:
+            document = jsonio.loads(response.body) if response.body.strip() else None
+        except jsonio.JSONDecodeError:
             document = None
         if response.status >= 300:
             code = document.get("error") if isinstance(document, dict) else None
@@ -268,8 +267,8 @@ class CustomTokenSource(TokenSource):
         if response.status >= 300:
             raise TokenEndpointError(f"{self.label} answered HTTP {response.status}")
         try:
-            document = orjson.loads(response.body)
-        except orjson.JSONDecodeError:
+            document = jsonio.loads(response.body)
+        except jsonio.JSONDecodeError:
             raise TokenEndpointError(
                 f"{self.label} answered HTTP {response.status} with a body that is not JSON"
             ) from None
@@ -338,9 +337,10 @@ class DryRunTokenTransport:
     async def send(self, request: OutboundRequest) -> UpstreamResponse:
         described = await self.inner.send(self.placement.apply(request, MASK))
         token_request = await self.inner.send(self.source.request())
-        document = orjson.loads(described.body)
-        document["tokenRequest"] = orjson.loads(token_request.body)
-        return UpstreamResponse(described.status, described.headers, orjson.dumps(document))
+        document = jsonio.loads(described.body)
+        if isinstance(document, dict):  # the dry-run description: an object
+            document["tokenRequest"] = jsonio.loads(token_request.body)
+        return UpstreamResponse(described.status, described.headers, jsonio.dumps(document))
 
     async def aclose(self) -> None:
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 from antlr4.error.ErrorListener import ErrorListener
+from antlr4.Recognizer import Recognizer
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
 from proto_schema_parser import ast
@@ -47,11 +48,13 @@ class ProtoSchemaError(ValueError):
 class _Raise(ErrorListener):
     """ANTLR recovers from syntax errors and prints them; a schema with one must be refused instead."""
 
-    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):
+    def syntaxError(
+        self, recognizer: object, offendingSymbol: object, line: int, column: int, msg: str, e: Exception | None
+    ) -> None:
         raise ProtoSchemaError(f"cannot parse: line {line}:{column}: {msg[:160]}")
 
 
-def _quiet(recognizer) -> None:
+def _quiet(recognizer: Recognizer) -> None:
     recognizer.removeErrorListeners()
     recognizer.addErrorListener(_Raise())
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
-from naftiko.errors import InvalidInput
-from naftiko.expressions.template import MISSING, Scope, Template, to_json_fragment, to_text
-from naftiko.jsonio import dumps
 from naftiko.consumes import styles
 from naftiko.consumes.auth import OutboundAuth
 from naftiko.consumes.transport import OutboundRequest
+from naftiko.errors import EngineError, InvalidInput
+from naftiko.expressions.template import MISSING, Scope, Template, to_json_fragment, to_text
+from naftiko.jsonio import dumps
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")
 _CRLF = re.compile(r"[\r\n\x00]")
@@ -105,18 +105,26 @@ class BodyPlan:
     def render(self, scope: Scope) -> tuple[bytes, str]:
         if isinstance(self.data, Template):
             if self.kind == "json":  # a missing value standing alone is null: the JSON stays valid
-                return self.data.render_json(scope, self.bare).encode(), self.content_type or BODY_CONTENT_TYPES["json"]
+                rendered = self.data.render_json(scope, self.bare).encode()
+                return rendered, self.content_type or BODY_CONTENT_TYPES["json"]
             text = self.data.render(scope, _TEXT_ENCODERS.get(self.kind, to_text))
             return text.encode(), self.content_type or BODY_CONTENT_TYPES[self.kind]
         value = render_value(self.data, scope)
         if self.kind == "multipartForm":
-            return _multipart(value or [])
+            value = value or []
+            if not isinstance(value, list) or not all(isinstance(part, dict) for part in value):
+                raise EngineError("the capability's multipartForm body data must be a list of {name, value} parts")
+            return _multipart(value)
         if self.kind == "formUrlEncoded":
-            pairs = []
-            for k, v in (value or {}).items():
+            value = value or {}
+            if not isinstance(value, dict):
+                raise EngineError("the capability's formUrlEncoded body data must be an object of fields")
+            pairs: list[tuple[str, str]] = []
+            for k, v in value.items():
                 style = self.encoding.get(k)
                 pairs.extend(styles.query_pairs(k, v, style[0], style[1]) if style else _query_pairs(k, v))
-            return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs).encode(), BODY_CONTENT_TYPES[self.kind]
+            form = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
+            return form.encode(), BODY_CONTENT_TYPES[self.kind]
         if self.kind == "json":
             return dumps(value), self.content_type or BODY_CONTENT_TYPES["json"]
         return to_text(value).encode(), self.content_type or BODY_CONTENT_TYPES[self.kind]
@@ -135,7 +143,7 @@ def _quoted(text: str) -> str:
     return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")  # as browsers do
 
 
-def _multipart(parts: list[dict]) -> tuple[bytes, str]:
+def _multipart(parts: list[dict[str, object]]) -> tuple[bytes, str]:
     """RFC 7578 ``multipart/form-data`` from rendered ``{name, value, filename?, contentType?}``."""
     boundary = uuid.uuid4().hex
     out = bytearray()
@@ -187,7 +195,7 @@ class RequestPlan:
     operation: str
     method: str
     base_url: str
-    path_parts: list
+    path_parts: list[str | tuple[str]]
     params: dict[str, ParamSpec]
     auth: OutboundAuth | None = None
     body: BodyPlan | None = None

@@ -13,12 +13,31 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from naftiko.errors import EngineError
+
+if TYPE_CHECKING:
+    from naftiko.document.model import ResilienceRetries
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class Answer(Protocol):
+    """What a retry decision reads of an upstream response: its status and (lower-case) headers."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+AnswerT = TypeVar("AnswerT", bound=Answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +49,7 @@ class RetryPolicy:
     connect: bool  # retry connection failures
 
     @classmethod
-    def from_model(cls, retries) -> RetryPolicy:
+    def from_model(cls, retries: ResilienceRetries) -> RetryPolicy:
         return cls(
             max=retries.max,
             backoff=retries.backoff,
@@ -41,7 +60,7 @@ class RetryPolicy:
 
     def backoff_delay(self, retry: int, rand: Callable[[], float] = random.random) -> float:
         """Equal jitter: half the exponential step, plus a random share of the other half."""
-        step = min(self.max_delay, self.backoff * (2**retry))
+        step = min(self.max_delay, self.backoff * 2.0**retry)
         return step / 2 + rand() * step / 2
 
 
@@ -62,14 +81,14 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 
 
 async def with_retries(
-    attempt: Callable[[float], Awaitable],
+    attempt: Callable[[float], Awaitable[AnswerT]],
     policy: RetryPolicy,
     deadline: float,
-    connection_errors: tuple[type[BaseException], ...],
+    connection_errors: tuple[type[EngineError], ...],
     *,
     clock: Callable[[], float],
-    sleep: Callable[[float], Awaitable] = asyncio.sleep,
-):
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AnswerT:
     """Run ``attempt(deadline)`` until it gives a final answer.
 
     A response whose status is not retryable, the last allowed attempt, or a wait that would
@@ -78,8 +97,8 @@ async def with_retries(
     """
     retry = 0
     while True:
-        error: BaseException | None = None
-        response = None
+        error: EngineError | None = None
+        response: AnswerT | None = None
         try:
             response = await attempt(deadline)
         except connection_errors as exc:
@@ -88,7 +107,7 @@ async def with_retries(
             error = exc
         if response is not None and response.status not in policy.statuses:
             return response
-        wait = None
+        wait: float | None = None
         if retry < policy.max:
             wait = policy.backoff_delay(retry)
             if response is not None:
@@ -101,6 +120,7 @@ async def with_retries(
                     error.detail = f"{error.detail} (after {retry + 1} attempts)"
                     error.args = (error.detail,)
                 raise error
+            assert response is not None  # no connection error: the attempt answered
             return response
         await sleep(wait)
         retry += 1

@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-import orjson
-
-from naftiko.errors import EngineError, InvalidInput, UpstreamTimeout, UpstreamUnavailable
+from naftiko import jsonio
 from naftiko.consumes.resilience import IDEMPOTENT_METHODS, RetryPolicy, with_retries
+from naftiko.errors import EngineError, InvalidInput, UpstreamTimeout, UpstreamUnavailable
+
+if TYPE_CHECKING:  # aiohttp is imported on first use: the CLI's quick paths never load it
+    import aiohttp
+
+    from naftiko.document.model import Resilience
 
 
 @dataclass(slots=True)
@@ -97,7 +101,7 @@ class Limits:
     pool_size: int = DEFAULT_POOL_SIZE
 
     @classmethod
-    def from_model(cls, resilience) -> Limits:
+    def from_model(cls, resilience: Resilience | None) -> Limits:
         if resilience is None:
             return cls()
         timeouts = resilience.timeouts
@@ -143,25 +147,26 @@ class AiohttpTransport:
         self._digest = digest
         self._limits = limits or Limits()
         self._limit = self._limits.pool_size
-        self._session = None
-        self._timeouts: dict[float, object] = {}  # building a ClientTimeout per call shows in profiles
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}  # building a ClientTimeout per call shows in profiles
         bound = self._limits.max_concurrency
         self._slot_count = min(bound, self._limit) if bound else self._limit
         self._slots = asyncio.Semaphore(self._slot_count)
 
-    def _open(self):
+    def _open(self) -> aiohttp.ClientSession:
         import aiohttp
 
         middlewares = (aiohttp.DigestAuthMiddleware(*self._digest, preemptive=False),) if self._digest else ()
-        self._session = aiohttp.ClientSession(
+        session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=300),
             middlewares=middlewares,
             auto_decompress=True,
             skip_auto_headers=("User-Agent",),
         )
-        return self._session
+        self._session = session
+        return session
 
-    def _timeout(self, total: float):
+    def _timeout(self, total: float) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(total)
         if timeout is None:
             import aiohttp
@@ -229,7 +234,9 @@ class AiohttpTransport:
                 f"upstream {_host(request.url)} did not accept a connection within {self._limits.connect or total:g}s"
             ) from None
         except aiohttp.SocketTimeoutError:
-            raise UpstreamTimeout(f"upstream {_host(request.url)} sent nothing for {self._limits.read or total:g}s") from None
+            raise UpstreamTimeout(
+                f"upstream {_host(request.url)} sent nothing for {self._limits.read or total:g}s"
+            ) from None
         except TimeoutError:
             raise UpstreamTimeout(f"upstream {_host(request.url)} did not answer within {total:g}s") from None
         except aiohttp.ClientConnectorCertificateError as exc:
@@ -240,7 +247,10 @@ class AiohttpTransport:
         except aiohttp.ClientConnectorSSLError:
             raise UpstreamUnavailable(f"upstream {_host(request.url)}: the TLS handshake failed") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-            reason = "refused or could not be reached" if isinstance(exc, aiohttp.ClientConnectorError) else f"failed: {type(exc).__name__}"
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                reason = "refused or could not be reached"
+            else:
+                reason = f"failed: {type(exc).__name__}"
             raise UpstreamConnectionError(f"upstream {_host(request.url)} {reason}") from None
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"upstream {_host(request.url)} failed: {type(exc).__name__}") from None
@@ -252,7 +262,7 @@ class AiohttpTransport:
                 ) from None
             raise UpstreamUnavailable(f"upstream {_host(request.url)}: the request URL is invalid") from None
 
-    async def _read(self, resp, request: OutboundRequest, headers: dict[str, str]) -> bytes:
+    async def _read(self, resp: aiohttp.ClientResponse, request: OutboundRequest, headers: dict[str, str]) -> bytes:
         """The whole body, or :class:`ResponseTooLarge` once it passes ``maxResponseBytes``
         (counted after decompression: aiohttp inflates chunk by chunk, bounded).
 
@@ -268,8 +278,8 @@ class AiohttpTransport:
                     chunks.append(chunk[: cap - size])
                     resp.close()  # the rest is never read: drop the connection rather than drain it
                     raise ResponseTooLarge(
-                        f"upstream {_host(request.url)} answered HTTP {resp.status} with a body larger than {cap} bytes "
-                        "(resilience.maxResponseBytes)",
+                        f"upstream {_host(request.url)} answered HTTP {resp.status} with a body larger than "
+                        f"{cap} bytes (resilience.maxResponseBytes)",
                         status=resp.status,
                         partial=b"".join(chunks),
                         content_type=headers.get("content-type", ""),
@@ -287,23 +297,30 @@ class AiohttpTransport:
             self._session = None
 
 
+class Mask(Protocol):
+    """Hides secrets in a value; a header's value is masked by its name too (:class:`naftiko.binds.secrets.Secrets`)."""
+
+    def __call__(self, value: object, header: str | None = None) -> object: ...
+
+
 class DryRunTransport:
     """Answers every call with a description of the request that would have been sent."""
 
-    def __init__(self, mask):
+    def __init__(self, mask: Mask) -> None:
         self._mask = mask
 
     async def send(self, request: OutboundRequest) -> UpstreamResponse:
         parts = urlsplit(request.url)
         query: dict[str, object] = {}
         for k, v in parse_qsl(parts.query, keep_blank_values=True):
-            query[k] = [*query[k], v] if isinstance(query.get(k), list) else ([query[k], v] if k in query else v)
+            seen = query.get(k)
+            query[k] = [*seen, v] if isinstance(seen, list) else ([seen, v] if k in query else v)
         headers = {k: self._mask(v, header=k) for k, v in request.headers}
         body: object = None
         if request.body is not None:
             try:
-                body = orjson.loads(request.body)
-            except orjson.JSONDecodeError:
+                body = jsonio.loads(request.body)
+            except jsonio.JSONDecodeError:
                 body = request.body.decode("utf-8", "replace")
         description = {
             "dryRun": True,
@@ -313,7 +330,7 @@ class DryRunTransport:
             "headers": headers,
             "body": self._mask(body),
         }
-        return UpstreamResponse(200, {"content-type": "application/json"}, orjson.dumps(description))
+        return UpstreamResponse(200, {"content-type": "application/json"}, jsonio.dumps(description))
 
     async def aclose(self) -> None:
         return None

@@ -31,7 +31,7 @@ def is_jsonpath(text: object) -> bool:
 
 
 class JsonPath:
-    __slots__ = ("source", "_whole", "_length", "_multi", "_compiled")
+    __slots__ = ("_compiled", "_length", "_multi", "_whole", "source")
 
     def __init__(self, source: str):
         self.source = source
@@ -59,7 +59,7 @@ class JsonPath:
         return self._whole and not self._length
 
     def find(self, document: object) -> object:
-        if self._whole:
+        if self._compiled is None:  # the whole document: nothing was parsed
             value = document
         else:
             try:

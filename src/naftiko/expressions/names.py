@@ -8,7 +8,7 @@ matches (reference §3).
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 
 def normalise(name: str) -> str:

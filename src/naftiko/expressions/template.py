@@ -12,11 +12,11 @@ How a value becomes text depends on where it goes, so :meth:`Template.render` ta
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Callable
 
-from naftiko.jsonio import dumps
 from naftiko.expressions.jsonpath import JsonPath
+from naftiko.jsonio import dumps
 
 MISSING = object()
 _TAG = re.compile(r"\{\{\{\s*(?P<raw>.*?)\s*\}\}\}|\{\{\s*(?P<sigil>[#^/!&]?)\s*(?P<name>.*?)\s*\}\}", re.S)
@@ -69,7 +69,12 @@ class Var:
 class Section:
     var: Var
     inverted: bool
-    body: tuple
+    body: tuple[Part, ...]
+
+
+Part = str | Var | Section
+"""One piece of a compiled template: literal text, a variable, or a section."""
+Encode = Callable[[object], str]
 
 
 class Scope:
@@ -80,17 +85,26 @@ class Scope:
     ``binds`` maps a bind namespace to its variables, which are also visible unqualified.
     """
 
-    __slots__ = ("inputs", "aliases", "binds", "flat_binds", "document", "parent")
+    __slots__ = ("aliases", "binds", "document", "flat_binds", "inputs", "parent")
 
-    def __init__(self, inputs=None, *, aliases=frozenset(), binds=None, document=MISSING, parent=None):
+    def __init__(
+        self,
+        inputs: dict[str, object] | None = None,
+        *,
+        aliases: frozenset[str] = frozenset(),
+        binds: Mapping[str, Mapping[str, object]] | None = None,
+        document: object = MISSING,
+        parent: Scope | None = None,
+    ) -> None:
+        self.inputs: dict[str, object]
         self.inputs = inputs if inputs is not None else {}
         self.aliases = aliases
-        self.binds = binds if binds is not None else {}
-        self.flat_binds = {k: v for ns in self.binds.values() for k, v in ns.items()}
+        self.binds: Mapping[str, Mapping[str, object]] = binds if binds is not None else {}
+        self.flat_binds: dict[str, object] = {k: v for ns in self.binds.values() for k, v in ns.items()}
         self.document = document
-        self.parent = parent
+        self.parent: Scope | None = parent
 
-    def child(self, item: object) -> "Scope":
+    def child(self, item: object) -> Scope:
         """A scope for a section body: ``item`` first, then everything visible here."""
         scope = Scope.__new__(Scope)
         scope.inputs = item if isinstance(item, dict) else {".": item}
@@ -99,7 +113,7 @@ class Scope:
         scope.parent = self
         return scope
 
-    def layered(self, values: dict) -> "Scope":
+    def layered(self, values: dict[str, object]) -> Scope:
         """A scope where ``values`` come first, then everything visible here."""
         scope = Scope.__new__(Scope)
         scope.inputs = values
@@ -152,7 +166,7 @@ def _walk(value: object, rest: tuple[str, ...]) -> object:
     return value
 
 
-def _walk_input(inputs: dict, rest: tuple[str, ...]) -> object:
+def _walk_input(inputs: Mapping[str, object], rest: tuple[str, ...]) -> object:
     """``<alias>.name…``: the input ``name`` (exact: tolerant spellings are bound at load), or
     the whole dotted remainder when that is an input's name (``rest.a.b`` for input ``a.b``)."""
     if rest[0] in inputs:
@@ -177,9 +191,9 @@ def _var(name: str) -> Var:
     return Var(name, tuple(name.split(".")) if name != "." else (".",), None)
 
 
-def _compile(text: str) -> tuple:
-    parts: list = []
-    stack: list[tuple[Var, bool, list]] = []
+def _compile(text: str) -> tuple[Part, ...]:
+    parts: list[Part] = []
+    stack: list[tuple[Var, bool, list[Part]]] = []
     pos = 0
     for m in _TAG.finditer(text):
         if m.start() > pos:
@@ -216,12 +230,17 @@ def _compile(text: str) -> tuple:
 class Template:
     """A compiled template. Constant templates render without any lookup."""
 
-    __slots__ = ("source", "parts", "constant")
+    __slots__ = ("_text", "constant", "parts", "source")
 
     def __init__(self, source: str):
         self.source = source
-        self.parts = _compile(source) if "{{" in source else ((source,) if source else ())
-        self.constant = all(isinstance(p, str) for p in self.parts)
+        self._settle(_compile(source) if "{{" in source else ((source,) if source else ()))
+
+    def _settle(self, parts: tuple[Part, ...]) -> None:
+        """Keep the parts; a template of literals alone keeps its text ready to return."""
+        self.parts = parts
+        self.constant = all(isinstance(p, str) for p in parts)
+        self._text = "".join(p for p in parts if isinstance(p, str)) if self.constant else ""
 
     @property
     def single_var(self) -> Var | None:
@@ -230,8 +249,10 @@ class Template:
             return self.parts[0]
         return None
 
-    def variables(self):
-        def walk(parts):
+    def variables(self) -> Iterator[Var]:
+        """Every variable the template reads, sections' own and their bodies' included."""
+
+        def walk(parts: tuple[Part, ...]) -> Iterator[Var]:
             for p in parts:
                 if isinstance(p, Var):
                     yield p
@@ -243,15 +264,15 @@ class Template:
 
     def render(self, scope: Scope, encode: Callable[[object], str] = to_text, *, strict: bool = False) -> str:
         if self.constant:
-            return "".join(self.parts)
+            return self._text
         out: list[str] = []
         _render(self.parts, scope, encode, strict, out)
         return "".join(out)
 
-    def bind(self, binds: dict[str, dict[str, str]]) -> "Template":
+    def bind(self, binds: Mapping[str, Mapping[str, str]]) -> Template:
         """Pre-render every variable that binds alone can answer (auth tokens, base URLs)."""
         scope = Scope(binds=binds)
-        parts: list = []
+        parts: list[Part] = []
         for p in self.parts:
             if isinstance(p, Var) and p.jsonpath is None:
                 value = scope.lookup(p.path)
@@ -261,14 +282,13 @@ class Template:
             parts.append(p)
         bound = Template.__new__(Template)
         bound.source = self.source
-        merged: list = []
+        merged: list[Part] = []
         for p in parts:  # join neighbouring literals so constant templates stay constant
             if isinstance(p, str) and merged and isinstance(merged[-1], str):
                 merged[-1] += p
             else:
                 merged.append(p)
-        bound.parts = tuple(merged)
-        bound.constant = all(isinstance(p, str) for p in bound.parts)
+        bound._settle(tuple(merged))
         return bound
 
     def bare_json_slots(self) -> frozenset[int]:
@@ -290,10 +310,10 @@ class Template:
     def render_json(self, scope: Scope, bare: frozenset[int]) -> str:
         """A JSON document template: values JSON-escaped; a missing value in a bare slot is ``null``."""
         if self.constant:
-            return "".join(self.parts)
+            return self._text
         out: list[str] = []
         for i, p in enumerate(self.parts):
-            if i in bare:
+            if i in bare and isinstance(p, Var):
                 value = scope.resolve(p)
                 out.append("null" if value is MISSING or value is None else to_json_fragment(value))
             else:
@@ -308,7 +328,7 @@ class Template:
         return f"Template({self.source!r})"
 
 
-def _render(parts, scope: Scope, encode, strict: bool, out: list[str]) -> None:
+def _render(parts: tuple[Part, ...], scope: Scope, encode: Encode, strict: bool, out: list[str]) -> None:
     for p in parts:
         if isinstance(p, str):
             out.append(p)
