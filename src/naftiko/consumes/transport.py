@@ -31,6 +31,20 @@ class OutboundRequest:
     timeout: float = 30.0
 
 
+# Upstream response headers that describe the representation and are relayed with a body that passes
+# through, by an operation and a forward alike; everything else (Set-Cookie, Server, internal tracing
+# headers…) stays upstream.
+RELAYED_RESPONSE_HEADERS = (
+    "content-type",
+    "content-disposition",
+    "etag",
+    "cache-control",
+    "location",
+    "last-modified",
+    "retry-after",
+)
+
+
 @dataclass(slots=True)
 class UpstreamResponse:
     status: int
@@ -40,6 +54,10 @@ class UpstreamResponse:
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "")
+
+    def relayed_headers(self) -> dict[str, str]:
+        """The headers a caller gets back with this response's body (:data:`RELAYED_RESPONSE_HEADERS`)."""
+        return {name: self.headers[name] for name in RELAYED_RESPONSE_HEADERS if name in self.headers}
 
     @property
     def is_json(self) -> bool:

@@ -23,9 +23,6 @@ from naftiko.expressions.template import Template
 # that describe this hop's framing or target rather than the message.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"})
 NEVER_FORWARDED = HOP_BY_HOP | {"host", "content-length"}
-# Response headers that describe the representation; everything else (Set-Cookie, Server,
-# internal tracing headers…) stays upstream.
-SAFE_RESPONSE_HEADERS = ("content-type", "content-disposition", "etag", "cache-control", "location")
 # Characters left as they are in a forwarded path: unreserved, sub-delims, ':', '@', '/' and
 # '%' (so existing escapes are kept, never encoded twice). Anything else is percent-encoded.
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
@@ -104,7 +101,7 @@ class ForwardPlan:
 
 
 def safe_response_headers(response: UpstreamResponse) -> dict[str, str]:
-    return {name: response.headers[name] for name in SAFE_RESPONSE_HEADERS if name in response.headers}
+    return response.relayed_headers()
 
 
 def compile_forward(config, entry, base_url: str, transport: Transport, auth, binds, timeout: float, warn) -> ForwardPlan:

@@ -166,12 +166,8 @@ class Call:
         return await self.target.transport.send(request)
 
 
-# Upstream response headers that are safe and useful to relay with a body that passes through.
-RELAYED_HEADERS = ("content-type", "content-disposition", "etag", "cache-control", "location", "last-modified", "retry-after")
-
-
 def relayed(response: UpstreamResponse) -> dict[str, str]:
-    return {name: response.headers[name] for name in RELAYED_HEADERS if name in response.headers}
+    return response.relayed_headers()
 
 
 OFF_LOOP_BYTES = 256 * 1024
