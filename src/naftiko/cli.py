@@ -20,6 +20,7 @@ from naftiko.exposes.http.limits import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_HEAD_TIMEOUT,
     DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_HEAD_BYTES,
     DEFAULT_MAX_HEADERS,
@@ -68,7 +69,7 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="answer every upstream call with the request that would be sent")
     parser.add_argument("--strict", action="store_true", help="treat every deviation from the schema as an error")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="upstream request timeout (default 30)")
-    parser.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, metavar="N", help="largest request body accepted, else 413 (default 4 MiB)")
+    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, metavar="N", help="largest request body accepted, else 413 (default 4 MiB)")
     parser.add_argument("--grace", type=float, default=10.0, metavar="SECONDS", help="on SIGTERM, time in-flight requests get to finish (default 10)")
     limits = parser.add_argument_group("inbound limits (per connection; beyond them a 4xx/503 problem and the connection is closed)")
     limits.add_argument("--max-header-bytes", type=int, default=DEFAULT_MAX_HEAD_BYTES, metavar="N", help="largest request line plus headers, else 431 (default 32 KiB)")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
-from naftiko.exposes.http.limits import InboundLimits
+from naftiko.exposes.http.limits import DEFAULT_MAX_BODY_BYTES, InboundLimits
 from naftiko.binds.resolve import Binds, read_env_file, resolve_binds, resolve_location
 from naftiko.consumes.auth import BodyFieldTransport, compile_auth
 from naftiko.consumes.formats import check_format
@@ -71,7 +71,7 @@ class Options:
     env_file: str | None = None
     environ: dict[str, str] | None = None
     # serving limits (docs/resilience.md): inbound body size, MCP Host/Origin allow-lists, drain time
-    max_body_bytes: int = 4 * 1024 * 1024
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     grace: float = 10.0

@@ -30,7 +30,7 @@ from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
 from naftiko.expressions.template import MISSING
 from naftiko.jsonio import JSONDecodeError, dumps
 from naftiko.exposes.http.asgi import serve_lifespan
-from naftiko.exposes.http.limits import JsonTooLarge, loads_bounded
+from naftiko.exposes.http.limits import DEFAULT_MAX_BODY_BYTES, JsonTooLarge, loads_bounded
 from naftiko.exposes.http.problems import problem, problem_from
 
 log = logging.getLogger("naftiko.rest")
@@ -43,7 +43,6 @@ _NOT_INPUTS = frozenset(
         "trailer", "upgrade", "authorization", "proxy-authorization", "cookie", "accept-encoding",
     }
 )
-DEFAULT_MAX_BODY = 4 * 1024 * 1024
 
 
 @dataclass
@@ -178,7 +177,7 @@ def _decimal(value: str, *, integer: bool) -> int | float:
 class RestRouter:
     """ASGI app: route table built once; per request one dict lookup or a few regex matches."""
 
-    def __init__(self, plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY):
+    def __init__(self, plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY_BYTES):
         self.plan = plan
         self.mask = mask
         self.max_body = max_body
@@ -447,7 +446,7 @@ async def _cancel_on_disconnect(awaitable, receive):
         watcher.cancel()
 
 
-def build_rest_app(plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY) -> RestRouter:
+def build_rest_app(plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY_BYTES) -> RestRouter:
     """The router is the whole ASGI app: it already turns every failure into a problem
     document, so Starlette's middleware stack would only add work per request."""
     return RestRouter(plan, mask, max_body)
