@@ -18,10 +18,9 @@ from naftiko.consumes import styles
 from naftiko.consumes.auth import OutboundAuth
 from naftiko.consumes.transport import OutboundRequest
 from naftiko.errors import EngineError, InvalidInput
-from naftiko.expressions.template import MISSING, Scope, Template, to_json_fragment, to_text
+from naftiko.expressions.template import MISSING, PATH_PLACEHOLDER, Scope, Template, to_json_fragment, to_text
 from naftiko.jsonio import dumps
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")
 _CRLF = re.compile(r"[\r\n\x00]")
 
 BODY_CONTENT_TYPES = {
@@ -52,7 +51,7 @@ def split_path(path: str) -> tuple[list[str | tuple[str]], list[str]]:
     parts: list[str | tuple[str]] = []
     names: list[str] = []
     pos = 0
-    for m in _PLACEHOLDER.finditer(path):
+    for m in PATH_PLACEHOLDER.finditer(path):
         if m.start() > pos:
             parts.append(path[pos : m.start()])
         name = (m.group(1) or m.group(2)).strip()

@@ -10,24 +10,22 @@ is used.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from naftiko.expressions.names import normalise
-from naftiko.expressions.template import MISSING, Template
+from naftiko.expressions.template import MISSING, PATH_PLACEHOLDER, Template
 
 if TYPE_CHECKING:
     from naftiko.engine.simple import Call
 
 Warn = Callable[[str], None]
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")
 
 
 def route_variables(path: str) -> list[str]:
     """The placeholder names of an exposed route or uri template (``{x}`` or ``{{x}}``)."""
-    return [(m.group(1) or m.group(2)).strip() for m in _PLACEHOLDER.finditer(path)]
+    return [(m.group(1) or m.group(2)).strip() for m in PATH_PLACEHOLDER.finditer(path)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,9 @@ from naftiko.expressions.jsonpath import JsonPath
 from naftiko.jsonio import dumps
 
 MISSING = object()
+PATH_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")
+"""A variable in a path or route: ``{x}`` (OpenAPI) or ``{{x}}`` (mustache); its name is group 1 or 2,
+to be stripped. One pattern for every module that reads paths, so they all agree on what a variable is."""
 _TAG = re.compile(r"\{\{\{\s*(?P<raw>.*?)\s*\}\}\}|\{\{\s*(?P<sigil>[#^/!&]?)\s*(?P<name>.*?)\s*\}\}", re.S)
 
 

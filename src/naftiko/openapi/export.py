@@ -27,13 +27,12 @@ from naftiko.engine.plan import (
 )
 from naftiko.engine.orchestrated import ScriptStep, StepsUnit
 from naftiko.expressions.names import normalise
-from naftiko.expressions.template import MISSING
+from naftiko.expressions.template import MISSING, PATH_PLACEHOLDER
 from naftiko.document.loader import Loaded
 from naftiko.document import SPEC_VERSION
 from naftiko.document import model as m
 
 OPENAPI_VERSION = "3.1.0"
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")
 # OpenAPI ignores parameter objects for these headers: they are described elsewhere.
 _RESERVED_HEADERS = {"accept", "content-type", "authorization"}
 _SIMPLE_LOCATIONS = ("query", "header", "cookie")
@@ -157,8 +156,8 @@ class _Exporter:
 
     def _path_item(self, route: RestRoute, secured: bool) -> tuple[str, dict]:
         raw = route.path if route.path.startswith("/") else "/" + route.path
-        names = [(mt.group(1) or mt.group(2)).strip() for mt in _PLACEHOLDER.finditer(raw)]
-        path = _PLACEHOLDER.sub(lambda mt: "{" + (mt.group(1) or mt.group(2)).strip() + "}", raw)
+        names = [(mt.group(1) or mt.group(2)).strip() for mt in PATH_PLACEHOLDER.finditer(raw)]
+        path = PATH_PLACEHOLDER.sub(lambda mt: "{" + (mt.group(1) or mt.group(2)).strip() + "}", raw)
         resources = self._resources(route)
         item: dict = {}
         for method, operation in route.operations.items():

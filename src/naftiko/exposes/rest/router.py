@@ -27,7 +27,7 @@ from naftiko.engine.simple import EMPTY, InputRef
 from naftiko.engine.plan import InputSpec, RestAdapterPlan, RestOperation, RestRoute
 from naftiko.errors import EngineError, InvalidInput, PayloadTooLarge
 from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
-from naftiko.expressions.template import MISSING
+from naftiko.expressions.template import MISSING, PATH_PLACEHOLDER
 from naftiko.jsonio import JSONDecodeError, dumps
 from naftiko.exposes.http.asgi import serve_lifespan
 from naftiko.exposes.http.limits import DEFAULT_MAX_BODY_BYTES, JsonTooLarge, loads_bounded
@@ -35,7 +35,6 @@ from naftiko.exposes.http.problems import problem, problem_from
 
 log = logging.getLogger("naftiko.rest")
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")
 # Request headers that describe the connection or the caller's credentials, never inputs.
 _NOT_INPUTS = frozenset(
     {
@@ -57,7 +56,7 @@ class _Route:
 
 def _compile_route(r: RestRoute) -> _Route:
     path = r.path if r.path.startswith("/") else "/" + r.path
-    found = list(_PLACEHOLDER.finditer(path))
+    found = list(PATH_PLACEHOLDER.finditer(path))
     names: list[str] = []
     pattern = ""
     pos = 0
@@ -196,7 +195,7 @@ class RestRouter:
                 self.dynamic.append(route)
         # Literal paths before templated ones, and longer literals first, so /customers/archive
         # wins over /customers/{id}; at equal length one segment before a forward's many.
-        self.dynamic.sort(key=lambda r: (-len(_PLACEHOLDER.sub("", r.template)), r.forward is not None))
+        self.dynamic.sort(key=lambda r: (-len(PATH_PLACEHOLDER.sub("", r.template)), r.forward is not None))
 
     def match(self, raw_path: str) -> tuple[_Route | None, dict[str, str]]:
         """The route and its path values, still percent-encoded."""

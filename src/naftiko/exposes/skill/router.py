@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 import mimetypes
 import os
-import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sized
 from contextlib import AbstractContextManager
@@ -41,6 +40,7 @@ from starlette.types import Receive, Scope, Send
 from naftiko.binds.resolve import resolve_location
 from naftiko.engine.plan import McpAdapterPlan, RestAdapterPlan
 from naftiko.exposes.http.asgi import serve_lifespan
+from naftiko.expressions.template import PATH_PLACEHOLDER
 
 if TYPE_CHECKING:
     from naftiko.engine.plan import Options, Plan, RestOperation
@@ -319,9 +319,6 @@ def compile_skill(
 # ------------------------------------------------------------------ bodies, built once
 
 
-_PATH_VARIABLE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{([^{}]+)\}")  # {x} or {{x}} in a REST route
-
-
 def _rest_schema(operation: RestOperation, route_path: str) -> dict[str, Any]:
     properties: dict[str, dict[str, Any]] = {}
     required: list[str] = []
@@ -332,7 +329,7 @@ def _rest_schema(operation: RestOperation, route_path: str) -> dict[str, Any]:
         properties[spec.name] = prop
         if spec.required:
             required.append(spec.name)
-    for m in _PATH_VARIABLE.finditer(route_path):
+    for m in PATH_PLACEHOLDER.finditer(route_path):
         name = (m.group(1) or m.group(2)).strip()
         if name not in properties:
             properties[name] = {"type": "string"}
