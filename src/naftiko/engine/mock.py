@@ -14,7 +14,7 @@ from naftiko.consumes.request import compile_value, render_value
 from naftiko.expressions.template import Scope, Template
 from naftiko.document.model import OutputParameter
 from naftiko.engine.simple import Result
-from naftiko.engine.shaping import _coerce
+from naftiko.engine.shaping import conform_output
 
 Render = Callable[[Scope], object]
 
@@ -39,7 +39,7 @@ def _compile(param: OutputParameter, names: dict) -> Render:
             if v.path:
                 names.setdefault(v.path, param.type if whole and param.type in _TYPED else "string")
     kind, max_length = param.type, param.maxLength
-    return lambda scope: _coerce(kind, render_value(value, scope), max_length)
+    return lambda scope: conform_output(kind, render_value(value, scope), max_length)
 
 
 def _templates(value: object):

@@ -19,7 +19,8 @@ def _identity(node: object) -> object:
     return node
 
 
-def _coerce(kind: str | None, value: object, max_length: int | None) -> object:
+def conform_output(kind: str | None, value: object, max_length: int | None) -> object:
+    """An output value made to look like its declared type where it can; never an error (not REST input parsing)."""
     if value is None:
         return None
     if kind == "string" and not isinstance(value, str) and not isinstance(value, (dict, list)):
@@ -42,7 +43,7 @@ def compile_output(param: OutputParameter) -> Shape:
         const = param.const
         return lambda node: const
     if param.mapping is None and param.value is not None and not is_jsonpath(param.value):
-        static = _coerce(param.type, param.value, param.maxLength)  # a fixed value, never the document
+        static = conform_output(param.type, param.value, param.maxLength)  # a fixed value, never the document
         return lambda node: static
 
     expr = param.mapping if param.mapping is not None else (param.value if is_jsonpath(param.value) else None)
@@ -76,7 +77,7 @@ def compile_output(param: OutputParameter) -> Shape:
     kind, max_length = param.type, param.maxLength
     if kind in ("object", "array") or (kind is None and max_length is None):
         return select  # pass the node through unchanged (reference §4, FIX)
-    return lambda node: _coerce(kind, select(node), max_length)
+    return lambda node: conform_output(kind, select(node), max_length)
 
 
 def compile_outputs(params: list[OutputParameter]) -> Shape:
@@ -146,4 +147,4 @@ def _orchestrated(param: OutputParameter) -> Shape:
         props = [(name, _orchestrated(p)) for name, p in param.properties.items()]
         return lambda value: {n: fn(value.get(n)) for n, fn in props} if isinstance(value, dict) else value
     kind, max_length = param.type, param.maxLength
-    return lambda value: _coerce(kind, value, max_length)
+    return lambda value: conform_output(kind, value, max_length)

@@ -55,7 +55,7 @@ from naftiko.exposes.mcp.content import (
     MAX_BINARY_BYTES,
     as_text,
     blob_contents,
-    media_type,
+    content_type_essence,
     too_large,
     upstream_error_text,
 )
@@ -504,7 +504,7 @@ def _contents(uri: str, result: Result, declared: str | None):
     if result.value is EMPTY or (result.raw is not None and not result.raw.strip()):
         return types.TextResourceContents(uri=uri, mime_type=declared or "text/plain", text="")
     if result.raw is not None:  # passed through as the upstream sent it
-        upstream = media_type(result.content_type)
+        upstream = content_type_essence(result.content_type)
         text = as_text(result.raw, result.content_type)
         if text is not None:
             return types.TextResourceContents(uri=uri, mime_type=declared or upstream or "text/plain", text=text)
@@ -513,6 +513,6 @@ def _contents(uri: str, result: Result, declared: str | None):
         return blob_contents(uri, result.raw, upstream or None)
     mime = declared or "application/json"
     value = result.value
-    if isinstance(value, str) and not media_type(mime).endswith("json"):
+    if isinstance(value, str) and not content_type_essence(mime).endswith("json"):
         return types.TextResourceContents(uri=uri, mime_type=mime, text=value)
     return types.TextResourceContents(uri=uri, mime_type=mime, text=orjson.dumps(value).decode())

@@ -32,7 +32,7 @@ _TEXT_TYPES = frozenset(
 )
 
 
-def media_type(content_type: str | None) -> str:
+def content_type_essence(content_type: str | None) -> str:
     """``text/plain; charset=utf-8`` → ``text/plain``."""
     return (content_type or "").split(";", 1)[0].strip().lower()
 
@@ -60,7 +60,7 @@ def is_media(mime: str) -> bool:
 
 def as_text(raw: bytes, content_type: str | None) -> str | None:
     """The body as text, or ``None`` when it is binary (by type, or by bytes that do not decode)."""
-    mime = media_type(content_type)
+    mime = content_type_essence(content_type)
     if mime and (is_media(mime) or not is_textual(mime)):
         return None
     try:
@@ -75,7 +75,7 @@ def too_large(raw: bytes) -> str:
 
 def binary_block(raw: bytes, content_type: str | None, uri: str):
     """A tool result block: image and audio by type, any other binary as an embedded blob."""
-    mime = media_type(content_type) or "application/octet-stream"
+    mime = content_type_essence(content_type) or "application/octet-stream"
     data = base64.b64encode(raw).decode("ascii")
     if mime.startswith("image/"):
         return types.ImageContent(data=data, mime_type=mime)

@@ -43,9 +43,9 @@ from naftiko.exposes.mcp.content import (
     MAX_BINARY_BYTES,
     as_text,
     binary_block,
+    content_type_essence,
     is_media,
     is_textual,
-    media_type,
     too_large,
     upstream_error_text,
 )
@@ -164,7 +164,7 @@ class McpTools:
     def success(self, result: Result, modern: bool, tool: str = "") -> dict:
         if result.value is EMPTY or (result.raw is not None and not result.raw.strip()):
             return {"content": [], "isError": False}
-        mime = media_type(result.content_type) if result.raw is not None else ""
+        mime = content_type_essence(result.content_type) if result.raw is not None else ""
         binary = bool(mime) and (is_media(mime) or not is_textual(mime))
         value = MISSING if binary else result.json_value()
         if value is MISSING:  # a non-JSON body: text as it came, or a binary block

@@ -123,7 +123,8 @@ def compile_inputs(operation: RestOperation, route_names: list[str]) -> InputPla
     )
 
 
-def _coerce(spec: InputSpec, value: object) -> object:
+def _parse_input(spec: InputSpec, value: object) -> object:
+    """A query/path/header/form text parsed as its declared type: 400 when it is not (outputs: conform_output)."""
     kind = spec.type
     if kind == "array":
         return value if isinstance(value, list) else [value]
@@ -364,7 +365,7 @@ class RestRouter:
                 if spec.name != "body":
                     _check_json(spec, inputs[spec.name])
             else:
-                inputs[spec.name] = _coerce(spec, inputs[spec.name])
+                inputs[spec.name] = _parse_input(spec, inputs[spec.name])
         return inputs
 
     async def body(self, request: Request) -> object:

@@ -104,7 +104,7 @@ _TYPES = {
 }
 
 
-def media_type(name: str) -> str:
+def guess_media_type(name: str) -> str:
     """A file's media type from its extension; a fixed table first so answers do not depend
     on the host's mime.types."""
     ext = os.path.splitext(name)[1].lower()
@@ -443,7 +443,7 @@ def contents_body(name: str, root: Path) -> dict[str, Any]:
             size = real.stat().st_size
         except OSError:
             continue
-        files.append({"path": rel, "size": size, "type": media_type(rel)})
+        files.append({"path": rel, "size": size, "type": guess_media_type(rel)})
     return {"name": name, "files": files}
 
 
@@ -515,7 +515,7 @@ class SkillRouter:
         real = None if any(s.startswith(".") for s in segments) else _inside(skill.root, skill.root.joinpath(*segments))
         if real is None or not real.is_file():
             return problem(404, f"file '{rel}' not found in skill '{name}'", field="file")
-        return FileResponse(real, media_type=media_type(rel))
+        return FileResponse(real, media_type=guess_media_type(rel))
 
 
 def build_skill_app(adapter: SkillAdapterPlan, plan: Plan) -> SkillRouter:
