@@ -29,7 +29,7 @@ _LONG_RUN = b"0" * 19
 
 def loads(data: bytes | str) -> object:
     """Parse JSON, keeping every integer exact."""
-    raw = data.encode() if isinstance(data, str) else data
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data  # lone surrogates: invalid JSON
     if _LONG_RUN not in raw.translate(_DIGITS_AS_ZERO):
         return orjson.loads(raw)
     orjson.loads(raw)  # validation with orjson's error messages and limits first
@@ -40,10 +40,14 @@ def loads(data: bytes | str) -> object:
 
 
 def dumps(value: object) -> bytes:
+    """Serialise to compact UTF-8 JSON, integers beyond 64 bits included (orjson refuses them)."""
     try:
         return orjson.dumps(value)
-    except TypeError:  # orjson.JSONEncodeError: a >64-bit integer, most likely
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    except TypeError as exc:  # orjson.JSONEncodeError: a >64-bit integer, most likely
+        try:
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 for it, refused as orjson refused it
+            raise exc from None
 
 
 _QUOTED = re.compile(rb'"[^"]*"')

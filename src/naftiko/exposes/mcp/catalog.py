@@ -41,7 +41,6 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 import mcp_types as types
-import orjson
 from mcp import MCPError
 from pydantic import ValidationError
 
@@ -50,6 +49,7 @@ from naftiko.engine.binding import bind_unit_inputs
 from naftiko.engine.simple import EMPTY, Result
 from naftiko.errors import EngineError
 from naftiko.expressions.template import MISSING, to_text
+from naftiko.jsonio import dumps
 from naftiko.document import model as m
 from naftiko.exposes.mcp.content import (
     MAX_BINARY_BYTES,
@@ -515,4 +515,4 @@ def _contents(uri: str, result: Result, declared: str | None):
     value = result.value
     if isinstance(value, str) and not content_type_essence(mime).endswith("json"):
         return types.TextResourceContents(uri=uri, mime_type=mime, text=value)
-    return types.TextResourceContents(uri=uri, mime_type=mime, text=orjson.dumps(value).decode())
+    return types.TextResourceContents(uri=uri, mime_type=mime, text=dumps(value).decode())

@@ -35,7 +35,7 @@ from mcp import MCPError
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, decode_header_value, validate_mcp_param_headers
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
-from naftiko.jsonio import dumps
+from naftiko.jsonio import dumps, loads
 
 log = logging.getLogger("naftiko.mcp")
 
@@ -161,7 +161,7 @@ class Answer:
 
 
 def _json(status: int, payload: object) -> Answer:
-    return Answer(status, orjson.dumps(payload), [(b"content-type", b"application/json")])
+    return Answer(status, dumps(payload), [(b"content-type", b"application/json")])
 
 
 def _accepts_json(accept: bytes) -> bool:
@@ -303,7 +303,7 @@ class McpEndpoint:
         if raw is None:
             return _json(413, RpcError(INVALID_REQUEST, f"the request body is larger than {self.max_body} bytes").body())
         try:
-            decoded = orjson.loads(raw)
+            decoded = loads(raw)
         except orjson.JSONDecodeError:
             return _json(400, RpcError(PARSE_ERROR, "Parse error: the body is not valid JSON").body())
         header = headers.get(b"mcp-protocol-version")
@@ -352,7 +352,7 @@ class McpEndpoint:
             result = await self.answer(scope, method, rid, params, era)
         except RpcError as exc:
             status = ERROR_CODE_HTTP_STATUS.get(exc.code, 200) if modern else (400 if exc.code in ENVELOPE_ERRORS else 200)
-            return status, orjson.dumps(exc.body())
+            return status, dumps(exc.body())
         if modern:
             result["resultType"] = "complete"
             result["_meta"] = {SERVER_INFO_KEY: self.hot.server_info}
@@ -360,7 +360,7 @@ class McpEndpoint:
             return 200, dumps({"jsonrpc": "2.0", "id": rid, "result": result})
         except (RecursionError, TypeError, ValueError):  # a value no serialiser can write (nested ~1000 deep)
             failed = {"content": [{"type": "text", "text": "the result is nested too deeply to be sent"}], "isError": True}
-            return 200, orjson.dumps({"jsonrpc": "2.0", "id": rid, "result": failed})
+            return 200, dumps({"jsonrpc": "2.0", "id": rid, "result": failed})
 
     async def answer(self, scope: Scope, method: str, rid: object, params: dict | None, era: str) -> dict:
         hot = self.hot
@@ -422,7 +422,7 @@ class McpEndpoint:
             if method == "initialize":
                 raise RpcError(INVALID_REQUEST, "initialize must not be part of a batch", rid)
             if self._is_hot(method, era):
-                return orjson.loads((await self._hot(scope, method, rid, params, era))[1])
+                return loads((await self._hot(scope, method, rid, params, era))[1])
         except RpcError as exc:
             return exc.body()
         return await self._sdk_one(scope, receive, message)
@@ -447,7 +447,7 @@ class McpEndpoint:
 
     async def _sdk_one(self, scope: Scope, receive: Receive, message: object) -> dict | None:
         """One message of a batch through the SDK, as if it came alone."""
-        raw = orjson.dumps(message)
+        raw = dumps(message)
         parts: list[bytes] = []
 
         async def capture(event: dict) -> None:
@@ -458,7 +458,7 @@ class McpEndpoint:
         await self._to_sdk({**scope, "headers": [*headers, (b"content-length", str(len(raw)).encode())]}, raw, receive, capture, [])
         body = b"".join(parts)
         try:
-            reply = orjson.loads(body) if body else None
+            reply = loads(body) if body else None
         except orjson.JSONDecodeError:
             return RpcError(-32603, "internal error", _usable_id(message) if isinstance(message, dict) else None).body()
         return reply if isinstance(reply, dict) else None

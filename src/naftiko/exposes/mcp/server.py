@@ -35,7 +35,7 @@ from naftiko.engine.simple import EMPTY, Result
 from naftiko.engine.plan import McpAdapterPlan, McpToolPlan
 from naftiko.errors import EngineError
 from naftiko.expressions.template import MISSING
-from naftiko.jsonio import dumps
+from naftiko.jsonio import dumps, loads
 from naftiko.exposes.http.disconnect import CancelOnDisconnect
 from naftiko.exposes.http.limits import DEFAULT_MAX_BODY_BYTES, MAX_JSON_DEPTH, too_deep
 from naftiko.exposes.mcp.catalog import McpCatalog
@@ -283,7 +283,7 @@ async def _discover(sdk, server_name: str) -> dict:
 
     await sdk(scope, receive, send)
     try:
-        result = orjson.loads(b"".join(parts))["result"]
+        result = loads(b"".join(parts))["result"]
     except (orjson.JSONDecodeError, KeyError, TypeError):
         raise RuntimeError(f"the MCP SDK did not answer server/discover: {b''.join(parts)[:200]!r}") from None
     result.pop("resultType", None)

@@ -28,6 +28,7 @@ from mcp.server.stdio import (  # the SDK's own claim of fds 0/1, so stray outpu
 )
 
 from naftiko.exposes.mcp.envelope import BATCH_VERSION, INVALID_REQUEST, PARSE_ERROR, RpcError, check_cursor, check_message
+from naftiko.jsonio import dumps, loads
 
 log = logging.getLogger("naftiko.mcp")
 
@@ -64,7 +65,7 @@ class StdioFront:
     async def screen(self, line: str) -> list[str]:
         """The lines to hand to the SDK for one line read (none when it was answered here)."""
         try:
-            decoded = orjson.loads(line)
+            decoded = loads(line)
         except orjson.JSONDecodeError:
             await self._emit(RpcError(PARSE_ERROR, "Parse error: the line is not valid JSON").body())
             return []
@@ -101,7 +102,7 @@ class StdioFront:
                     raise RpcError(INVALID_REQUEST, "initialize must not be part of a batch", item.get("id"))
                 if self._check(item):
                     batch.waiting.add(item["id"])
-                forward.append(orjson.dumps(item).decode())
+                forward.append(dumps(item).decode())
             except RpcError as exc:
                 batch.replies.append(exc.body())
         if batch.waiting:
@@ -113,7 +114,7 @@ class StdioFront:
     # ---------------------------------------------------------- the SDK writes here
 
     async def write(self, text: str) -> None:
-        message = orjson.loads(text)
+        message = loads(text)
         rid = message.get("id") if isinstance(message, dict) else None
         if rid in self.initializing and "result" in message:
             self.initializing.discard(rid)
@@ -135,7 +136,7 @@ class StdioFront:
 
     async def _emit(self, payload: object) -> None:
         async with self.lock:
-            await self.stdout.write(orjson.dumps(payload).decode() + "\n")
+            await self.stdout.write(dumps(payload).decode() + "\n")
             await self.stdout.flush()
 
 
