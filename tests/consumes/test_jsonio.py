@@ -8,22 +8,15 @@ and the MCP envelope (request in, tool result out).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import httpx
 import pytest
 
 from conftest import Reply
+from harness import serve_in_memory
 from naftiko import jsonio
 from naftiko.consumes.auth import BodyFieldTransport
 from naftiko.consumes.transport import DryRunTransport, OutboundRequest, UpstreamResponse
-from naftiko.document.loader import load
-from naftiko.engine.plan import Options, compile_plan
-from naftiko.runtime.serve import build_app
 
 BIG = 123456789012345678901234567890
 BIG_TEXT = str(BIG).encode()
@@ -71,75 +64,49 @@ async def test_dry_run_description_keeps_big_integers() -> None:
     assert json.loads(response.body)["body"] == {"amount": BIG}
 
 
+# A PUT whose one body parameter is the caller's integer; the upstream answers another one.
 CAPABILITY = """\
 naftiko: 1.0.0-alpha2
 info: {label: Big, description: big integers over MCP}
 capability:
   consumes:
   - type: http
-    namespace: up
-    baseUri: https://api.example.com
-    resources:
-    - name: items
-      path: /items/{id}
-      operations:
-      - name: put-item
-        method: PUT
-        inputParameters:
-        - {name: id, in: path}
-        - {name: amount, in: body}
+    namespace: ledger
+    baseUri: https://ledger.example.com
+    resources: [{name: totals, path: '/totals/{id}', operations: [
+      {name: put-total, method: PUT, inputParameters: [{name: id, in: path}, {name: amount, in: body}]}]}]
   exposes:
   - type: mcp
     namespace: big-mcp
     port: 0
-    description: Items over MCP
+    description: Totals over MCP
     tools:
-    - name: put-item
-      description: one item
+    - name: put-total
+      description: set a total
       inputParameters:
-      - {name: id, type: string, required: true, description: the item id}
+      - {name: id, type: string, required: true, description: the total's id}
       - {name: amount, type: integer, required: true, description: an amount}
-      call: up.put-item
+      call: ledger.put-total
       with: {id: '{{id}}', amount: '{{amount}}'}
 """
 
 
-@contextlib.asynccontextmanager
-async def _mcp(tmp_path: Path, upstream_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    path = tmp_path / "cap.yaml"
-    path.write_text(CAPABILITY)
-    plan = compile_plan(load(str(path)), Options(environ={}, base_uris={"up": upstream_url}))
-    app = build_app(plan.adapters[0], plan)
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def lifespan() -> None:
-        async with app.router.lifespan_context(app):
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(lifespan())
-    await asyncio.wait([task, asyncio.ensure_future(started.wait())], return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
-            yield http
-    finally:
-        stop.set()
-        await task
-        await plan.aclose()
-
-
 async def test_mcp_tool_call_keeps_big_integers_both_ways(tmp_path, fresh_upstream) -> None:
-    fresh_upstream.reply("/items/a", Reply(200, b'{"total": ' + BIG_TEXT + b"}", "application/json"))
+    fresh_upstream.reply("/totals/a", Reply(200, b'{"total": ' + BIG_TEXT + b"}", "application/json"))
     request = (
         b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", '
-        b'"params": {"name": "put-item", "arguments": {"id": "a", "amount": ' + BIG_TEXT + b"}}}"
+        b'"params": {"name": "put-total", "arguments": {"id": "a", "amount": ' + BIG_TEXT + b"}}}"
     )
     headers = {"content-type": "application/json", "accept": "application/json, text/event-stream",
                "mcp-protocol-version": "2025-11-25"}
-    async with _mcp(tmp_path, fresh_upstream.url) as http:
-        response = await http.post("/mcp", content=request, headers=headers)
+    path = tmp_path / "big.yaml"
+    path.write_text(CAPABILITY)
+    served = await serve_in_memory(path, fresh_upstream.url, consumes=["ledger"], adapters=["big-mcp"])
+    try:
+        async with served.http() as http:
+            response = await http.post(served.urls["big-mcp"], content=request, headers=headers)
+    finally:
+        assert await served.stop() == 0
     assert response.status_code == 200, response.text
     answer = json.loads(response.content)
     assert answer["result"]["isError"] is False, answer
