@@ -257,3 +257,32 @@ def test_request_log_is_written_off_the_request_and_never_dropped(monkeypatch):
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
         logging.logProcesses, logging.logMultiprocessing, logging.logThreads = saved[2:]
+
+
+def test_request_log_writes_to_the_stderr_of_the_moment_not_a_closed_one():
+    """``configure_logging`` without a stream follows ``sys.stderr``: when it is swapped and the
+    old one closed (as in-process runs of ``naftiko serve`` under output capture do), the writer
+    thread's lines land in the new one, with no "Logging error" and no line lost."""
+    import io
+    from contextlib import redirect_stderr
+
+    from naftiko.observability.logs import RequestLog, configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.logProcesses, logging.logMultiprocessing, logging.logThreads)
+    before, after = io.StringIO(), io.StringIO()
+    try:
+        with redirect_stderr(before):
+            configure_logging("info", "text")
+        before.close()
+        with redirect_stderr(after):
+            log = RequestLog(lambda text: text)
+            for i in range(50):
+                log.write("rest", "api", "GET", f"/items/{i}", "get-item", "200", 0.001, 1, None)
+            log.close()
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        logging.logProcesses, logging.logMultiprocessing, logging.logThreads = saved[2:]
+    written = after.getvalue()
+    assert "Logging error" not in written
+    assert [line.split(" GET ")[1].split()[0] for line in written.splitlines()] == [f"/items/{i}" for i in range(50)]

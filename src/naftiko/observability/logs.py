@@ -24,6 +24,8 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import orjson
 
@@ -44,7 +46,7 @@ class JsonFormatter(logging.Formatter):
         return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict = {
+        out: dict[str, Any] = {
             "time": self._time(record.created),
             "level": record.levelname,
             "logger": record.name,
@@ -64,15 +66,34 @@ class TextFormatter(logging.Formatter):
     _second = -1
     _stamp = ""
 
-    def formatTime(self, record: logging.LogRecord, datefmt=None) -> str:
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         second = int(record.created)
         if second != self._second:
             self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
         return f"{self._stamp},{int(record.msecs):03d}"
 
 
-def configure_logging(level: str, fmt: str = "text", stream=None) -> None:
-    handler = logging.StreamHandler(stream or sys.stderr)
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """A stream handler on whatever ``sys.stderr`` is when a record is written, not when the
+    handler was made: the request log is written later, by its writer thread, and a process that
+    swaps ``sys.stderr`` (an embedding application, a test capturing output) and closes the old one
+    must not leave logging writing into a closed file."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property  # read at each write
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:  # StreamHandler.__init__/setStream assign it; sys.stderr wins
+        pass
+
+
+def configure_logging(level: str, fmt: str = "text", stream: TextIO | None = None) -> None:
+    """Every logger's records to ``stream`` (default: the current ``sys.stderr`` at each write)."""
+    handler: logging.StreamHandler[TextIO] = StderrHandler() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -95,10 +116,17 @@ def flush_request_logs() -> None:
         request_log.flush()
 
 
+# One queued request line: when, adapter, namespace, method, target, operation, status, seconds,
+# upstream calls, (trace id, span id), and the request's context.
+Line = tuple[float, str, str, str, object, str, str, float, int, "tuple[str, str] | None", contextvars.Context]
+# What the writer thread takes from the queue: a line, a flush marker, or None (stop).
+Queued = Line | threading.Event | None
+
+
 class RequestLog:
-    def __init__(self, mask):
+    def __init__(self, mask: Callable[[str], object]) -> None:
         self.mask = mask
-        self.lines: queue.SimpleQueue | None = None
+        self.lines: queue.SimpleQueue[Queued] | None = None
         self.writer: threading.Thread | None = None
         self.lock = threading.Lock()
         _LOGS.add(self)
@@ -110,11 +138,13 @@ class RequestLog:
             lines.put(done)
             done.wait(10)
 
-    def _start(self) -> queue.SimpleQueue:
+    def _start(self) -> queue.SimpleQueue[Queued]:
         with self.lock:
             if self.lines is None:
                 self.lines = queue.SimpleQueue()
-                self.writer = threading.Thread(target=self._drain, name="naftiko-request-log", daemon=True)
+                self.writer = threading.Thread(
+                    target=self._drain, args=(self.lines,), name="naftiko-request-log", daemon=True
+                )
                 self.writer.start()
                 atexit.register(self.close)
         return self.lines
@@ -123,16 +153,17 @@ class RequestLog:
         self, adapter: str, namespace: str, method: str, target: str, operation: str, status: str,
         seconds: float, upstream_calls: int, ids: tuple[str, str] | None,
     ) -> None:
-        line = (time.time(), adapter, namespace, method, self.mask(target), operation, status, seconds, upstream_calls, ids,
-                contextvars.copy_context())  # filters and formatters see the request's context
+        line: Line = (
+            time.time(), adapter, namespace, method, self.mask(target), operation, status, seconds, upstream_calls, ids,
+            contextvars.copy_context(),  # filters and formatters see the request's context
+        )
         lines = self.lines or self._start()
         if lines.qsize() >= QUEUE_LINES:  # the writer is behind: this request writes its own line
             _emit(line)
             return
         lines.put(line)
 
-    def _drain(self) -> None:
-        lines = self.lines
+    def _drain(self, lines: queue.SimpleQueue[Queued]) -> None:
         while True:
             line = lines.get()
             if line is None:
@@ -155,7 +186,7 @@ class RequestLog:
             writer.join()
 
 
-def _emit(line: tuple) -> None:
+def _emit(line: Line) -> None:
     created, adapter, namespace, method, target, operation, status, seconds, upstream_calls, ids, _ = line
     fields = {
         "adapter": adapter,
@@ -171,6 +202,8 @@ def _emit(line: tuple) -> None:
         fields["trace_id"], fields["span_id"] = ids
     text = f"{adapter} {namespace} {method} {target} " + " ".join(f"{k}={fields[k]}" for k in list(fields)[4:])
     # makeRecord + handle: what .info() does, minus the stack walk for the caller's line.
-    record = REQUEST_LOGGER.makeRecord(REQUEST_LOGGER.name, logging.INFO, "", 0, text, (), None, extra={"fields": fields})
+    record = REQUEST_LOGGER.makeRecord(
+        REQUEST_LOGGER.name, logging.INFO, "", 0, text, (), None, extra={"fields": fields}
+    )
     record.created, record.msecs = created, (created - int(created)) * 1000
     REQUEST_LOGGER.handle(record)
