@@ -8,9 +8,9 @@ Run: python bench/oauth2_overhead.py
 import asyncio
 import time
 
+from naftiko.binds.secrets import Secrets
 from naftiko.consumes.oauth2 import TokenAuthTransport, TokenSource
 from naftiko.consumes.transport import OutboundRequest, UpstreamResponse
-from naftiko.binds.secrets import Secrets
 
 
 class Inner:

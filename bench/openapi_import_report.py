@@ -33,9 +33,9 @@ from pathlib import Path
 import anyio
 from mcp import Client
 
-from naftiko.exposes.mcp.server import build_server
-from naftiko.engine.plan import Options, compile_plan
 from naftiko.document.loader import load
+from naftiko.engine.plan import Options, compile_plan
+from naftiko.exposes.mcp.server import build_server
 from naftiko.openapi.importer import import_openapi, read_spec, to_yaml
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,9 +10,9 @@ import asyncio
 import sys
 import time
 
-from naftiko.exposes.rest.router import build_rest_app
-from naftiko.engine.plan import Options, compile_plan
 from naftiko.document.loader import load
+from naftiko.engine.plan import Options, compile_plan
+from naftiko.exposes.rest.router import build_rest_app
 
 CAP = sys.argv[1]
 

@@ -193,7 +193,7 @@ class Naftiko:
         for line in self.proc.stdout:
             self.lines.put(line.rstrip("\n"))
 
-    def wait_ready(self, adapters: int, timeout: float = 20.0) -> "Naftiko":
+    def wait_ready(self, adapters: int, timeout: float = 20.0) -> Naftiko:
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read_stdout, daemon=True).start()
         end = time.monotonic() + timeout

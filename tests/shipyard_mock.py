@@ -35,7 +35,7 @@ class ShipyardMock:
     requests: list[tuple[str, str, str, dict, bytes]] = field(default_factory=list)  # api, method, path, headers, body
 
     @classmethod
-    def from_documents(cls) -> "ShipyardMock":
+    def from_documents(cls) -> ShipyardMock:
         mock = cls()
         for api, name in APIS.items():
             doc = yaml.safe_load((OPENAPI / name).read_text("utf-8"))

@@ -13,9 +13,9 @@ import pytest
 import pytest_asyncio
 
 from conftest import Reply
-from naftiko.engine.plan import Options, compile_plan
-from naftiko.document.loader import load
 from naftiko.binds.secrets import MASK, Secrets, masked_prefix
+from naftiko.document.loader import load
+from naftiko.engine.plan import Options, compile_plan
 from naftiko.runtime.serve import build_app
 
 USER, PASSWORD = "svc-user", "pa/ss+word:42"

@@ -14,6 +14,7 @@ import uuid
 import httpx
 import pytest
 import pytest_asyncio
+
 from conftest import FIXTURES, Reply
 from harness import run_cli, serve_in_memory
 

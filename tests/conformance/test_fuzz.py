@@ -31,16 +31,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hypothesis.errors import InvalidArgument
 import yaml
-from conftest import CAPABILITIES, FIXTURES, ROOT, start_naftiko
-from harness import run_cli, serve_in_memory
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
+from conftest import CAPABILITIES, FIXTURES, ROOT, start_naftiko
+from harness import run_cli, serve_in_memory
+from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import Diagnostic, LoadError
-from naftiko.document.loader import load
 
 CI_EXAMPLES = 200  # per loader property at the full budget (the slow step); the input properties scale from it
 QUICK_EXAMPLES = 50  # per loader property in the default run

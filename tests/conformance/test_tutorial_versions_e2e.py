@@ -26,12 +26,12 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from naftiko.engine.plan import Options, compile_plan
+from naftiko.document import versions
 from naftiko.document.loader import load
 from naftiko.document.migrate import dump
-from naftiko.runtime.serve import build_app
-from naftiko.document import versions
 from naftiko.document.source import read_source
+from naftiko.engine.plan import Options, compile_plan
+from naftiko.runtime.serve import build_app
 from shipyard_mock import start_mock
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "versions"

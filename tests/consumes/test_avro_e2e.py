@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from conftest import Reply
+from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
-from naftiko.document.loader import load
 from naftiko.runtime.serve import build_app
 
 SCHEMA = {

@@ -15,9 +15,9 @@ from conftest import FIXTURES, Reply
 from harness import serve_in_memory
 from naftiko.consumes.formats import MAX_DECODE_BYTES, check_format, decode
 from naftiko.consumes.transport import UpstreamResponse
+from naftiko.document.model import OutputParameter
 from naftiko.engine.shaping import compile_outputs
 from naftiko.errors import UpstreamUnavailable
-from naftiko.document.model import OutputParameter
 
 
 def response(body: bytes | str, content_type: str = "text/plain") -> UpstreamResponse:

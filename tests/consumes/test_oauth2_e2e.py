@@ -23,10 +23,10 @@ import pytest
 from aiohttp import web
 from mcp import types
 
-from naftiko.exposes.mcp.server import McpTools
+from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
-from naftiko.document.loader import load
+from naftiko.exposes.mcp.server import McpTools
 from naftiko.runtime.serve import build_app
 
 CLIENT_ID = "svc-key-id-7d2f"

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from conftest import Reply
+from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
-from naftiko.document.loader import load
 from naftiko.runtime.serve import build_app
 
 PROTO = """\

@@ -19,14 +19,14 @@ import orjson
 import pytest
 import pytest_asyncio
 from mcp import Client
+
 from conftest import FIXTURES, start_naftiko
 from harness import run_cli, serve_in_memory
-
 from naftiko.consumes.resilience import RetryPolicy, retry_after_seconds, with_retries
 from naftiko.consumes.transport import UpstreamConnectionError, UpstreamResponse
+from naftiko.document.loader import load
 from naftiko.engine.plan import compile_plan
 from naftiko.errors import LoadError
-from naftiko.document.loader import load
 
 FILE = FIXTURES / "resilience.yaml"
 REST, MCP = "res-rest", "res-mcp"

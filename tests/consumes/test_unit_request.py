@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from naftiko.consumes.transport import OutboundRequest, UpstreamResponse
-from naftiko.engine.simple import EMPTY
+from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
+from naftiko.engine.simple import EMPTY
 from naftiko.errors import InvalidInput, UpstreamUnavailable
 from naftiko.expressions.template import Scope
-from naftiko.document.loader import load
 
 CAPABILITY = """\
 naftiko: 1.0.0-alpha2

@@ -28,8 +28,8 @@ from naftiko.consumes.transport import (
     ResponseTooLarge,
     UpstreamBusy,
 )
-from naftiko.errors import InvalidInput, UpstreamUnavailable
 from naftiko.document.model import Resilience
+from naftiko.errors import InvalidInput, UpstreamUnavailable
 
 BOMB = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)  # 64 MiB inflated, about 64 KiB sent
 

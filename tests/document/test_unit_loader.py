@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from naftiko.errors import Diagnostic, LoadError
-from naftiko.document.loader import load, load_source
-from naftiko.document.source import parse_yaml, read_source
 from conftest import MINIMAL_CAPABILITY
 from harness import run_cli
+from naftiko.document.loader import load, load_source
+from naftiko.document.source import parse_yaml, read_source
+from naftiko.errors import Diagnostic, LoadError
 
 ROOT = Path(__file__).resolve().parents[2]
 METRONOME = ROOT / "capabilities" / "metronome-customers.yaml"

@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from naftiko.cli import main
-from naftiko.errors import LoadError
+from naftiko.document import versions
 from naftiko.document.loader import load_source
 from naftiko.document.migrate import dump
-from naftiko.document import versions
 from naftiko.document.source import parse_yaml
+from naftiko.errors import LoadError
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "versions"
 

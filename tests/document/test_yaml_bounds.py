@@ -10,11 +10,11 @@ import pytest
 
 from conftest import MINIMAL_CAPABILITY
 from harness import run_cli
+from naftiko.document.loader import load
+from naftiko.document.source import MAX_ALIAS_EXPANSION, parse_yaml
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
-from naftiko.document.loader import load
 from naftiko.runtime.reload import Reloader
-from naftiko.document.source import MAX_ALIAS_EXPANSION, parse_yaml
 
 
 def _bomb(levels: int = 7) -> str:

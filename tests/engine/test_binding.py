@@ -15,11 +15,11 @@ import pytest
 from mcp import Client
 
 from conftest import Reply
-from naftiko.exposes.mcp.server import build_server
-from naftiko.exposes.rest.router import build_rest_app
+from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
-from naftiko.document.loader import load
+from naftiko.exposes.mcp.server import build_server
+from naftiko.exposes.rest.router import build_rest_app
 
 MODES = ["legacy", "auto"]
 ENV = {"BIND_TENANT": "acme", "BIND_HDR": "s3cr3t-header"}

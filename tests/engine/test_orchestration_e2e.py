@@ -4,15 +4,13 @@ mode — over REST and MCP against a fake catalog upstream."""
 
 from __future__ import annotations
 
-
 import orjson
 import pytest
 import pytest_asyncio
 
-from naftiko import cli
-
 from conftest import FIXTURES, Reply
 from harness import run_cli, serve_in_memory
+from naftiko import cli
 
 BOOK = {"title": 'Dune "1965"', "pages": 412, "authors": [{"id": "a1"}, {"id": "a3"}]}
 AUTHORS = [

@@ -20,11 +20,11 @@ from aiohttp import web
 from mcp import types
 
 from conftest import CAPABILITIES
-from naftiko.exposes.mcp.server import McpTools
+from naftiko.document.loader import load
 from naftiko.engine.pagination import next_link
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
-from naftiko.document.loader import load
+from naftiko.exposes.mcp.server import McpTools
 from naftiko.runtime.serve import build_app
 
 RECORDS = [{"id": f"r{i:02d}"} for i in range(25)]

@@ -17,9 +17,9 @@ from mcp import Client
 
 from conftest import start_naftiko
 from naftiko.cli import main
+from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
-from naftiko.document.loader import load
 
 HEAD = """\
 naftiko: 1.0.0-alpha2

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import MINIMAL_CAPABILITY
+from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
-from naftiko.document.loader import load
-from conftest import MINIMAL_CAPABILITY
 
 BASE = MINIMAL_CAPABILITY
 

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
+from naftiko.document.model import OutputParameter
 from naftiko.engine.shaping import compile_output, compile_outputs, is_passthrough
 from naftiko.expressions.jsonpath import JsonPathError
-from naftiko.document.model import OutputParameter
 
 DOC = {
     "data": {

@@ -15,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES
+from naftiko.document.loader import load
+from naftiko.engine.plan import Options, compile_plan
 from naftiko.exposes.http.limits import (
     MAX_JSON_CONTAINERS,
     MAX_JSON_DEPTH,
@@ -23,8 +25,6 @@ from naftiko.exposes.http.limits import (
     loads_bounded,
     too_deep,
 )
-from naftiko.engine.plan import Options, compile_plan
-from naftiko.document.loader import load
 from naftiko.runtime.serve import build_app
 
 FILE = FIXTURES / "resilience-hostile.yaml"

@@ -15,10 +15,10 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
-from conftest import FIXTURES
-from harness import serve_in_memory
 from mcp import MCPError
 
+from conftest import FIXTURES
+from harness import serve_in_memory
 from naftiko.exposes.http.limits import MAX_JSON_DEPTH, too_deep
 from naftiko.exposes.mcp.server import security_settings
 

@@ -301,8 +301,8 @@ capability:
 
 
 def _plan(tmp_path, extra: str):
-    from naftiko.engine.plan import Options, compile_plan
     from naftiko.document.loader import load
+    from naftiko.engine.plan import Options, compile_plan
 
     path = tmp_path / "cap.yaml"
     path.write_text(CATALOG_BASE + extra)

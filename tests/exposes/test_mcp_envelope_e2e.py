@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from naftiko.engine.plan import Options, compile_plan
 from naftiko.document.loader import load
+from naftiko.engine.plan import Options, compile_plan
 from naftiko.runtime.serve import build_app
 
 CAPABILITY = """\

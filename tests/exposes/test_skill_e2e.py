@@ -20,9 +20,9 @@ import pytest_asyncio
 
 from conftest import FIXTURES
 from harness import run_cli, serve_in_memory
+from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
-from naftiko.document.loader import load
 
 REST, MCP, SKILL = "orders-rest", "orders-mcp", "orders-skills"
 SECRET = "TOP-SECRET-7c1d"

@@ -21,14 +21,14 @@ import orjson
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from conftest import FIXTURES, Reply
-from harness import serve_in_memory
 from mcp import MCPError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import FIXTURES, Reply
+from harness import serve_in_memory
 from naftiko import __version__
 from naftiko.cli import main as cli_main
 

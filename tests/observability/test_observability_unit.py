@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from conftest import MINIMAL_CAPABILITY
 
-from naftiko.exposes.rest.router import RestRouter
+from conftest import MINIMAL_CAPABILITY
 from naftiko.consumes.transport import AiohttpTransport
+from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
-from naftiko.document.loader import load
+from naftiko.exposes.rest.router import RestRouter
 from naftiko.observability.outbound import ObservedTransport
 from naftiko.observability.settings import ObservabilitySettings
 from naftiko.observability.telemetry import start_telemetry, track
@@ -197,8 +197,8 @@ def test_request_log_line_formats_and_masks_secrets(fmt):
     import json
     import re
 
-    from naftiko.observability.logs import RequestLog, configure_logging
     from naftiko.binds.secrets import Secrets
+    from naftiko.observability.logs import RequestLog, configure_logging
 
     root = logging.getLogger()
     saved = (root.handlers[:], root.level, logging.logProcesses, logging.logMultiprocessing, logging.logThreads)

@@ -19,11 +19,11 @@ import yaml
 from mcp import Client
 
 from conftest import FIXTURES
+from naftiko.cli import main
+from naftiko.document.loader import load
+from naftiko.engine.plan import Options, compile_plan
 from naftiko.exposes.mcp.server import build_server
 from naftiko.exposes.rest.router import build_rest_app
-from naftiko.cli import main
-from naftiko.engine.plan import Options, compile_plan
-from naftiko.document.loader import load
 from naftiko.openapi.importer import ImportFailed, ImportOptions, import_openapi, read_spec
 
 STYLES = FIXTURES / "openapi" / "styles-oas31.yaml"

@@ -21,8 +21,6 @@ from collections import Counter
 import orjson
 import pytest
 import schemathesis
-from conftest import API_KEY, CAPABILITIES, start_naftiko
-from fault_upstream import spawned
 from hypothesis import settings
 from schemathesis import GenerationMode
 from schemathesis.checks import (
@@ -31,6 +29,9 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from conftest import API_KEY, CAPABILITIES, start_naftiko
+from fault_upstream import spawned
 
 pytestmark = pytest.mark.slow  # minutes of generated requests: the slow step of .ci/run runs it
 

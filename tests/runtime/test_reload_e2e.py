@@ -282,9 +282,8 @@ async def test_port_change_and_removed_adapter_wait_for_a_restart(tmp_path):
 
 def test_references_cover_imports_binds_and_locations():
     """What is watched besides the file itself: every local file or directory it names."""
-    from naftiko.runtime.reload import _references
-
     from conftest import FIXTURES
+    from naftiko.runtime.reload import _references
 
     def names(file):
         return {p.relative_to(FIXTURES).as_posix() for p in _references(str(FIXTURES / file), None)}

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from mcp_types import CallToolRequestParams, CallToolResult
     from opentelemetry.trace import Span
 
-    from naftiko.exposes.rest.router import RestRouter
     from naftiko.engine.plan import McpAdapterPlan
+    from naftiko.exposes.rest.router import RestRouter
     from naftiko.observability.telemetry import Telemetry, ToolHandler
 
 Classify = Callable[[Scope], tuple[str, str]]

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from mcp_types import CallToolRequestParams, CallToolResult
     from starlette.types import ASGIApp
 
-    from naftiko.exposes.rest.router import RestRouter
     from naftiko.engine.plan import McpAdapterPlan, Plan
+    from naftiko.exposes.rest.router import RestRouter
     from naftiko.expressions.template import Scope
     from naftiko.observability.buffer import TraceBuffer
     from naftiko.observability.metrics import Metrics

@@ -31,10 +31,10 @@ import os
 from pathlib import Path
 
 from naftiko.binds.resolve import resolve_location
-from naftiko.engine.plan import Options, Plan, compile_plan
-from naftiko.errors import LoadError
 from naftiko.document.loader import load
 from naftiko.document.source import read_source
+from naftiko.engine.plan import Options, Plan, compile_plan
+from naftiko.errors import LoadError
 
 log = logging.getLogger("naftiko.runtime.reload")
 
@@ -110,9 +110,9 @@ def _local(value: str, base: Path) -> Path | None:
     return (base / value).resolve()
 
 
-def _signature(paths: list[Path]) -> tuple:
+def _signature(paths: list[Path]) -> tuple[tuple[object, ...], ...]:
     """What a change looks like: (mtime, size, inode) of every file, walked directories included."""
-    out = []
+    out: list[tuple[object, ...]] = []
     for path in paths:
         try:
             st = path.stat()
@@ -125,8 +125,8 @@ def _signature(paths: list[Path]) -> tuple:
     return tuple(out)
 
 
-def _walk(root: Path) -> list:
-    entries: list = []
+def _walk(root: Path) -> list[tuple[object, ...]]:
+    entries: list[tuple[object, ...]] = []
     stack = [str(root)]
     while stack and len(entries) < MAX_DIR_ENTRIES:
         try:
@@ -258,8 +258,12 @@ class Slot:
 
 async def _gone(scope, receive, send) -> None:
     """What a port whose adapter was removed from the file answers until the next restart."""
-    body = b'{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"this adapter was removed from the capability; restart naftiko to stop listening"}'
-    await send({"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
+    body = (
+        b'{"type":"about:blank","title":"Service Unavailable","status":503,'
+        b'"detail":"this adapter was removed from the capability; restart naftiko to stop listening"}'
+    )
+    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -333,7 +337,9 @@ class Reloader:
             log.error("reload of %s failed; still serving the last good version:\n%s", file, lines)
             return False
         except Exception as exc:  # a bug, not the file: say so briefly, keep serving
-            log.error("reload of %s failed (%s: %s); still serving the last good version", file, type(exc).__name__, exc)
+            log.error(
+                "reload of %s failed (%s: %s); still serving the last good version", file, type(exc).__name__, exc
+            )
             log.debug("reload failure", exc_info=True)
             return False
         new_warnings = [d for d in plan.warnings if str(d) not in self.warned[index]]  # not news twice
@@ -346,7 +352,9 @@ class Reloader:
             for lifespan in generation.lifespans.values():
                 await lifespan.start()
         except Exception as exc:
-            log.error("reload of %s failed while starting its adapters (%s); still serving the last good version", file, exc)
+            log.error(
+                "reload of %s failed while starting its adapters (%s); still serving the last good version", file, exc
+            )
             await generation.close()
             return False
         old = self.generations[index]
@@ -387,7 +395,8 @@ class Reloader:
                 continue
             if (adapter.address, adapter.port) != slot.declared:
                 log.warning(
-                    "adapter '%s' now asks for %s:%s; ports and addresses change on restart — it keeps listening on %s:%s",
+                    "adapter '%s' now asks for %s:%s; ports and addresses change on restart"
+                    " — it keeps listening on %s:%s",
                     adapter.namespace, adapter.address, adapter.port, slot.address, slot.port,
                 )
             adapter.address, adapter.port = slot.address, slot.port

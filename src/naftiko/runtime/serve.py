@@ -15,25 +15,28 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
+from naftiko.engine.plan import Plan
 from naftiko.exposes.control.router import build_control_app
 from naftiko.exposes.http.inbound_auth import protect
 from naftiko.exposes.mcp.server import build_mcp_app, build_server
 from naftiko.exposes.rest.router import build_rest_app
 from naftiko.exposes.skill.router import build_skill_app
-from naftiko.engine.plan import Plan
-from naftiko.runtime.httpserver import Budgets, ConnectionBudget, protocol_for
 from naftiko.observability.telemetry import telemetry_for, track
+from naftiko.runtime.httpserver import Budgets, ConnectionBudget, protocol_for
 
 log = logging.getLogger("naftiko")
 GRACEFUL_SECONDS = 10
 
 
 # adapter kind → (adapter plan, capability plan) → ASGI app
-APP_BUILDERS = {
+APP_BUILDERS: dict[str, Callable[[Any, Plan], ASGIApp]] = {
     "rest": lambda adapter, plan: build_rest_app(adapter, plan.secrets.mask, plan.options.max_body_bytes),
     "mcp": lambda adapter, plan: build_mcp_app(adapter, plan.secrets.mask, plan.options),
     "skill": build_skill_app,
@@ -67,7 +70,8 @@ def server_for(app, plan: Plan, log_level: str = "warning", budget: ConnectionBu
         http=protocol_for(limits, budget or ConnectionBudget(limits.max_connections)),
         ws="none",  # nothing here speaks WebSocket: an upgrade request is answered as plain HTTP
         timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
-        timeout_graceful_shutdown=plan.options.grace,  # --grace, default GRACEFUL_SECONDS
+        # --grace, default GRACEFUL_SECONDS; uvicorn hints int but passes it to asyncio.wait_for (fractions work)
+        timeout_graceful_shutdown=plan.options.grace,  # type: ignore[arg-type]
         server_header=False,
         proxy_headers=False,
     )
@@ -147,7 +151,7 @@ async def serve(
                 port = sock.getsockname()[1]
                 if reloader is not None:
                     app = reloader.wrap(app, adapter, plan, port)
-                servers.append((server_for(app, plan, log_level, budgets.for_kind(adapter.kind)), sock))
+                servers.append((server_for(app, plan, log_level, budgets.for_kind(adapter.kind) if budgets is not None else None), sock))
                 track(adapter, port, servers[-1][0])
                 url = listen_url(adapter.address, port, adapter.url_path)
                 listeners.append(Listener(adapter.kind, adapter.namespace, url, adapter.size))
@@ -168,7 +172,8 @@ async def serve(
 
     tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
     for server, _ in servers:
-        while not server.started and not any(t.done() for t in tasks):
+        # uvicorn exposes start-up only as the flag `started` (no event to await), so it is polled.
+        while not server.started and not any(t.done() for t in tasks):  # noqa: ASYNC110
             await asyncio.sleep(0.01)
     for t in tasks:
         if t.done() and t.exception() is not None:

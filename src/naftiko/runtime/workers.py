@@ -49,7 +49,10 @@ def check_supported() -> str | None:
     """Why ``--workers`` cannot run here, or None."""
     # BSD and macOS accept SO_REUSEPORT but do not spread connections over the sockets.
     if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
-        return "--workers needs SO_REUSEPORT and fork (Linux); run several naftiko processes behind a load balancer instead"
+        return (
+            "--workers needs SO_REUSEPORT and fork (Linux); "
+            "run several naftiko processes behind a load balancer instead"
+        )
     return None
 
 
@@ -169,7 +172,8 @@ class Supervisor:
                 if worker.ready_fd in readable:
                     self._read_ready(worker)
             self._reap()
-            if not self.announced and self.failure is None and len(self.workers) == self.count and all(w.ready for w in self.workers.values()):
+            all_ready = len(self.workers) == self.count and all(w.ready for w in self.workers.values())
+            if not self.announced and self.failure is None and all_ready:
                 self.announced = True
                 first = min(self.workers.values(), key=lambda w: w.index)
                 for line in first.buffer.decode().split("\n"):
@@ -179,12 +183,15 @@ class Supervisor:
                 log.info("%d workers serving (pids %s)", self.count, pids)
 
     def _read_ready(self, worker: _Worker) -> None:
-        chunk = os.read(worker.ready_fd, 65536)
+        fd = worker.ready_fd
+        if fd is None:  # already at end of file and closed
+            return
+        chunk = os.read(fd, 65536)
         if chunk:
             worker.buffer += chunk
             worker.ready = worker.buffer.endswith((READY + "\n").encode())
             return
-        os.close(worker.ready_fd)
+        os.close(fd)
         worker.ready_fd = None
 
     def _reap(self) -> None:
@@ -225,7 +232,10 @@ class Supervisor:
         for pid in self.workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        grace = max((getattr(getattr(p, "options", None), "grace", GRACEFUL_SECONDS) for p in self.plans), default=GRACEFUL_SECONDS)
+        grace = max(
+            (getattr(getattr(p, "options", None), "grace", GRACEFUL_SECONDS) for p in self.plans),
+            default=GRACEFUL_SECONDS,
+        )
         deadline = time.monotonic() + grace + 5  # the workers' own graceful stop, then closing pools
         clean = True
         while self.workers and time.monotonic() < deadline:
@@ -276,7 +286,9 @@ class Supervisor:
             os.close(ready_fd)
 
         try:
-            self.run(serve(self.plans, announce=lines.append, log_level=self.log_level, reuse_port=True, on_ready=ready))
+            self.run(
+                serve(self.plans, announce=lines.append, log_level=self.log_level, reuse_port=True, on_ready=ready)
+            )
         except StartupError as exc:
             print(f"naftiko: error: {exc}", file=sys.stderr)
             return EXIT_STARTUP

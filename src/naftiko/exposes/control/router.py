@@ -32,15 +32,15 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from naftiko import __version__
-from naftiko.expressions.template import Template, TemplateError
-from naftiko.observability.settings import OFF, PROPAGATIONS, ObservabilitySettings
 from naftiko.exposes.http.asgi import serve_lifespan
 from naftiko.exposes.http.problems import problem
+from naftiko.expressions.template import Template, TemplateError
+from naftiko.observability.settings import OFF, PROPAGATIONS, ObservabilitySettings
 
 if TYPE_CHECKING:
+    from naftiko.document.model import Authentication, Document, ExposesControl, ObservabilitySpec
     from naftiko.engine.plan import Options, Plan
     from naftiko.observability.telemetry import Telemetry
-    from naftiko.document.model import Authentication, Document, ExposesControl, ObservabilitySpec
 
 SpecPath = tuple[str | int, ...]
 """Where a value sits in the capability file, for diagnostics."""

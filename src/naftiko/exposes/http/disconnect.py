@@ -20,6 +20,7 @@ class CancelOnDisconnect:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         task = asyncio.current_task()
+        assert task is not None  # an ASGI app always runs inside a task
         watcher: asyncio.Future | None = None
         gone = False
         answering = False

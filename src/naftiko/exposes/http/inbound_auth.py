@@ -30,13 +30,13 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from naftiko.expressions.template import Template, TemplateError
 from naftiko.exposes.http.oauth_resource import ResourceServer
 from naftiko.exposes.http.problems import problem
+from naftiko.expressions.template import Template, TemplateError
 
 if TYPE_CHECKING:
-    from naftiko.engine.plan import McpAdapterPlan, Plan
     from naftiko.document.model import Authentication
+    from naftiko.engine.plan import McpAdapterPlan, Plan
 
 log = logging.getLogger("naftiko.auth")
 

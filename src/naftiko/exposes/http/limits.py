@@ -12,6 +12,7 @@ which is what a body costs in memory once parsed (about 60 bytes each, against 2
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from naftiko import jsonio
 from naftiko.jsonio import JsonTooLarge, json_containers, json_too_deep
@@ -49,7 +50,7 @@ def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether ``value`` nests objects/arrays more than ``limit`` levels deep (iterative: no recursion)."""
     if not isinstance(value, (dict, list)):
         return False
-    stack: list[tuple[object, int]] = [(value, 1)]
+    stack: list[tuple[dict[Any, Any] | list[Any], int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > limit:

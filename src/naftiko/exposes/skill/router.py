@@ -43,7 +43,6 @@ from naftiko.exposes.http.asgi import serve_lifespan
 from naftiko.expressions.template import PATH_PLACEHOLDER
 
 if TYPE_CHECKING:
-    from naftiko.engine.plan import Options, Plan, RestOperation
     from naftiko.document.model import (
         AggregateFunction,
         Authentication,
@@ -56,6 +55,7 @@ if TYPE_CHECKING:
         SkillTool,
     )
     from naftiko.document.source import Source
+    from naftiko.engine.plan import Options, Plan, RestOperation
 
 SpecPath = tuple[str | int, ...]
 """Where a value sits in the capability file, for diagnostics."""
