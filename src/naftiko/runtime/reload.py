@@ -28,7 +28,11 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from naftiko.binds.resolve import resolve_location
 from naftiko.document.loader import load
@@ -91,7 +95,7 @@ def _references(file: str, env_file: str | None) -> list[Path]:
     return list(found)
 
 
-def _strings(node, key=None):
+def _strings(node: object, key: str | None = None) -> Iterator[tuple[str | None, str]]:
     if isinstance(node, dict):
         for k, v in node.items():
             yield from _strings(v, k)
@@ -151,11 +155,11 @@ class _Lifespan:
     """Runs one app's ASGI lifespan in a task, so an app built after the server started can
     still set up (the MCP session manager needs its task group) and later shut down."""
 
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._inbox: asyncio.Queue = asyncio.Queue()
-        self._events: asyncio.Queue = asyncio.Queue()
-        self._task: asyncio.Task | None = None
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._events: asyncio.Queue[Message] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
@@ -218,7 +222,7 @@ class Generation:
 class Slot:
     """The app uvicorn serves on one socket; ``current`` (generation, app) is swapped whole."""
 
-    def __init__(self, key: tuple, adapter, port: int, generation: Generation, app):
+    def __init__(self, key: tuple[object, ...], adapter: Any, port: int, generation: Generation, app: ASGIApp) -> None:
         self.key = key
         self.declared = (adapter.address, adapter.port)  # as asked for at start-up (port may be 0)
         self.address = adapter.address  # as bound: what a new version is served with
@@ -226,7 +230,7 @@ class Slot:
         self.current = (generation, app)
         generation.lifespans[key] = _Lifespan(app)
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await self._lifespan(receive, send)
         generation, app = self.current
@@ -236,7 +240,7 @@ class Slot:
         finally:
             generation.leave()
 
-    async def _lifespan(self, receive, send) -> None:
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             generation, _ = self.current
@@ -256,7 +260,7 @@ class Slot:
                 return
 
 
-async def _gone(scope, receive, send) -> None:
+async def _gone(scope: Scope, receive: Receive, send: Send) -> None:
     """What a port whose adapter was removed from the file answers until the next restart."""
     body = (
         b'{"type":"about:blank","title":"Service Unavailable","status":503,'
@@ -270,7 +274,7 @@ async def _gone(scope, receive, send) -> None:
 # ------------------------------------------------------------------ the reloader
 
 
-def _key(index: int, adapter) -> tuple:
+def _key(index: int, adapter: Any) -> tuple[object, ...]:
     return (index, adapter.kind, getattr(adapter, "namespace", adapter.kind))
 
 
@@ -297,7 +301,7 @@ class Reloader:
         self.watched = [_references(f, options.env_file) for f in files]
         self.signatures = [_signature(w) for w in self.watched]
 
-    def wrap(self, app, adapter, plan: Plan, port: int) -> Slot:
+    def wrap(self, app: ASGIApp, adapter: Any, plan: Plan, port: int) -> Slot:
         """Called by the server for each listener it builds; ``port`` is the bound port."""
         index = next(i for i, p in enumerate(self.plans) if p is plan)
         key = _key(index, adapter)
@@ -380,13 +384,13 @@ class Reloader:
             raise LoadError(plan.left_out)
         return plan
 
-    def _build(self, index: int, generation: Generation) -> dict[tuple, object]:
+    def _build(self, index: int, generation: Generation) -> dict[tuple[object, ...], ASGIApp]:
         """The new version's apps, keyed like the slots; port and address changes are logged
         and the new version is built for the socket that is really bound."""
         from naftiko.runtime.serve import build_app
 
         plan = generation.plan
-        apps: dict[tuple, object] = {}
+        apps: dict[tuple[object, ...], ASGIApp] = {}
         for adapter in _network(plan):
             key = _key(index, adapter)
             slot = self.slots.get(key)

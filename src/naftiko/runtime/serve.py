@@ -15,14 +15,14 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import uvicorn
 from starlette.types import ASGIApp
 
-from naftiko.engine.plan import Plan
+from naftiko.engine.plan import McpAdapterPlan, Plan
 from naftiko.exposes.control.router import build_control_app
 from naftiko.exposes.http.inbound_auth import protect
 from naftiko.exposes.mcp.server import build_mcp_app, build_server
@@ -30,6 +30,9 @@ from naftiko.exposes.rest.router import build_rest_app
 from naftiko.exposes.skill.router import build_skill_app
 from naftiko.observability.telemetry import telemetry_for, track
 from naftiko.runtime.httpserver import Budgets, ConnectionBudget, protocol_for
+
+if TYPE_CHECKING:
+    from naftiko.runtime.reload import Reloader
 
 log = logging.getLogger("naftiko")
 GRACEFUL_SECONDS = 10
@@ -44,7 +47,7 @@ APP_BUILDERS: dict[str, Callable[[Any, Plan], ASGIApp]] = {
 }
 
 
-def build_app(adapter, plan: Plan):
+def build_app(adapter: Any, plan: Plan) -> ASGIApp:
     """The adapter's ASGI app behind its inbound auth, observed (outside the auth, so refused
     requests count too) when the capability's telemetry is on."""
     telemetry = telemetry_for(plan)
@@ -56,7 +59,7 @@ class StartupError(Exception):
     pass
 
 
-def server_for(app, plan: Plan, log_level: str = "warning", budget: ConnectionBudget | None = None) -> _Server:
+def server_for(app: ASGIApp, plan: Plan, log_level: str = "warning", budget: ConnectionBudget | None = None) -> _Server:
     """The uvicorn server one adapter's app is served by (shared with the test harness), with
     naftiko's inbound limits (httpserver.py); ``budget`` is the connection budget it shares with
     other listeners, a budget of its own when None."""
@@ -81,8 +84,9 @@ def server_for(app, plan: Plan, log_level: str = "warning", budget: ConnectionBu
 class _Server(uvicorn.Server):
     """uvicorn without its own signal capture: the runner stops every server together."""
 
-    def capture_signals(self):
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @dataclass
@@ -124,8 +128,9 @@ def listen_url(address: str, port: int, path: str) -> str:
 
 
 async def serve(
-    plans: list[Plan], *, announce=None, stop: asyncio.Event | None = None, log_level: str = "warning",
-    reuse_port: bool = False, on_ready=None, reloader=None,
+    plans: list[Plan], *, announce: Callable[[str], None] | None = None, stop: asyncio.Event | None = None,
+    log_level: str = "warning", reuse_port: bool = False, on_ready: Callable[[], None] | None = None,
+    reloader: Reloader | None = None,
 ) -> None:
     """``on_ready`` is called once every listener accepts (after the start-up lines);
     ``reloader`` (:class:`naftiko.runtime.reload.Reloader`) wraps each app for hot reload."""
@@ -151,7 +156,8 @@ async def serve(
                 port = sock.getsockname()[1]
                 if reloader is not None:
                     app = reloader.wrap(app, adapter, plan, port)
-                servers.append((server_for(app, plan, log_level, budgets.for_kind(adapter.kind) if budgets is not None else None), sock))
+                budget = budgets.for_kind(adapter.kind) if budgets is not None else None
+                servers.append((server_for(app, plan, log_level, budget), sock))
                 track(adapter, port, servers[-1][0])
                 url = listen_url(adapter.address, port, adapter.url_path)
                 listeners.append(Listener(adapter.kind, adapter.namespace, url, adapter.size))
@@ -195,14 +201,14 @@ async def serve(
         server.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)
     stopper.cancel()
-    if watcher is not None:
+    if watcher is not None and reloader is not None:
         watcher.cancel()
         await reloader.aclose()
     for plan in plans:
         await plan.aclose()
 
 
-async def _serve_stdio(adapter, plan: Plan, stop: asyncio.Event) -> None:
+async def _serve_stdio(adapter: McpAdapterPlan, plan: Plan, stop: asyncio.Event) -> None:
     from naftiko.exposes.mcp.stdio import serve_stdio
 
     server, _ = build_server(adapter, plan.secrets.mask)
@@ -210,5 +216,5 @@ async def _serve_stdio(adapter, plan: Plan, stop: asyncio.Event) -> None:
     stop.set()
 
 
-def announce_to(stream=sys.stdout):
+def announce_to(stream: TextIO = sys.stdout) -> Callable[[str], None]:
     return lambda line: print(line, file=stream, flush=True)

@@ -32,6 +32,9 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable, Coroutine
+from types import FrameType
+from typing import Any
 
 from naftiko.engine.plan import Plan
 from naftiko.runtime.serve import GRACEFUL_SECONDS, StartupError, _bind, serve
@@ -94,7 +97,10 @@ def _describe(status: int) -> str:
 
 
 class Supervisor:
-    def __init__(self, plans: list[Plan], count: int, *, announce, log_level: str, run):
+    def __init__(
+        self, plans: list[Plan], count: int, *, announce: Callable[[str], None], log_level: str,
+        run: Callable[[Coroutine[Any, Any, None]], object],
+    ) -> None:
         self.plans = plans
         self.count = count
         self.announce = announce
@@ -139,7 +145,7 @@ class Supervisor:
                 if worker.ready_fd is not None:
                     os.close(worker.ready_fd)
 
-    def _on_stop(self, signum, frame) -> None:
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
 
     def _spawn(self, index: int) -> None:
@@ -311,7 +317,10 @@ def _die_with_parent() -> None:
         os._exit(EXIT_FAILED)
 
 
-def serve_workers(plans: list[Plan], count: int, *, announce, log_level: str, run) -> int:
+def serve_workers(
+    plans: list[Plan], count: int, *, announce: Callable[[str], None], log_level: str,
+    run: Callable[[Coroutine[Any, Any, None]], object],
+) -> int:
     """Run ``count`` workers until SIGTERM/SIGINT; returns the exit code. Raises
     :class:`StartupError` when a port cannot be reserved."""
     return Supervisor(plans, count, announce=announce, log_level=log_level, run=run).main()

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 
 class CancelOnDisconnect:
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         task = asyncio.current_task()
@@ -32,14 +34,14 @@ class CancelOnDisconnect:
             gone = True
             task.cancel()
 
-        async def receive_body():
+        async def receive_body() -> Message:
             nonlocal watcher
             message = await receive()
             if message["type"] == "http.request" and not message.get("more_body") and watcher is None and not answering:
                 watcher = asyncio.ensure_future(watch())
             return message
 
-        async def send_answer(message) -> None:
+        async def send_answer(message: Message) -> None:
             nonlocal answering
             if message["type"] == "http.response.start":
                 answering = True  # from here on the answer is going out: nothing left to save

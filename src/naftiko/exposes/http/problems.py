@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import orjson
 from starlette.responses import Response
 
@@ -19,7 +21,8 @@ _TITLES = {
 }
 
 
-def problem(status: int, detail: str, *, field: str | None = None, title: str | None = None, headers=None) -> Response:
+def problem(status: int, detail: str, *, field: str | None = None, title: str | None = None,
+            headers: Mapping[str, str] | None = None) -> Response:
     body: dict[str, object] = {
         "type": "about:blank",
         "title": title or _TITLES.get(status, "Error"),
@@ -31,5 +34,5 @@ def problem(status: int, detail: str, *, field: str | None = None, title: str | 
     return Response(orjson.dumps(body), status, headers=headers, media_type="application/problem+json")
 
 
-def problem_from(exc: EngineError, mask) -> Response:
-    return problem(exc.status, mask(exc.detail), field=exc.field, title=exc.title)
+def problem_from(exc: EngineError, mask: Callable[[str], object]) -> Response:
+    return problem(exc.status, str(mask(exc.detail)), field=exc.field, title=exc.title)
