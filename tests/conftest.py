@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import queue
 import re
@@ -156,6 +157,24 @@ async def upstream():
     fake.url = f"http://127.0.0.1:{port}"
     yield fake
     await runner.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def _logging_set_up_by_the_command_is_undone():
+    """A test that runs ``naftiko serve`` in this process (``naftiko.cli.main``) gets the command's
+    logging set-up: a handler on the root logger writing to ``sys.stderr``, the root level, the SDK's
+    level. Undone after the test, so the next test neither writes through that handler (into the
+    terminal, or into another test's captured output) nor serves with request logging it did not ask for."""
+    from naftiko.observability.logs import StderrHandler
+
+    root, sdk = logging.getLogger(), logging.getLogger("mcp")
+    saved = (root.level, sdk.level, logging.logProcesses, logging.logMultiprocessing, logging.logThreads)
+    yield
+    for handler in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(handler)
+    root.setLevel(saved[0])
+    sdk.setLevel(saved[1])
+    logging.logProcesses, logging.logMultiprocessing, logging.logThreads = saved[2:]
 
 
 @pytest.fixture
