@@ -96,7 +96,7 @@ def start(extra: list[str]) -> tuple[subprocess.Popen, dict[str, tuple[str, int]
     return popen, urls
 
 
-async def _request(host: str, port: int, path: str, timeout: float) -> int:
+async def _request(host: str, port: int, path: str, timeout: float) -> int:  # noqa: ASYNC109
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     try:
         writer.write(f"GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".encode())

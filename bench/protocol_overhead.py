@@ -74,7 +74,7 @@ def main() -> int:
             procs[kind] = (subprocess.Popen([sys.executable, "-c", SERVER, str(port), kind]), port)
             _wait(port)
         results: dict[str, list[float]] = {"uvicorn": [], "naftiko": []}
-        for kind, (_, port) in procs.items():
+        for _, port in procs.values():
             _wrk(port, args.connections, 1.0)  # warm-up
         for _ in range(args.rounds):
             for kind, (_, port) in procs.items():

@@ -49,7 +49,7 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from fault_upstream import BINARY, error_body, huge_body, ok_body, spawned
+from fault_upstream import BINARY, error_body, huge_body, ok_body, spawned  # noqa: E402  # needs the path above
 
 CAPABILITY = ROOT / "tests" / "fixtures" / "faults.yaml"
 REST, MCP = "faults-rest", "faults-mcp"
@@ -433,7 +433,7 @@ async def _main(args, faults: dict[str, float], ifaces: dict[str, float]) -> int
     figures["stable"] = stable
     report(figures, tally.unexpected + warm.unexpected + healthy.unexpected)
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")  # noqa: ASYNC240  # once, at the end
     ok = figures["unexpected_errors"] == 0 and tracebacks == 0 and code == 0 and stable
     return 0 if ok else 1
 

@@ -159,7 +159,7 @@ def test_yaml_several_documents_are_a_list():
 
 def test_yaml_alias_bomb_is_too_large():
     levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
-    for prev, name in zip("abcdef", "bcdefg"):
+    for prev, name in zip("abcdef", "bcdefg", strict=True):
         levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
     detail = undecodable("\n".join(levels) + "\n", "yaml")
     assert "YAML" in detail and "too large to decode" in detail

@@ -115,7 +115,7 @@ async def test_max_concurrency_below_the_pool_keeps_its_own_message(server):
     try:
         first = asyncio.create_task(transport.send(OutboundRequest("GET", server + "/slow", timeout=5)))
         await asyncio.sleep(0.1)
-        with pytest.raises(UpstreamBusy, match="busy: 1 calls in flight, no slot within 0.2s"):
+        with pytest.raises(UpstreamBusy, match=r"busy: 1 calls in flight, no slot within 0\.2s"):
             await transport.send(OutboundRequest("GET", server + "/slow", timeout=5))
         await first
     finally:

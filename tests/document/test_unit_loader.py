@@ -303,7 +303,7 @@ def _no_traceback(err: str) -> None:
 
 def test_cli_serve_yaml_syntax_error_exits_2(cli):
     paths, results = cli
-    code, out, err = results["serve-syntax"]
+    code, _out, err = results["serve-syntax"]
     assert code == 2, err
     _no_traceback(err)
     assert f"{paths['syntax']}:4:1: YAML syntax error" in err
@@ -311,7 +311,7 @@ def test_cli_serve_yaml_syntax_error_exits_2(cli):
 
 def test_cli_serve_wrong_type_exits_2(cli):
     paths, results = cli
-    code, out, err = results["serve-port"]
+    code, _out, err = results["serve-port"]
     assert code == 2, err
     _no_traceback(err)
     line, col = pos(VALID, "port: 8080")
@@ -335,7 +335,7 @@ def test_cli_serve_missing_bind_exits_2_and_names_the_variable(cli, capsys, monk
 
 def test_cli_validate_broken_files_exits_1_with_positions(cli):
     paths, results = cli
-    code, out, err = results["validate-broken"]
+    code, _out, err = results["validate-broken"]
     assert code == 1, err
     _no_traceback(err)
     assert f"{paths['syntax']}:4:1: YAML syntax error" in err
@@ -345,7 +345,7 @@ def test_cli_validate_broken_files_exits_1_with_positions(cli):
 
 def test_cli_validate_strict_rejects_metronome(cli):
     _, results = cli
-    code, out, err = results["validate-strict"]
+    code, _out, err = results["validate-strict"]
     assert code == 1, err
     _no_traceback(err)
     assert re.search(r"metronome-customers\.yaml:\d+:\d+: ", err)

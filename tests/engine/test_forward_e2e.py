@@ -47,7 +47,7 @@ def _problem(r: httpx.Response, status: int) -> dict:
 
 
 def test_start_up_line_counts_forwards(served):
-    line = next(l for l in served.stdout_lines if l.startswith("rest"))
+    line = next(out for out in served.stdout_lines if out.startswith("rest"))
     assert line.endswith("1 operations, 5 forward")
     assert "trusted header 'Connection' is connection-specific" in served.stderr
     assert "forward.yaml:67:41: warning" in served.stderr

@@ -56,7 +56,7 @@ async def _server(limits: InboundLimits = LIMITS) -> AsyncIterator[tuple[int, Co
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110  # uvicorn has no start-up event to await
         await asyncio.sleep(0.01)
     try:
         yield sock.getsockname()[1], budget
@@ -66,7 +66,7 @@ async def _server(limits: InboundLimits = LIMITS) -> AsyncIterator[tuple[int, Co
         sock.close()
 
 
-async def _read_all(reader: asyncio.StreamReader, timeout: float = 3.0) -> bytes:
+async def _read_all(reader: asyncio.StreamReader, timeout: float = 3.0) -> bytes:  # noqa: ASYNC109
     """Everything until the server closes the connection (fails if it does not within ``timeout``)."""
     return await asyncio.wait_for(reader.read(), timeout)
 
@@ -149,7 +149,7 @@ async def test_a_head_that_never_ends_gets_408_after_the_header_timeout():
 
 async def test_a_silent_connection_is_closed_after_the_header_timeout():
     async with _server() as (port, budget):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, _writer = await asyncio.open_connection("127.0.0.1", port)
         await asyncio.sleep(0.05)
         assert budget.active == 1
         assert await _read_all(reader, 2.0) == b""  # closed without a word: nothing was asked
@@ -180,7 +180,7 @@ async def test_connections_beyond_the_cap_get_503_at_once_and_the_cap_frees_up()
         held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
         await asyncio.sleep(0.05)
         assert budget.active == 4
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, _writer = await asyncio.open_connection("127.0.0.1", port)
         raw = await _read_all(reader, 1.0)
         assert _status(raw) == 503
         assert b"retry-after: 1" in raw.lower()

@@ -53,7 +53,7 @@ def control(n) -> str:
     return n.urls[CONTROL].rstrip("/")
 
 
-async def eventually(check, timeout: float = 3.0):
+async def eventually(check, timeout: float = 3.0):  # noqa: ASYNC109  # a polling deadline
     """The span, metric or log line of a request is recorded just after its response is
     sent, so a reader may look a moment too early: retry until ``check`` returns a value."""
     end = asyncio.get_running_loop().time() + timeout

@@ -185,7 +185,10 @@ def test_rest_requests_are_named_by_operation_or_route(tmp_path, quiet_requests)
     plan = plan_of(tmp_path, MINIMAL_CAPABILITY)
     [rest] = plan.adapters
     classify = rest_classifier(RestRouter(rest, plan.secrets.mask))
-    scope = lambda method, path: {"method": method, "path": path, "raw_path": path.encode()}
+
+    def scope(method: str, path: str) -> dict:
+        return {"method": method, "path": path, "raw_path": path.encode()}
+
     assert classify(scope("GET", "/items/42")) == ("get-/items/{id}", "/items/{id}")  # the unnamed operation's plan name
     assert classify(scope("DELETE", "/items/42")) == ("unmatched", "/items/{id}")
     assert classify(scope("GET", "/secret-looking/path")) == ("unmatched", "unmatched")

@@ -33,7 +33,7 @@ INVENTORY = OPENAPI / "inventory-oas30.yaml"
 DEPOT = OPENAPI / "depot-swagger20.json"
 SHAPES = OPENAPI / "export-shapes.yaml"
 LIBRARY = FIXTURES / "library.yaml"
-EXPORTED = sorted(CAPABILITIES.glob("*.yaml")) + [LIBRARY, SHAPES, FIXTURES / "forward.yaml"]
+EXPORTED = [*sorted(CAPABILITIES.glob("*.yaml")), LIBRARY, SHAPES, FIXTURES / "forward.yaml"]
 TOKEN = "inv-token-7c1e"
 DEPOT_KEY = "depot-key-93ab"
 

@@ -35,7 +35,7 @@ from fault_upstream import spawned
 
 pytestmark = pytest.mark.slow  # minutes of generated requests: the slow step of .ci/run runs it
 
-from naftiko.cli import main
+from naftiko.cli import main  # noqa: E402  # after the slow mark, as the module reads
 
 FILE = CAPABILITIES / "metronome-customers.yaml"
 REST, MCP = "metronome-customers-rest", "metronome-customers-mcp"

@@ -206,7 +206,7 @@ async def test_a_request_in_flight_finishes_on_its_version(served, fresh_upstrea
     fresh_upstream.reply("/slow/inflight", Reply(200, b'{"done":true}', delay=1.0))
     async with httpx.AsyncClient(timeout=10) as http:
         pending = asyncio.create_task(http.get(served.rest + "slow/inflight"))
-        while not any(r.raw_path == "/slow/inflight" for r in fresh_upstream.requests):
+        while not any(r.raw_path == "/slow/inflight" for r in fresh_upstream.requests):  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         await served.write(served.file, render("after"))
         assert not pending.done()  # the reload did not wait for it, nor cut it off
