@@ -23,7 +23,7 @@ DOC = {
 }
 
 
-def O(**kw) -> OutputParameter:
+def O(**kw) -> OutputParameter:  # noqa: E743  # reads as the O of a JSON object literal
     return OutputParameter.model_validate(kw)
 
 
