@@ -55,16 +55,22 @@ CAPABILITY = ROOT / "tests" / "fixtures" / "faults.yaml"
 REST, MCP = "faults-rest", "faults-mcp"
 REST_UNITS = ("simple", "shaped", "steps", "fwd/f")
 TOOLS = ("simple", "shaped", "steps")
-DEFAULT_FAULTS = "4xx=2,5xx=5,hang=1,stall=0.5,reset=1,close=0.5,truncated=0.5,garbage=0.5,malformed=1,binary=1,empty=1,slow=1"
+DEFAULT_FAULTS = (
+    "4xx=2,5xx=5,hang=1,stall=0.5,reset=1,close=0.5,truncated=0.5,garbage=0.5,malformed=1,binary=1,empty=1,slow=1"
+)
 HUGE_BYTES = 1024 * 1024
 # fault name in the mix → the upstream fault paths it picks from (tests/fault_upstream.py)
 FAULTS = {
     "ok": ["ok"], "4xx": ["400", "404", "429"], "5xx": ["500", "502", "503"], "hang": ["hang"], "stall": ["stall"],
-    "reset": ["reset-before", "reset-mid"], "close": ["close-before"], "truncated": ["truncated"], "garbage": ["garbage", "bad-chunked"],
-    "malformed": ["malformed"], "binary": ["binary", "binary-json"], "empty": ["204"], "slow": ["drip-8-25"], "huge": [f"huge-{HUGE_BYTES}"],
+    "reset": ["reset-before", "reset-mid"], "close": ["close-before"], "truncated": ["truncated"],
+    "garbage": ["garbage", "bad-chunked"], "malformed": ["malformed"], "binary": ["binary", "binary-json"],
+    "empty": ["204"], "slow": ["drip-8-25"], "huge": [f"huge-{HUGE_BYTES}"],
 }
-MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
-               "io.modelcontextprotocol/clientInfo": {"name": "soak", "version": "1"}}
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "soak", "version": "1"},
+}
 
 
 def log(message: str) -> None:
@@ -121,12 +127,14 @@ class Expectations:
             return None if (got.startswith(detail) if prefix else got == detail) else f"detail {got!r}"
         if fault == "204":
             if unit == "steps":
-                return None if (status, orjson.loads(body or b"null")) == (200, {"id": call.item, "name": None}) else f"got {status} {body[:80]!r}"
+                empty_step = (status, orjson.loads(body or b"null")) == (200, {"id": call.item, "name": None})
+                return None if empty_step else f"got {status} {body[:80]!r}"
             return None if (status, body) == (204, b"") else f"want 204, got {status} {body[:80]!r}"
         if status != 200:
             return f"want 200, got {status} {body[:120]!r}"
         if relayed:
-            want = {"malformed": b'{"id": "' + call.item.encode() + b'", "name": ', "binary": BINARY, "binary-json": BINARY}.get(fault)
+            malformed = b'{"id": "' + call.item.encode() + b'", "name": '
+            want = {"malformed": malformed, "binary": BINARY, "binary-json": BINARY}.get(fault)
             if want is None:
                 want = huge_body(HUGE_BYTES) if fault.startswith("huge") else ok_body(call.item)
             return None if body == want else f"relayed body differs ({len(body)} bytes)"
@@ -151,7 +159,8 @@ class Expectations:
             engine = (0, _not_json("application/octet-stream" if fault == "binary" else "application/json"), False)
         if engine is not None:
             _, detail, prefix = engine
-            ok = result.get("isError") and len(texts) == 1 and (texts[0].startswith(detail) if prefix else texts[0] == detail)
+            matches = len(texts) == 1 and (texts[0].startswith(detail) if prefix else texts[0] == detail)
+            ok = result.get("isError") and matches
             return None if ok else f"want isError {detail!r}, got {result!r}"[:200]
         if result.get("isError"):
             return f"unexpected isError {texts!r}"[:200]
@@ -163,8 +172,8 @@ class Expectations:
             return None if len(blocks) == 1 and blocks[0].get("type") == "resource" else f"got {blocks!r}"[:200]
         if unit == "simple" and fault == "malformed":
             return None if texts == ['{"id": "' + call.item + '", "name": '] else f"got {texts!r}"
-        want = {"simple": orjson.loads(huge_body(HUGE_BYTES)) if fault.startswith("huge") else orjson.loads(ok_body(call.item)),
-                "shaped": "Acme", "steps": {"id": call.item, "name": "Acme"}}[unit]
+        simple = orjson.loads(huge_body(HUGE_BYTES)) if fault.startswith("huge") else orjson.loads(ok_body(call.item))
+        want = {"simple": simple, "shaped": "Acme", "steps": {"id": call.item, "name": "Acme"}}[unit]
         got = orjson.loads(texts[0]) if len(texts) == 1 else None
         return None if got == want else f"got {texts!r}"[:200]
 
@@ -297,14 +306,17 @@ def classify(call: Call, status: int, body: bytes) -> str:
     return "MCP isError" if answer["result"].get("isError") else "MCP result"
 
 
-async def send(session: aiohttp.ClientSession, n: Naftiko, call: Call, expect: Expectations, tally: Tally, client_timeout: float) -> None:
+async def send(
+    session: aiohttp.ClientSession, n: Naftiko, call: Call, expect: Expectations, tally: Tally, client_timeout: float
+) -> None:
     started = time.perf_counter()
+    timeout = aiohttp.ClientTimeout(total=client_timeout)
     try:
         if call.iface == "rest":
-            request = session.get(f"{n.rest}{call.unit}/{call.fault}/{call.item}", timeout=aiohttp.ClientTimeout(total=client_timeout))
+            request = session.get(f"{n.rest}{call.unit}/{call.fault}/{call.item}", timeout=timeout)
         else:
             data, headers = _mcp_message(call, call.iface == "modern")
-            request = session.post(n.mcp, data=data, headers=headers, timeout=aiohttp.ClientTimeout(total=client_timeout))
+            request = session.post(n.mcp, data=data, headers=headers, timeout=timeout)
         async with request as resp:
             body = await resp.read()
             status, ctype = resp.status, resp.headers.get("Content-Type", "")
@@ -360,19 +372,25 @@ def snapshot(n: Naftiko) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="See the module docstring (bench/soak.py) for the faults and what each must produce.")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n", 1)[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="See the module docstring (bench/soak.py) for the faults and what each must produce.",
+    )
     parser.add_argument("--requests", type=int, default=20000, help="requests in the measured run (default 20000)")
-    parser.add_argument("--faults", default=DEFAULT_FAULTS, help=f"NAME=PERCENT,… (default {DEFAULT_FAULTS}); the rest are normal calls")
-    parser.add_argument("--mix", default="rest=50,legacy=25,modern=25", help="interfaces by weight (default rest=50,legacy=25,modern=25)")
+    parser.add_argument("--faults", default=DEFAULT_FAULTS,
+                        help=f"NAME=PERCENT,… (default {DEFAULT_FAULTS}); the rest are normal calls")
+    parser.add_argument("--mix", default="rest=50,legacy=25,modern=25",
+                        help="interfaces by weight (default rest=50,legacy=25,modern=25)")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight at once (default 32)")
     parser.add_argument("--timeout", type=float, default=2.0, help="naftiko's --timeout, what a hang costs (default 2)")
-    parser.add_argument("--warmup", type=int, default=2000, help="requests (same mix) before the first /proc figures (default 2000)")
+    parser.add_argument("--warmup", type=int, default=2000,
+                        help="requests (same mix) before the first /proc figures (default 2000)")
     parser.add_argument("--settle", type=float, default=35.0,
-                        help="seconds idle before each figure, so pooled keep-alive connections expire: aiohttp closes an "
-                             "idle one 15-30 s after its last use (default 35)")
+                        help="seconds idle before each figure, so pooled keep-alive connections expire: "
+                             "aiohttp closes an idle one 15-30 s after its last use (default 35)")
     parser.add_argument("--seed", type=int, default=1, help="plan seed (default 1)")
-    parser.add_argument("--max-rss-growth-mb", type=float, default=30.0, help="allowed RSS growth, start to end (default 30)")
+    parser.add_argument("--max-rss-growth-mb", type=float, default=30.0,
+                        help="allowed RSS growth, start to end (default 30)")
     parser.add_argument("--socket-slack", type=int, default=2, help="allowed extra sockets at the end (default 2)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
@@ -398,19 +416,23 @@ async def _main(args, faults: dict[str, float], ifaces: dict[str, float]) -> int
             log(f"soak: naftiko pid {n.pid} on {n.rest} and {n.mcp}; fault upstream {upstream}")
             at_start = snapshot(n)
             log(f"warm-up: {args.warmup} requests")
-            warm = await run_calls(n, plan(args.warmup, faults, ifaces, args.seed + 1), args.concurrency, expect, client_timeout)
+            warmup = plan(args.warmup, faults, ifaces, args.seed + 1)
+            warm = await run_calls(n, warmup, args.concurrency, expect, client_timeout)
             log(f"idle for {args.settle:g}s (pooled keep-alive connections expire)…")
             await asyncio.sleep(args.settle)
             before = snapshot(n)
-            log(f"measured run: {args.requests} requests, faults {faults}, mix {ifaces}, concurrency {args.concurrency}")
+            log(f"measured run: {args.requests} requests, faults {faults}, mix {ifaces}, "
+                f"concurrency {args.concurrency}")
             started = time.monotonic()
-            tally = await run_calls(n, plan(args.requests, faults, ifaces, args.seed), args.concurrency, expect, client_timeout, progress=True)
+            calls = plan(args.requests, faults, ifaces, args.seed)
+            tally = await run_calls(n, calls, args.concurrency, expect, client_timeout, progress=True)
             elapsed = time.monotonic() - started
             after = snapshot(n)
             log(f"idle for {args.settle:g}s again…")
             await asyncio.sleep(args.settle)
             settled = snapshot(n)
-            healthy = await run_calls(n, [Call("rest", "simple", "ok", "final"), Call("modern", "steps", "ok", "final")], 1, expect, client_timeout)
+            final = [Call("rest", "simple", "ok", "final"), Call("modern", "steps", "ok", "final")]
+            healthy = await run_calls(n, final, 1, expect, client_timeout)
         finally:
             code = n.stop()
         stderr = n.stderr_path.read_text(errors="replace")
@@ -418,18 +440,26 @@ async def _main(args, faults: dict[str, float], ifaces: dict[str, float]) -> int
     lat = sorted(tally.latencies)
     figures = {
         "command": "python bench/soak.py " + " ".join(sys.argv[1:]),
-        "requests": args.requests, "faults_percent": faults, "mix": ifaces, "concurrency": args.concurrency, "timeout_s": args.timeout,
+        "requests": args.requests, "faults_percent": faults, "mix": ifaces, "concurrency": args.concurrency,
+        "timeout_s": args.timeout,
         "elapsed_s": round(elapsed, 1), "requests_per_s": round(args.requests / elapsed, 1),
-        "latency_ms": {"p50": round(lat[len(lat) // 2] * 1000, 2), "p99": round(lat[int(len(lat) * 0.99)] * 1000, 2)} if lat else {},
+        "latency_ms": (
+            {"p50": round(lat[len(lat) // 2] * 1000, 2), "p99": round(lat[int(len(lat) * 0.99)] * 1000, 2)}
+            if lat else {}
+        ),
         "responses_by_class": dict(sorted(tally.classes.items())),
         "upstream_faults": dict(sorted(tally.by_fault.items())),
         "unexpected_errors": tally.unexpected_count + warm.unexpected_count + healthy.unexpected_count,
         "warmup_unexpected": warm.unexpected_count, "final_call_unexpected": healthy.unexpected_count,
         "tracebacks_in_stderr": tracebacks, "exit_code": code,
         "naftiko": {"at_start": at_start, "before": before, "end_of_run": after, "after": settled},
-        "rss_delta_mib": round(settled["rss_mib"] - before["rss_mib"], 1), "sockets_delta": settled["sockets"] - before["sockets"],
+        "rss_delta_mib": round(settled["rss_mib"] - before["rss_mib"], 1),
+        "sockets_delta": settled["sockets"] - before["sockets"],
     }
-    stable = figures["rss_delta_mib"] <= args.max_rss_growth_mb and settled["sockets"] <= before["sockets"] + args.socket_slack
+    stable = (
+        figures["rss_delta_mib"] <= args.max_rss_growth_mb
+        and settled["sockets"] <= before["sockets"] + args.socket_slack
+    )
     figures["stable"] = stable
     report(figures, tally.unexpected + warm.unexpected + healthy.unexpected)
     if args.json:
@@ -440,18 +470,23 @@ async def _main(args, faults: dict[str, float], ifaces: dict[str, float]) -> int
 
 def report(f: dict, unexpected: list[str]) -> None:
     w = print
-    w(f"requests sent       {f['requests']:,} (+ warm-up), concurrency {f['concurrency']}, naftiko --timeout {f['timeout_s']:g}s")
+    w(f"requests sent       {f['requests']:,} (+ warm-up), concurrency {f['concurrency']}, "
+      f"naftiko --timeout {f['timeout_s']:g}s")
     w(f"fault mix (%)       {', '.join(f'{k}={v:g}' for k, v in f['faults_percent'].items())}; interfaces {f['mix']}")
-    w(f"duration            {f['elapsed_s']} s, {f['requests_per_s']} req/s, latency p50 {f['latency_ms'].get('p50')} ms, p99 {f['latency_ms'].get('p99')} ms")
+    w(f"duration            {f['elapsed_s']} s, {f['requests_per_s']} req/s, "
+      f"latency p50 {f['latency_ms'].get('p50')} ms, p99 {f['latency_ms'].get('p99')} ms")
     w("responses by class  " + ", ".join(f"{k}: {v:,}" for k, v in f["responses_by_class"].items()))
     w("upstream faults     " + ", ".join(f"{k}: {v:,}" for k, v in f["upstream_faults"].items()))
-    w(f"unexpected errors   {f['unexpected_errors']}   (tracebacks in naftiko's stderr: {f['tracebacks_in_stderr']}; exit code {f['exit_code']})")
+    w(f"unexpected errors   {f['unexpected_errors']}   (tracebacks in naftiko's stderr: {f['tracebacks_in_stderr']}; "
+      f"exit code {f['exit_code']})")
     for line in unexpected:
         w(f"    {line}")
     p = f["naftiko"]
-    w(f"naftiko RSS (MiB)   before {p['before']['rss_mib']}, after {p['after']['rss_mib']} (delta {f['rss_delta_mib']:+}); "
+    w(f"naftiko RSS (MiB)   before {p['before']['rss_mib']}, after {p['after']['rss_mib']} "
+      f"(delta {f['rss_delta_mib']:+}); "
       f"fresh process {p['at_start']['rss_mib']}, at the end of the run {p['end_of_run']['rss_mib']}")
-    w(f"naftiko sockets     before {p['before']['sockets']}, after {p['after']['sockets']} (delta {f['sockets_delta']:+}); "
+    w(f"naftiko sockets     before {p['before']['sockets']}, after {p['after']['sockets']} "
+      f"(delta {f['sockets_delta']:+}); "
       f"fresh process {p['at_start']['sockets']}, at the end of the run {p['end_of_run']['sockets']}")
     w("                    (before = after the warm-up and an idle pause; after = after the run and the same pause)")
     w(f"stable              {'yes' if f['stable'] else 'NO'}")
