@@ -187,11 +187,17 @@ async def slow_connections(rest: tuple[str, int], stop: asyncio.Event, refused: 
 
 async def slow_body(rest: tuple[str, int], stop: asyncio.Event, refused: dict) -> None:
     """Against the MCP endpoint, which reads every POST body (REST answers 405 to POST here)."""
-    head = b"POST " + paths[MCP].encode() + b" HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1048576\r\n\r\n{"
+    head = (
+        b"POST " + paths[MCP].encode()
+        + b" HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1048576\r\n\r\n{"
+    )
     await asyncio.gather(*(_hold(*rest, head, b" ", stop, refused) for _ in range(200)))
 
 
-ATTACKS = {"header-value": header_value, "header-lines": header_lines, "slow-connections": slow_connections, "slow-body": slow_body}
+ATTACKS = {
+    "header-value": header_value, "header-lines": header_lines, "slow-connections": slow_connections,
+    "slow-body": slow_body,
+}
 
 
 async def run_attack(name: str, pid: int, urls: dict, seconds: float) -> Result:
@@ -226,7 +232,8 @@ async def run_attack(name: str, pid: int, urls: dict, seconds: float) -> Result:
     ok = sorted(s for s in samples if s is not None)
     return Result(
         attack=name, probes=len(samples), probe_failures=sum(s is None for s in samples),
-        probe_p50_ms=round(ok[len(ok) // 2], 1) if ok else float("nan"), probe_max_ms=round(ok[-1], 1) if ok else float("nan"),
+        probe_p50_ms=round(ok[len(ok) // 2], 1) if ok else float("nan"),
+        probe_max_ms=round(ok[-1], 1) if ok else float("nan"),
         rss_before_mb=round(before, 1), rss_peak_mb=round(peak, 1), rss_after_mb=round(_rss_mb(pid), 1),
         recover_s=round(recover, 2), refused=refused,
     )
@@ -251,7 +258,8 @@ def main() -> int:
     finally:
         popen.send_signal(signal.SIGTERM)
         popen.wait(30)
-    print(f"{'attack':<18} {'probes':>6} {'failed':>6} {'p50 ms':>7} {'max ms':>7} {'RSS MB before/peak/after':>26} {'recover s':>9}")
+    print(f"{'attack':<18} {'probes':>6} {'failed':>6} {'p50 ms':>7} {'max ms':>7} "
+          f"{'RSS MB before/peak/after':>26} {'recover s':>9}")
     failed = False
     for r in results:
         print(f"{r.attack:<18} {r.probes:>6} {r.probe_failures:>6} {r.probe_p50_ms:>7} {r.probe_max_ms:>7} "

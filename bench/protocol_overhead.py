@@ -27,11 +27,15 @@ from naftiko.exposes.http.limits import InboundLimits
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": b"{}"})
 limits = InboundLimits()
 http = protocol_for(limits, ConnectionBudget(limits.max_connections)) if sys.argv[2] == "naftiko" else "httptools"
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), http=http, loop="uvloop", log_level="error", access_log=False, lifespan="off")
+uvicorn.run(
+    app, host="127.0.0.1", port=int(sys.argv[1]), http=http, loop="uvloop", log_level="error", access_log=False,
+    lifespan="off",
+)
 """
 
 
@@ -80,7 +84,8 @@ def main() -> int:
             for kind, (_, port) in procs.items():
                 results[kind].append(_wrk(port, args.connections, args.seconds))
         for kind, values in results.items():
-            print(f"{kind:<8} median {statistics.median(values):>9.0f} req/s   rounds: {', '.join(f'{v:.0f}' for v in values)}")
+            rounds = ", ".join(f"{v:.0f}" for v in values)
+            print(f"{kind:<8} median {statistics.median(values):>9.0f} req/s   rounds: {rounds}")
         ratio = statistics.median(results["naftiko"]) / statistics.median(results["uvicorn"])
         print(f"naftiko / uvicorn: {ratio:.3f}")
     finally:

@@ -41,7 +41,8 @@ def scenario_table(scenario, cores: int) -> list[str]:
         f"Other processes on the machine used {scenario.other_cores:.2f} of {cores} cores on average while "
         + "this scenario ran.",
         "",
-        "| conns | server | req/s | p50 ms | p99 ms | server CPU µs/req | upstream calls/req | errors | req/s per round |",
+        "| conns | server | req/s | p50 ms | p99 ms | server CPU µs/req | upstream calls/req | errors "
+        "| req/s per round |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for cell in scenario.cells:
@@ -68,7 +69,8 @@ def targets_table(rest, mcp26, mcp_legacy) -> list[str]:
         ("MCP req/s, naftiko / FastMCP, 16 conns, 2026-07-28", f"{r26:.2f}×", f"≥ {TARGETS['mcp_ratio_2026']}×",
          r26 >= TARGETS["mcp_ratio_2026"], f"{cpu_ratio(mcp26, 16):.2f}×"),
         ("MCP req/s, naftiko / FastMCP, 16 conns, handshake era (2025-11-25)", f"{rlegacy:.2f}×",
-         f"≥ {TARGETS['mcp_ratio_legacy']}×", rlegacy >= TARGETS["mcp_ratio_legacy"], f"{cpu_ratio(mcp_legacy, 16):.2f}×"),
+         f"≥ {TARGETS['mcp_ratio_legacy']}×", rlegacy >= TARGETS["mcp_ratio_legacy"],
+         f"{cpu_ratio(mcp_legacy, 16):.2f}×"),
         ("REST p50 added latency at 1 conn, naftiko − bare forwarder", f"{added:.2f} ms",
          f"≤ {TARGETS['added_p50_ms']} ms", added <= TARGETS["added_p50_ms"], f"{added_cpu / 1000:+.2f} ms CPU"),
     ]
@@ -154,7 +156,8 @@ def render(meta: dict, scenarios: list, memory: list, startups: tuple[dict, int]
         + f"{meta['fastmcp']} (own venv), {meta['wrk']}",
         f"- Upstream: {meta['upstream']} on 127.0.0.1",
         f"- Method: wrk, 1 thread, {meta['duration']} s per run after a {meta['warmup']} s warm-up per server and "
-        + f"scenario; {meta['rounds']} rounds per cell alternating the servers (A B A B … or A B C A B C …); every figure is "
+        + f"scenario; {meta['rounds']} rounds per cell alternating the servers (A B A B … or A B C A B C …); "
+        + "every figure is "
         + "the median of the rounds. Each server is one process on loopback.",
         "",
         "## Targets (issue 12)",

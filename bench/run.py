@@ -471,7 +471,9 @@ def measure_startups(upstream: Upstream, tmp: Path, rounds: int, operations: int
         started = time.perf_counter()
         proc = spawn("naftiko-large", cmd, tmp, {"LARGE_API_KEY": "bench"})
         try:
-            ready = wait_until(lambda u=mcp_url: mcp_ok(mcp_call(u, "get-thing-0", {"thing_id": "t-1"}, "legacy")), proc)
+            ready = wait_until(
+                lambda u=mcp_url: mcp_ok(mcp_call(u, "get-thing-0", {"thing_id": "t-1"}, "legacy")), proc
+            )
             results["naftiko"].append(((ready - started) * 1000, proc.status_kb("VmRSS")))
         finally:
             proc.stop()
@@ -562,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         servers.check()  # every server must give the right answer before it is timed
         idle = {p.name: p.status_kb("VmRSS") for p in servers.all()}
         naftiko, forwarder, fastmcp, floor = servers.all()
-        rest_url, mcp_url, fwd_url, fastmcp_url = servers.rest_url, servers.mcp_url, servers.fwd_url, servers.fastmcp_url
+        rest_url, mcp_url = servers.rest_url, servers.mcp_url
+        fwd_url, fastmcp_url = servers.fwd_url, servers.fastmcp_url
         floor_url = servers.floor_url
 
         rest_path = "/v1/v1/customers/c-1"
@@ -605,7 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         text = render(meta, scenarios, memory, startups)
         args.out.write_text(text + "\n", encoding="utf-8")
-        log(f"wrote {args.out} ({elapsed:.0f} s" + (f", plus {setup:.0f} s creating the FastMCP venv)" if setup else ")"))
+        venv = f", plus {setup:.0f} s creating the FastMCP venv)" if setup else ")"
+        log(f"wrote {args.out} ({elapsed:.0f} s" + venv)
         return 0
     finally:
         for proc in reversed(procs):

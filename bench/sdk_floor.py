@@ -43,7 +43,9 @@ def build(upstream: str) -> Starlette:
         url = f"{upstream}/v1/customers/{(params.arguments or {})['customer_id']}"
         async with session.get(url, headers={"Authorization": "Bearer bench"}) as resp:
             body = await resp.read()
-        return types.CallToolResult(content=[types.TextContent(text=body.decode())], structured_content=orjson.loads(body))
+        return types.CallToolResult(
+            content=[types.TextContent(text=body.decode())], structured_content=orjson.loads(body)
+        )
 
     server = Server("sdk-floor", on_list_tools=list_tools, on_call_tool=call_tool)
     server.middleware.clear()
