@@ -25,13 +25,15 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
+
 from conftest import FIXTURES, start_naftiko
-from harness import serve_in_memory
 from fault_upstream import BINARY, FaultUpstream, error_body, huge_body, ok_body
+from harness import serve_in_memory
 
 FILE = FIXTURES / "faults.yaml"
 REST, MCP = "faults-rest", "faults-mcp"
 TIMEOUT = 0.6
+ROOMY_TIMEOUT = 3.0
 ID = "c-7"
 ROUTES = ("simple", "shaped", "steps", "fwd/f")  # REST: relayed, shaped, two-step orchestration, forward
 TOOLS = ("simple", "shaped", "steps")
@@ -61,6 +63,18 @@ def served_process(faulty):
     memory naftiko would share one event loop with the client and the upstream and could miss
     it; the timing of those answers needs naftiko on its own core."""
     n = start_naftiko(FILE, faulty.url, consumes=["up"], adapters=[REST, MCP], extra=["--timeout", str(TIMEOUT)])
+    yield n
+    assert n.stop() == 0
+    assert "Traceback" not in n.stderr, n.stderr
+
+
+@pytest.fixture(scope="module")
+def served_roomy(faulty):
+    """A naftiko process with a generous upstream timeout, for the tests about size and
+    concurrency rather than time (8 MiB bodies, the burst): the fault upstream shares the test's
+    event loop with a client parsing 8 MiB answers, so on a busy machine its writes could slip past
+    0.6 s and turn an answer the test is not about into a 504."""
+    n = start_naftiko(FILE, faulty.url, consumes=["up"], adapters=[REST, MCP], extra=["--timeout", str(ROOMY_TIMEOUT)])
     yield n
     assert n.stop() == 0
     assert "Traceback" not in n.stderr, n.stderr
@@ -111,7 +125,7 @@ ENGINE_FAILURES = {
 async def _rest_all(n, fault: str) -> dict[str, httpx.Response]:
     async with n.http(timeout=10) as http:
         answers = await asyncio.gather(*(http.get(f"{n.urls[REST]}{route}/{fault}/{ID}") for route in ROUTES))
-    return dict(zip(ROUTES, answers))
+    return dict(zip(ROUTES, answers, strict=True))
 
 
 async def _mcp_all(n, fault: str) -> dict[tuple[str, str], object]:
@@ -119,7 +133,7 @@ async def _mcp_all(n, fault: str) -> dict[tuple[str, str], object]:
         clients = {"legacy": legacy, "auto": modern}
         keys = [(era, tool) for era in ERAS for tool in TOOLS]
         results = await asyncio.gather(*(clients[era].call_tool(tool, {"fault": fault, "id": ID}) for era, tool in keys))
-    return dict(zip(keys, results))
+    return dict(zip(keys, results, strict=True))
 
 
 def _problem(r: httpx.Response, status: int, detail: str) -> None:
@@ -231,8 +245,8 @@ async def test_malformed_json_is_relayed_as_is_and_refused_for_shaping(served, f
     await _assert_healthy(served, faulty)
 
 
-async def test_huge_body_passes_through_whole(served_process, faulty):
-    served = served_process
+async def test_huge_body_passes_through_whole(served_roomy, faulty):
+    served = served_roomy
     body = huge_body(8 * 1024 * 1024)
     rest, mcp = await asyncio.gather(_rest_all(served, "huge"), _mcp_all(served, "huge"))
     _relayed(rest["simple"], 200, body)
@@ -277,16 +291,16 @@ async def test_connection_faults_on_a_post_are_not_resent(served, faulty, host):
     await _assert_healthy(served, faulty)
 
 
-async def test_many_faults_at_once_leave_the_server_healthy(served_process, faulty, host):
-    served = served_process
+async def test_many_faults_at_once_leave_the_server_healthy(served_roomy, faulty, host):
     """A burst mixing every fault concurrently: each caller still gets its own exact answer."""
+    served = served_roomy
     faults = ["ok", "500", "hang", "reset-mid", "truncated", "malformed", "binary", "204", "garbage", "drip"] * 4
     async with served.http(timeout=10, limits=httpx.Limits(max_connections=100)) as http:
         answers = await asyncio.gather(*(http.get(f"{served.urls[REST]}simple/{f}/b{i}") for i, f in enumerate(faults)))
     expected = {"ok": 200, "500": 500, "hang": 504, "reset-mid": 502, "truncated": 502, "malformed": 200,
                 "binary": 200, "204": 204, "garbage": 502, "drip": 200}
     assert [r.status_code for r in answers] == [expected[f] for f in faults]
-    for i, (f, r) in enumerate(zip(faults, answers)):
+    for i, (f, r) in enumerate(zip(faults, answers, strict=True)):
         if f in ("ok", "drip"):
             assert r.json()["id"] == f"b{i}"
     await _assert_healthy(served, faulty)

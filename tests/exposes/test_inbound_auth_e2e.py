@@ -441,8 +441,9 @@ async def test_oauth_bad_tokens_are_invalid_token(oauth_served, auth_server, fre
 @pytest.mark.parametrize("mode", MODES)
 async def test_oauth_client_with_rejected_token_fails(oauth_served, auth_server, fresh_upstream, mode):
     token = auth_server.mint(aud="https://other.example.test/mcp")
-    with pytest.raises(BaseException):
+    with pytest.raises(ExceptionGroup) as refused:  # the SDK client's task group carries the refusal
         await _mcp_call(oauth_served, oauth_served.urls["mcp-oauth"], mode, headers={"Authorization": f"Bearer {token}"})
+    assert refused.group_contains(MCPError, depth=None)
     assert fresh_upstream.requests == []
 
 
@@ -459,12 +460,18 @@ async def test_oauth_missing_scope_is_403(oauth_served, auth_server, fresh_upstr
     assert len(fresh_upstream.requests) == 1
 
 
-async def test_oauth_key_rotation_refetches_jwks_on_unknown_kid(oauth_served, auth_server, fresh_upstream):
+async def test_oauth_key_rotation_refetches_jwks_on_unknown_kid(oauth_served, auth_server, fresh_upstream, monkeypatch):
+    from naftiko.exposes.http import oauth_resource
+
+    # The resource server's clock, under the test's control: how long the requests take on a busy
+    # machine must not decide whether the one-refetch-a-second limit allows a second fetch.
+    now = [time.monotonic()]
+    monkeypatch.setattr(oauth_resource, "time", SimpleNamespace(monotonic=lambda: now[0]))
     url = oauth_served.urls["mcp-oauth"]
     assert (await _post_tool(oauth_served, url, auth_server.mint())).status_code == 200  # keys cached
     auth_server.add_key("k2")
     # Refetches on unknown kids are limited to one a second.
-    await asyncio.sleep(max(0.0, auth_server.last_fetch + 1.05 - time.monotonic()))
+    now[0] += 1.05
     fetches = auth_server.jwks_fetches
     assert (await _post_tool(oauth_served, url, auth_server.mint("k2"))).status_code == 200
     assert auth_server.jwks_fetches == fetches + 1
@@ -508,9 +515,9 @@ async def test_oauth_unreachable_authorization_server_is_503(oauth_served, auth_
 
 
 async def test_skill_kind_gets_json_401_and_never_sees_the_credential():
-    from naftiko.exposes.http.inbound_auth import protect
     from naftiko.binds.secrets import Secrets
     from naftiko.document.model import AuthBasic
+    from naftiko.exposes.http.inbound_auth import protect
 
     seen = []
 
