@@ -106,11 +106,11 @@ def test_masking_happens_before_the_cut():
 def test_mcp_upstream_error_text_masks_a_secret_that_straddles_the_cut(offset):
     """The MCP ``isError`` text keeps 2,000 characters of the upstream body; a secret across that
     boundary must not leave with only its tail cut off."""
-    from naftiko.engine.simple import Result
+    from naftiko.engine.result import UpstreamFailure
     from naftiko.exposes.mcp.content import ERROR_BODY_LIMIT, upstream_error_text
 
     secrets = Secrets([PASSWORD])
     body = "x" * (ERROR_BODY_LIMIT + offset - len(PASSWORD) // 2) + PASSWORD + "y" * 50
-    text = upstream_error_text(Result(status=500, raw=body.encode(), upstream_error=True), secrets.mask)
+    text = upstream_error_text(UpstreamFailure(500, body.encode(), None), secrets.mask)
     assert text.startswith("upstream returned HTTP 500: x")
     assert PASSWORD[:-1] not in text and PASSWORD[: len(PASSWORD) // 2 + 1] not in text

@@ -13,7 +13,7 @@ import pytest
 from naftiko.consumes.transport import OutboundRequest, UpstreamResponse
 from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
-from naftiko.engine.simple import EMPTY
+from naftiko.engine.result import Empty, JsonAnswer, Relayed, UpstreamFailure
 from naftiko.errors import InvalidInput, UpstreamUnavailable
 from naftiko.expressions.template import Scope
 
@@ -543,13 +543,13 @@ def test_request_plan_build_unknown_arg_goes_to_query(h):
 async def test_upstream_error_is_relayed(h):
     h.transport.reply = UpstreamResponse(404, {"content-type": "application/json"}, b'{"e":1}')
     result = await h.tools["bearer"].invoke({})
-    assert (result.status, result.upstream_error, result.raw, result.ok) == (404, True, b'{"e":1}', False)
+    assert isinstance(result, UpstreamFailure) and (result.status, result.body) == (404, b'{"e":1}')
 
 
 async def test_empty_upstream_body_is_empty_result(h):
     h.transport.reply = UpstreamResponse(204, {}, b"")
     result = await h.tools["bearer"].invoke({})
-    assert result.status == 204 and result.value is EMPTY and result.json_value() is None
+    assert result == Empty(204, {})
 
 
 async def test_consumed_outputs_compile_but_unit_without_outputs_passes_through(h):
@@ -559,15 +559,14 @@ async def test_consumed_outputs_compile_but_unit_without_outputs_passes_through(
     # an exposed unit with no outputParameters relays the upstream body unchanged (reference §4)
     h.transport.reply = UpstreamResponse(200, {"content-type": "application/json"}, body)
     result = await h.tools["fetch"].invoke({})
-    assert (result.status, result.raw, result.content_type) == (200, body, "application/json")
+    assert isinstance(result, Relayed)
+    assert (result.status, result.body, result.content_type) == (200, body, "application/json")
 
 
 async def test_exposed_output_parameters_shape_the_result(h):
     h.transport.reply = UpstreamResponse(200, {"content-type": "application/json"}, b'{"data":[{"name":"w"},{"name":"v"}]}')
     result = await h.tools["fetch-shaped"].invoke({})
-    assert result.raw is None
-    assert result.value == {"firstName": "w", "count": 2}
-    assert result.content_type == "application/json"
+    assert result == JsonAnswer(200, {"firstName": "w", "count": 2})  # a JSON value: served as application/json
 
 
 async def test_non_json_upstream_with_output_parameters_is_bad_gateway(h):
@@ -580,7 +579,7 @@ async def test_non_json_upstream_with_output_parameters_is_bad_gateway(h):
 async def test_passthrough_keeps_raw_bytes(h):
     h.transport.reply = UpstreamResponse(200, {"content-type": "text/plain"}, b"not json")
     result = await h.tools["bearer"].invoke({})
-    assert result.raw == b"not json" and result.content_type == "text/plain"
+    assert isinstance(result, Relayed) and (result.body, result.content_type) == (b"not json", "text/plain")
 
 
 async def test_plan_aclose_closes_transports(h):

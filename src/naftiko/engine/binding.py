@@ -10,7 +10,7 @@ is used.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,9 @@ from naftiko.expressions.names import normalise
 from naftiko.expressions.template import MISSING, PATH_PLACEHOLDER, Template
 
 if TYPE_CHECKING:
+    from naftiko.consumes.request import ParamSpec
     from naftiko.engine.simple import Call
+    from naftiko.engine.unit import Binds, Unit
 
 Warn = Callable[[str], None]
 
@@ -68,7 +70,7 @@ def match_input(known: Collection[str], wanted: str, warn: Warn | None = None) -
     return None
 
 
-def compile_sources(params: dict, with_: list[tuple[str, object]], known: Collection[str] = (),
+def compile_sources(params: Mapping[str, ParamSpec], with_: list[tuple[str, object]], known: Collection[str] = (),
                     warn: Warn | None = None, *, closed: bool = False) -> list[tuple[str, Source]]:
     """One source per consumed parameter, ``with`` entries first (in their order), then the
     parameters in declaration order: fixed values, then inputs. ``known`` lists the inputs the
@@ -94,25 +96,26 @@ def compile_sources(params: dict, with_: list[tuple[str, object]], known: Collec
         if spec.value is not MISSING:
             sources.append((name, Fixed(spec.value)))
             continue
-        key = match_input(known, name, warn) if known else None
-        if key is None and not closed:
-            key = name
-        if key is not None:
-            sources.append((name, FromInput(key)))
+        matched = match_input(known, name, warn) if known else None
+        if matched is not None:
+            sources.append((name, FromInput(matched)))
+        elif not closed:
+            sources.append((name, FromInput(name)))
     return sources
 
 
-def bind_unit_inputs(unit: object, known: Collection[str], warn: Warn | None = None, *, closed: bool = False) -> None:
+def bind_unit_inputs(unit: Unit, known: Collection[str], warn: Warn | None = None, *, closed: bool = False) -> None:
     """Re-compile the bindings of every call the unit makes against the inputs its adapter
     exposes. ``closed``: only those inputs can feed parameters by name (MCP tools); otherwise
     an input of the parameter's exact name may also come from an undeclared query parameter."""
-    calls: Iterable[Call] = getattr(unit, "calls", ())
-    for call in calls:
+    from naftiko.engine.orchestrated import ScriptStep, StepsUnit  # orchestrated builds on this module
+
+    for call in unit.calls:
         call.bind_inputs(known, warn, closed=closed)
-    if hasattr(unit, "mappings"):  # orchestrated: mappings and script steps read inputs too
+    if isinstance(unit, StepsUnit):  # orchestrated: mappings and script steps read inputs too
         unit.mappings = [(key, _rebind(compiled, known)) for key, compiled in unit.mappings]
         for step in unit.steps:
-            if hasattr(step, "with_") and not hasattr(step, "call"):
+            if isinstance(step, ScriptStep):
                 step.with_ = [(key, _rebind(compiled, known)) for key, compiled in step.with_]
 
 
@@ -126,7 +129,7 @@ def _rebind(compiled: object, known: Collection[str]) -> object:
     return InputRef((head, *compiled.path[1:])) if head is not None and head != compiled.path[0] else compiled
 
 
-def template_inputs(template: Template, aliases: Collection[str], binds: dict) -> list[str]:
+def template_inputs(template: Template, aliases: Collection[str], binds: Binds) -> list[str]:
     """The input names a template reads: ``{{x}}`` and ``{{<alias>.x}}``, never bind variables."""
     flat = {k for ns in binds.values() for k in ns}
     names: list[str] = []
@@ -144,15 +147,14 @@ def template_inputs(template: Template, aliases: Collection[str], binds: dict) -
     return names
 
 
-def unit_reads(unit: object) -> set[str]:
+def unit_reads(unit: Unit) -> set[str]:
     """The input names a simple unit's call reads: bound input keys, ``with`` references, and the
     variables of its templates (``with``, fixed values, headers, the body)."""
     from naftiko.engine.simple import InputRef
 
     read: set[str] = set()
-    aliases = getattr(unit, "aliases", frozenset())
-    binds = getattr(unit, "binds", {}) or {}
-    for call in getattr(unit, "calls", ()):
+    aliases, binds = unit.aliases, unit.binds
+    for call in unit.calls:
         for _, source in call.sources:
             if isinstance(source, FromInput):
                 read.add(source.key)

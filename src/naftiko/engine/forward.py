@@ -11,11 +11,13 @@ list in ``trustedHeaders``, and never the upstream credentials, which come from 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, unquote_plus
 
 from naftiko.consumes.auth import OutboundAuth
 from naftiko.consumes.transport import OutboundRequest, Transport, UpstreamResponse
+from naftiko.document.model import ConsumesHttp, ForwardConfig
 from naftiko.errors import InvalidInput
 from naftiko.expressions.template import Template
 
@@ -92,7 +94,9 @@ class ForwardPlan:
             out.append(self.auth.header)
         return out
 
-    def build(self, method: str, tail: str, query: str, raw_headers, body: bytes | None) -> OutboundRequest:
+    def build(
+        self, method: str, tail: str, query: str, raw_headers: list[tuple[bytes, bytes]], body: bytes | None
+    ) -> OutboundRequest:
         url = self.url(tail, query)
         return OutboundRequest(method, url, self.headers(raw_headers, body is not None), body, self.timeout)
 
@@ -104,7 +108,16 @@ def safe_response_headers(response: UpstreamResponse) -> dict[str, str]:
     return response.relayed_headers()
 
 
-def compile_forward(config, entry, base_url: str, transport: Transport, auth, binds, timeout: float, warn) -> ForwardPlan:
+def compile_forward(
+    config: ForwardConfig,
+    entry: ConsumesHttp,
+    base_url: str,
+    transport: Transport,
+    auth: OutboundAuth | None,
+    binds: dict[str, dict[str, str]],
+    timeout: float,
+    warn: Callable[[int, str], None],
+) -> ForwardPlan:
     """``config`` is the resource's ``ForwardConfig``, ``entry`` the target consumes model.
 
     ``warn(index, message)`` reports a trusted header that will never be forwarded anyway.
@@ -117,7 +130,7 @@ def compile_forward(config, entry, base_url: str, transport: Transport, auth, bi
         trusted[name.lower()] = name
     fixed_headers: list[tuple[str, str]] = []
     fixed_query: list[str] = []
-    for p in getattr(entry, "inputParameters", []):
+    for p in entry.inputParameters:
         if p.value is None or p.in_ not in ("header", "query"):
             continue
         value = Template(str(p.value)).bind(binds).render_constant()

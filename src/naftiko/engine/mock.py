@@ -7,14 +7,16 @@ is; objects nest through ``properties``. Named outputs form an object keyed by n
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable
 
 from naftiko.consumes.request import compile_value, render_value
-from naftiko.expressions.template import Scope, Template
 from naftiko.document.model import OutputParameter
-from naftiko.engine.simple import Result
+from naftiko.engine.result import JsonAnswer
 from naftiko.engine.shaping import conform_output
+from naftiko.engine.simple import Call
+from naftiko.engine.unit import Binds, Inputs
+from naftiko.expressions.template import Scope, Template
 
 Render = Callable[[Scope], object]
 
@@ -22,7 +24,7 @@ Render = Callable[[Scope], object]
 _TYPED = ("number", "integer", "boolean")
 
 
-def _compile(param: OutputParameter, names: dict) -> Render:
+def _compile(param: OutputParameter, names: dict[tuple[str, ...], str]) -> Render:
     if param.const is not None:
         const = param.const
         return lambda scope: const
@@ -42,7 +44,7 @@ def _compile(param: OutputParameter, names: dict) -> Render:
     return lambda scope: conform_output(kind, render_value(value, scope), max_length)
 
 
-def _templates(value: object):
+def _templates(value: object) -> Iterator[Template]:
     if isinstance(value, Template):
         yield value
     elif isinstance(value, dict):
@@ -62,22 +64,26 @@ class MockUnit:
     name: str
     outputs: list[tuple[str | None, Render]]
     aliases: frozenset[str]
-    binds: dict
+    binds: Binds
     template_inputs: list[tuple[str, str]] = field(default_factory=list)  # (input, JSON type) for inferred MCP schemas
 
     @property
-    def calls(self) -> list:
+    def calls(self) -> list[Call]:
         return []
 
-    async def invoke(self, inputs: dict) -> Result:
+    @property
+    def passthrough(self) -> bool:
+        return False  # the answer is the outputs' values
+
+    async def invoke(self, inputs: Inputs) -> JsonAnswer:
         scope = Scope(inputs, aliases=self.aliases, binds=self.binds)
         if len(self.outputs) == 1 and self.outputs[0][0] is None:
-            return Result(200, value=self.outputs[0][1](scope), content_type="application/json")
-        return Result(200, value={n: fn(scope) for n, fn in self.outputs}, content_type="application/json")
+            return JsonAnswer(200, self.outputs[0][1](scope))
+        return JsonAnswer(200, {n: fn(scope) for n, fn in self.outputs})
 
 
-def compile_mock(name: str, params: list[OutputParameter], aliases, binds) -> MockUnit:
-    paths: dict[tuple, str] = {}
+def compile_mock(name: str, params: list[OutputParameter], aliases: frozenset[str], binds: Binds) -> MockUnit:
+    paths: dict[tuple[str, ...], str] = {}
     outputs = [(p.name, _compile(p, paths)) for p in params]
     bind_names = set(binds) | {k for ns in binds.values() for k in ns}
     refs: dict[str, str] = {}

@@ -19,11 +19,13 @@ import dataclasses
 import re
 from urllib.parse import urljoin, urlsplit
 
-from naftiko.consumes.transport import OutboundRequest
+from naftiko.consumes.transport import OutboundRequest, UpstreamResponse
+from naftiko.engine.result import JsonAnswer, Result
+from naftiko.engine.simple import Call, CallUnit, decode_off_loop, upstream_failure
+from naftiko.engine.unit import Binds, Inputs
 from naftiko.errors import InvalidInput, UpstreamUnavailable
 from naftiko.expressions.names import find_name
 from naftiko.expressions.template import Scope
-from naftiko.engine.simple import EMPTY, CallUnit, Result, decode_off_loop, upstream_failure
 
 PAGES_ARGUMENT = "pages"
 PAGES_PROPERTY = {
@@ -86,7 +88,7 @@ def next_link(header: str | None) -> str | None:
         for param in params.split(";"):
             name, _, value = param.strip().partition("=")
             if name.strip().lower() == "rel" and "next" in value.strip().strip('"').lower().split():
-                return target.strip()
+                return str(target).strip()
     return None
 
 
@@ -137,14 +139,22 @@ class PagedCallUnit:
         return self.inner.name
 
     @property
-    def calls(self):
+    def aliases(self) -> frozenset[str]:
+        return self.inner.aliases
+
+    @property
+    def binds(self) -> Binds:
+        return self.inner.binds
+
+    @property
+    def calls(self) -> list[Call]:
         return self.inner.calls
 
     @property
     def passthrough(self) -> bool:
         return self.inner.passthrough
 
-    async def invoke(self, inputs: dict) -> Result:
+    async def invoke(self, inputs: Inputs) -> Result:
         key = find_name(inputs, PAGES_ARGUMENT)
         if key is None:
             return await self.inner.invoke(inputs)
@@ -152,7 +162,7 @@ class PagedCallUnit:
         wanted = requested_pages(inputs.pop(key), self.caps)
         return await self._collect(inputs, wanted)
 
-    async def _collect(self, inputs: dict, wanted: int) -> Result:
+    async def _collect(self, inputs: Inputs, wanted: int) -> Result:
         call, paging, caps = self.inner.call, self.paging, self.caps
         target = call.target
         scope = Scope(inputs, aliases=self.inner.aliases, binds=self.inner.binds)
@@ -161,22 +171,15 @@ class PagedCallUnit:
         if paging.style == "page":
             args = self._with_param(args, page_number)
         request = target.request.build(args, scope)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + caps.timeout
+        deadline = asyncio.get_running_loop().time() + caps.timeout
         first: object = None
-        items: list = []
+        items: list[object] = []
         pages, stopped, complete = 0, None, False
         seen: set[str] = set()
         previous: object = None
         while True:
-            try:
-                async with asyncio.timeout(max(deadline - loop.time(), 0.001)):
-                    response = await target.transport.send(request)
-            except TimeoutError:
-                if not pages:
-                    raise UpstreamUnavailable(
-                        f"{target.request.target}: no page within {caps.timeout:g}s (pagination timeout)"
-                    ) from None
+            response = await self._send(request, deadline, first_page=not pages)
+            if response is None:
                 stopped = "timeout"
                 break
             if response.status >= 400:
@@ -187,14 +190,7 @@ class PagedCallUnit:
                     f"pagination of {target.request.target} did not advance: page {pages + 1} repeats page {pages}"
                 )
             previous = document
-            page_items = get_path(document, paging.items)
-            if page_items is None:
-                page_items = []
-            if not isinstance(page_items, list):
-                raise PaginationError(
-                    f"pagination of {target.request.target}: "
-                    f"the items at ${''.join('.' + p for p in paging.items)} are not a list"
-                )
+            page_items = self._page_items(document)
             pages += 1
             if first is None:
                 first = copy.deepcopy(document) if document is not None else {}
@@ -205,11 +201,8 @@ class PagedCallUnit:
                 complete = len(page_items) <= room
                 stopped = None if complete else "maxItems"
                 break
-            if len(page_items) >= room:
-                stopped = "maxItems"
-                break
-            if pages >= wanted:
-                stopped = "maxPages" if wanted == caps.max_pages else "pages"
+            stopped = self._stop(len(page_items), room, pages, wanted)
+            if stopped is not None:
                 break
             token, value = following
             if token in seen:
@@ -219,11 +212,52 @@ class PagedCallUnit:
                 )
             seen.add(token)
             if paging.style == "link":
-                request = dataclasses.replace(request, url=value)
+                request = dataclasses.replace(request, url=token)  # a link is its own identity
             else:
                 page_number += 1
                 args = self._with_param(args, value if paging.style == "cursor" else page_number)
                 request = target.request.build(args, scope)
+        return self._answer(first, previous, items, pages, stopped, complete)
+
+    async def _send(self, request: OutboundRequest, deadline: float, *, first_page: bool) -> UpstreamResponse | None:
+        """One page within what is left of the pagination timeout; None when time ran out after the first."""
+        target = self.inner.call.target
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(max(deadline - loop.time(), 0.001)):
+                return await target.transport.send(request)
+        except TimeoutError:
+            if first_page:
+                raise UpstreamUnavailable(
+                    f"{target.request.target}: no page within {self.caps.timeout:g}s (pagination timeout)"
+                ) from None
+            return None
+
+    def _page_items(self, document: object) -> list[object]:
+        """The page's item list (none: an empty page); anything else there is an error."""
+        page_items = get_path(document, self.paging.items)
+        if page_items is None:
+            return []
+        if not isinstance(page_items, list):
+            raise PaginationError(
+                f"pagination of {self.inner.call.target.request.target}: "
+                f"the items at ${''.join('.' + p for p in self.paging.items)} are not a list"
+            )
+        return page_items
+
+    def _stop(self, page_size: int, room: int, pages: int, wanted: int) -> str | None:
+        """Why collecting stops although there is a next page, or None to go on."""
+        if page_size >= room:
+            return "maxItems"
+        if pages >= wanted:
+            return "maxPages" if wanted == self.caps.max_pages else "pages"
+        return None
+
+    def _answer(
+        self, first: object, previous: object, items: list[object], pages: int, stopped: str | None, complete: bool
+    ) -> JsonAnswer:
+        """The first page with every collected item in place, shaped, plus the ``pagination`` summary."""
+        paging = self.paging
         merged = set_path(first, paging.items, items)
         if paging.style == "cursor" and paging.next:  # where to resume, unless items were cut mid-page
             resume = None if complete or stopped == "maxItems" else get_path(previous, paging.next)
@@ -231,19 +265,19 @@ class PagedCallUnit:
         value = self.inner.shape(merged)
         summary = {"pages": pages, "items": len(items), "complete": complete, "stoppedBy": stopped}
         if isinstance(value, dict):
-            value = {**value, "pagination": summary}
-        else:
-            value = {"items": [] if value is EMPTY else value, "pagination": summary}
-        return Result(200, value=value, content_type="application/json")
+            return JsonAnswer(200, {**value, "pagination": summary})
+        return JsonAnswer(200, {"items": value, "pagination": summary})
 
-    def _with_param(self, args: dict, value: object) -> dict:
+    def _with_param(self, args: dict[str, object], value: object) -> dict[str, object]:
         paging = self.paging
         if paging.in_body:
             body = args.get(paging.body_param)
             return {**args, paging.body_param: {**(body if isinstance(body, dict) else {}), paging.param: value}}
         return {**args, paging.param: value}
 
-    def _next(self, document: object, link: str | None, request: OutboundRequest, page: int, had_items: bool):
+    def _next(
+        self, document: object, link: str | None, request: OutboundRequest, page: int, had_items: bool
+    ) -> tuple[str, object] | None:
         """``(identity, value)`` of the next page, or None when this page is the last."""
         paging = self.paging
         if paging.style == "cursor":

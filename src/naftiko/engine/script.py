@@ -13,9 +13,15 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import CodeType, FrameType
+from typing import Any
 
 from naftiko.errors import EngineError
+
+# What sys.settrace takes: called per event, returns the tracer for the frame's next events.
+TraceFunction = Callable[[FrameType, str, Any], "TraceFunction | None"]
 
 
 def _where(exc: BaseException, files: set[str]) -> str:
@@ -37,21 +43,21 @@ class ScriptFailed(EngineError):
 @dataclass(slots=True)
 class PythonScript:
     name: str
-    code: list  # compiled dependencies, then the main file
+    code: list[CodeType]  # compiled dependencies, then the main file
     timeout: float  # seconds
     statement_limit: int
 
-    async def run(self, context: dict, variables: dict) -> object:
+    async def run(self, context: dict[str, object], variables: dict[str, object]) -> object:
         return await asyncio.to_thread(self._run, context, variables)
 
-    def _run(self, context: dict, variables: dict) -> object:
-        namespace: dict = {"__name__": f"naftiko_script_{self.name}", "context": dict(context)}
+    def _run(self, context: dict[str, object], variables: dict[str, object]) -> object:
+        namespace: dict[str, object] = {"__name__": f"naftiko_script_{self.name}", "context": dict(context)}
         namespace.update({k: v for k, v in context.items() if k.isidentifier()})
         namespace.update(variables)
         deadline = time.monotonic() + self.timeout
         budget = [self.statement_limit]
 
-        def tracer(frame, event, arg):
+        def tracer(frame: FrameType, event: str, arg: object) -> TraceFunction:
             if event == "line":
                 budget[0] -= 1
                 if budget[0] <= 0:
@@ -63,13 +69,16 @@ class PythonScript:
         sys.settrace(tracer)
         try:
             for code in self.code:
-                exec(code, namespace)  # noqa: S102 - the capability's own script
+                exec(code, namespace)
         except ScriptFailed:
             raise
         except Exception as exc:
             # The exception's type and the script line, never its text: that may quote data,
             # secrets passed in with `with`, or paths on this machine (reference §6).
-            raise ScriptFailed(f"script step '{self.name}' failed: {type(exc).__name__}{_where(exc, {c.co_filename for c in self.code})}") from None
+            raise ScriptFailed(
+                f"script step '{self.name}' failed: "
+                f"{type(exc).__name__}{_where(exc, {c.co_filename for c in self.code})}"
+            ) from None
         finally:
             sys.settrace(None)
         if "result" not in namespace:

@@ -7,10 +7,10 @@ Each output parameter compiles once into a small function ``node → value``. Co
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
 from naftiko.document.model import OutputParameter
+from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
 
 Shape = Callable[[object], object]
 
@@ -97,9 +97,15 @@ def compile_consumed(params: list[OutputParameter]) -> Shape:
     if not params or not all(p.name for p in params):
         return shape
 
+    def augment(element: object) -> object:
+        projected = shape(element)
+        if isinstance(element, dict) and isinstance(projected, dict):  # named outputs: always an object
+            return {**element, **projected}
+        return projected
+
     def project(document: object) -> object:
         if isinstance(document, list):
-            return [{**e, **shape(e)} if isinstance(e, dict) else shape(e) for e in document]
+            return [augment(e) for e in document]
         return shape(document)
 
     return project

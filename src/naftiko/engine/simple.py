@@ -11,49 +11,23 @@ import asyncio
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from naftiko.consumes.formats import decode
 from naftiko.consumes.request import RequestPlan, render_value
 from naftiko.consumes.transport import Transport, UpstreamResponse
+from naftiko.engine.binding import Fixed, FromInput, Source, compile_sources
+from naftiko.engine.result import Empty, JsonAnswer, Relayed, Result, UpstreamFailure
+from naftiko.engine.shaping import Shape
+from naftiko.engine.unit import Binds, Inputs
 from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
 from naftiko.expressions.template import MISSING, THIS, Scope, Template
-from naftiko.jsonio import JSONDecodeError, loads
-from naftiko.engine.binding import Fixed, FromInput, Source, compile_sources
-from naftiko.engine.shaping import Shape
+
+if TYPE_CHECKING:
+    from naftiko.engine.pagination import Paging
 
 # A dotted path into an input (rest.body.items); any other text after the alias is one input name.
 _PLAIN = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_*-]+)*$")
-
-
-@dataclass(slots=True)
-class Result:
-    """What a unit answers. ``raw`` holds the upstream bytes when they pass through
-    untouched; ``value`` the JSON value otherwise (``EMPTY`` for no body)."""
-
-    status: int
-    value: object = None
-    raw: bytes | None = None
-    content_type: str | None = None
-    upstream_error: bool = False
-    headers: dict[str, str] | None = None  # safe upstream headers kept with a relayed body
-
-    @property
-    def ok(self) -> bool:
-        return self.status < 400
-
-    def json_value(self) -> object:
-        """The result as JSON data, parsing passed-through bytes when they are JSON."""
-        if self.raw is None:
-            return None if self.value is EMPTY else self.value
-        if not self.raw.strip():
-            return None
-        try:
-            return loads(self.raw)
-        except JSONDecodeError:
-            return MISSING
-
-
-EMPTY = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +37,7 @@ class InputRef:
 
     path: tuple[str, ...]
 
-    def resolve(self, inputs: dict) -> object:
+    def resolve(self, inputs: Inputs) -> object:
         head = self.path[0]
         if head in inputs:
             value = inputs[head]
@@ -97,7 +71,7 @@ def compile_with_value(value: object, aliases: frozenset[str]) -> object:
     return value
 
 
-def resolve_with_value(compiled: object, inputs: dict, scope: Scope) -> object:
+def resolve_with_value(compiled: object, inputs: Inputs, scope: Scope) -> object:
     if isinstance(compiled, InputRef):
         return compiled.resolve(inputs)
     if isinstance(compiled, JsonPath):
@@ -119,7 +93,7 @@ class ConsumedOperation:
     shape: Shape
     output_raw_format: str = "json"
     output_schema: str | None = None
-    paging: object = None  # engine.pagination.Paging when the operation declares `pagination`
+    paging: Paging | None = None  # when the operation declares `pagination`
 
     @property
     def method(self) -> str:
@@ -145,15 +119,15 @@ class Call:
         """Recompile the binding against the input names the exposing adapter offers (at load)."""
         self.sources = compile_sources(self.target.request.params, self.with_, known, warn, closed=closed)
 
-    def arguments(self, inputs: dict, scope: Scope) -> dict:
+    def arguments(self, inputs: Inputs, scope: Scope) -> dict[str, object]:
         """A value per consumed parameter, each from its one compiled source: ``with`` entries
         (evaluated against the inputs as they were — FIX), values fixed by the file (never
         replaced by an input), then inputs by the key chosen at load."""
         args: dict[str, object] = {}
         for name, source in self.sources:
-            if type(source) is FromInput:
+            if isinstance(source, FromInput):
                 value = inputs.get(source.key, MISSING)
-            elif type(source) is Fixed:
+            elif isinstance(source, Fixed):
                 value = render_value(source.value, scope)
             else:
                 value = resolve_with_value(source.compiled, inputs, scope)
@@ -161,7 +135,7 @@ class Call:
                 args[name] = value
         return args
 
-    async def send(self, inputs: dict, scope: Scope) -> UpstreamResponse:
+    async def send(self, inputs: Inputs, scope: Scope) -> UpstreamResponse:
         request = self.target.request.build(self.arguments(inputs, scope), scope)
         return await self.target.transport.send(request)
 
@@ -181,8 +155,8 @@ async def decode_off_loop(response: UpstreamResponse, target: ConsumedOperation)
     return decode(response, target.output_raw_format, target.output_schema)
 
 
-def upstream_failure(response: UpstreamResponse) -> Result:
-    return Result(response.status, raw=response.body, content_type=response.content_type, upstream_error=True, headers=relayed(response))
+def upstream_failure(response: UpstreamResponse) -> UpstreamFailure:
+    return UpstreamFailure(response.status, response.body, response.content_type, relayed(response))
 
 
 @dataclass(slots=True)
@@ -194,23 +168,23 @@ class CallUnit:
     shape: Shape
     passthrough: bool
     aliases: frozenset[str]
-    binds: dict
+    binds: Binds
     mapped: bool = False  # outputs declared (a whole-document mapping): the answer must be what they say
 
     @property
     def calls(self) -> list[Call]:
         return [self.call]
 
-    async def invoke(self, inputs: dict) -> Result:
+    async def invoke(self, inputs: Inputs) -> Result:
         scope = Scope(inputs, aliases=self.aliases, binds=self.binds)
         response = await self.call.send(inputs, scope)
         if response.status >= 400:
             return upstream_failure(response)
         if not response.body.strip():
-            return Result(response.status, value=EMPTY, content_type=response.content_type, headers=relayed(response))
+            return Empty(response.status, relayed(response))
         declared_json = self.call.target.output_raw_format == "json" and response.is_json
         if self.passthrough and (not self.mapped or declared_json):
-            return Result(response.status, raw=response.body, content_type=response.content_type, headers=relayed(response))
+            return Relayed(response.status, response.body, response.content_type, relayed(response))
         # A mapped answer that is not declared JSON is decoded: a 502 naming its type when it is not what was declared
         document = await decode_off_loop(response, self.call.target)
-        return Result(response.status, value=self.shape(document), content_type="application/json")
+        return JsonAnswer(response.status, self.shape(document))

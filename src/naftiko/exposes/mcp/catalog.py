@@ -36,39 +36,59 @@ import logging
 import mimetypes
 import os
 import re
+from collections.abc import Iterator, Mapping, Sized
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import quote, unquote
 
 import mcp_types as types
 from mcp import MCPError
 from pydantic import ValidationError
 
-from naftiko.binds.resolve import resolve_location
-from naftiko.engine.binding import bind_unit_inputs
-from naftiko.engine.simple import EMPTY, Result
-from naftiko.errors import EngineError
-from naftiko.expressions.template import MISSING, to_text
-from naftiko.jsonio import dumps
+from naftiko.binds.resolve import Binds, resolve_location
 from naftiko.document import model as m
+from naftiko.document.source import Source
+from naftiko.engine.binding import bind_unit_inputs
+from naftiko.engine.result import Empty, JsonAnswer, Relayed, Result, UpstreamFailure
+from naftiko.engine.unit import Unit
+from naftiko.errors import EngineError
 from naftiko.exposes.mcp.content import (
     MAX_BINARY_BYTES,
+    Mask,
     as_text,
     blob_contents,
     content_type_essence,
     too_large,
     upstream_error_text,
 )
+from naftiko.expressions.template import MISSING, to_text
+from naftiko.jsonio import dumps
+
+if TYPE_CHECKING:
+    from naftiko.engine.plan import Consumers, McpAdapterPlan
 
 log = logging.getLogger("naftiko.mcp")
+Role = Literal["user", "assistant"]
+SpecPath = tuple[str | int, ...]
+# A prompt message, compiled: text, and (argument, path) placeholders filled per request.
+MessageParts = tuple[str | tuple[str, tuple[str, ...]], ...]
 MAX_STATIC_FILES = 1000
-_EXTRA_TYPES = {".yaml": "application/yaml", ".yml": "application/yaml", ".toml": "application/toml", ".md": "text/markdown"}
+_EXTRA_TYPES = {
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".toml": "application/toml",
+    ".md": "text/markdown",
+}
 _SEGMENT_SAFE = "-._~!$&'()*+,;=:@"
 _NAME = r"[A-Za-z0-9_-]+"
 _MUSTACHE_PARAM = re.compile(r"\{\{\s*(" + _NAME + r")\s*\}\}")
 _URI_EXPR = re.compile(r"\{([^{}]*)\}")
 # One pass over a prompt message: {{name}} / {{name.path}} or {name} / {name.path}.
-_PLACEHOLDER = re.compile(r"\{\{\s*(" + _NAME + r"(?:\." + _NAME + r")*)\s*\}\}|\{(" + _NAME + r"(?:\." + _NAME + r")*)\}")
+_PLACEHOLDER = re.compile(
+    r"\{\{\s*(" + _NAME + r"(?:\." + _NAME + r")*)\s*\}\}|\{(" + _NAME + r"(?:\." + _NAME + r")*)\}"
+)
 _INVOCABLE_KEYS = ("call", "with", "steps", "mappings", "outputParameters", "ref")
 
 
@@ -92,9 +112,9 @@ class DynamicResource:
 
     uri: str
     mime: str | None
-    unit: object
+    unit: Unit
     listing: types.Resource | types.ResourceTemplate
-    pattern: re.Pattern | None = None
+    pattern: re.Pattern[str] | None = None
     params: tuple[str, ...] = ()
 
 
@@ -105,37 +125,72 @@ class PromptPlan:
     listing: types.Prompt
     arguments: tuple[str, ...]
     required: tuple[str, ...]
-    messages: list[tuple[str, tuple]]  # role, parts (str or (name, path) placeholders)
-    unit: object | None
+    messages: list[tuple[Role, MessageParts]]  # role, parts
+    unit: Unit | None
 
 
 # ------------------------------------------------------------------ compiling
 
 
-def compile_catalog(compiler, adapter, path: tuple, consumers, aliases, binds):
+class CompileContext(Protocol):
+    """What compiling an MCP adapter's resources and prompts needs from the plan compiler."""
+
+    @property
+    def source(self) -> Source: ...
+
+    @property
+    def errors(self) -> Sized: ...
+
+    def unit_scope(self) -> AbstractContextManager[int]:
+        """Errors inside leave one unit out (tolerant mode); yields the error count at the start."""
+        ...
+
+    def error(self, path: SpecPath, message: str) -> None: ...
+
+    def warn(self, path: SpecPath, message: str) -> None: ...
+
+    def unit(
+        self, name: str, spec: m.Invocable, path: SpecPath, consumers: Consumers, aliases: frozenset[str], binds: Binds
+    ) -> Unit | None: ...
+
+
+def compile_catalog(
+    compiler: CompileContext,
+    adapter: m.ExposesMcp,
+    path: SpecPath,
+    consumers: Consumers,
+    aliases: frozenset[str],
+    binds: Binds,
+) -> tuple[list[StaticFile | DynamicResource], list[PromptPlan]]:
     """Return (resources, prompts) plans for an MCP adapter."""
     base_dir = Path(compiler.source.file).resolve().parent
-    resources: list = []
+    resources: list[StaticFile | DynamicResource] = []
     names: set[str] = set()
     uris: set[str] = set()
     for i, res in enumerate(adapter.resources):
         with compiler.unit_scope() as start:  # a resource with an error is left out (tolerant mode)
-            rpath = path + ("resources", i)
+            rpath = (*path, "resources", i)
             if res.name in names:
-                compiler.error(rpath + ("name",), f"duplicate resource '{res.name}'")
+                compiler.error((*rpath, "name"), f"duplicate resource '{res.name}'")
                 continue
             names.add(res.name)
             if res.location is not None:
                 if res.call or res.steps or res.ref:
-                    compiler.error(rpath + ("location",), f"resource '{res.name}': 'location' cannot be combined with 'call' or 'steps'")
+                    compiler.error(
+                        (*rpath, "location"),
+                        f"resource '{res.name}': 'location' cannot be combined with 'call' or 'steps'",
+                    )
                     continue
-                entries = _static(compiler, res, rpath, base_dir)
+                entries: list[StaticFile | DynamicResource] = [*_static(compiler, res, rpath, base_dir)]
             else:
-                entry = _dynamic(compiler, res, rpath, consumers, aliases, binds)
-                entries = [entry] if entry is not None else []
+                dynamic = _dynamic(compiler, res, rpath, consumers, aliases, binds)
+                entries = [dynamic] if dynamic is not None else []
             for entry in entries:
                 if entry.uri in uris:
-                    compiler.error(rpath + ("uri",), f"resource '{res.name}': uri '{entry.uri}' is already served by another resource")
+                    compiler.error(
+                        (*rpath, "uri"),
+                        f"resource '{res.name}': uri '{entry.uri}' is already served by another resource",
+                    )
             if len(compiler.errors) == start:
                 uris.update(entry.uri for entry in entries)
                 resources.extend(entries)
@@ -143,9 +198,9 @@ def compile_catalog(compiler, adapter, path: tuple, consumers, aliases, binds):
     seen: set[str] = set()
     for i, prompt in enumerate(adapter.prompts):
         with compiler.unit_scope() as start:  # likewise a prompt
-            ppath = path + ("prompts", i)
+            ppath = (*path, "prompts", i)
             if prompt.name in seen:
-                compiler.error(ppath + ("name",), f"duplicate prompt '{prompt.name}'")
+                compiler.error((*ppath, "name"), f"duplicate prompt '{prompt.name}'")
                 continue
             seen.add(prompt.name)
             plan = _prompt(compiler, prompt, ppath, base_dir, consumers, aliases, binds)
@@ -154,7 +209,7 @@ def compile_catalog(compiler, adapter, path: tuple, consumers, aliases, binds):
     return resources, prompts
 
 
-def _file_location(compiler, location: str, where: tuple, what: str, base_dir: Path) -> Path | None:
+def _file_location(compiler: CompileContext, location: str, where: SpecPath, what: str, base_dir: Path) -> Path | None:
     if not location.startswith("file://"):
         compiler.error(where, f"{what}: only file:/// locations are supported, got {location!r}")
         return None
@@ -170,22 +225,25 @@ def _guess_type(name: str) -> str | None:
     return _EXTRA_TYPES.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
 
 
-def _static(compiler, res: m.McpResource, rpath: tuple, base_dir: Path) -> list[StaticFile]:
+def _static(compiler: CompileContext, res: m.McpResource, rpath: SpecPath, base_dir: Path) -> list[StaticFile]:
     what = f"resource '{res.name}'"
-    root = _file_location(compiler, res.location, rpath + ("location",), what, base_dir)
+    root = _file_location(compiler, res.location or "", (*rpath, "location"), what, base_dir)
     if root is None:
         return []
     if _URI_EXPR.search(res.uri):
-        compiler.error(rpath + ("uri",), f"{what}: a static resource's uri cannot have {{param}} placeholders")
+        compiler.error((*rpath, "uri"), f"{what}: a static resource's uri cannot have {{param}} placeholders")
         return []
     if root.is_file():
         listing = types.Resource(
-            name=res.name, title=res.label, uri=res.uri, description=res.description,
+            name=res.name,
+            title=res.label,
+            uri=res.uri,
+            description=res.description,
             mime_type=_guess_type(root.name) or res.mimeType,
         )
         return [StaticFile(res.uri, root, root.parent, listing.mime_type, listing)]
     if not root.is_dir():
-        compiler.error(rpath + ("location",), f"{what}: {res.location} is neither a file nor a directory")
+        compiler.error((*rpath, "location"), f"{what}: {res.location} is neither a file nor a directory")
         return []
     prefix = res.uri.rstrip("/")
     files: list[StaticFile] = []
@@ -193,29 +251,38 @@ def _static(compiler, res: m.McpResource, rpath: tuple, base_dir: Path) -> list[
         for d in dirnames:
             if not d.startswith(".") and os.path.islink(os.path.join(dirpath, d)):
                 rel = (Path(dirpath) / d).relative_to(root).as_posix()
-                compiler.warn(rpath + ("location",), f"{what}: '{rel}' is a linked directory; it is not entered")
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d)))
+                compiler.warn((*rpath, "location"), f"{what}: '{rel}' is a linked directory; it is not entered")
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d))
+        )
         for fname in sorted(f for f in filenames if not f.startswith(".")):
             full = Path(dirpath) / fname
             rel = full.relative_to(root).as_posix()
             real = full.resolve()
             if not real.is_relative_to(root) or not real.is_file():
-                compiler.warn(rpath + ("location",), f"{what}: '{rel}' is not served (a link leading out of the directory, or not a regular file)")
+                compiler.warn(
+                    (*rpath, "location"),
+                    f"{what}: '{rel}' is not served (a link leading out of the directory, or not a regular file)",
+                )
                 continue
             if len(files) >= MAX_STATIC_FILES:
-                compiler.warn(rpath + ("location",), f"{what}: more than {MAX_STATIC_FILES} files; the rest are not served")
+                compiler.warn(
+                    (*rpath, "location"), f"{what}: more than {MAX_STATIC_FILES} files; the rest are not served"
+                )
                 return files
             uri = prefix + "/" + "/".join(quote(seg, safe=_SEGMENT_SAFE) for seg in rel.split("/"))
             mime = _guess_type(fname) or res.mimeType
             title = f"{res.label}: {rel}" if res.label else rel
-            listing = types.Resource(name=f"{res.name}/{rel}", title=title, uri=uri, description=res.description, mime_type=mime)
+            listing = types.Resource(
+                name=f"{res.name}/{rel}", title=title, uri=uri, description=res.description, mime_type=mime
+            )
             files.append(StaticFile(uri, full, root, mime, listing))
     if not files:
-        compiler.warn(rpath + ("location",), f"{what}: {res.location} holds no files to serve")
+        compiler.warn((*rpath, "location"), f"{what}: {res.location} holds no files to serve")
     return files
 
 
-def _uri_template(uri: str) -> tuple[str, re.Pattern | None, tuple[str, ...]]:
+def _uri_template(uri: str) -> tuple[str, re.Pattern[str] | None, tuple[str, ...]]:
     """Normalise ``{{x}}`` to ``{x}``; a uri with expressions becomes a matching pattern."""
     uri = _MUSTACHE_PARAM.sub(r"{\1}", uri)
     pattern: list[str] = []
@@ -237,11 +304,18 @@ def _uri_template(uri: str) -> tuple[str, re.Pattern | None, tuple[str, ...]]:
     return uri, re.compile("".join(pattern)), tuple(names)
 
 
-def _dynamic(compiler, res: m.McpResource, rpath, consumers, aliases, binds) -> DynamicResource | None:
+def _dynamic(
+    compiler: CompileContext,
+    res: m.McpResource,
+    rpath: SpecPath,
+    consumers: Consumers,
+    aliases: frozenset[str],
+    binds: Binds,
+) -> DynamicResource | None:
     try:
         uri, pattern, params = _uri_template(res.uri)
     except ValueError as exc:
-        compiler.error(rpath + ("uri",), f"resource '{res.name}': {exc}")
+        compiler.error((*rpath, "uri"), f"resource '{res.name}': {exc}")
         return None
     unit = compiler.unit(res.name, res, rpath, consumers, aliases, binds)
     if unit is None:
@@ -249,41 +323,56 @@ def _dynamic(compiler, res: m.McpResource, rpath, consumers, aliases, binds) -> 
     if params:  # {customer-id} feeds customer_id: matched at load
         bind_unit_inputs(unit, params, lambda msg: compiler.warn(rpath, msg))
     mime = res.mimeType
+    listing: types.Resource | types.ResourceTemplate
     if pattern is None:
-        listing = types.Resource(name=res.name, title=res.label, uri=uri, description=res.description, mime_type=mime or "application/json")
+        listing = types.Resource(
+            name=res.name, title=res.label, uri=uri, description=res.description, mime_type=mime or "application/json"
+        )
     else:
         listing = types.ResourceTemplate(
-            name=res.name, title=res.label, uri_template=uri, description=res.description, mime_type=mime or "application/json"
+            name=res.name,
+            title=res.label,
+            uri_template=uri,
+            description=res.description,
+            mime_type=mime or "application/json",
         )
     return DynamicResource(uri, mime, unit, listing, pattern, params)
 
 
-def _prompt(compiler, prompt: m.McpPrompt, ppath, base_dir, consumers, aliases, binds) -> PromptPlan | None:
+def _prompt(
+    compiler: CompileContext,
+    prompt: m.McpPrompt,
+    ppath: SpecPath,
+    base_dir: Path,
+    consumers: Consumers,
+    aliases: frozenset[str],
+    binds: Binds,
+) -> PromptPlan | None:
     what = f"prompt '{prompt.name}'"
     if prompt.location and prompt.template:
-        compiler.error(ppath + ("location",), f"{what}: use either 'template' or 'location', not both")
+        compiler.error((*ppath, "location"), f"{what}: use either 'template' or 'location', not both")
         return None
-    messages: list[tuple[str, str]] = []
+    messages: list[tuple[Role, str]] = []
     if prompt.location:
-        file = _file_location(compiler, prompt.location, ppath + ("location",), what, base_dir)
+        file = _file_location(compiler, prompt.location, (*ppath, "location"), what, base_dir)
         if file is None:
             return None
         try:
             messages.append(("user", file.read_text("utf-8").rstrip("\n")))
         except (OSError, UnicodeDecodeError) as exc:
-            compiler.error(ppath + ("location",), f"{what}: cannot read {prompt.location}: {exc}")
+            compiler.error((*ppath, "location"), f"{what}: cannot read {prompt.location}: {exc}")
             return None
     elif prompt.template:
         for j, message in enumerate(prompt.template):
             if not isinstance(message.content, str):
-                compiler.error(ppath + ("template", j, "content"), f"{what}: message content must be a string")
+                compiler.error((*ppath, "template", j, "content"), f"{what}: message content must be a string")
                 return None
             messages.append((message.role, message.content))
     else:
         compiler.error(ppath, f"{what} needs a 'template' or a 'location'")
         return None
 
-    unit = None
+    unit: Unit | None = None
     extra = prompt.model_extra or {}
     if "call" in extra or "steps" in extra or "ref" in extra:
         try:
@@ -296,12 +385,12 @@ def _prompt(compiler, prompt: m.McpPrompt, ppath, base_dir, consumers, aliases, 
             return None
         bind_unit_inputs(unit, [a.name for a in prompt.arguments], lambda msg: compiler.warn(ppath, msg))
         if any(a.name == "result" for a in prompt.arguments):
-            compiler.error(ppath + ("arguments",), f"{what}: an argument named 'result' would hide the call result")
+            compiler.error((*ppath, "arguments"), f"{what}: an argument named 'result' would hide the call result")
             return None
 
     names = tuple(a.name for a in prompt.arguments)
     known = set(names) | ({"result"} if unit is not None else set())
-    compiled = []
+    compiled: list[tuple[Role, MessageParts]] = []
     for j, (role, content) in enumerate(messages):
         parts = _compile_message(content, known)
         for unknown in _unknown_mustache(content, known):
@@ -321,8 +410,8 @@ def _prompt(compiler, prompt: m.McpPrompt, ppath, base_dir, consumers, aliases, 
     return PromptPlan(prompt.name, prompt.description, listing, names, required, compiled, unit)
 
 
-def _compile_message(content: str, known: set[str]) -> tuple:
-    parts: list = []
+def _compile_message(content: str, known: set[str]) -> MessageParts:
+    parts: list[str | tuple[str, tuple[str, ...]]] = []
     pos = 0
     for match in _PLACEHOLDER.finditer(content):
         ref = (match.group(1) or match.group(2)).split(".")
@@ -335,13 +424,13 @@ def _compile_message(content: str, known: set[str]) -> tuple:
     return tuple(p for p in parts if p != "")
 
 
-def _unknown_mustache(content: str, known: set[str]):
+def _unknown_mustache(content: str, known: set[str]) -> Iterator[str]:
     for match in _PLACEHOLDER.finditer(content):
         if match.group(1) and match.group(1).split(".")[0] not in known:
             yield match.group(1)
 
 
-def _render(parts: tuple, values: dict) -> str:
+def _render(parts: MessageParts, values: dict[str, object]) -> str:
     out: list[str] = []
     for part in parts:
         if isinstance(part, str):
@@ -366,7 +455,7 @@ def _not_found(uri: str) -> MCPError:
     return MCPError(code=types.INVALID_PARAMS, message=f"Resource not found: {uri}", data={"uri": uri})
 
 
-def _engine_failure(exc: EngineError, mask) -> MCPError:
+def _engine_failure(exc: EngineError, mask: Mask) -> MCPError:
     code = types.INVALID_PARAMS if exc.status < 500 else types.INTERNAL_ERROR
     return MCPError(code=code, message=mask(exc.detail))
 
@@ -374,7 +463,7 @@ def _engine_failure(exc: EngineError, mask) -> MCPError:
 class McpCatalog:
     """The resource and prompt tables and the handlers the low-level server calls."""
 
-    def __init__(self, plan, mask):
+    def __init__(self, plan: McpAdapterPlan, mask: Mask) -> None:
         self.mask = mask
         self.exact: dict[str, StaticFile | DynamicResource] = {}
         self.templates: list[DynamicResource] = []
@@ -386,16 +475,18 @@ class McpCatalog:
         for uri, entry in list(self.exact.items()):  # a client may send a listed uri decoded
             self.exact.setdefault(unquote(uri), entry)
         self.resource_listing = types.ListResourcesResult(
-            resources=[e.listing for e in plan.resources if not (isinstance(e, DynamicResource) and e.pattern is not None)]
+            resources=[e.listing for e in plan.resources if isinstance(e.listing, types.Resource)]
         )
-        self.template_listing = types.ListResourceTemplatesResult(resource_templates=[t.listing for t in self.templates])
+        self.template_listing = types.ListResourceTemplatesResult(
+            resource_templates=[t.listing for t in self.templates if isinstance(t.listing, types.ResourceTemplate)]
+        )
         self.prompts = {p.name: p for p in plan.prompts}
         self.prompt_listing = types.ListPromptsResult(prompts=[p.listing for p in plan.prompts])
         self.has_resources = bool(plan.resources)
 
-    def handlers(self) -> dict:
+    def handlers(self) -> dict[str, Any]:  # keyword arguments of mcp.server.Server
         """Server keyword arguments for the declared groups only: capabilities follow handlers."""
-        out = {}
+        out: dict[str, Any] = {}
         if self.has_resources:
             out.update(
                 on_list_resources=self.list_resources,
@@ -408,13 +499,13 @@ class McpCatalog:
 
     # -------------------------------------------------------------- resources
 
-    async def list_resources(self, ctx, params) -> types.ListResourcesResult:
+    async def list_resources(self, ctx: object, params: object) -> types.ListResourcesResult:
         return self.resource_listing
 
-    async def list_resource_templates(self, ctx, params) -> types.ListResourceTemplatesResult:
+    async def list_resource_templates(self, ctx: object, params: object) -> types.ListResourceTemplatesResult:
         return self.template_listing
 
-    async def read_resource(self, ctx, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+    async def read_resource(self, ctx: object, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         uri = params.uri
         entry = self.exact.get(uri)
         if isinstance(entry, StaticFile):
@@ -422,15 +513,15 @@ class McpCatalog:
         if entry is not None:
             return types.ReadResourceResult(contents=[await self.read_dynamic(entry, uri, {})])
         for template in self.templates:
-            match = template.pattern.fullmatch(uri)
+            match = template.pattern.fullmatch(uri) if template.pattern is not None else None
             if match:
-                inputs = {name: unquote(value) for name, value in zip(template.params, match.groups())}
-                if any(v in (".", "..") for v in inputs.values()):
+                values = {name: unquote(value) for name, value in zip(template.params, match.groups(), strict=True)}
+                if any(v in (".", "..") for v in values.values()):
                     raise _not_found(uri)  # a dot segment would climb the upstream path
-                return types.ReadResourceResult(contents=[await self.read_dynamic(template, uri, inputs)])
+                return types.ReadResourceResult(contents=[await self.read_dynamic(template, uri, dict(values))])
         raise _not_found(uri)
 
-    def read_file(self, entry: StaticFile):
+    def read_file(self, entry: StaticFile) -> types.TextResourceContents | types.BlobResourceContents:
         try:
             real = entry.path.resolve(strict=True)
             if not real.is_relative_to(entry.root) or not real.is_file():
@@ -445,7 +536,9 @@ class McpCatalog:
             return blob_contents(entry.uri, raw, entry.mime)
         return types.TextResourceContents(uri=entry.uri, mime_type=entry.mime or "text/plain", text=text)
 
-    async def read_dynamic(self, entry: DynamicResource, uri: str, inputs: dict):
+    async def read_dynamic(
+        self, entry: DynamicResource, uri: str, inputs: dict[str, object]
+    ) -> types.TextResourceContents | types.BlobResourceContents:
         try:
             result = await entry.unit.invoke(inputs)
         except EngineError as exc:
@@ -453,18 +546,14 @@ class McpCatalog:
         except Exception:
             log.exception("resource %s failed", uri)
             raise MCPError(code=types.INTERNAL_ERROR, message="the engine failed to read this resource") from None
-        if result.upstream_error:
-            if result.status == 404:
-                raise _not_found(uri)
-            raise MCPError(code=types.INTERNAL_ERROR, message=upstream_error_text(result, self.mask))
-        return _contents(uri, result, entry.mime)
+        return _contents(uri, result, entry.mime, self.mask)
 
     # -------------------------------------------------------------- prompts
 
-    async def list_prompts(self, ctx, params) -> types.ListPromptsResult:
+    async def list_prompts(self, ctx: object, params: object) -> types.ListPromptsResult:
         return self.prompt_listing
 
-    async def get_prompt(self, ctx, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+    async def get_prompt(self, ctx: object, params: types.GetPromptRequestParams) -> types.GetPromptResult:
         prompt = self.prompts.get(params.name)
         if prompt is None:
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown prompt: {params.name}")
@@ -473,7 +562,9 @@ class McpCatalog:
         if missing:
             listed = ", ".join(f"'{n}'" for n in missing)
             plural = "s" if len(missing) > 1 else ""
-            raise MCPError(code=types.INVALID_PARAMS, message=f"prompt '{prompt.name}': missing required argument{plural} {listed}")
+            raise MCPError(
+                code=types.INVALID_PARAMS, message=f"prompt '{prompt.name}': missing required argument{plural} {listed}"
+            )
         values: dict[str, object] = {name: arguments.get(name, "") for name in prompt.arguments}
         if prompt.unit is not None:
             values["result"] = await self.prompt_result(prompt, arguments)
@@ -483,7 +574,9 @@ class McpCatalog:
         ]
         return types.GetPromptResult(description=prompt.description, messages=messages)
 
-    async def prompt_result(self, prompt: PromptPlan, arguments: dict) -> object:
+    async def prompt_result(self, prompt: PromptPlan, arguments: Mapping[str, object]) -> object:
+        if prompt.unit is None:
+            return None
         try:
             result = await prompt.unit.invoke(dict(arguments))
         except EngineError as exc:
@@ -491,28 +584,44 @@ class McpCatalog:
         except Exception:
             log.exception("prompt %s failed", prompt.name)
             raise MCPError(code=types.INTERNAL_ERROR, message="the engine failed to build this prompt") from None
-        if result.upstream_error:
-            raise MCPError(code=types.INTERNAL_ERROR, message=upstream_error_text(result, self.mask))
-        value = result.json_value()
-        if value is MISSING:
-            return (result.raw or b"").decode("utf-8", "replace")
-        return value
+        match result:
+            case UpstreamFailure():
+                raise MCPError(code=types.INTERNAL_ERROR, message=upstream_error_text(result, self.mask))
+            case Empty():
+                return None
+            case Relayed(body=body):
+                if not body.strip():
+                    return None
+                is_json, value = result.json()
+                return value if is_json else body.decode("utf-8", "replace")
+            case JsonAnswer(value=value):
+                return value
 
 
-def _contents(uri: str, result: Result, declared: str | None):
-    """A unit's result as resource contents: JSON text, upstream text, or a blob."""
-    if result.value is EMPTY or (result.raw is not None and not result.raw.strip()):
-        return types.TextResourceContents(uri=uri, mime_type=declared or "text/plain", text="")
-    if result.raw is not None:  # passed through as the upstream sent it
-        upstream = content_type_essence(result.content_type)
-        text = as_text(result.raw, result.content_type)
-        if text is not None:
-            return types.TextResourceContents(uri=uri, mime_type=declared or upstream or "text/plain", text=text)
-        if len(result.raw) > MAX_BINARY_BYTES:
-            raise MCPError(code=types.INTERNAL_ERROR, message=too_large(result.raw))
-        return blob_contents(uri, result.raw, upstream or None)
-    mime = declared or "application/json"
-    value = result.value
-    if isinstance(value, str) and not content_type_essence(mime).endswith("json"):
-        return types.TextResourceContents(uri=uri, mime_type=mime, text=value)
-    return types.TextResourceContents(uri=uri, mime_type=mime, text=dumps(value).decode())
+def _contents(
+    uri: str, result: Result, declared: str | None, mask: Mask
+) -> types.TextResourceContents | types.BlobResourceContents:
+    """The one place a unit's :class:`Result` becomes resource contents: JSON text, upstream
+    text, or a blob; an upstream 404 is "resource not found", any other failure an error."""
+    match result:
+        case UpstreamFailure(status=404):
+            raise _not_found(uri)
+        case UpstreamFailure():
+            raise MCPError(code=types.INTERNAL_ERROR, message=upstream_error_text(result, mask))
+        case Empty():
+            return types.TextResourceContents(uri=uri, mime_type=declared or "text/plain", text="")
+        case Relayed(body=body, content_type=content_type):  # passed through as the upstream sent it
+            if not body.strip():
+                return types.TextResourceContents(uri=uri, mime_type=declared or "text/plain", text="")
+            upstream = content_type_essence(content_type)
+            text = as_text(body, content_type)
+            if text is not None:
+                return types.TextResourceContents(uri=uri, mime_type=declared or upstream or "text/plain", text=text)
+            if len(body) > MAX_BINARY_BYTES:
+                raise MCPError(code=types.INTERNAL_ERROR, message=too_large(body))
+            return blob_contents(uri, body, upstream or None)
+        case JsonAnswer(value=value):
+            mime = declared or "application/json"
+            if isinstance(value, str) and not content_type_essence(mime).endswith("json"):
+                return types.TextResourceContents(uri=uri, mime_type=mime, text=value)
+            return types.TextResourceContents(uri=uri, mime_type=mime, text=dumps(value).decode())

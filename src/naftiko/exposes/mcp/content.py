@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import base64
 import codecs
+from collections.abc import Callable
+from typing import Any
 
 import mcp_types as types
+
+from naftiko.engine.result import UpstreamFailure
+
+# Bind values masked out of a text. Any: Secrets.mask is typed object -> object (a str in gives a str
+# back); overloads there would make this Callable[[str], str].
+Mask = Callable[[str], Any]
 
 MAX_BINARY_BYTES = 5 * 1024 * 1024
 ERROR_BODY_LIMIT = 2000
@@ -89,9 +97,9 @@ def blob_contents(uri: str, raw: bytes, mime: str | None) -> types.BlobResourceC
     return types.BlobResourceContents(uri=uri, mime_type=mime or "application/octet-stream", blob=blob)
 
 
-def upstream_error_text(result, mask) -> str:
+def upstream_error_text(result: UpstreamFailure, mask: Mask) -> str:
     """``upstream returned HTTP 404: <trimmed body>``, secrets masked."""
-    body = (result.raw or b"").decode("utf-8", "replace").strip()
+    body = result.body.decode("utf-8", "replace").strip()
     text = f"upstream returned HTTP {result.status}"
     if not body:
         return mask(text)

@@ -129,7 +129,9 @@ def check_modern(method: str, params: dict | None, rid: object, headers: dict[by
     on HTTP the routing headers must repeat the body (streamable-http "Server Validation")."""
     meta = params.get("_meta") if params else None
     if not isinstance(meta, dict):
-        raise RpcError(INVALID_PARAMS, f"params._meta must be an object carrying {VERSION_KEY!r} and {CAPABILITIES_KEY!r}", rid)
+        raise RpcError(
+            INVALID_PARAMS, f"params._meta must be an object carrying {VERSION_KEY!r} and {CAPABILITIES_KEY!r}", rid
+        )
     missing = [key for key in (VERSION_KEY, CAPABILITIES_KEY) if key not in meta]
     if missing:
         raise RpcError(INVALID_PARAMS, f"params._meta is missing the required key(s) {', '.join(missing)}", rid)
@@ -177,8 +179,13 @@ def _accepts_json(accept: bytes) -> bool:
 class Hot:
     """The methods answered without the SDK; set by :func:`naftiko.exposes.mcp.server.build_mcp_app`."""
 
-    def __init__(self, call: Callable[..., Awaitable[dict]] | None, listing: dict | None,
-                 schemas: dict[str, dict], header_tools: frozenset[str]):
+    def __init__(
+        self,
+        call: Callable[..., Awaitable[dict]] | None,
+        listing: dict | None,
+        schemas: dict[str, dict],
+        header_tools: frozenset[str],
+    ):
         self.call, self.listing, self.schemas, self.header_tools = call, listing, schemas, header_tools
         self.discover: dict | None = None  # filled at start-up from the SDK's own answer
         self.server_info: dict = {}
@@ -207,6 +214,17 @@ class HotParams:
         self.name, self.arguments = name, arguments
 
 
+def _call_params(params: dict[str, Any], rid: object) -> tuple[str, dict[str, Any] | None]:
+    """``tools/call`` params: a ``name`` string and, if any, an ``arguments`` object."""
+    name = params.get("name")
+    arguments = params.get("arguments")
+    if not isinstance(name, str):
+        raise RpcError(INVALID_PARAMS, 'tools/call needs a "name" string', rid)
+    if arguments is not None and not isinstance(arguments, dict):
+        raise RpcError(INVALID_PARAMS, '"arguments" must be an object', rid)
+    return name, arguments
+
+
 class McpEndpoint:
     """ASGI app for the MCP endpoint; ``sdk`` serves what is not answered here."""
 
@@ -222,7 +240,7 @@ class McpEndpoint:
         if value in exact:
             return True
         for prefix in prefixes:  # "name:" + a port
-            if value.startswith(prefix) and value[len(prefix):].isdigit():
+            if value.startswith(prefix) and value[len(prefix) :].isdigit():
                 return True
         return False
 
@@ -246,8 +264,11 @@ class McpEndpoint:
                 return await self._send(send, Answer(403, b"Invalid Origin header", [(b"content-type", b"text/plain")]))
         cors: list[tuple[bytes, bytes]] = []
         if origin and self._allowed(origin, self.origins, self.origin_prefixes):  # only origins named as allowed
-            cors = [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin"),
-                    (b"access-control-expose-headers", CORS_EXPOSE)]
+            cors = [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"vary", b"Origin"),
+                (b"access-control-expose-headers", CORS_EXPOSE),
+            ]
         method = scope["method"]
         if method == "OPTIONS":
             answer = Answer(204, b"", [(b"allow", ALLOW)])
@@ -259,12 +280,13 @@ class McpEndpoint:
             return await self._send(send, answer, cors)
         if method != "POST":
             return await self._send(send, Answer(405, b"", [(b"allow", ALLOW)]), cors)
+        posted: Answer | None
         try:
-            answer = await self._post(scope, receive, send, headers, duplicated, cors)
+            posted = await self._post(scope, receive, send, headers, duplicated, cors)
         except RpcError as exc:
-            answer = _json(400, exc.body())
-        if answer is not None:
-            await self._send(send, answer, cors)
+            posted = _json(400, exc.body())
+        if posted is not None:
+            await self._send(send, posted, cors)
 
     @staticmethod
     async def _send(send: Send, answer: Answer, extra: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -292,8 +314,15 @@ class McpEndpoint:
                 break
         return b"".join(chunks)
 
-    async def _post(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],
-                    duplicated: str | None, cors: list) -> Answer | None:
+    async def _post(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
+        duplicated: str | None,
+        cors: list,
+    ) -> Answer | None:
         ctype = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         if ctype != b"application/json":
             return _json(415, RpcError(INVALID_REQUEST, "Content-Type must be application/json").body())
@@ -301,7 +330,9 @@ class McpEndpoint:
             return _json(406, RpcError(INVALID_REQUEST, "Accept must allow application/json").body())
         raw = await self._read(receive, headers)
         if raw is None:
-            return _json(413, RpcError(INVALID_REQUEST, f"the request body is larger than {self.max_body} bytes").body())
+            return _json(
+                413, RpcError(INVALID_REQUEST, f"the request body is larger than {self.max_body} bytes").body()
+            )
         try:
             decoded = loads(raw)
         except orjson.JSONDecodeError:
@@ -329,16 +360,28 @@ class McpEndpoint:
             return era in MODERN_PROTOCOL_VERSIONS and self.hot.discover is not None
         return method in ("tools/call", "tools/list") and self.hot.call is not None
 
-    def _era(self, method: str | None, rid: object, params: dict | None, version: str | None,
-             headers: dict[bytes, bytes] | None) -> str:
+    def _era(
+        self,
+        method: str | None,
+        rid: object,
+        params: dict | None,
+        version: str | None,
+        headers: dict[bytes, bytes] | None,
+    ) -> str:
         """The revision this message is served at, or :class:`RpcError`."""
         stated = body_version(params)
         if version is not None and version not in SERVED_VERSIONS:
             if stated is not None and stated != version:
-                raise RpcError(HEADER_MISMATCH, "the MCP-Protocol-Version header does not match params._meta's protocol version", rid)
+                raise RpcError(
+                    HEADER_MISMATCH,
+                    "the MCP-Protocol-Version header does not match params._meta's protocol version",
+                    rid,
+                )
             raise unsupported(version, rid)
         if stated is not None and stated != version:
-            raise RpcError(HEADER_MISMATCH, "the MCP-Protocol-Version header does not match params._meta's protocol version", rid)
+            raise RpcError(
+                HEADER_MISMATCH, "the MCP-Protocol-Version header does not match params._meta's protocol version", rid
+            )
         if version in MODERN_PROTOCOL_VERSIONS:
             if method is not None and rid is not None:
                 check_modern(method, params, rid, headers)
@@ -351,7 +394,9 @@ class McpEndpoint:
         try:
             result = await self.answer(scope, method, rid, params, era)
         except RpcError as exc:
-            status = ERROR_CODE_HTTP_STATUS.get(exc.code, 200) if modern else (400 if exc.code in ENVELOPE_ERRORS else 200)
+            status = (
+                ERROR_CODE_HTTP_STATUS.get(exc.code, 200) if modern else (400 if exc.code in ENVELOPE_ERRORS else 200)
+            )
             return status, dumps(exc.body())
         if modern:
             result["resultType"] = "complete"
@@ -359,7 +404,10 @@ class McpEndpoint:
         try:
             return 200, dumps({"jsonrpc": "2.0", "id": rid, "result": result})
         except (RecursionError, TypeError, ValueError):  # a value no serialiser can write (nested ~1000 deep)
-            failed = {"content": [{"type": "text", "text": "the result is nested too deeply to be sent"}], "isError": True}
+            failed = {
+                "content": [{"type": "text", "text": "the result is nested too deeply to be sent"}],
+                "isError": True,
+            }
             return 200, dumps({"jsonrpc": "2.0", "id": rid, "result": failed})
 
     async def answer(self, scope: Scope, method: str, rid: object, params: dict | None, era: str) -> dict:
@@ -371,18 +419,14 @@ class McpEndpoint:
         params = params or {}
         if method == "tools/list":
             check_cursor(method, params, rid)
-            return {"tools": hot.listing["tools"], "ttlMs": 0, "cacheScope": "private"} if modern else {"tools": hot.listing["tools"]}
-        name = params.get("name")
-        arguments = params.get("arguments")
-        if not isinstance(name, str):
-            raise RpcError(INVALID_PARAMS, 'tools/call needs a "name" string', rid)
-        if arguments is not None and not isinstance(arguments, dict):
-            raise RpcError(INVALID_PARAMS, '"arguments" must be an object', rid)
-        if modern and name in hot.schemas and (name in hot.header_tools or any(k.startswith(b"mcp-param-") for k, _ in scope["headers"])):
-            text_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            rejection = validate_mcp_param_headers(hot.schemas[name], arguments or {}, text_headers)
-            if rejection is not None:
-                raise RpcError(rejection.code, rejection.message, rid, rejection.data)
+            return (
+                {"tools": hot.listing["tools"], "ttlMs": 0, "cacheScope": "private"}
+                if modern
+                else {"tools": hot.listing["tools"]}
+            )
+        name, arguments = _call_params(params, rid)
+        if modern:
+            self._check_param_headers(scope, name, arguments, rid)
         meta = params.get("_meta")
         ctx = HotContext(scope, meta if isinstance(meta, dict) else None, era)
         try:
@@ -397,12 +441,26 @@ class McpEndpoint:
                 task.uncancel()
             return {"content": [{"type": "text", "text": STOPPED}], "isError": True}
 
+    def _check_param_headers(self, scope: Scope, name: str, arguments: dict[str, Any] | None, rid: object) -> None:
+        """Modern protocol: ``Mcp-Param-*`` headers must agree with the arguments they repeat."""
+        hot = self.hot
+        if name not in hot.schemas:
+            return
+        if name not in hot.header_tools and not any(k.startswith(b"mcp-param-") for k, _ in scope["headers"]):
+            return
+        text_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        rejection = validate_mcp_param_headers(hot.schemas[name], arguments or {}, text_headers)
+        if rejection is not None:
+            raise RpcError(rejection.code, rejection.message, rid, rejection.data)
+
     async def _batch(self, scope: Scope, receive: Receive, batch: list, version: str | None) -> Answer:
         era = version or DEFAULT_VERSION
         if era not in SERVED_VERSIONS:
             raise unsupported(version, None)
         if era != BATCH_VERSION:
-            raise RpcError(INVALID_REQUEST, f"JSON-RPC batches are not part of protocol version {era} (only {BATCH_VERSION})")
+            raise RpcError(
+                INVALID_REQUEST, f"JSON-RPC batches are not part of protocol version {era} (only {BATCH_VERSION})"
+            )
         if not batch:
             raise RpcError(INVALID_REQUEST, "an empty batch")
         replies = []
@@ -455,7 +513,9 @@ class McpEndpoint:
                 parts.append(event.get("body", b""))
 
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
-        await self._to_sdk({**scope, "headers": [*headers, (b"content-length", str(len(raw)).encode())]}, raw, receive, capture, [])
+        await self._to_sdk(
+            {**scope, "headers": [*headers, (b"content-length", str(len(raw)).encode())]}, raw, receive, capture, []
+        )
         body = b"".join(parts)
         try:
             reply = loads(body) if body else None

@@ -8,17 +8,27 @@ feeds, and the consumed parameters left over are added under their own names.
 
 from __future__ import annotations
 
+from typing import Any
+
+from naftiko.document.model import McpTool, OutputParameter, Semantics
 from naftiko.engine.binding import call_templates, template_inputs
-from naftiko.engine.simple import InputRef
+from naftiko.engine.simple import Call, InputRef
+from naftiko.engine.unit import Binds, Unit
 from naftiko.expressions.names import normalise
 from naftiko.expressions.template import MISSING, Template
-from naftiko.document.model import McpTool
 
-_HINTS = {"readOnly": "readOnlyHint", "destructive": "destructiveHint", "idempotent": "idempotentHint", "openWorld": "openWorldHint"}
+JsonSchema = dict[str, Any]
+
+_HINTS = {
+    "readOnly": "readOnlyHint",
+    "destructive": "destructiveHint",
+    "idempotent": "idempotentHint",
+    "openWorld": "openWorldHint",
+}
 _SIMPLE = ("path", "query", "header", "cookie")
 
 
-def _property(type_: str | None, description: str | None, location: str | None = None) -> dict:
+def _property(type_: str | None, description: str | None, location: str | None = None) -> JsonSchema:
     prop: dict = {}
     if type_:
         prop["type"] = type_
@@ -31,7 +41,9 @@ def _property(type_: str | None, description: str | None, location: str | None =
     return prop
 
 
-def input_schema_for(tool: McpTool, unit, aliases: frozenset[str] = frozenset(), binds: dict | None = None) -> dict:
+def input_schema_for(
+    tool: McpTool, unit: Unit, aliases: frozenset[str] = frozenset(), binds: Binds | None = None
+) -> JsonSchema:
     properties: dict[str, dict] = {}
     required: list[str] = []
     if tool.inputParameters is not None:
@@ -48,8 +60,9 @@ def input_schema_for(tool: McpTool, unit, aliases: frozenset[str] = frozenset(),
         _infer_from_call(call, properties, required)
     for call in unit.calls:  # a consumed value that is exactly '{{x}}': x typed and described by that parameter
         for spec in call.target.request.params.values():
-            var = spec.value.single_var if isinstance(spec.value, Template) else None
-            names = template_inputs(spec.value, aliases, binds or {}) if var is not None else []
+            value = spec.value
+            whole = isinstance(value, Template) and value.single_var is not None
+            names = template_inputs(value, aliases, binds or {}) if whole and isinstance(value, Template) else []
             if names and names[0] not in properties:
                 properties[names[0]] = _property(spec.type, spec.description, spec.location)
     for call in unit.calls:  # inputs read only by templates: fixed values, `with` templates, the body
@@ -61,7 +74,7 @@ def input_schema_for(tool: McpTool, unit, aliases: frozenset[str] = frozenset(),
     return {"type": "object", "properties": properties, "required": required}
 
 
-def _infer_from_call(call, properties: dict, required: list) -> None:
+def _infer_from_call(call: Call, properties: dict[str, JsonSchema], required: list[str]) -> None:
     params = call.target.request.params
     fed: set[str] = set()
     for key, compiled in call.with_:
@@ -72,7 +85,9 @@ def _infer_from_call(call, properties: dict, required: list) -> None:
         spec = params.get(key)
         if name in properties:
             continue
-        properties[name] = _property(spec.type if spec else None, spec.description if spec else None, spec.location if spec else None)
+        properties[name] = _property(
+            spec.type if spec else None, spec.description if spec else None, spec.location if spec else None
+        )
         if spec is not None and (spec.location == "path" or spec.required) and name not in required:
             required.append(name)
     for name, spec in params.items():
@@ -85,7 +100,7 @@ def _infer_from_call(call, properties: dict, required: list) -> None:
             required.append(name)
 
 
-def _template_inputs(call, aliases: frozenset[str], binds: dict) -> list[str]:
+def _template_inputs(call: Call, aliases: frozenset[str], binds: Binds) -> list[str]:
     fed = {k for k, _ in call.with_} | set(call.target.request.params)
     names: list[str] = []
     for template in call_templates(call):
@@ -93,7 +108,7 @@ def _template_inputs(call, aliases: frozenset[str], binds: dict) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def annotations_for(tool: McpTool, unit, semantics=None) -> dict:
+def annotations_for(tool: McpTool, unit: Unit, semantics: Semantics | None = None) -> dict[str, bool]:
     """From the HTTP methods the unit calls, then aggregate ``semantics``, then ``hints``."""
     methods = {call.target.method for call in unit.calls}
     derived: dict[str, bool] = {"readOnlyHint": methods <= {"GET", "HEAD"}}
@@ -120,7 +135,7 @@ def annotations_for(tool: McpTool, unit, semantics=None) -> dict:
 _JSON_TYPES = {"string": "string", "number": "number", "integer": "integer", "boolean": "boolean"}
 
 
-def _typed(param) -> dict | None:
+def _typed(param: OutputParameter) -> JsonSchema | None:
     """The JSON Schema of one output, or None when the file leaves part of it untyped. Every
     value may be null: a JSONPath that matches nothing yields null (reference §4)."""
     if param.type in _JSON_TYPES:
@@ -137,14 +152,15 @@ def _typed(param) -> dict | None:
                 return None
             item = {"type": ["object", "null"], "properties": fields}
         else:
-            item = _typed(param.items)
-            if item is None:
+            typed = _typed(param.items)
+            if typed is None:
                 return None
+            item = typed
         return {"type": ["array", "null"], "items": item}
     return None
 
 
-def output_schema_for(tool: McpTool, unit=None) -> dict | None:
+def output_schema_for(tool: McpTool, unit: Unit | None = None) -> JsonSchema | None:
     """``outputSchema`` only when the declared outputs fully type an object result (reference §7):
     named outputs form an object keyed by name; one unnamed output must itself be an object.
     Pass-through outputs (``mapping: $.`` without ``properties``) are not typed, so get none."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 import mcp_types as types
 import orjson
@@ -26,21 +28,21 @@ from mcp.server.streamable_http_manager import (
 )
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.routing import Route
 
 from naftiko import __version__
 from naftiko.consumes.transport import ResponseTooLarge
-from naftiko.engine.simple import EMPTY, Result
-from naftiko.engine.plan import McpAdapterPlan, McpToolPlan
+from naftiko.engine.plan import McpAdapterPlan, McpToolPlan, Options
+from naftiko.engine.result import Empty, JsonAnswer, Relayed, UpstreamFailure
 from naftiko.errors import EngineError
-from naftiko.expressions.template import MISSING
-from naftiko.jsonio import dumps, loads
 from naftiko.exposes.http.disconnect import CancelOnDisconnect
 from naftiko.exposes.http.limits import DEFAULT_MAX_BODY_BYTES, MAX_JSON_DEPTH, too_deep
 from naftiko.exposes.mcp.catalog import McpCatalog
 from naftiko.exposes.mcp.content import (
     MAX_BINARY_BYTES,
+    Mask,
     as_text,
     binary_block,
     content_type_essence,
@@ -49,25 +51,50 @@ from naftiko.exposes.mcp.content import (
     too_large,
     upstream_error_text,
 )
-from naftiko.exposes.mcp.envelope import CAPABILITIES_KEY, SERVED_VERSIONS, SERVER_INFO_KEY, VERSION_KEY, Hot, McpEndpoint
+from naftiko.exposes.mcp.envelope import (
+    CAPABILITIES_KEY,
+    SERVED_VERSIONS,
+    SERVER_INFO_KEY,
+    VERSION_KEY,
+    Hot,
+    McpEndpoint,
+)
+from naftiko.jsonio import dumps, loads
 
 log = logging.getLogger("naftiko.mcp")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _text(text: str) -> dict:
+class ToolContext(Protocol):
+    """What :meth:`McpTools.call` reads of a request context (the SDK's, or the envelope's ``HotContext``)."""
+
+    @property
+    def protocol_version(self) -> str | None: ...
+
+
+class ToolParams(Protocol):
+    """What :meth:`McpTools.call` reads of ``tools/call`` params (the SDK's, or the envelope's ``HotParams``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def arguments(self) -> dict[str, Any] | None: ...
+
+
+def _text(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
 
 
-def _error(text: str) -> dict:
+def _error(text: str) -> dict[str, Any]:
     return {"content": [_text(text)], "isError": True}
 
 
-def _dump(block) -> dict:
+def _dump(block: BaseModel) -> dict[str, Any]:
     return block.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def _argument_error(tool: McpToolPlan, validator: Draft202012Validator, arguments: dict) -> str | None:
+def _argument_error(tool: McpToolPlan, validator: Draft202012Validator, arguments: dict[str, Any]) -> str | None:
     errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
     if not errors:
         return None
@@ -78,7 +105,7 @@ def _argument_error(tool: McpToolPlan, validator: Draft202012Validator, argument
     return f"invalid arguments for tool '{tool.name}': " + "; ".join(parts)
 
 
-def _conforming(schema: dict) -> dict:
+def _conforming(schema: dict[str, Any]) -> dict[str, Any]:
     """A tool that declares an ``outputSchema`` always returns ``structuredContent`` matching it
     (docs/reference.md): every declared property null (each is nullable)."""
     value = {name: None for name in schema.get("properties", {})}
@@ -90,7 +117,7 @@ class McpTools:
     object (a dict, serialised once by the envelope); :meth:`call_tool` is the SDK's handler
     (stdio) around it."""
 
-    def __init__(self, plan: McpAdapterPlan, mask):
+    def __init__(self, plan: McpAdapterPlan, mask: Mask) -> None:
         self.mask = mask
         self.namespace = plan.namespace
         self.tools = {t.name: t for t in plan.tools}
@@ -117,17 +144,17 @@ class McpTools:
         )
         self.call_observed = self.call  # replaced by the telemetry's observer when it is on
 
-    def input_schema(self, name: str):
+    def input_schema(self, name: str) -> dict[str, Any] | None:
         tool = self.tools.get(name)
         return tool.input_schema if tool else None
 
-    async def list_tools(self, ctx: ServerRequestContext, params) -> types.ListToolsResult:
+    async def list_tools(self, ctx: ServerRequestContext, params: object) -> types.ListToolsResult:
         return self.listing
 
     async def call_tool(self, ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
         return types.CallToolResult.model_validate(await self.call_observed(ctx, params))
 
-    async def call(self, ctx, params) -> dict:
+    async def call(self, ctx: ToolContext, params: ToolParams) -> dict[str, Any]:
         """``ctx`` gives ``protocol_version``; ``params`` gives ``name`` and ``arguments``."""
         tool = self.tools.get(params.name)
         if tool is None:  # a protocol error, not a tool result (and counted as one)
@@ -151,30 +178,39 @@ class McpTools:
         except Exception:
             log.exception("tool %s failed", tool.name)
             return _error("the engine failed to run this tool")
-        if result.upstream_error:
+        if isinstance(result, UpstreamFailure):
             return _error(upstream_error_text(result, self.mask))
         try:
             answer = self.success(result, ctx.protocol_version in MODERN_PROTOCOL_VERSIONS, tool.name)
         except RecursionError:  # an upstream document nested deeper than a serialiser goes
             return _error(f"tool '{tool.name}': the upstream response is nested too deeply to be relayed")
-        if tool.output_schema is not None and not answer["isError"] and not isinstance(answer.get("structuredContent"), dict):
+        structured = answer.get("structuredContent")
+        if tool.output_schema is not None and not answer["isError"] and not isinstance(structured, dict):
             return _conforming(tool.output_schema)  # a null or empty result: the declared object with null fields
         return answer
 
-    def success(self, result: Result, modern: bool, tool: str = "") -> dict:
-        if result.value is EMPTY or (result.raw is not None and not result.raw.strip()):
-            return {"content": [], "isError": False}
-        mime = content_type_essence(result.content_type) if result.raw is not None else ""
-        binary = bool(mime) and (is_media(mime) or not is_textual(mime))
-        value = MISSING if binary else result.json_value()
-        if value is MISSING:  # a non-JSON body: text as it came, or a binary block
-            return self.raw_content(result, tool)
+    def success(self, result: JsonAnswer | Relayed | Empty, modern: bool, tool: str = "") -> dict[str, Any]:
+        """The one place a successful :class:`Result` becomes tool content."""
+        match result:
+            case Empty():
+                return {"content": [], "isError": False}
+            case Relayed(body=body, content_type=content_type):
+                if not body.strip():
+                    return {"content": [], "isError": False}
+                mime = content_type_essence(content_type)
+                if mime and (is_media(mime) or not is_textual(mime)):
+                    return self.raw_content(result, tool)
+                is_json, value = result.json()
+                if not is_json:  # a non-JSON body: text as it came, or a binary block
+                    return self.raw_content(result, tool)
+            case JsonAnswer(value=value):
+                pass
         text = dumps(value).decode()
         if modern or isinstance(value, dict):
             return {"content": [_text(text)], "isError": False, "structuredContent": value}
         return {"content": [_text(text)], "isError": False}
 
-    def truncated(self, exc: ResponseTooLarge, tool: McpToolPlan) -> dict:
+    def truncated(self, exc: ResponseTooLarge, tool: McpToolPlan) -> dict[str, Any]:
         """A text body over ``maxResponseBytes`` that the tool relays unshaped: its first bytes
         plus a note saying so. Shaped, binary or error bodies cannot be cut meaningfully: isError."""
         text = None
@@ -188,10 +224,10 @@ class McpTools:
         note = f"[truncated: the upstream response is larger than {len(exc.partial)} bytes; this is its beginning]"
         return {"content": [_text(text), _text(note)], "isError": False}
 
-    def raw_content(self, result: Result, tool: str) -> dict:
+    def raw_content(self, result: Relayed, tool: str) -> dict[str, Any]:
         """Text bodies as text; images and audio as their own blocks; other bytes as an
         embedded blob resource (its uri names the tool; it is not listed or readable)."""
-        raw = result.raw or b""
+        raw = result.body
         text = as_text(raw, result.content_type)
         if text is not None:
             return {"content": [_text(text)], "isError": False}
@@ -201,7 +237,7 @@ class McpTools:
         return {"content": [_dump(binary_block(raw, result.content_type, uri))], "isError": False}
 
 
-def build_server(plan: McpAdapterPlan, mask) -> tuple[Server, McpTools]:
+def build_server(plan: McpAdapterPlan, mask: Mask) -> tuple[Server, McpTools]:
     """Handlers are registered only for the declared groups, so the advertised capabilities
     (derived by the SDK from the registered handlers) name exactly tools/resources/prompts
     that exist."""
@@ -210,7 +246,9 @@ def build_server(plan: McpAdapterPlan, mask) -> tuple[Server, McpTools]:
     if plan.tools:
         if plan.telemetry is not None:
             tools.call_observed = plan.telemetry.observe_tool(plan, tools.call)
-        handlers.update(get_tool_input_schema=tools.input_schema, on_list_tools=tools.list_tools, on_call_tool=tools.call_tool)
+        handlers.update(
+            get_tool_input_schema=tools.input_schema, on_list_tools=tools.list_tools, on_call_tool=tools.call_tool
+        )
     server = Server(plan.namespace, version=__version__, instructions=plan.description, **handlers)
     server.middleware.clear()  # no per-message tracing spans unless observability asks for them
     return server, tools
@@ -244,7 +282,9 @@ def security_settings(address: str, allowed_hosts=(), allowed_origins=()) -> Tra
     for name in dict.fromkeys(names):
         hosts.extend([name] if _has_port(name) else [name, f"{name}:*"])
         for scheme in ("http", "https"):
-            origins.extend([f"{scheme}://{name}"] if _has_port(name) else [f"{scheme}://{name}", f"{scheme}://{name}:*"])
+            origins.extend(
+                [f"{scheme}://{name}"] if _has_port(name) else [f"{scheme}://{name}", f"{scheme}://{name}:*"]
+            )
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
@@ -260,11 +300,24 @@ async def _discover(sdk, server_name: str) -> dict:
     body = dumps({"jsonrpc": "2.0", "id": 0, "method": "server/discover", "params": {"_meta": meta}})
     version = MODERN_PROTOCOL_VERSIONS[-1].encode()
     scope = {
-        "type": "http", "method": "POST", "path": "/mcp", "raw_path": b"/mcp", "query_string": b"", "root_path": "",
-        "scheme": "http", "http_version": "1.1", "server": ("127.0.0.1", 0), "client": ("127.0.0.1", 0),
-        "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"accept", b"application/json"),
-                    (b"mcp-protocol-version", version), (b"mcp-method", b"server/discover"),
-                    (b"content-length", str(len(body)).encode())],
+        "type": "http",
+        "method": "POST",
+        "path": "/mcp",
+        "raw_path": b"/mcp",
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 0),
+        "client": ("127.0.0.1", 0),
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"accept", b"application/json"),
+            (b"mcp-protocol-version", version),
+            (b"mcp-method", b"server/discover"),
+            (b"content-length", str(len(body)).encode()),
+        ],
     }
     parts: list[bytes] = []
     sent = False
@@ -292,7 +345,7 @@ async def _discover(sdk, server_name: str) -> dict:
     return {"result": result, "server_info": info}
 
 
-def build_mcp_app(plan: McpAdapterPlan, mask, options=None) -> Starlette:
+def build_mcp_app(plan: McpAdapterPlan, mask: Mask, options: Options | None = None) -> Starlette:
     """``options`` (engine.plan.Options) brings the body limit and the Host/Origin allow-lists.
     The envelope (:mod:`.mcp_envelope`) answers the hot methods and hands the rest to the SDK."""
     server, tools = build_server(plan, mask)
@@ -301,7 +354,9 @@ def build_mcp_app(plan: McpAdapterPlan, mask, options=None) -> Starlette:
         log.warning(
             "mcp adapter '%s' listens on %s but accepts only Host headers naming %s; "
             "pass --allowed-host NAME for each name clients use (or --allowed-host '*' to accept any)",
-            plan.namespace, plan.address, "loopback" if plan.address in WILDCARD_ADDRESSES else f"loopback or {plan.address}",
+            plan.namespace,
+            plan.address,
+            "loopback" if plan.address in WILDCARD_ADDRESSES else f"loopback or {plan.address}",
         )
     settings = security_settings(plan.address, allowed_hosts, tuple(getattr(options, "allowed_origins", ())))
     max_body = getattr(options, "max_body_bytes", DEFAULT_MAX_BODY_BYTES)
@@ -322,16 +377,19 @@ def build_mcp_app(plan: McpAdapterPlan, mask, options=None) -> Starlette:
         frozenset(name for name, tool in tools.tools.items() if _has_header_param(tool.input_schema)),
     )
     endpoint = McpEndpoint(
-        sdk, hot,
+        sdk,
+        hot,
         hosts=tuple(settings.allowed_hosts) if settings is not None else None,
         # CORS is granted to these origins; with --allowed-host '*' only to the --allowed-origin ones
-        origins=tuple(settings.allowed_origins) if settings is not None else tuple(getattr(options, "allowed_origins", ())),
+        origins=tuple(settings.allowed_origins)
+        if settings is not None
+        else tuple(getattr(options, "allowed_origins", ())),
         max_body=max_body,
     )
     app = CancelOnDisconnect(endpoint)  # an abandoned call stops its upstream call
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app):
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with manager.run():
             found = await _discover(sdk, plan.namespace)
             hot.discover, hot.server_info = found["result"], found["server_info"]

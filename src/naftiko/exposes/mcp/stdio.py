@@ -27,7 +27,14 @@ from mcp.server.stdio import (  # the SDK's own claim of fds 0/1, so stray outpu
     _UnownedTextWrapper,
 )
 
-from naftiko.exposes.mcp.envelope import BATCH_VERSION, INVALID_REQUEST, PARSE_ERROR, RpcError, check_cursor, check_message
+from naftiko.exposes.mcp.envelope import (
+    BATCH_VERSION,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    RpcError,
+    check_cursor,
+    check_message,
+)
 from naftiko.jsonio import dumps, loads
 
 log = logging.getLogger("naftiko.mcp")
@@ -89,8 +96,13 @@ class StdioFront:
 
     async def _batch(self, items: list) -> list[str]:
         if self.version != BATCH_VERSION:
-            await self._emit(RpcError(INVALID_REQUEST, f"JSON-RPC batches are only part of protocol version {BATCH_VERSION}"
-                                      + (f", not {self.version}" if self.version else "")).body())
+            await self._emit(
+                RpcError(
+                    INVALID_REQUEST,
+                    f"JSON-RPC batches are only part of protocol version {BATCH_VERSION}"
+                    + (f", not {self.version}" if self.version else ""),
+                ).body()
+            )
             return []
         if not items:
             await self._emit(RpcError(INVALID_REQUEST, "an empty batch").body())

@@ -14,26 +14,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from naftiko.engine.binding import FromInput, FromWith
 from naftiko.engine.forward import ForwardPlan, safe_response_headers
-from naftiko.engine.simple import EMPTY, InputRef
 from naftiko.engine.plan import InputSpec, RestAdapterPlan, RestOperation, RestRoute
+from naftiko.engine.result import Empty, JsonAnswer, Relayed, Result, UpstreamFailure
+from naftiko.engine.simple import InputRef
+from naftiko.engine.unit import Inputs
 from naftiko.errors import EngineError, InvalidInput, PayloadTooLarge
-from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
-from naftiko.expressions.template import MISSING, PATH_PLACEHOLDER
-from naftiko.jsonio import JSONDecodeError, dumps
 from naftiko.exposes.http.asgi import serve_lifespan
 from naftiko.exposes.http.limits import DEFAULT_MAX_BODY_BYTES, JsonTooLarge, loads_bounded
 from naftiko.exposes.http.problems import problem, problem_from
+from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
+from naftiko.expressions.template import MISSING, PATH_PLACEHOLDER
+from naftiko.jsonio import JSONDecodeError, dumps
 
 log = logging.getLogger("naftiko.rest")
+T = TypeVar("T")
+# Bind values masked out of a text. Any: Secrets.mask is typed object -> object (a str in gives a str back).
+Mask = Callable[[str], Any]
 
 # Request headers that describe the connection or the caller's credentials, never inputs.
 _NOT_INPUTS = frozenset(
@@ -47,7 +55,7 @@ _NOT_INPUTS = frozenset(
 @dataclass
 class _Route:
     template: str
-    regex: re.Pattern | None
+    regex: re.Pattern[str] | None
     names: list[str]
     operations: dict[str, RestOperation]
     allow: str
@@ -99,11 +107,13 @@ def compile_inputs(operation: RestOperation, route_names: list[str]) -> InputPla
         elif spec.location == "cookie":
             cookies[spec.name] = None
         elif spec.location == "body" and spec.name != "body":
-            body_fields.append((spec.name, JsonPath(spec.value) if is_jsonpath(spec.value) else None))
-    for call in getattr(operation.unit, "calls", ()):
+            body_fields.append(
+                (spec.name, JsonPath(spec.value) if isinstance(spec.value, str) and is_jsonpath(spec.value) else None)
+            )
+    for call in operation.unit.calls:
         for name, source in call.sources:
-            spec = call.target.request.params.get(name)
-            if isinstance(source, FromInput) and spec is not None and spec.location in ("header", "cookie"):
+            param = call.target.request.params.get(name)
+            if isinstance(source, FromInput) and param is not None and param.location in ("header", "cookie"):
                 key = source.key
             elif isinstance(source, FromWith) and isinstance(source.compiled, InputRef):
                 key = source.compiled.path[0]
@@ -118,8 +128,11 @@ def compile_inputs(operation: RestOperation, route_names: list[str]) -> InputPla
     elsewhere = {n for n in headers if n not in route_names} | set(cookies) | {n for n, _ in body_fields}
     elsewhere = {n for n in elsewhere if declared.get(n) in ("header", "cookie", "body")}
     return InputPlan(
-        tuple(headers.items()), tuple(cookies), tuple(body_fields),
-        tuple(s.name for s in operation.inputs if s.location is None), frozenset(elsewhere),
+        tuple(headers.items()),
+        tuple(cookies),
+        tuple(body_fields),
+        tuple(s.name for s in operation.inputs if s.location is None),
+        frozenset(elsewhere),
     )
 
 
@@ -136,7 +149,9 @@ def _parse_input(spec: InputSpec, value: object) -> object:
         if kind in ("integer", "number"):
             return _decimal(value, integer=kind == "integer")
     except ValueError:
-        raise InvalidInput(f"'{spec.name}' must be {'an integer' if kind == 'integer' else 'a number'}, got {value!r}", field=spec.name) from None
+        raise InvalidInput(
+            f"'{spec.name}' must be {'an integer' if kind == 'integer' else 'a number'}, got {value!r}", field=spec.name
+        ) from None
     if kind == "boolean":
         lowered = value.lower()
         if lowered in ("true", "1", "yes"):
@@ -148,7 +163,12 @@ def _parse_input(spec: InputSpec, value: object) -> object:
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,), "object": (dict,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
 }
 _ARTICLE = {"integer": "an integer", "array": "an array", "object": "an object"}
 
@@ -158,7 +178,7 @@ def _check_json(spec: InputSpec, value: object) -> object:
     expected = _JSON_TYPES.get(spec.type or "")
     if expected is None or (isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)):
         return value
-    article = _ARTICLE.get(spec.type, f"a {spec.type}")
+    article = _ARTICLE.get(spec.type or "", f"a {spec.type}")
     raise InvalidInput(f"'{spec.name}' must be {article}, got {dumps(value).decode()[:40]}", field=spec.name)
 
 
@@ -177,7 +197,7 @@ def _decimal(value: str, *, integer: bool) -> int | float:
 class RestRouter:
     """ASGI app: route table built once; per request one dict lookup or a few regex matches."""
 
-    def __init__(self, plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY_BYTES):
+    def __init__(self, plan: RestAdapterPlan, mask: Mask, max_body: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.plan = plan
         self.mask = mask
         self.max_body = max_body
@@ -206,12 +226,12 @@ class RestRouter:
             return route, {}
         for route in self.dynamic:
             # A forward keeps the caller's trailing '/': some upstreams tell /x from /x/.
-            m = route.regex.match(raw_path if route.forward is not None else key)
+            m = route.regex.match(raw_path if route.forward is not None else key) if route.regex is not None else None
             if m:
                 return route, {name: m.group(f"p{i}") for i, name in enumerate(route.names)}
         return None, {}
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await serve_lifespan(receive, send)
         if scope["type"] != "http":
@@ -235,10 +255,8 @@ class RestRouter:
         operation = route.operations.get(request.method)
         if operation is None:
             if route.forward is not None:
-                return await self.forward(request, route, raw_values)
-            return problem(
-                405, f"{request.method} is not allowed on {route.template}", headers={"Allow": route.allow}
-            )
+                return await self.forward(request, route, route.forward, raw_values)
+            return problem(405, f"{request.method} is not allowed on {route.template}", headers={"Allow": route.allow})
         try:
             path_values = {name: unquote(value) for name, value in raw_values.items()}
             inputs = await self.inputs(request, path_values, operation)
@@ -250,18 +268,25 @@ class RestRouter:
         except Exception:
             log.exception("%s %s failed", request.method, route.template)
             return problem(500, "the engine failed to handle this request")
-        if result.raw is not None:  # relayed as it came: no charset added, safe headers kept
-            # 3xx bodies too: they often repeat the Location, which may carry a key
-            raw = self.mask_bytes(result.raw) if result.status >= 300 else result.raw
-            return Response(raw, result.status, headers=self.mask_headers(result.headers))
-        if result.value is EMPTY:
-            headers = {k: self.mask(v) for k, v in (result.headers or {}).items() if k != "content-type"}
-            return Response(b"", result.status, headers=headers)
-        return Response(dumps(result.value), result.status, media_type="application/json")
+        return self.respond(result)
 
-    async def forward(self, request: Request, route: _Route, raw_values: dict[str, str]) -> Response:
+    def respond(self, result: Result) -> Response:
+        """The one place a unit's :class:`Result` becomes an HTTP response."""
+        match result:
+            case Relayed(status, body) | UpstreamFailure(status, body):
+                # relayed as it came: no charset added, safe headers kept; 3xx and error bodies are masked
+                # (they often repeat the Location or echo the key that was rejected)
+                raw = self.mask_bytes(body) if status >= 300 else body
+                return Response(raw, status, headers=self.mask_headers(result.headers))
+            case Empty(status, headers):
+                return Response(
+                    b"", status, headers={k: self.mask(v) for k, v in headers.items() if k != "content-type"}
+                )
+            case JsonAnswer(status, value):
+                return Response(dumps(value), status, media_type="application/json")
+
+    async def forward(self, request: Request, route: _Route, plan: ForwardPlan, raw_values: dict[str, str]) -> Response:
         """Relay the request to the forward's consumes namespace; status, body and safe headers come back."""
-        plan = route.forward
         tail = raw_values[route.names[-1]] if route.names else ""
         try:
             body = await self.raw_body(request)
@@ -289,9 +314,9 @@ class RestRouter:
         masked = self.mask(text)
         return raw if masked is text else masked.encode("utf-8", "surrogateescape")  # same object: nothing found
 
-    def mask_headers(self, headers: dict[str, str] | None) -> dict[str, str] | None:
+    def mask_headers(self, headers: dict[str, str]) -> dict[str, str]:
         """Relayed headers (a Location may carry an API key in its query) with bind values masked."""
-        return {k: self.mask(v) for k, v in headers.items()} if headers else headers
+        return {k: self.mask(v) for k, v in headers.items()}
 
     async def raw_body(self, request: Request) -> bytes | None:
         """The request body as sent, within the size limit; None when there is none."""
@@ -311,73 +336,40 @@ class RestRouter:
             raise _ClientGone from None
         return b"".join(chunks) if size else None
 
-    async def inputs(self, request: Request, path_values: dict[str, str], operation: RestOperation) -> dict:
+    async def inputs(self, request: Request, path_values: dict[str, str], operation: RestOperation) -> Inputs:
         """The unit's inputs, kept apart by location as compiled at load (:class:`InputPlan`):
         declared or bound headers and cookies, then query parameters, then body fields, then the
         path variables, which nothing else can replace."""
         plan = self.input_plans[id(operation)]
-        inputs: dict[str, object] = {}
-        if plan.headers:
-            headers = request.headers
-            for name, header in plan.headers:
-                value = headers.get(header)
-                if value is not None:
-                    inputs[name] = value
-        if plan.cookies:
-            cookie_header = request.headers.get("cookie")
-            if cookie_header:
-                jar = SimpleCookie()
-                jar.load(cookie_header)
-                for name in plan.cookies:
-                    if name in jar:
-                        inputs[name] = jar[name].value
+        inputs: Inputs = {}
+        _header_inputs(request, plan, inputs)
         query = request.scope.get("query_string", b"")
         if query:
-            params: dict[str, object] = {}
-            for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-                if k in plan.declared_elsewhere:
-                    continue  # declared in a header, cookie or the body: a query parameter cannot stand in
-                prev = params.get(k)
-                params[k] = v if prev is None else [*prev, v] if isinstance(prev, list) else [prev, v]
-            inputs.update(params)
-        if request.method not in ("GET", "HEAD", "DELETE") or request.headers.get("content-length") or request.headers.get("transfer-encoding"):
+            inputs.update(_query_inputs(query, plan))
+        if (
+            request.method not in ("GET", "HEAD", "DELETE")
+            or request.headers.get("content-length")
+            or request.headers.get("transfer-encoding")
+        ):
             body = await self.body(request)
-            if body is not EMPTY:
-                inputs["body"] = body
-                for name, path in plan.body_fields:
-                    if path is not None:
-                        value = path.find(body)
-                    else:
-                        value = body.get(name, MISSING) if isinstance(body, dict) else MISSING
-                    if value is not MISSING and value is not None:
-                        inputs[name] = value
-                if isinstance(body, dict):
-                    for name in plan.function_inputs:  # a function input (no `in`) sent as a JSON body field
-                        if name not in inputs and name in body:
-                            inputs[name] = body[name]
+            if body is not MISSING:
+                _body_inputs(body, plan, inputs)
         inputs.update(path_values)
-        for spec in operation.inputs:
-            if spec.name not in inputs:
-                if spec.required:
-                    raise InvalidInput(f"missing required {spec.location or 'input'} parameter '{spec.name}'", field=spec.name)
-                continue
-            if spec.location == "body":  # JSON values are typed already; the whole body stays as sent
-                if spec.name != "body":
-                    _check_json(spec, inputs[spec.name])
-            else:
-                inputs[spec.name] = _parse_input(spec, inputs[spec.name])
+        _check_declared(operation.inputs, inputs)
         return inputs
 
     async def body(self, request: Request) -> object:
         data = await self.raw_body(request) or b""
         if not data.strip():
-            return EMPTY
+            return MISSING  # no body at all (a JSON null body is None)
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype in ("", "application/json") or ctype.endswith("+json"):
             try:
                 return _decode_json(data)
             except JSONDecodeError as exc:
-                raise InvalidInput(f"request body is not valid JSON: {exc.msg} at position {exc.pos}", field="body") from None
+                raise InvalidInput(
+                    f"request body is not valid JSON: {exc.msg} at position {exc.pos}", field="body"
+                ) from None
         if data.lstrip()[:1] in (b"{", b"["):  # JSON sent with another type (curl -d sends a form type)
             try:
                 return _decode_json(data)
@@ -386,6 +378,67 @@ class RestRouter:
         if ctype == "application/x-www-form-urlencoded":
             return dict(parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True))
         return data.decode("utf-8", "replace")
+
+
+def _header_inputs(request: Request, plan: InputPlan, inputs: Inputs) -> None:
+    """Declared or bound headers and cookies."""
+    if plan.headers:
+        headers = request.headers
+        for name, header in plan.headers:
+            value = headers.get(header)
+            if value is not None:
+                inputs[name] = value
+    if plan.cookies:
+        cookie_header = request.headers.get("cookie")
+        if cookie_header:
+            jar = SimpleCookie()
+            jar.load(cookie_header)
+            for name in plan.cookies:
+                if name in jar:
+                    inputs[name] = jar[name].value
+
+
+def _query_inputs(query: bytes, plan: InputPlan) -> Inputs:
+    """Query parameters; a repeated one becomes a list."""
+    params: Inputs = {}
+    for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if k in plan.declared_elsewhere:
+            continue  # declared in a header, cookie or the body: a query parameter cannot stand in
+        prev = params.get(k)
+        params[k] = v if prev is None else [*prev, v] if isinstance(prev, list) else [prev, v]
+    return params
+
+
+def _body_inputs(body: object, plan: InputPlan, inputs: Inputs) -> None:
+    """The body as ``body``, its declared fields, and function inputs sent as JSON body fields."""
+    inputs["body"] = body
+    for name, path in plan.body_fields:
+        if path is not None:
+            value = path.find(body)
+        else:
+            value = body.get(name, MISSING) if isinstance(body, dict) else MISSING
+        if value is not MISSING and value is not None:
+            inputs[name] = value
+    if isinstance(body, dict):
+        for name in plan.function_inputs:  # a function input (no `in`) sent as a JSON body field
+            if name not in inputs and name in body:
+                inputs[name] = body[name]
+
+
+def _check_declared(specs: list[InputSpec], inputs: Inputs) -> None:
+    """Required inputs present; query, header, cookie and path values coerced to their declared type."""
+    for spec in specs:
+        if spec.name not in inputs:
+            if spec.required:
+                raise InvalidInput(
+                    f"missing required {spec.location or 'input'} parameter '{spec.name}'", field=spec.name
+                )
+            continue
+        if spec.location == "body":  # JSON values are typed already; the whole body stays as sent
+            if spec.name != "body":
+                _check_json(spec, inputs[spec.name])
+        else:
+            inputs[spec.name] = _parse_input(spec, inputs[spec.name])
 
 
 def _decode_json(data: bytes) -> object:
@@ -401,7 +454,7 @@ class _ClientGone(BaseException):
     cancellation it replaces, so no ``except Exception`` on the way turns it into a 500."""
 
 
-async def _client_gone(scope, send) -> None:
+async def _client_gone(scope: Scope, send: Send) -> None:
     """Log a caller that hung up (INFO: it is the caller's choice, not a failure) and record a
     499, nginx's "client closed request": uvicorn drops the answer, observability counts it."""
     log.info("%s %s: the client disconnected before the answer", scope["method"], scope["path"])
@@ -409,7 +462,7 @@ async def _client_gone(scope, send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _until_disconnect(receive) -> None:
+async def _until_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
 
@@ -419,13 +472,15 @@ class _Stopped(EngineError):
     title = "Service unavailable"
 
 
-async def _cancel_on_disconnect(awaitable, receive):
+async def _cancel_on_disconnect(awaitable: Awaitable[T], receive: Receive) -> T:
     """Await ``awaitable`` (the body is already read); if the caller disconnects first, cancel
     it — and with it the upstream call — and raise :class:`_ClientGone`. uvicorn does not cancel
     a request on disconnect by itself; it only reports ``http.disconnect`` on ``receive``.
     The only other canceller is uvicorn when ``--grace`` runs out at shutdown: the caller
     still gets an answer, a 503, rather than a bare 500 and a traceback in the log."""
     task = asyncio.current_task()
+    if task is None:  # always inside the request's task
+        raise RuntimeError("_cancel_on_disconnect needs a running task")
     gone = False
 
     async def watch() -> None:
@@ -446,7 +501,7 @@ async def _cancel_on_disconnect(awaitable, receive):
         watcher.cancel()
 
 
-def build_rest_app(plan: RestAdapterPlan, mask, max_body: int = DEFAULT_MAX_BODY_BYTES) -> RestRouter:
+def build_rest_app(plan: RestAdapterPlan, mask: Mask, max_body: int = DEFAULT_MAX_BODY_BYTES) -> RestRouter:
     """The router is the whole ASGI app: it already turns every failure into a problem
     document, so Starlette's middleware stack would only add work per request."""
     return RestRouter(plan, mask, max_body)
