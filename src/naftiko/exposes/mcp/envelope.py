@@ -34,14 +34,11 @@ import orjson
 from mcp import MCPError
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, decode_header_value, validate_mcp_param_headers
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from starlette.types import Message, Receive, Scope, Send
 
 from naftiko.jsonio import dumps, loads
 
 log = logging.getLogger("naftiko.mcp")
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
 
 PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602
 HEADER_MISMATCH, UNSUPPORTED_PROTOCOL_VERSION = -32020, -32022
@@ -488,14 +485,14 @@ class McpEndpoint:
     async def _to_sdk(self, scope: Scope, raw: bytes, receive: Receive, send: Send, cors: list) -> None:
         sent = False
 
-        async def replay() -> dict:
+        async def replay() -> Message:
             nonlocal sent
             if not sent:
                 sent = True
                 return {"type": "http.request", "body": raw, "more_body": False}
             return await receive()  # after the body: only a disconnect can come
 
-        async def send_with_cors(message: dict) -> None:
+        async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start" and cors:
                 message = {**message, "headers": [*message.get("headers", []), *cors]}
             await send(message)
@@ -508,7 +505,7 @@ class McpEndpoint:
         raw = dumps(message)
         parts: list[bytes] = []
 
-        async def capture(event: dict) -> None:
+        async def capture(event: Message) -> None:
             if event["type"] == "http.response.body":
                 parts.append(event.get("body", b""))
 
