@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mcp import MCPError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,11 +20,10 @@ from naftiko.observability.outbound import UPSTREAM_CALLS
 from naftiko.observability.tracing import headers_carrier
 
 if TYPE_CHECKING:
-    from mcp.server import ServerRequestContext
-    from mcp_types import CallToolRequestParams, CallToolResult
     from opentelemetry.trace import Span
 
     from naftiko.engine.plan import McpAdapterPlan
+    from naftiko.exposes.mcp.server import ToolContext, ToolParams
     from naftiko.exposes.rest.router import RestRouter
     from naftiko.observability.telemetry import Telemetry, ToolHandler
 
@@ -134,7 +133,7 @@ class HttpObserver:
             )
 
 
-def _mcp_carrier(ctx: ServerRequestContext) -> dict[str, str]:
+def _mcp_carrier(ctx: object) -> dict[str, str]:
     """Trace context for a tool call: the HTTP headers, overridden by ``params._meta`` (the
     MCP way to carry ``traceparent``, and the only one over stdio)."""
     request = getattr(ctx, "request", None)
@@ -150,7 +149,7 @@ def observe_tool(telemetry: Telemetry, plan: McpAdapterPlan, call_tool: ToolHand
     names = frozenset(t.name for t in plan.tools)
     namespace = plan.namespace
 
-    async def observed(ctx: ServerRequestContext, params: CallToolRequestParams) -> CallToolResult:
+    async def observed(ctx: ToolContext, params: ToolParams) -> dict[str, Any]:
         start = perf_counter()
         operation = params.name if params.name in names else "unknown"
         calls = [0]
@@ -173,7 +172,7 @@ def observe_tool(telemetry: Telemetry, plan: McpAdapterPlan, call_tool: ToolHand
         error: str | None = "exception"
         try:
             result = await call_tool(ctx, params)
-            if result.get("isError") if isinstance(result, dict) else getattr(result, "is_error", False):
+            if result.get("isError"):
                 error = "tool_error"
             else:
                 status, error = "ok", None

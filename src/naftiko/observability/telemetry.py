@@ -22,18 +22,18 @@ from naftiko.observability.settings import OFF
 
 if TYPE_CHECKING:
     import uvicorn
-    from mcp.server import ServerRequestContext
-    from mcp_types import CallToolRequestParams, CallToolResult
     from starlette.types import ASGIApp
 
     from naftiko.engine.plan import McpAdapterPlan, Plan
+    from naftiko.exposes.mcp.server import ToolContext, ToolParams
     from naftiko.exposes.rest.router import RestRouter
     from naftiko.expressions.template import Scope
     from naftiko.observability.buffer import TraceBuffer
     from naftiko.observability.metrics import Metrics
     from naftiko.observability.tracing import Tracing
 
-    ToolHandler = Callable[[ServerRequestContext, CallToolRequestParams], Awaitable[CallToolResult]]
+    # What the MCP adapter registers for tools/call: the SDK's context/params or the envelope's.
+    ToolHandler = Callable[[ToolContext, ToolParams], Awaitable[dict[str, Any]]]
 
 
 class AdapterPlan(Protocol):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 import mcp_types as types
@@ -142,7 +142,8 @@ class McpTools:
                 for t in plan.tools
             ]
         )
-        self.call_observed = self.call  # replaced by the telemetry's observer when it is on
+        # replaced by the telemetry's observer when it is on
+        self.call_observed: Callable[[ToolContext, ToolParams], Awaitable[dict[str, Any]]] = self.call
 
     def input_schema(self, name: str) -> dict[str, Any] | None:
         tool = self.tools.get(name)
