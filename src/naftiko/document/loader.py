@@ -11,17 +11,21 @@ naming the file's version when it is not the internal one); schema deviations ar
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from naftiko.errors import Diagnostic, LoadError
-from naftiko.document import SPEC_VERSION
+from naftiko.document import SPEC_VERSION, JSONValue
 from naftiko.document import schema as spec_schema
 from naftiko.document import versions
 from naftiko.document.model import Document
 from naftiko.binds.resolve import resolve_location
+from naftiko.document.source import Path as DataPath
 from naftiko.document.source import Source, read_source
 
 _KIND_FIELDS = {"type"}
@@ -39,9 +43,9 @@ class Loaded:
         return self.source.file
 
 
-def _data_path(data: object, loc: tuple) -> tuple:
+def _data_path(data: JSONValue, loc: Sequence[str | int]) -> DataPath:
     """Pydantic locations include union tags (``'rest'``, ``'http'``); keep only real keys."""
-    path: list = []
+    path: list[str | int] = []
     node = data
     for part in loc:
         if isinstance(node, dict) and part in node:
@@ -57,7 +61,7 @@ def _data_path(data: object, loc: tuple) -> tuple:
     return tuple(path)
 
 
-def _message(err: dict, path: tuple) -> str:
+def _message(err: ErrorDetails, path: DataPath) -> str:
     kind = err["type"]
     where = str(path[-1]) if path else "document"  # Diagnostic.__str__ escapes control characters
     ctx = err.get("ctx") or {}
@@ -92,7 +96,7 @@ def validate_model(source: Source, strict: bool = False) -> Document:
         return Document.model_validate(source.data)
     except ValidationError as exc:
         diagnostics: list[Diagnostic] = []
-        seen: set = set()
+        seen: set[tuple[int, int, str]] = set()
         for err in exc.errors(include_url=False):
             path = _data_path(source.data, err["loc"])
             if err["type"] == "union_tag_invalid":  # point at the offending `type:` itself
@@ -180,11 +184,11 @@ def _schema_problems(n: versions.Normalised, severity: str) -> list[Diagnostic]:
 _IMPORTABLE = ("binds", "exposes", "aggregates")
 
 
-def _is_import(entry: object) -> bool:
+def _is_import(entry: JSONValue) -> TypeGuard[dict[str, JSONValue]]:
     return isinstance(entry, dict) and "import" in entry and "from" in entry and "baseUri" not in entry
 
 
-def _section(data: dict, section: str) -> list:
+def _section(data: dict[str, JSONValue], section: str) -> list[JSONValue]:
     entries = data.get(section)
     cap = data.get("capability")
     inner = cap.get(section) if isinstance(cap, dict) else None
@@ -197,8 +201,8 @@ def inline_imports(source: Source) -> list[Diagnostic]:
         return []
     base = Path(source.file).resolve().parent
     problems: list[Diagnostic] = []
-    cache: dict[Path, dict] = {}
-    places: list[tuple[tuple[str, ...], dict]] = [(("binds",), data)]
+    cache: dict[Path, JSONValue] = {}
+    places: list[tuple[tuple[str, ...], dict[str, JSONValue]]] = [(("binds",), data)]
     for section in ("exposes", "aggregates"):  # a standalone section document is a leaf
         entries = data.get(section)
         for i, entry in enumerate(entries if isinstance(entries, list) else []):
@@ -206,8 +210,9 @@ def inline_imports(source: Source) -> list[Diagnostic]:
                 problems.append(source.diagnostic(
                     (section, i), f"a standalone {section} document cannot import: imported files must be leaves"
                 ))
-    if isinstance(data.get("capability"), dict):
-        places += [(("capability", section), data["capability"]) for section in _IMPORTABLE]
+    capability = data.get("capability")
+    if isinstance(capability, dict):
+        places += [(("capability", section), capability) for section in _IMPORTABLE]
     for path, holder in places:
         entries = holder.get(path[-1])
         if not isinstance(entries, list):
@@ -224,7 +229,15 @@ def inline_imports(source: Source) -> list[Diagnostic]:
     return problems
 
 
-def _import_entry(source: Source, at: tuple, entry: dict, section: str, base: Path, cache: dict, problems: list) -> dict | None:
+def _import_entry(
+    source: Source,
+    at: DataPath,
+    entry: dict[str, JSONValue],
+    section: str,
+    base: Path,
+    cache: dict[Path, JSONValue],
+    problems: list[Diagnostic],
+) -> dict[str, JSONValue] | None:
     raw = entry["from"]
     if not isinstance(raw, str) or not isinstance(entry["import"], str):
         problems.append(source.diagnostic(at, "an import needs 'from' (a file) and 'import' (a namespace), both strings"))
@@ -239,7 +252,8 @@ def _import_entry(source: Source, at: tuple, entry: dict, section: str, base: Pa
         except LoadError as exc:
             problems.extend(exc.diagnostics)
             return None
-    candidates = _section(cache[file], section) if isinstance(cache[file], dict) else []
+    leaf = cache[file]
+    candidates = _section(leaf, section) if isinstance(leaf, dict) else []
     if any(_is_import(c) for c in candidates):
         problems.append(source.diagnostic(at + ("from",), f"{raw} imports entries itself: imported files must be leaves"))
         return None
@@ -254,7 +268,7 @@ def _import_entry(source: Source, at: tuple, entry: dict, section: str, base: Pa
     return None
 
 
-def _paths(value: object, path: tuple):
+def _paths(value: JSONValue, path: DataPath) -> Iterator[DataPath]:
     yield path
     if isinstance(value, dict):
         for k, v in value.items():

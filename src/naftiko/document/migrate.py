@@ -15,6 +15,7 @@ import sys
 import yaml
 
 from naftiko.errors import LoadError
+from naftiko.document import JSONValue
 from naftiko.document import schema as spec_schema
 from naftiko.document import versions
 from naftiko.document.source import read_source
@@ -35,7 +36,7 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def dump(data: dict) -> str:
+def dump(data: dict[str, JSONValue]) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
 
 

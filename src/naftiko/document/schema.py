@@ -12,12 +12,14 @@ import functools
 import json
 import re
 from importlib import resources
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from naftiko.errors import Diagnostic
-from naftiko.document.source import Source
+from naftiko.document import JSONValue
+from naftiko.document.source import Path, Source, value_at
 
 
 ALPHA2 = "1.0.0-alpha2"
@@ -33,8 +35,10 @@ def schema_text(version: str = ALPHA2) -> str:
 
 
 @functools.cache
-def schema(version: str = ALPHA2) -> dict:
-    return json.loads(schema_text(version))
+def schema(version: str = ALPHA2) -> dict[str, Any]:
+    """The bundled schema of ``version``, parsed (a JSON Schema document: its values are arbitrary)."""
+    parsed: dict[str, Any] = json.loads(schema_text(version))
+    return parsed
 
 
 @functools.cache
@@ -59,7 +63,7 @@ EXTENSION_KEYS = frozenset(
 EXTENSION_FIELDS = frozenset({("body", "encoding"), ("body", "contentType")})
 
 
-def _is_extension(where: tuple, data: object = None) -> bool:
+def _is_extension(where: Path, data: JSONValue = None) -> bool:
     if len(where) >= 2 and (where[-2], where[-1]) in EXTENSION_FIELDS:
         return True
     if len(where) >= 3 and isinstance(where[-2], int) and (where[-3], where[-1]) in EXTENSION_KEYS:
@@ -67,22 +71,17 @@ def _is_extension(where: tuple, data: object = None) -> bool:
     return _in_token_auth(where, data)
 
 
-def _in_token_auth(where: tuple, data: object) -> bool:
+def _in_token_auth(where: Path, data: JSONValue) -> bool:
     """Inside a consumes entry's ``authentication`` of an outbound token kind (``oauth2`` with a
     ``grantType``, ``custom-token``): naftiko extensions (docs/reference.md, "Outbound OAuth2")."""
     for i in range(len(where) - 2):
         if where[i] == "consumes" and isinstance(where[i + 1], int) and where[i + 2] == "authentication":
-            node = data
-            for key in where[: i + 3]:
-                try:
-                    node = node[key]
-                except (KeyError, IndexError, TypeError):
-                    return False
+            node = value_at(data, where[: i + 3])
             return isinstance(node, dict) and (node.get("type") == "custom-token" or (node.get("type") == "oauth2" and "grantType" in node))
     return False
 
 
-def _json_path(path) -> str:
+def _json_path(path: Path) -> str:
     out = "$"
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else f".{p}"
@@ -108,10 +107,10 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
     return [leaf for sub in chosen for leaf in _leaves(sub)]
 
 
-def check(source: Source, severity: str, version: str = ALPHA2, skip: frozenset = frozenset()) -> list[Diagnostic]:
+def check(source: Source, severity: str, version: str = ALPHA2, skip: frozenset[Path] = frozenset()) -> list[Diagnostic]:
     """Deviations of ``source`` from the schema of ``version``; paths in ``skip`` are not reported
     (the version key, which the loader reports itself)."""
-    seen: set[tuple] = set()
+    seen: set[tuple[Path, str]] = set()
     out: list[Diagnostic] = []
     try:
         leaves = [leaf for error in _validator(version).iter_errors(source.data) for leaf in _leaves(error)]
@@ -135,9 +134,9 @@ def check(source: Source, severity: str, version: str = ALPHA2, skip: frozenset 
     return out
 
 
-def unknown_keys(data: object, version: str = ALPHA2) -> list[tuple]:
+def unknown_keys(data: JSONValue, version: str = ALPHA2) -> list[Path]:
     """Paths of the keys the schema of ``version`` does not know (naftiko extensions excepted)."""
-    found: list[tuple] = []
+    found: list[Path] = []
     for error in _validator(version).iter_errors(data):
         for leaf in _leaves(error):
             if leaf.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(leaf.instance, dict):

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import yaml
 
+from naftiko.document import JSONValue
 from naftiko.errors import Diagnostic, LoadError
 
+_Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader]
 try:  # the C composer is several times faster on big files
     _Loader = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on the libyaml build
     _Loader = yaml.SafeLoader
 
-Path = tuple  # tuple[str | int, ...]
+# Where a value sits in a document: the keys and list indexes leading to it from the root.
+Path: TypeAlias = tuple[str | int, ...]
 _constructor = yaml.constructor.SafeConstructor()
 
 
@@ -28,7 +32,7 @@ class Source:
     """A parsed YAML document plus the position of every value in it."""
 
     file: str
-    data: object
+    data: JSONValue
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     duplicates: list[Diagnostic] = field(default_factory=list)
@@ -50,12 +54,24 @@ class Source:
         return Diagnostic(self.file, line, col, message, severity)
 
 
+def value_at(data: JSONValue, path: Path) -> JSONValue:
+    """The value at ``path`` in ``data``, or None when the path leads nowhere."""
+    for part in path:
+        if isinstance(data, dict) and isinstance(part, str) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and -len(data) <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _scalar(node: yaml.ScalarNode) -> object:
-    value = _constructor.construct_object(node, deep=True)
+def _scalar(node: yaml.Node) -> JSONValue:
+    value: JSONValue = _constructor.construct_object(node, deep=True)
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()  # dates are labels in capability files, not values
     return value
@@ -95,7 +111,7 @@ def _count(node: yaml.Node, budget: _Budget, src: Source) -> bool:
     return False
 
 
-def _build(node: yaml.Node, path: Path, src: Source, budget: _Budget | None = None) -> object:
+def _build(node: yaml.Node, path: Path, src: Source, budget: _Budget | None = None) -> JSONValue:
     budget = budget or _Budget()
     outermost = _count(node, budget, src)
     try:
@@ -105,10 +121,10 @@ def _build(node: yaml.Node, path: Path, src: Source, budget: _Budget | None = No
             budget.expanding = None
 
 
-def _build_node(node: yaml.Node, path: Path, src: Source, budget: _Budget) -> object:
+def _build_node(node: yaml.Node, path: Path, src: Source, budget: _Budget) -> JSONValue:
     src.positions[path] = _mark(node)
     if isinstance(node, yaml.MappingNode):
-        result: dict = {}
+        result: dict[str, JSONValue] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 merged = _build(value_node, path, src, budget)

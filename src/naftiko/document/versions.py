@@ -21,10 +21,15 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeAlias
 
 from naftiko.errors import Diagnostic
-from naftiko.document.source import Path, Source
+from naftiko.document import JSONValue
+from naftiko.document.source import Path, Source, value_at
+
+# A named entity on its way through the rewrite: (its name, its value, its path in the source, whether
+# the source held it in a map keyed by name).
+_Named: TypeAlias = tuple[JSONValue, JSONValue, Path, bool]
 
 LIST_ERA = ("0.5", "1.0.0-alpha1", "1.0.0-alpha2")
 MAP_ERA = ("1.0.0-alpha3", "1.0.0-alpha4", "1.0.0-beta1", "1.0.0-beta2", "1.0.0-beta3", "1.0.0-beta4", "1.0.0-beta5")
@@ -120,8 +125,8 @@ class Normalised:
 
     @property
     def schema_version(self) -> str:
-        if self.known:
-            return self.version  # type: ignore[return-value]
+        if self.version is not None and self.known:
+            return self.version
         return LATEST if self.era == "map" else INTERNAL
 
     def banner(self) -> str:
@@ -142,7 +147,7 @@ class _Walk:
         self.origin: dict[Path, Path] = {}
         self.evidence = Evidence()
         self.invented: list[tuple[Path, str]] = []  # (path in the source, key invented for it)
-        self.data: dict[str, Any] = {}  # the rewritten document
+        self.data: dict[str, JSONValue] = {}  # the rewritten document
 
     # ------------------------------------------------------------ positions
 
@@ -153,7 +158,7 @@ class _Walk:
         if old in self.src.key_positions:
             self.key_positions[new] = self.src.key_positions[old]
 
-    def plain(self, value: Any, old: Path, new: Path) -> Any:
+    def plain(self, value: JSONValue, old: Path, new: Path) -> JSONValue:
         self.at(old, new)
         if isinstance(value, dict):
             return {k: self.plain(v, old + (k,), new + (k,)) for k, v in value.items()}
@@ -163,7 +168,7 @@ class _Walk:
 
     # ------------------------------------------------------------ kinds
 
-    def node(self, kind: str, value: Any, old: Path, new: Path) -> Any:
+    def node(self, kind: str, value: JSONValue, old: Path, new: Path) -> JSONValue:
         if not isinstance(value, dict) or kind == "plain":
             return self.plain(value, old, new)
         if kind == "expose":
@@ -176,7 +181,7 @@ class _Walk:
         renames = _RENAMES.get(kind, {})
         back = {b: a for a, b in renames.items()}
         self.at(old, new)
-        out: dict[str, Any] = {}
+        out: dict[str, JSONValue] = {}
         for key, child in value.items():
             internal = back[key] if key in back else str(key)
             if key in renames:
@@ -190,7 +195,7 @@ class _Walk:
             out[written] = self.container(container, child_kind, child, old + (key,), new + (written,), key)
         return out
 
-    def container(self, container: str, kind: str, value: Any, old: Path, new: Path, key: str) -> Any:
+    def container(self, container: str, kind: str, value: JSONValue, old: Path, new: Path, key: str) -> JSONValue:
         if container == "one":
             return self.node(kind, value, old, new)
         if container == "list" or (container == "outputs" and isinstance(value, list) and not _all_named(value)):
@@ -199,6 +204,7 @@ class _Walk:
             self.at(old, new)
             return [self.named_item(kind, v, old + (i,), new + (i,), False) for i, v in enumerate(value)]
         # named entities (and named output parameters)
+        items: list[_Named]
         if isinstance(value, dict):
             if value:
                 self.evidence.saw("map", old, f"'{key}' is a map keyed by name")
@@ -212,8 +218,8 @@ class _Walk:
         self.at(old, new)
         return self.as_map(kind, items, new) if self.to_map else self.as_list(kind, items, new)
 
-    def as_list(self, kind: str, items: list, new: Path) -> list:
-        out: list = []
+    def as_list(self, kind: str, items: list[_Named], new: Path) -> list[JSONValue]:
+        out: list[JSONValue] = []
         for i, (name, value, old, from_map) in enumerate(items):
             item = self.named_item(kind, value, old, new + (i,))
             if from_map and isinstance(item, dict):
@@ -226,8 +232,8 @@ class _Walk:
             out.append(item)
         return out
 
-    def as_map(self, kind: str, items: list, new: Path) -> dict:
-        out: dict = {}
+    def as_map(self, kind: str, items: list[_Named], new: Path) -> dict[str, JSONValue]:
+        out: dict[str, JSONValue] = {}
         for i, (name, value, old, _from_map) in enumerate(items):
             key = name if isinstance(name, (str, int)) and not isinstance(name, bool) else None
             key = str(key) if key is not None else None
@@ -240,23 +246,24 @@ class _Walk:
             out[key] = item
         return out
 
-    def named_item(self, kind: str, value: Any, old: Path, new: Path, named: bool = True) -> Any:
+    def named_item(self, kind: str, value: JSONValue, old: Path, new: Path, named: bool = True) -> JSONValue:
         if kind == "output":
             return self.output(value, old, new, named)
         return self.node(kind, value, old, new)
 
-    def output(self, value: Any, old: Path, new: Path, named: bool) -> Any:
+    def output(self, value: JSONValue, old: Path, new: Path, named: bool) -> JSONValue:
         """An output parameter: nested ``properties`` stay a map; ``items`` is one parameter
         (mapped arrays) or named parameters (orchestrated arrays: a list, then a map). Until alpha2
         the properties of a named parameter repeat their key as ``name``; since alpha3 they do not."""
         if not isinstance(value, dict):
             return self.plain(value, old, new)
         self.at(old, new)
-        out: dict[str, Any] = {}
+        out: dict[str, JSONValue] = {}
         for key, child in value.items():
             if key == "properties" and isinstance(child, dict):
                 self.at(old + (key,), new + (key,))
-                out[key] = {}
+                props: dict[str, JSONValue] = {}
+                out[key] = props
                 for k, v in child.items():
                     prop = self.output(v, old + (key, k), new + (key, k), named)
                     if named and isinstance(prop, dict) and "mapping" not in prop:
@@ -267,7 +274,7 @@ class _Walk:
                             at = self.src.key_positions.get(old + (key, k))
                             if at is not None:
                                 self.positions[new + (key, k, "name")] = self.key_positions[new + (key, k, "name")] = at
-                    out[key][k] = prop
+                    props[k] = prop
             elif key == "items" and (isinstance(child, list) or (isinstance(child, dict) and not _one_parameter(child))):
                 out[key] = self.container("outputs", "output", child, old + (key,), new + (key,), key)
             elif key == "items":
@@ -277,28 +284,30 @@ class _Walk:
         return out
 
 
-def _is_import(value: dict) -> bool:
+def _is_import(value: dict[str, JSONValue]) -> bool:
     return "import" in value and ("from" in value or "location" in value) and "baseUri" not in value
 
 
-def _all_named(items: list) -> bool:
+def _all_named(items: list[JSONValue]) -> bool:
     return bool(items) and all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in items)
 
 
-def _one_parameter(value: dict) -> bool:
+def _one_parameter(value: dict[str, JSONValue]) -> bool:
     """An ``items`` mapping is one parameter (mapped arrays) unless every value is a mapping and
     it has no ``type`` of its own: then it holds parameters keyed by name (orchestrated arrays)."""
     return not all(isinstance(v, dict) for v in value.values()) or ("type" in value and not isinstance(value["type"], dict))
 
 
-def _invent(kind: str, value: Any, index: int, taken: dict) -> str:
+def _invent(kind: str, value: JSONValue, index: int, taken: dict[str, JSONValue]) -> str:
     """A key for an item with no usable name: its method (REST operations) or its path (REST
     resources) when it has one, else ``item-N``; made unique among its siblings."""
     base, key = "item", f"item-{index + 1}"
-    if isinstance(value, dict) and isinstance(value.get("method"), str):
-        base = key = value["method"].lower()
-    elif isinstance(value, dict) and isinstance(value.get("path"), str):
-        base = key = re.sub(r"[^a-z0-9]+", "-", value["path"].lower()).strip("-") or "root"
+    method = value.get("method") if isinstance(value, dict) else None
+    path = value.get("path") if isinstance(value, dict) else None
+    if isinstance(method, str):
+        base = key = method.lower()
+    elif isinstance(path, str):
+        base = key = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "root"
     n = 1
     while key in taken:
         n += 1
@@ -306,14 +315,14 @@ def _invent(kind: str, value: Any, index: int, taken: dict) -> str:
     return key
 
 
-def _version_key(data: dict) -> tuple[str | None, Any]:
+def _version_key(data: dict[str, JSONValue]) -> tuple[str | None, JSONValue]:
     for key in ("ikanos", "naftiko"):
         if key in data:
             return key, data[key]
     return None, None
 
 
-def _external_refs(walk: _Walk, refs: Any, old: Path, new: Path) -> Any:
+def _external_refs(walk: _Walk, refs: JSONValue, old: Path, new: Path) -> JSONValue:
     """0.5 ``externalRefs`` → ``binds``: ``name`` → ``namespace``, ``uri`` → ``location``."""
     if not isinstance(refs, list):
         return walk.plain(refs, old, new)
@@ -324,7 +333,7 @@ def _external_refs(walk: _Walk, refs: Any, old: Path, new: Path) -> Any:
             out.append(walk.plain(ref, old + (i,), new + (i,)))
             continue
         walk.at(old + (i,), new + (i,))
-        bind: dict[str, Any] = {}
+        bind: dict[str, JSONValue] = {}
         for key, value in ref.items():
             target = {"name": "namespace", "uri": "location"}.get(str(key), str(key))
             if key in ("type", "resolution"):
@@ -340,7 +349,7 @@ def _rewrite(src: Source, to_map: bool, version_key: str, version: str) -> _Walk
     assert isinstance(data, dict)
     key, _ = _version_key(data)
     walk.at((), ())
-    out: dict[str, Any] = {version_key: version}
+    out: dict[str, JSONValue] = {version_key: version}
     if key is not None:
         walk.at((key,), (version_key,))
     for name, value in data.items():
@@ -400,7 +409,7 @@ def _disagreement(n: Normalised) -> list[Diagnostic]:
 
 @dataclass
 class Migrated:
-    data: dict
+    data: dict[str, JSONValue]
     source: Source  # the written shape, positions pointing into the author's file
     invented: list[Diagnostic]
     dropped: list[Diagnostic]
@@ -428,7 +437,7 @@ def migrate(n: Normalised, target: str) -> Migrated:
     invented: list[Diagnostic] = []
     if target == INTERNAL:
         assert isinstance(n.source.data, dict)
-        data: dict[str, Any] = {"naftiko": target, **copy.deepcopy(n.source.data)}
+        data: dict[str, JSONValue] = {"naftiko": target, **copy.deepcopy(n.source.data)}
         data["naftiko"] = target
         written = Source(n.source.file, data, n.source.positions, n.source.key_positions)
     elif target in MAP_ERA:
@@ -441,18 +450,10 @@ def migrate(n: Normalised, target: str) -> Migrated:
         if not unknown:
             break
         for path in unknown:
-            parent = _get(written.data, path[:-1])
+            parent = value_at(written.data, path[:-1])
             if isinstance(parent, dict) and path[-1] in parent:
                 dropped.append(written.diagnostic(path, f"dropped '{path[-1]}': {target} has no such field", "warning"))
                 del parent[path[-1]]
     assert isinstance(written.data, dict)
     return Migrated(written.data, written, invented, dropped)
 
-
-def _get(data: Any, path: Path) -> Any:
-    for part in path:
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
