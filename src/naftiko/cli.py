@@ -178,7 +178,7 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_LOAD_ERROR
     if options.several_files:
         consumes = {ns for p in plans for ns in p.consumers}
-        exposes = {getattr(a, "namespace", None) for p in plans for a in p.adapters}
+        exposes = {ns for p in plans for a in p.adapters if isinstance(ns := getattr(a, "namespace", None), str)}
         problems = unknown_overrides(options, consumes, exposes)
         if problems:
             return _usage_error("; ".join(problems))

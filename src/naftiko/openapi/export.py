@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any, TypeAlias
 
 import yaml
 
 from naftiko import __version__
-from naftiko.engine.simple import CallUnit, InputRef
+from naftiko.consumes.request import ParamSpec
+from naftiko.engine.forward import ForwardPlan
+from naftiko.engine.simple import Call, CallUnit, InputRef
 from naftiko.engine.mock import MockUnit
 from naftiko.engine.plan import (
+    InputSpec,
     Options,
     RestAdapterPlan,
     RestOperation,
@@ -47,11 +51,15 @@ _PROBLEMS = {
 }
 
 
+# An OpenAPI object under construction: JSON, with nested objects filled in field by field.
+OpenAPIObject: TypeAlias = dict[str, Any]
+
+
 class ExportError(Exception):
     """The file cannot be exported (for example: it has no REST adapter)."""
 
 
-def export_openapi(loaded: Loaded, adapter: str | None = None) -> dict:
+def export_openapi(loaded: Loaded, adapter: str | None = None) -> OpenAPIObject:
     """The OpenAPI 3.1 document (a plain dict) of the REST adapter named ``adapter``, or of the
     first REST adapter of the capability."""
     doc = loaded.document
@@ -61,17 +69,18 @@ def export_openapi(loaded: Loaded, adapter: str | None = None) -> dict:
     if adapter is None:
         spec = rests[0]
     else:
-        spec = next((e for e in rests if e.namespace == adapter), None)
-        if spec is None:
+        found = next((e for e in rests if e.namespace == adapter), None)
+        if found is None:
             known = ", ".join(e.namespace for e in rests)
             raise ExportError(f"{loaded.file}: no REST adapter '{adapter}' (REST adapters: {known})")
+        spec = found
     plan = compile_plan(loaded, Options(dry_run=True))  # binds become placeholders: nothing is sent
     rest = next(a for a in plan.adapters if isinstance(a, RestAdapterPlan) and a.namespace == spec.namespace)
     return _Exporter(doc, spec, rest).document()
 
 
 class _Exporter:
-    def __init__(self, doc: m.Document, spec: m.ExposesRest, plan: RestAdapterPlan):
+    def __init__(self, doc: m.Document, spec: m.ExposesRest, plan: RestAdapterPlan) -> None:
         self.doc = doc
         self.spec = spec
         self.plan = plan
@@ -80,9 +89,9 @@ class _Exporter:
             f"{a.namespace}.{f.name}": f for a in (doc.capability.aggregates if doc.capability else []) for f in a.functions
         }
 
-    def document(self) -> dict:
+    def document(self) -> OpenAPIObject:
         info = self.doc.info or m.Info()
-        out: dict = {
+        out: OpenAPIObject = {
             "openapi": OPENAPI_VERSION,
             "info": {
                 "title": info.label or self.spec.namespace,
@@ -97,13 +106,13 @@ class _Exporter:
         if tags:
             out["tags"] = tags
         security = self._security_scheme()
-        paths: dict = {}
+        paths: OpenAPIObject = {}
         for route in self.plan.routes:
             path, item = self._path_item(route, security is not None)
             if item:
                 paths.setdefault(path, {}).update(item)
         out["paths"] = paths
-        components: dict = {"schemas": {"Problem": dict(_PROBLEM_SCHEMA)}, "responses": _problem_responses(security is not None)}
+        components: OpenAPIObject = {"schemas": {"Problem": dict(_PROBLEM_SCHEMA)}, "responses": _problem_responses(security is not None)}
         if security is not None:
             components["securitySchemes"] = {"inbound": security}
             out["security"] = [{"inbound": []}]
@@ -120,19 +129,19 @@ class _Exporter:
             address = f"[{address}]"
         return f"http://{address}:{self.plan.port}"
 
-    def _tags(self) -> list[dict]:
-        tags: list[dict] = []
+    def _tags(self) -> list[OpenAPIObject]:
+        tags: list[OpenAPIObject] = []
         seen: set[str] = set()
         for res in self.spec.resources:
             if res.name and res.name not in seen and res.operations:
                 seen.add(res.name)
-                tag = {"name": res.name}
+                tag: OpenAPIObject = {"name": res.name}
                 if res.description or res.label:
                     tag["description"] = res.description or res.label
                 tags.append(tag)
         return tags
 
-    def _security_scheme(self) -> dict | None:
+    def _security_scheme(self) -> OpenAPIObject | None:
         auth = self.spec.authentication
         if auth is None:
             return None
@@ -154,23 +163,25 @@ class _Exporter:
     def _resources(self, route: RestRoute) -> list[m.ExposedResource]:
         return [r for r in self.spec.resources if r.path == route.path]
 
-    def _path_item(self, route: RestRoute, secured: bool) -> tuple[str, dict]:
+    def _path_item(self, route: RestRoute, secured: bool) -> tuple[str, OpenAPIObject]:
         raw = route.path if route.path.startswith("/") else "/" + route.path
         names = [(mt.group(1) or mt.group(2)).strip() for mt in PATH_PLACEHOLDER.finditer(raw)]
         path = PATH_PLACEHOLDER.sub(lambda mt: "{" + (mt.group(1) or mt.group(2)).strip() + "}", raw)
         resources = self._resources(route)
-        item: dict = {}
+        item: OpenAPIObject = {}
         for method, operation in route.operations.items():
             op_spec, res_spec = self._operation_spec(resources, method)
             name = op_spec.name if op_spec is not None and op_spec.name else f"{method.lower()}-{_slug(path)}"
             item[method.lower()] = self._operation(name, operation, op_spec, res_spec, names, route, secured)
-        if route.forward is not None:
+        if isinstance(route.forward, ForwardPlan):
             for method in _FORWARD_METHODS:
                 if method.upper() not in route.operations:
-                    item[method] = self._forward(route, method, names, path, secured)
+                    item[method] = self._forward(route.forward, method, names, path, secured)
         return path, item
 
-    def _operation_spec(self, resources, method: str) -> tuple[m.ExposedOperation | None, m.ExposedResource | None]:
+    def _operation_spec(
+        self, resources: list[m.ExposedResource], method: str
+    ) -> tuple[m.ExposedOperation | None, m.ExposedResource | None]:
         for res in resources:
             for op in res.operations:
                 if op.method == method:
@@ -193,8 +204,17 @@ class _Exporter:
         self.operation_ids.add(candidate)
         return candidate
 
-    def _operation(self, name: str, operation: RestOperation, spec, res, names: list[str], route: RestRoute, secured: bool) -> dict:
-        out: dict = {"operationId": self._operation_id(name)}
+    def _operation(
+        self,
+        name: str,
+        operation: RestOperation,
+        spec: m.ExposedOperation | None,
+        res: m.ExposedResource | None,
+        names: list[str],
+        route: RestRoute,
+        secured: bool,
+    ) -> OpenAPIObject:
+        out: OpenAPIObject = {"operationId": self._operation_id(name)}
         summary, description = _words(spec, res)
         if summary:
             out["summary"] = summary
@@ -212,33 +232,35 @@ class _Exporter:
 
     # ------------------------------------------------------------------ parameters
 
-    def _parameters(self, operation: RestOperation, names: list[str], route: RestRoute) -> tuple[list[dict], dict | None]:
-        params: list[dict] = []
+    def _parameters(
+        self, operation: RestOperation, names: list[str], route: RestRoute
+    ) -> tuple[list[OpenAPIObject], OpenAPIObject | None]:
+        params: list[OpenAPIObject] = []
         taken: set[str] = set()  # normalised names already described
         declared = {i.name: i for i in operation.inputs}
         fed = _fed_params(operation.unit)
         last = len(names) - 1
         for i, name in enumerate(names):
-            spec = declared.get(name) or next((d for d in operation.inputs if normalise(d.name) == normalise(name)), None)
+            spec: InputSpec | ParamSpec | None = declared.get(name) or next((d for d in operation.inputs if normalise(d.name) == normalise(name)), None)
             spec = spec or fed.get(normalise(name))  # else the consumed parameter it feeds
             description = spec.description if spec and spec.description else None
             if route.forward is not None and i == last:
                 description = (description + " " if description else "") + "The rest of the path: it may span several segments."
-            pattern = getattr(spec, "pattern", None)
+            pattern = spec.pattern if isinstance(spec, InputSpec) else None
             params.append(_param(name, "path", spec.type if spec else None, True, description, pattern))
             taken.add(normalise(name))
-        body: dict | None = None
-        for spec in operation.inputs:
-            if spec.location == "body":
-                body = _request_body(spec.type, spec.description, spec.required)
+        body: OpenAPIObject | None = None
+        for declared_spec in operation.inputs:
+            if declared_spec.location == "body":
+                body = _request_body(declared_spec.type, declared_spec.description, declared_spec.required)
                 continue
-            if normalise(spec.name) in taken:
+            if normalise(declared_spec.name) in taken:
                 continue
-            location = spec.location if spec.location in _SIMPLE_LOCATIONS else "query"
-            if location == "header" and spec.name.lower() in _RESERVED_HEADERS:
+            location = declared_spec.location if declared_spec.location in _SIMPLE_LOCATIONS else "query"
+            if location == "header" and declared_spec.name.lower() in _RESERVED_HEADERS:
                 continue
-            taken.add(normalise(spec.name))
-            params.append(_param(spec.name, location, spec.type, spec.required, spec.description, spec.pattern))
+            taken.add(normalise(declared_spec.name))
+            params.append(_param(declared_spec.name, location, declared_spec.type, declared_spec.required, declared_spec.description, declared_spec.pattern))
         if not any(s.location != "path" for s in operation.inputs):
             inferred, inferred_body = _infer(operation.unit, taken)
             params.extend(inferred)
@@ -247,7 +269,9 @@ class _Exporter:
 
     # ------------------------------------------------------------------ responses
 
-    def _responses(self, operation: RestOperation, spec, has_body: bool, secured: bool) -> dict:
+    def _responses(
+        self, operation: RestOperation, spec: m.ExposedOperation | None, has_body: bool, secured: bool
+    ) -> OpenAPIObject:
         schema = _result_schema(spec, operation.unit)
         if schema is None:
             ok = {
@@ -256,7 +280,7 @@ class _Exporter:
             }
         else:
             ok = {"description": "Success.", "content": {"application/json": {"schema": schema}}}
-        responses: dict = {"200": ok}
+        responses: OpenAPIObject = {"200": ok}
         codes = ["400", "404", "405", "413", "502", "504"] if has_body else ["400", "404", "405", "502", "504"]
         if secured:
             codes.insert(0, "401")
@@ -268,8 +292,8 @@ class _Exporter:
         }
         return responses
 
-    def _forward(self, route: RestRoute, method: str, names: list[str], path: str, secured: bool) -> dict:
-        target = route.forward.namespace
+    def _forward(self, forward: ForwardPlan, method: str, names: list[str], path: str, secured: bool) -> OpenAPIObject:
+        target = forward.namespace
         params = [
             _param(name, "path", "string", True, "The rest of the path: it may span several segments." if i == len(names) - 1 else None)
             for i, name in enumerate(names)
@@ -305,10 +329,10 @@ def _slug(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", path).strip("-").lower() or "root"
 
 
-def _words(spec, res) -> tuple[str | None, str | None]:
+def _words(spec: m.ExposedOperation | None, res: m.ExposedResource | None) -> tuple[str | None, str | None]:
     """Summary: the label, else the first sentence of the description; description: the rest."""
-    label = getattr(spec, "label", None)
-    description = getattr(spec, "description", None)
+    label = spec.label if spec is not None else None
+    description = spec.description if spec is not None else None
     if not label and not description and res is not None:
         label, description = res.label, res.description
     if label:
@@ -320,8 +344,8 @@ def _words(spec, res) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _schema_for(type_: str | None, pattern: str | None = None) -> dict:
-    schema: dict = {"type": type_} if type_ else {}
+def _schema_for(type_: str | None, pattern: str | None = None) -> OpenAPIObject:
+    schema: OpenAPIObject = {"type": type_} if type_ else {}
     if type_ == "array":
         schema["items"] = {"type": "string"}
     if pattern and type_ in (None, "string"):
@@ -329,8 +353,10 @@ def _schema_for(type_: str | None, pattern: str | None = None) -> dict:
     return schema
 
 
-def _param(name: str, location: str, type_: str | None, required: bool, description: str | None, pattern: str | None = None) -> dict:
-    param: dict = {"name": name, "in": location}
+def _param(
+    name: str, location: str, type_: str | None, required: bool, description: str | None, pattern: str | None = None
+) -> OpenAPIObject:
+    param: OpenAPIObject = {"name": name, "in": location}
     if description:
         param["description"] = description
     if required or location == "path":
@@ -341,20 +367,28 @@ def _param(name: str, location: str, type_: str | None, required: bool, descript
     return param
 
 
-def _request_body(type_: str | None, description: str | None, required: bool, properties: dict | None = None) -> dict:
-    schema: dict = {"type": type_ or "object"}
+def _request_body(
+    type_: str | None, description: str | None, required: bool, properties: OpenAPIObject | None = None
+) -> OpenAPIObject:
+    schema: OpenAPIObject = {"type": type_ or "object"}
     if properties and schema["type"] == "object":
         schema["properties"] = properties
-    body: dict = {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+    body: OpenAPIObject = {"required": bool(required), "content": {"application/json": {"schema": schema}}}
     if description:
         body["description"] = description
     return body
 
 
-def _input_refs(unit) -> list[tuple[InputRef, object]]:
+def _calls(unit: object) -> list[Call]:
+    """The consumed operations a unit calls (mapped and orchestrated units; a mock calls none)."""
+    calls: list[Call] = getattr(unit, "calls", [])
+    return calls
+
+
+def _input_refs(unit: object) -> list[tuple[InputRef, ParamSpec | None]]:
     """Every ``ns.name`` reference the unit reads, with the consumed parameter it feeds (or None)."""
-    refs: list[tuple[InputRef, object]] = []
-    for call in getattr(unit, "calls", []):
+    refs: list[tuple[InputRef, ParamSpec | None]] = []
+    for call in _calls(unit):
         params = call.target.request.params
         refs += [(v, params.get(k)) for k, v in call.with_ if isinstance(v, InputRef)]
     if isinstance(unit, StepsUnit):
@@ -365,26 +399,26 @@ def _input_refs(unit) -> list[tuple[InputRef, object]]:
     return refs
 
 
-def _fed_params(unit) -> dict:
+def _fed_params(unit: object) -> dict[str, ParamSpec]:
     """Normalised input name → the consumed parameter it feeds (by ``with`` or by name)."""
-    out: dict = {}
+    out: dict[str, ParamSpec] = {}
     for ref, spec in _input_refs(unit):
         if spec is not None:
             out.setdefault(normalise(ref.path[0]), spec)
-    for call in getattr(unit, "calls", []):
+    for call in _calls(unit):
         for name, spec in call.target.request.params.items():
             out.setdefault(normalise(name), spec)
     return out
 
 
-def _infer(unit, taken: set[str]) -> tuple[list[dict], dict | None]:
+def _infer(unit: object, taken: set[str]) -> tuple[list[OpenAPIObject], OpenAPIObject | None]:
     """Query/header/cookie parameters and a body for an operation that declares no inputs."""
-    params: list[dict] = []
-    body_props: dict = {}
-    body_spec = None
+    params: list[OpenAPIObject] = []
+    body_props: OpenAPIObject = {}
+    body_spec: ParamSpec | None = None
     takes_body = False
 
-    def add(name: str, spec, location: str | None = None) -> None:
+    def add(name: str, spec: ParamSpec | None, location: str | None = None) -> None:
         if normalise(name) in taken:
             return
         where = location or (spec.location if spec is not None and spec.location in _SIMPLE_LOCATIONS else "query")
@@ -403,7 +437,7 @@ def _infer(unit, taken: set[str]) -> tuple[list[dict], dict | None]:
                 body_spec = body_spec or spec
             continue
         add(ref.path[0], spec)
-    for call in getattr(unit, "calls", []):
+    for call in _calls(unit):
         fed = {k for k, _ in call.with_}
         for name, spec in call.target.request.params.items():
             if name in fed or spec.value is not MISSING:
@@ -426,8 +460,8 @@ def _infer(unit, taken: set[str]) -> tuple[list[dict], dict | None]:
     return params, body
 
 
-def _output_schema(p: m.OutputParameter) -> dict:
-    schema: dict = {}
+def _output_schema(p: m.OutputParameter) -> OpenAPIObject:
+    schema: OpenAPIObject = {}
     if p.type:
         schema["type"] = p.type
     if p.description:
@@ -450,7 +484,7 @@ def _output_schema(p: m.OutputParameter) -> dict:
     return schema
 
 
-def _result_schema(spec, unit) -> dict | None:
+def _result_schema(spec: m.ExposedOperation | None, unit: object) -> OpenAPIObject | None:
     """The 200 body schema from declared outputs (mapped, orchestrated or mock); for steps
     without outputs, an object keyed by the mappings' targets; None when the upstream answer
     passes through as it came."""
@@ -484,7 +518,7 @@ _PROBLEM_SCHEMA = {
 }
 
 
-def _problem_responses(secured: bool) -> dict:
+def _problem_responses(secured: bool) -> OpenAPIObject:
     ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     out = {name: {"description": text, "content": ref} for name, text in _PROBLEMS.values()}
     if secured:
@@ -495,15 +529,15 @@ def _problem_responses(secured: bool) -> dict:
 class _PlainDumper(yaml.SafeDumper):
     """No ``&id001`` anchors: shared sub-documents are written out each time."""
 
-    def ignore_aliases(self, data) -> bool:
+    def ignore_aliases(self, data: object) -> bool:
         return True
 
 
-def dump_yaml(data: dict) -> str:
+def dump_yaml(data: OpenAPIObject) -> str:
     return yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=110)
 
 
-def render(document: dict, output: str | None) -> str:
+def render(document: OpenAPIObject, output: str | None) -> str:
     """JSON when ``output`` ends in ``.json``, YAML otherwise (and on stdout)."""
     if output and output.lower().endswith(".json"):
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
