@@ -14,7 +14,9 @@ import sys
 from typing import TextIO
 
 from naftiko import __version__
-
+from naftiko.document.loader import load
+from naftiko.engine.plan import Options, Plan, compile_plan, unknown_overrides
+from naftiko.errors import Diagnostic, LoadError
 from naftiko.exposes.control import client as control_client
 from naftiko.exposes.http.limits import (
     DEFAULT_BODY_TIMEOUT,
@@ -27,9 +29,6 @@ from naftiko.exposes.http.limits import (
     DEFAULT_MAX_URL_BYTES,
     InboundLimits,
 )
-from naftiko.engine.plan import Options, Plan, compile_plan, unknown_overrides
-from naftiko.errors import Diagnostic, LoadError
-from naftiko.document.loader import load
 
 EXIT_LOAD_ERROR = 2
 MAX_WARNINGS_ON_SERVE = 3

@@ -6,4 +6,4 @@ SPEC_VERSION = "1.0.0-alpha2"
 
 # A value as YAML or JSON gives it once parsed: what capability files, their imports and upstream
 # JSON bodies are made of (mapping keys are strings: the YAML reader turns scalar keys into strings).
-JSONValue: TypeAlias = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+JSONValue: TypeAlias = str | int | float | bool | list["JSONValue"] | dict[str, "JSONValue"] | None

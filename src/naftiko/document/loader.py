@@ -19,14 +19,13 @@ from typing import TypeGuard
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from naftiko.errors import Diagnostic, LoadError
-from naftiko.document import SPEC_VERSION, JSONValue
-from naftiko.document import schema as spec_schema
-from naftiko.document import versions
-from naftiko.document.model import Document
 from naftiko.binds.resolve import resolve_location
+from naftiko.document import SPEC_VERSION, JSONValue, versions
+from naftiko.document import schema as spec_schema
+from naftiko.document.model import Document
 from naftiko.document.source import Path as DataPath
 from naftiko.document.source import Source, read_source
+from naftiko.errors import Diagnostic, LoadError
 
 _KIND_FIELDS = {"type"}
 
@@ -55,9 +54,9 @@ def _data_path(data: JSONValue, loc: Sequence[str | int]) -> DataPath:
             node = node[part]
             path.append(part)
         elif isinstance(node, dict) and part == "in_" and "in" in node:
-            node, path = node["in"], path + ["in"]
+            node, path = node["in"], [*path, "in"]
         elif isinstance(node, dict) and isinstance(part, str) and part.rstrip("_") in node:
-            node, path = node[part.rstrip("_")], path + [part.rstrip("_")]
+            node, path = node[part.rstrip("_")], [*path, part.rstrip("_")]
     return tuple(path)
 
 
@@ -100,7 +99,7 @@ def validate_model(source: Source, strict: bool = False) -> Document:
         for err in exc.errors(include_url=False):
             path = _data_path(source.data, err["loc"])
             if err["type"] == "union_tag_invalid":  # point at the offending `type:` itself
-                path = path + ((err.get("ctx") or {}).get("discriminator", "type").strip("'"),)
+                path = (*path, (err.get("ctx") or {}).get("discriminator", "type").strip("'"))
             message = _message(err, path)
             if strict:  # every --strict error names its JSON path, like the schema's
                 message += " (at $" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path) + ")"
@@ -139,7 +138,7 @@ def load_source(source: Source, *, strict: bool = False) -> Loaded:
 
 def _with_banner(n: versions.Normalised, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     """Name the file's version before structural messages, unless it is the internal one."""
-    if n.key == "naftiko" and n.version == SPEC_VERSION or not isinstance(n.original.data, dict):
+    if (n.key == "naftiko" and n.version == SPEC_VERSION) or not isinstance(n.original.data, dict):
         return diagnostics
     return [n.original.diagnostic((n.key,) if n.key else (), n.banner(), "note"), *diagnostics]
 
@@ -220,12 +219,12 @@ def inline_imports(source: Source) -> list[Diagnostic]:
         for i, entry in enumerate(entries):
             if not _is_import(entry):
                 continue
-            found = _import_entry(source, path + (i,), entry, path[-1], base, cache, problems)
+            found = _import_entry(source, (*path, i), entry, path[-1], base, cache, problems)
             if found is None:
                 continue
             entries[i] = found
-            for inner in _paths(found, path + (i,)):  # the inlined entry answers at the import line
-                source.positions.setdefault(inner, source.locate(path + (i,)))
+            for inner in _paths(found, (*path, i)):  # the inlined entry answers at the import line
+                source.positions.setdefault(inner, source.locate((*path, i)))
     return problems
 
 
@@ -245,7 +244,7 @@ def _import_entry(
     file = resolve_location(raw, base) if "://" in raw else (base / raw).resolve()
     if file not in cache:
         if not file.is_file():
-            problems.append(source.diagnostic(at + ("from",), f"imported file not found: {file}"))
+            problems.append(source.diagnostic((*at, "from"), f"imported file not found: {file}"))
             return None
         try:
             cache[file] = versions.normalise(read_source(str(file))).source.data
@@ -255,7 +254,7 @@ def _import_entry(
     leaf = cache[file]
     candidates = _section(leaf, section) if isinstance(leaf, dict) else []
     if any(_is_import(c) for c in candidates):
-        problems.append(source.diagnostic(at + ("from",), f"{raw} imports entries itself: imported files must be leaves"))
+        problems.append(source.diagnostic((*at, "from"), f"{raw} imports entries itself: imported files must be leaves"))
         return None
     for candidate in candidates:
         if isinstance(candidate, dict) and candidate.get("namespace") == entry["import"]:
@@ -264,7 +263,7 @@ def _import_entry(
                 copied["namespace"] = entry["as"]
             return copied
     names = ", ".join(str(c.get("namespace")) for c in candidates if isinstance(c, dict)) or "none"
-    problems.append(source.diagnostic(at + ("import",), f"{raw} has no {section} namespace '{entry['import']}' (found: {names})"))
+    problems.append(source.diagnostic((*at, "import"), f"{raw} has no {section} namespace '{entry['import']}' (found: {names})"))
     return None
 
 
@@ -272,10 +271,10 @@ def _paths(value: JSONValue, path: DataPath) -> Iterator[DataPath]:
     yield path
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _paths(v, path + (k,))
+            yield from _paths(v, (*path, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _paths(v, path + (i,))
+            yield from _paths(v, (*path, i))
 
 
 def _refused(source: Source) -> list[Diagnostic]:
@@ -289,7 +288,7 @@ def _refused(source: Source) -> list[Diagnostic]:
         for i, entry in enumerate(entries):
             if isinstance(entry, dict) and "tunnel" in entry:
                 out.append(source.diagnostic(
-                    where + (i, "tunnel"),
+                    (*where, i, "tunnel"),
                     f"consumes '{entry.get('namespace')}': a Ziti 'tunnel' is not supported: naftiko has no Ziti client "
                     "(the OpenZiti Python SDK, PyPI 'openziti', is not bundled); reach the API over the network, "
                     "or through a Ziti tunneller running beside naftiko, and remove 'tunnel'",

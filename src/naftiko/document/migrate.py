@@ -14,11 +14,10 @@ import sys
 
 import yaml
 
-from naftiko.errors import LoadError
-from naftiko.document import JSONValue
+from naftiko.document import JSONValue, versions
 from naftiko.document import schema as spec_schema
-from naftiko.document import versions
 from naftiko.document.source import read_source
+from naftiko.errors import LoadError
 
 EXIT_LOAD_ERROR = 2
 _COMMENT = re.compile(r"(^|\s)#", re.MULTILINE)

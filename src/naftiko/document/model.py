@@ -88,7 +88,7 @@ class AuthOAuth2(Node):
 
 
 Authentication = Annotated[
-    Union[AuthBasic, AuthApiKey, AuthBearer, AuthDigest, AuthOAuth2], Field(discriminator="type")
+    AuthBasic | AuthApiKey | AuthBearer | AuthDigest | AuthOAuth2, Field(discriminator="type")
 ]
 
 
@@ -143,7 +143,7 @@ class AuthCustomToken(_AuthExtension):
 
 
 ConsumesAuthentication = Annotated[
-    Union[AuthBasic, AuthApiKey, AuthBearer, AuthDigest, AuthOAuth2Client, AuthCustomToken],
+    AuthBasic | AuthApiKey | AuthBearer | AuthDigest | AuthOAuth2Client | AuthCustomToken,
     Field(discriminator="type"),
 ]
 
@@ -184,8 +184,8 @@ class OutputParameter(Node):
     value: Any = None
     mapping: str | None = None
     const: Any = None
-    properties: dict[str, "OutputParameter"] | None = None
-    items: Union["OutputParameter", list["OutputParameter"], None] = None
+    properties: dict[str, OutputParameter] | None = None
+    items: OutputParameter | list[OutputParameter] | None = None
     maxLength: int | None = None
     description: str | None = None
 
@@ -209,7 +209,7 @@ class RequestBodyTyped(Node):
     type: Literal["json", "text", "xml", "sparql", "formUrlEncoded", "multipartForm", "form"]  # form: EXT = formUrlEncoded
     data: Any = None
     # naftiko extensions (docs/reference.md): OpenAPI styles of form fields, and the Content-Type sent
-    encoding: dict[str, "FieldEncoding"] | None = None
+    encoding: dict[str, FieldEncoding] | None = None
     contentType: str | None = None
 
 
@@ -320,7 +320,7 @@ def _consumes_kind(value: object) -> str:
 
 
 ConsumesEntry = Annotated[
-    Union[Annotated[ConsumesHttp, Tag("http")], Annotated[ImportedConsumesHttp, Tag("imported")]],
+    Annotated[ConsumesHttp, Tag("http")] | Annotated[ImportedConsumesHttp, Tag("imported")],
     Discriminator(_consumes_kind),
 ]
 
@@ -354,7 +354,7 @@ class StepScript(Node):
     with_: dict[str, Any] | None = Field(None, alias="with")
 
 
-OperationStep = Annotated[Union[StepCall, StepLookup, StepScript], Field(discriminator="type")]
+OperationStep = Annotated[StepCall | StepLookup | StepScript, Field(discriminator="type")]
 
 
 class StepOutputMapping(Node):
@@ -546,7 +546,7 @@ class ControlManagementSpec(Node):
     info: bool = False
     reload: bool = False
     validate_: bool = Field(False, alias="validate")
-    logs: Union[bool, dict[str, Any]] = False
+    logs: bool | dict[str, Any] = False
     scripting: ScriptingManagementSpec | None = None
 
 
@@ -567,7 +567,7 @@ class ExposesControl(Node):
     observability: ObservabilitySpec | None = None
 
 
-Exposes = Annotated[Union[ExposesRest, ExposesMcp, ExposesSkill, ExposesControl], Field(discriminator="type")]
+Exposes = Annotated[ExposesRest | ExposesMcp | ExposesSkill | ExposesControl, Field(discriminator="type")]
 
 
 # ---------------------------------------------------------------- document

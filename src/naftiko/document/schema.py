@@ -17,10 +17,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from naftiko.errors import Diagnostic
 from naftiko.document import JSONValue
 from naftiko.document.source import Path, Source, value_at
-
+from naftiko.errors import Diagnostic
 
 ALPHA2 = "1.0.0-alpha2"
 
@@ -120,7 +119,7 @@ def check(source: Source, severity: str, version: str = ALPHA2, skip: frozenset[
         path = tuple(leaf.absolute_path)
         if leaf.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(leaf.instance, dict):
             # One warning per unknown key, at the key itself.
-            found = [(path + (k,), f"unknown field '{k}'") for k in _QUOTED.findall(leaf.message) if k in leaf.instance]
+            found = [((*path, k), f"unknown field '{k}'") for k in _QUOTED.findall(leaf.message) if k in leaf.instance]
         else:
             found = [(path, leaf.message)]
         for where, message in found:
@@ -141,7 +140,7 @@ def unknown_keys(data: JSONValue, version: str = ALPHA2) -> list[Path]:
         for leaf in _leaves(error):
             if leaf.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(leaf.instance, dict):
                 for key in _QUOTED.findall(leaf.message):
-                    where = tuple(leaf.absolute_path) + (key,)
+                    where = (*tuple(leaf.absolute_path), key)
                     if key in leaf.instance and not _is_extension(where, data) and where not in found:
                         found.append(where)
     return found

@@ -133,7 +133,7 @@ def _build_node(node: yaml.Node, path: Path, src: Source, budget: _Budget) -> JS
                         for k, v in item.items():
                             result.setdefault(k, v)
                 continue
-            key = _build(key_node, path + ("<key>",), src, budget)
+            key = _build(key_node, (*path, "<key>"), src, budget)
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 line, col = _mark(key_node)
                 raise LoadError([Diagnostic(src.file, line, col, "mapping keys must be scalars")])
@@ -143,12 +143,12 @@ def _build_node(node: yaml.Node, path: Path, src: Source, budget: _Budget) -> JS
                 src.duplicates.append(
                     Diagnostic(src.file, line, col, f"duplicate key {key!r}; the last one wins", "warning")
                 )
-            src.key_positions[path + (key,)] = _mark(key_node)
-            result[key] = _build(value_node, path + (key,), src, budget)
-        src.positions.pop(path + ("<key>",), None)
+            src.key_positions[(*path, key)] = _mark(key_node)
+            result[key] = _build(value_node, (*path, key), src, budget)
+        src.positions.pop((*path, "<key>"), None)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, path + (i,), src, budget) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), src, budget) for i, item in enumerate(node.value)]
     return _scalar(node)
 
 

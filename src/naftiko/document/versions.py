@@ -23,9 +23,9 @@ import re
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from naftiko.errors import Diagnostic
 from naftiko.document import JSONValue
 from naftiko.document.source import Path, Source, value_at
+from naftiko.errors import Diagnostic
 
 # A named entity on its way through the rewrite: (its name, its value, its path in the source, whether
 # the source held it in a map keyed by name).
@@ -161,9 +161,9 @@ class _Walk:
     def plain(self, value: JSONValue, old: Path, new: Path) -> JSONValue:
         self.at(old, new)
         if isinstance(value, dict):
-            return {k: self.plain(v, old + (k,), new + (k,)) for k, v in value.items()}
+            return {k: self.plain(v, (*old, k), (*new, k)) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.plain(v, old + (i,), new + (i,)) for i, v in enumerate(value)]
+            return [self.plain(v, (*old, i), (*new, i)) for i, v in enumerate(value)]
         return value
 
     # ------------------------------------------------------------ kinds
@@ -185,14 +185,14 @@ class _Walk:
         for key, child in value.items():
             internal = back[key] if key in back else str(key)
             if key in renames:
-                self.evidence.saw("list", old + (key,), f"'{key}'")
+                self.evidence.saw("list", (*old, key), f"'{key}'")
             elif key in back:
-                self.evidence.saw("map", old + (key,), f"'{key}'")
+                self.evidence.saw("map", (*old, key), f"'{key}'")
             written: str = renames.get(internal, internal) if self.to_map else internal
             if written in out:  # both spellings given: the one in the target syntax wins
                 continue
             container, child_kind = fields.get(internal, ("one", "plain"))
-            out[written] = self.container(container, child_kind, child, old + (key,), new + (written,), key)
+            out[written] = self.container(container, child_kind, child, (*old, key), (*new, written), key)
         return out
 
     def container(self, container: str, kind: str, value: JSONValue, old: Path, new: Path, key: str) -> JSONValue:
@@ -202,17 +202,17 @@ class _Walk:
             if not isinstance(value, list):
                 return self.plain(value, old, new)
             self.at(old, new)
-            return [self.named_item(kind, v, old + (i,), new + (i,), False) for i, v in enumerate(value)]
+            return [self.named_item(kind, v, (*old, i), (*new, i), False) for i, v in enumerate(value)]
         # named entities (and named output parameters)
         items: list[_Named]
         if isinstance(value, dict):
             if value:
                 self.evidence.saw("map", old, f"'{key}' is a map keyed by name")
-            items = [(k, v, old + (k,), True) for k, v in value.items()]
+            items = [(k, v, (*old, k), True) for k, v in value.items()]
         elif isinstance(value, list):
             if value:
                 self.evidence.saw("list", old, f"'{key}' is a list")
-            items = [(v.get("name") if isinstance(v, dict) else None, v, old + (i,), False) for i, v in enumerate(value)]
+            items = [(v.get("name") if isinstance(v, dict) else None, v, (*old, i), False) for i, v in enumerate(value)]
         else:
             return self.plain(value, old, new)
         self.at(old, new)
@@ -221,14 +221,14 @@ class _Walk:
     def as_list(self, kind: str, items: list[_Named], new: Path) -> list[JSONValue]:
         out: list[JSONValue] = []
         for i, (name, value, old, from_map) in enumerate(items):
-            item = self.named_item(kind, value, old, new + (i,))
+            item = self.named_item(kind, value, old, (*new, i))
             if from_map and isinstance(item, dict):
                 item = {"name": name, **{k: v for k, v in item.items() if k != "name"}}
                 key_at = self.src.key_positions.get(old)
                 if key_at is not None:
-                    self.positions[new + (i, "name")] = key_at
-                    self.key_positions[new + (i, "name")] = key_at
-                    self.key_positions[new + (i,)] = key_at
+                    self.positions[(*new, i, "name")] = key_at
+                    self.key_positions[(*new, i, "name")] = key_at
+                    self.key_positions[(*new, i)] = key_at
             out.append(item)
         return out
 
@@ -240,7 +240,7 @@ class _Walk:
             if key is None or key in out:
                 key = _invent(kind, value, i, out)
                 self.invented.append((old, key))
-            item = self.named_item(kind, value, old, new + (key,))
+            item = self.named_item(kind, value, old, (*new, key))
             if isinstance(item, dict):
                 item.pop("name", None)
             out[key] = item
@@ -261,26 +261,26 @@ class _Walk:
         out: dict[str, JSONValue] = {}
         for key, child in value.items():
             if key == "properties" and isinstance(child, dict):
-                self.at(old + (key,), new + (key,))
+                self.at((*old, key), (*new, key))
                 props: dict[str, JSONValue] = {}
                 out[key] = props
                 for k, v in child.items():
-                    prop = self.output(v, old + (key, k), new + (key, k), named)
+                    prop = self.output(v, (*old, key, k), (*new, key, k), named)
                     if named and isinstance(prop, dict) and "mapping" not in prop:
                         if self.to_map and prop.get("name") == k:
                             del prop["name"]
                         elif not self.to_map and "name" not in prop:
                             prop = {"name": k, **prop}
-                            at = self.src.key_positions.get(old + (key, k))
+                            at = self.src.key_positions.get((*old, key, k))
                             if at is not None:
-                                self.positions[new + (key, k, "name")] = self.key_positions[new + (key, k, "name")] = at
+                                self.positions[(*new, key, k, "name")] = self.key_positions[(*new, key, k, "name")] = at
                     props[k] = prop
             elif key == "items" and (isinstance(child, list) or (isinstance(child, dict) and not _one_parameter(child))):
-                out[key] = self.container("outputs", "output", child, old + (key,), new + (key,), key)
+                out[key] = self.container("outputs", "output", child, (*old, key), (*new, key), key)
             elif key == "items":
-                out[key] = self.output(child, old + (key,), new + (key,), False)
+                out[key] = self.output(child, (*old, key), (*new, key), False)
             else:
-                out[key] = self.plain(child, old + (key,), new + (key,))
+                out[key] = self.plain(child, (*old, key), (*new, key))
         return out
 
 
@@ -330,15 +330,15 @@ def _external_refs(walk: _Walk, refs: JSONValue, old: Path, new: Path) -> JSONVa
     out = []
     for i, ref in enumerate(refs):
         if not isinstance(ref, dict):
-            out.append(walk.plain(ref, old + (i,), new + (i,)))
+            out.append(walk.plain(ref, (*old, i), (*new, i)))
             continue
-        walk.at(old + (i,), new + (i,))
+        walk.at((*old, i), (*new, i))
         bind: dict[str, JSONValue] = {}
         for key, value in ref.items():
             target = {"name": "namespace", "uri": "location"}.get(str(key), str(key))
             if key in ("type", "resolution"):
                 continue
-            bind[target] = walk.plain(value, old + (i, key), new + (i, target))
+            bind[target] = walk.plain(value, (*old, i, key), (*new, i, target))
         out.append(bind)
     return out
 

@@ -25,8 +25,8 @@ def _write(text: str, output: str | None) -> None:
 
 
 def export_command(file: str, output: str | None, adapter: str | None) -> int:
-    from naftiko.errors import LoadError
     from naftiko.document.loader import load
+    from naftiko.errors import LoadError
     from naftiko.openapi.export import ExportError, export_openapi, render
 
     try:

@@ -18,9 +18,12 @@ import yaml
 
 from naftiko import __version__
 from naftiko.consumes.request import ParamSpec
+from naftiko.document import SPEC_VERSION
+from naftiko.document import model as m
+from naftiko.document.loader import Loaded
 from naftiko.engine.forward import ForwardPlan
-from naftiko.engine.simple import Call, CallUnit, InputRef
 from naftiko.engine.mock import MockUnit
+from naftiko.engine.orchestrated import ScriptStep, StepsUnit
 from naftiko.engine.plan import (
     InputSpec,
     Options,
@@ -29,12 +32,9 @@ from naftiko.engine.plan import (
     RestRoute,
     compile_plan,
 )
-from naftiko.engine.orchestrated import ScriptStep, StepsUnit
+from naftiko.engine.simple import Call, CallUnit, InputRef
 from naftiko.expressions.names import normalise
 from naftiko.expressions.template import MISSING, PATH_PLACEHOLDER
-from naftiko.document.loader import Loaded
-from naftiko.document import SPEC_VERSION
-from naftiko.document import model as m
 
 OPENAPI_VERSION = "3.1.0"
 # OpenAPI ignores parameter objects for these headers: they are described elsewhere.
