@@ -62,28 +62,120 @@ def _port(value: str) -> int:
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="capability file(s) to serve")
     parser.add_argument("--base-uri", action="append", default=[], metavar="NS=URL", help="override a consumes baseUri")
-    parser.add_argument("--port", action="append", default=[], metavar="NS=PORT", help="override an adapter port (0 = any free port)")
+    parser.add_argument(
+        "--port", action="append", default=[], metavar="NS=PORT", help="override an adapter port (0 = any free port)"
+    )
     parser.add_argument("--address", metavar="HOST", help="bind address for every adapter (default 127.0.0.1)")
     parser.add_argument("--env-file", metavar="PATH", help="dotenv file providing bind variables")
-    parser.add_argument("--dry-run", action="store_true", help="answer every upstream call with the request that would be sent")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="answer every upstream call with the request that would be sent"
+    )
     parser.add_argument("--strict", action="store_true", help="treat every deviation from the schema as an error")
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="upstream request timeout (default 30)")
-    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, metavar="N", help="largest request body accepted, else 413 (default 4 MiB)")
-    parser.add_argument("--grace", type=float, default=10.0, metavar="SECONDS", help="on SIGTERM, time in-flight requests get to finish (default 10)")
-    limits = parser.add_argument_group("inbound limits (per connection; beyond them a 4xx/503 problem and the connection is closed)")
-    limits.add_argument("--max-header-bytes", type=int, default=DEFAULT_MAX_HEAD_BYTES, metavar="N", help="largest request line plus headers, else 431 (default 32 KiB)")
-    limits.add_argument("--max-headers", type=int, default=DEFAULT_MAX_HEADERS, metavar="N", help="most header lines in a request, else 431 (default 100)")
-    limits.add_argument("--max-url-bytes", type=int, default=DEFAULT_MAX_URL_BYTES, metavar="N", help="longest request URL, else 414 (default 8 KiB)")
-    limits.add_argument("--header-timeout", type=float, default=DEFAULT_HEAD_TIMEOUT, metavar="SECONDS", help="time to send the request line and headers, else 408 (default 10)")
-    limits.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT, metavar="SECONDS", help="time to send the whole body after the headers, else 408 (default 60)")
-    limits.add_argument("--keepalive-timeout", type=float, default=DEFAULT_KEEPALIVE_TIMEOUT, metavar="SECONDS", help="idle time before a kept-alive connection is closed (default 5)")
-    limits.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS, metavar="N", help="open connections across REST/MCP/skill adapters, else 503 (default 1000, at most half the open-file limit)")
-    parser.add_argument("--allowed-host", action="append", default=[], metavar="HOST", help="Host header MCP adapters accept besides loopback (repeatable; '*' = any)")
-    parser.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN", help="browser Origin MCP adapters accept (repeatable)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level (default info)")
-    parser.add_argument("--log-format", default="text", choices=["text", "json"], help="log lines as text (default) or one JSON object each")
-    parser.add_argument("--reload", action="store_true", help="serve a new version when a capability file (or a file it references) changes")
-    parser.add_argument("--workers", type=int, default=1, metavar="N", help="run N processes sharing the ports (Linux, SO_REUSEPORT; default 1)")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="upstream request timeout (default 30)"
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        metavar="N",
+        help="largest request body accepted, else 413 (default 4 MiB)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="on SIGTERM, time in-flight requests get to finish (default 10)",
+    )
+    limits = parser.add_argument_group(
+        "inbound limits (per connection; beyond them a 4xx/503 problem and the connection is closed)"
+    )
+    limits.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=DEFAULT_MAX_HEAD_BYTES,
+        metavar="N",
+        help="largest request line plus headers, else 431 (default 32 KiB)",
+    )
+    limits.add_argument(
+        "--max-headers",
+        type=int,
+        default=DEFAULT_MAX_HEADERS,
+        metavar="N",
+        help="most header lines in a request, else 431 (default 100)",
+    )
+    limits.add_argument(
+        "--max-url-bytes",
+        type=int,
+        default=DEFAULT_MAX_URL_BYTES,
+        metavar="N",
+        help="longest request URL, else 414 (default 8 KiB)",
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEAD_TIMEOUT,
+        metavar="SECONDS",
+        help="time to send the request line and headers, else 408 (default 10)",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT,
+        metavar="SECONDS",
+        help="time to send the whole body after the headers, else 408 (default 60)",
+    )
+    limits.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=DEFAULT_KEEPALIVE_TIMEOUT,
+        metavar="SECONDS",
+        help="idle time before a kept-alive connection is closed (default 5)",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="open connections across REST/MCP/skill adapters, else 503 "
+        "(default 1000, at most half the open-file limit)",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="Host header MCP adapters accept besides loopback (repeatable; '*' = any)",
+    )
+    parser.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="browser Origin MCP adapters accept (repeatable)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level (default info)"
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="log lines as text (default) or one JSON object each",
+    )
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="serve a new version when a capability file (or a file it references) changes",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N processes sharing the ports (Linux, SO_REUSEPORT; default 1)",
+    )
 
 
 def _openapi_hint(file: str) -> None:
@@ -95,9 +187,7 @@ def _openapi_hint(file: str) -> None:
         print(hint, file=sys.stderr)
 
 
-def _print_diagnostics(
-    diagnostics: list[Diagnostic], limit: int | None = None, stream: TextIO | None = None
-) -> None:
+def _print_diagnostics(diagnostics: list[Diagnostic], limit: int | None = None, stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr
     shown = diagnostics if limit is None else diagnostics[:limit]
     for d in shown:
@@ -158,11 +248,20 @@ def _serve(args: argparse.Namespace) -> int:
         return _usage_error("--timeout must be positive")
     if args.max_body_bytes <= 0 or args.grace < 0:
         return _usage_error("--max-body-bytes must be positive and --grace not negative")
-    numbers = (args.max_header_bytes, args.max_headers, args.max_url_bytes, args.header_timeout, args.body_timeout,
-               args.keepalive_timeout, args.max_connections)
+    numbers = (
+        args.max_header_bytes,
+        args.max_headers,
+        args.max_url_bytes,
+        args.header_timeout,
+        args.body_timeout,
+        args.keepalive_timeout,
+        args.max_connections,
+    )
     if min(numbers) <= 0:
-        return _usage_error("--max-header-bytes, --max-headers, --max-url-bytes, --header-timeout, --body-timeout, "
-                            "--keepalive-timeout and --max-connections must be positive")
+        return _usage_error(
+            "--max-header-bytes, --max-headers, --max-url-bytes, --header-timeout, --body-timeout, "
+            "--keepalive-timeout and --max-connections must be positive"
+        )
     if args.workers < 1:
         return _usage_error("--workers must be at least 1")
     if args.workers > 1 and args.reload:
@@ -193,10 +292,16 @@ def _serve(args: argparse.Namespace) -> int:
         print("dry run: upstream calls are described, not sent", file=out, flush=True)
     for plan in plans:
         if plan.left_out:  # tolerant mode: what could not compile is not served (docs/reference.md, "Loading")
-            print(f"{plan.file}: left out {len(plan.left_out)} unit(s) with errors (above); serving the rest", file=out, flush=True)
+            print(
+                f"{plan.file}: left out {len(plan.left_out)} unit(s) with errors (above); serving the rest",
+                file=out,
+                flush=True,
+            )
     from naftiko.runtime.serve import StartupError, serve  # the server stack is only needed to serve
 
-    announce = lambda line: print(line, file=out, flush=True)
+    def announce(line: str) -> None:
+        print(line, file=out, flush=True)
+
     server_log_level = "warning" if args.log_level != "debug" else "debug"
     try:
         if args.workers > 1:
@@ -236,7 +341,15 @@ def _validate(args: argparse.Namespace) -> int:
             doc = loaded.document
             if doc.capability is None and not doc.consumes and (doc.exposes or doc.aggregates or doc.binds):
                 _print_diagnostics(loaded.warnings)  # a standalone section document, read by the files importing it
-                sections = [(name, entries) for name, entries in (("exposes", doc.exposes), ("aggregates", doc.aggregates), ("binds", doc.binds)) if entries]
+                sections = [
+                    (name, entries)
+                    for name, entries in (
+                        ("exposes", doc.exposes),
+                        ("aggregates", doc.aggregates),
+                        ("binds", doc.binds),
+                    )
+                    if entries
+                ]
                 found = "; ".join(f"{name} " + ", ".join(e.namespace for e in entries) for name, entries in sections)
                 print(f"{file}: valid with {len(loaded.warnings)} warning(s): standalone section document: {found}")
                 continue
@@ -254,7 +367,11 @@ def _validate(args: argparse.Namespace) -> int:
         )
         if plan.left_out:  # served in tolerant mode, but not valid
             _print_diagnostics(plan.left_out)
-            print(f"{file}: invalid ({len(plan.left_out)} error(s)); naftiko-run would leave those units out and serve {counts}", file=sys.stderr)
+            print(
+                f"{file}: invalid ({len(plan.left_out)} error(s)); "
+                f"naftiko-run would leave those units out and serve {counts}",
+                file=sys.stderr,
+            )
             status = 1
             continue
         print(f"{file}: valid with {len(plan.warnings)} warning(s): {counts}")
@@ -269,31 +386,94 @@ def main(argv: list[str] | None = None) -> int:
     _serve_parser(serve_cmd)
     validate_cmd = sub.add_parser("validate", help="check capability files and report warnings")
     validate_cmd.add_argument("files", nargs="+", metavar="FILE")
-    validate_cmd.add_argument("--strict", action="store_true", help="every deviation from the bundled schema is an error")
-    export_cmd = sub.add_parser("export", help="describe a capability in another format").add_subparsers(dest="format", required=True)
+    validate_cmd.add_argument(
+        "--strict", action="store_true", help="every deviation from the bundled schema is an error"
+    )
+    export_cmd = sub.add_parser("export", help="describe a capability in another format").add_subparsers(
+        dest="format", required=True
+    )
     export_openapi = export_cmd.add_parser("openapi", help="OpenAPI 3.1 document of a REST adapter")
     export_openapi.add_argument("file", metavar="FILE")
-    export_openapi.add_argument("-o", "--output", metavar="OUT", help="write to OUT (.json: JSON, else YAML); default stdout")
+    export_openapi.add_argument(
+        "-o", "--output", metavar="OUT", help="write to OUT (.json: JSON, else YAML); default stdout"
+    )
     export_openapi.add_argument("--adapter", metavar="NS", help="REST adapter namespace (default: the first)")
-    import_cmd = sub.add_parser("import", help="create a capability from another format").add_subparsers(dest="format", required=True)
-    import_openapi = import_cmd.add_parser("openapi", help="Swagger 2.0 / OpenAPI 3.x → capability (consumes, REST, MCP)")
+    import_cmd = sub.add_parser("import", help="create a capability from another format").add_subparsers(
+        dest="format", required=True
+    )
+    import_openapi = import_cmd.add_parser(
+        "openapi", help="Swagger 2.0 / OpenAPI 3.x → capability (consumes, REST, MCP)"
+    )
     import_openapi.add_argument("spec", metavar="SPEC")
-    import_openapi.add_argument("-o", "--output", metavar="OUT", help="write the capability to OUT (a directory with --split-by-tag); default stdout")
-    import_openapi.add_argument("--namespace", metavar="NS", help="consumes namespace (default: the kebab-cased title); adapters are NS-rest and NS-mcp")
-    import_openapi.add_argument("--env-prefix", metavar="PREFIX", help="prefix of the credential variables, e.g. METRONOME → METRONOME_TOKEN (default: from the namespace)")
-    import_openapi.add_argument("--include-tag", action="append", default=[], metavar="TAG", help="only operations with this tag (repeatable)")
-    import_openapi.add_argument("--exclude-tag", action="append", default=[], metavar="TAG", help="leave out operations with this tag (repeatable)")
-    import_openapi.add_argument("--include-path", action="append", default=[], metavar="GLOB", help="only paths matching this pattern, e.g. '/v1/customers*' (repeatable)")
-    import_openapi.add_argument("--exclude-path", action="append", default=[], metavar="GLOB", help="leave out paths matching this pattern (repeatable)")
-    import_openapi.add_argument("--port", type=int, metavar="PORT", help="REST adapter port; the MCP adapter takes PORT+1 (default 8080 and 9090)")
-    import_openapi.add_argument("--base-uri", metavar="URL", help="baseUri of the API (default: the document's first server)")
-    import_openapi.add_argument("--split-by-tag", action="store_true", help="one capability file per tag (first tag of each operation) in the -o directory")
-    import_openapi.add_argument("--output-schemas", action="store_true", help="tools return the 2xx response's documented fields and declare its schema (undocumented fields are dropped)")
+    import_openapi.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="write the capability to OUT (a directory with --split-by-tag); default stdout",
+    )
+    import_openapi.add_argument(
+        "--namespace",
+        metavar="NS",
+        help="consumes namespace (default: the kebab-cased title); adapters are NS-rest and NS-mcp",
+    )
+    import_openapi.add_argument(
+        "--env-prefix",
+        metavar="PREFIX",
+        help="prefix of the credential variables, e.g. METRONOME → METRONOME_TOKEN (default: from the namespace)",
+    )
+    import_openapi.add_argument(
+        "--include-tag", action="append", default=[], metavar="TAG", help="only operations with this tag (repeatable)"
+    )
+    import_openapi.add_argument(
+        "--exclude-tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="leave out operations with this tag (repeatable)",
+    )
+    import_openapi.add_argument(
+        "--include-path",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only paths matching this pattern, e.g. '/v1/customers*' (repeatable)",
+    )
+    import_openapi.add_argument(
+        "--exclude-path",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out paths matching this pattern (repeatable)",
+    )
+    import_openapi.add_argument(
+        "--port",
+        type=int,
+        metavar="PORT",
+        help="REST adapter port; the MCP adapter takes PORT+1 (default 8080 and 9090)",
+    )
+    import_openapi.add_argument(
+        "--base-uri", metavar="URL", help="baseUri of the API (default: the document's first server)"
+    )
+    import_openapi.add_argument(
+        "--split-by-tag",
+        action="store_true",
+        help="one capability file per tag (first tag of each operation) in the -o directory",
+    )
+    import_openapi.add_argument(
+        "--output-schemas",
+        action="store_true",
+        help="tools return the 2xx response's documented fields and declare its schema "
+        "(undocumented fields are dropped)",
+    )
     schema_cmd = sub.add_parser("schema", help="print the JSON Schema of capability files (for editors)")
-    schema_cmd.add_argument("--version", dest="schema_version", metavar="V", help="the schema of version V (default 1.0.0-alpha2)")
+    schema_cmd.add_argument(
+        "--version", dest="schema_version", metavar="V", help="the schema of version V (default 1.0.0-alpha2)"
+    )
     migrate_cmd = sub.add_parser("migrate", help="rewrite a capability file in another version's syntax")
     migrate_cmd.add_argument("file", metavar="FILE")
-    migrate_cmd.add_argument("--to", required=True, metavar="VERSION", help="1.0.0-alpha2 or 1.0.0-alpha3 … 1.0.0-beta5")
+    migrate_cmd.add_argument(
+        "--to", required=True, metavar="VERSION", help="1.0.0-alpha2 or 1.0.0-alpha3 … 1.0.0-beta5"
+    )
     migrate_cmd.add_argument("-o", "--output", metavar="OUT", help="write to OUT; default stdout")
     control_client.add_commands(sub)
     args = parser.parse_args(argv)

@@ -100,7 +100,9 @@ def test_missing_file_is_a_load_error(tmp_path):
 def test_positions_are_recorded_for_keys_and_items():
     src = parse_yaml(VALID, "cap.yaml")
     assert src.locate(("capability", "exposes", 0, "port")) == pos(VALID, "port:")
-    assert src.locate(("capability", "consumes", 0, "resources", 0, "operations", 0, "name")) == pos(VALID, "name: get-item")
+    assert src.locate(("capability", "consumes", 0, "resources", 0, "operations", 0, "name")) == pos(
+        VALID, "name: get-item"
+    )
     # an unknown path falls back to its nearest known ancestor
     assert src.locate(("capability", "exposes", 0, "nothing", "here")) == pos(VALID, "type: rest")
     assert src.locate(("no-such-key",)) == (1, 1)
@@ -130,14 +132,20 @@ def test_unknown_http_method_is_an_error_at_its_line():
 
 
 def test_resources_not_a_list_is_an_error():
-    text = VALID.replace("    port: 8080\n    resources:\n    - path: /items/{id}\n      operations:\n      - method: GET\n        call: up.get-item\n", "    port: 8080\n    resources: 5\n")
+    text = VALID.replace(
+        "    port: 8080\n    resources:\n    - path: /items/{id}\n"
+        "      operations:\n      - method: GET\n        call: up.get-item\n",
+        "    port: 8080\n    resources: 5\n",
+    )
     (d,) = load_errors(text)
     assert (d.line, d.col) == pos(text, "resources: 5")
     assert "'resources' must be a list" in d.message
 
 
 def test_several_errors_are_all_reported_in_line_order():
-    text = VALID.replace("port: 8080", "port: abc").replace("        method: GET\n  exposes", "        method: FETCH\n  exposes")
+    text = VALID.replace("port: 8080", "port: abc").replace(
+        "        method: GET\n  exposes", "        method: FETCH\n  exposes"
+    )
     diags = load_errors(text)
     assert [d.line for d in diags] == sorted(d.line for d in diags)
     assert {pos(text, "method: FETCH")[0], pos(text, "port: abc")[0]} <= {d.line for d in diags}
@@ -233,7 +241,9 @@ def test_unknown_field_warning_points_at_the_unknown_key():
     object (``info:``) instead of the unknown key itself (``colour:``)."""
     text = VALID.replace("  label: T\n", "  label: T\n  colour: red\n")
     (w,) = [w for w in load_text(text).warnings if "colour" in w.message]
-    assert (w.line, w.col) == pos(text, "colour:"), f"warning at {w.line}:{w.col}, the unknown key is at {pos(text, 'colour:')}"
+    assert (w.line, w.col) == pos(text, "colour:"), (
+        f"warning at {w.line}:{w.col}, the unknown key is at {pos(text, 'colour:')}"
+    )
 
 
 def test_strict_mode_turns_unknown_field_into_load_error():

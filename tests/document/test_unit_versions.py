@@ -94,7 +94,11 @@ def test_schema_deviation_of_a_beta5_file_is_checked_against_the_beta5_schema():
 
 
 def test_mixed_syntax_warns_once_at_the_first_disagreeing_container():
-    text = (DATA / "alpha2" / "step-2-shipyard-wiring.yml").read_text().replace('naftiko: "1.0.0-alpha2"', 'ikanos: "1.0.0-alpha3"')
+    text = (
+        (DATA / "alpha2" / "step-2-shipyard-wiring.yml")
+        .read_text()
+        .replace('naftiko: "1.0.0-alpha2"', 'ikanos: "1.0.0-alpha3"')
+    )
     loaded = _load(text)
     assert len(loaded.warnings) == 1
     warning = loaded.warnings[0]
@@ -144,8 +148,12 @@ capability:
     loaded = _load(text)
     assert loaded.version == "0.5"
     (bind,) = loaded.document.binds
-    assert (bind.namespace, bind.location, bind.keys) == ("notion-env", "file:///tmp/notion_env.json", {"notion_token": "NOTION_TOKEN"})
-    assert loaded.source.locate(("binds", 0, "namespace")) == _pos(text, "name: \"notion-env\"")
+    assert (bind.namespace, bind.location, bind.keys) == (
+        "notion-env",
+        "file:///tmp/notion_env.json",
+        {"notion_token": "NOTION_TOKEN"},
+    )
+    assert loaded.source.locate(("binds", 0, "namespace")) == _pos(text, 'name: "notion-env"')
 
 
 def test_every_vendored_tutorial_file_round_trips_both_ways():
@@ -258,7 +266,9 @@ def test_imports_in_binds_and_exposes_are_inlined_with_as_renaming(tmp_path):
     assert mcp.namespace == "tools" and [t.name for t in mcp.tools] == ["get-weather"]
     assert loaded.document.capability.binds[0].namespace == "weather-env"
     # a diagnostic about an imported entry points at the line that imported it
-    assert loaded.source.locate(("capability", "exposes", 0, "tools", 0, "call")) == _pos(MAIN, "from: ./shared.exposes.yml")
+    assert loaded.source.locate(("capability", "exposes", 0, "tools", 0, "call")) == _pos(
+        MAIN, "from: ./shared.exposes.yml"
+    )
 
 
 def test_import_of_a_missing_namespace_or_file_is_an_error_at_the_import(tmp_path):
@@ -277,7 +287,10 @@ def test_import_of_a_missing_namespace_or_file_is_an_error_at_the_import(tmp_pat
 
 
 def test_tunnel_is_refused_by_name_at_its_line():
-    text = BETA5.replace('    baseUri: "http://127.0.0.1:9/api"\n', '    baseUri: "http://127.0.0.1:9/api"\n    tunnel:\n      type: ziti\n      service: registry\n')
+    text = BETA5.replace(
+        '    baseUri: "http://127.0.0.1:9/api"\n',
+        '    baseUri: "http://127.0.0.1:9/api"\n    tunnel:\n      type: ziti\n      service: registry\n',
+    )
     with pytest.raises(LoadError) as info:
         _load(text)
     (error,) = [d for d in info.value.diagnostics if d.severity == "error"]

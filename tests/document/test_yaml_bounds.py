@@ -60,7 +60,9 @@ async def test_reload_refuses_an_alias_bomb_and_keeps_the_last_good_version(tmp_
     with caplog.at_level(logging.ERROR, logger="naftiko.runtime.reload"):
         assert await reloader.reload(0) is False
     assert plans[0] is good
-    assert any("alias" in r.getMessage() and "still serving the last good version" in r.getMessage() for r in caplog.records)
+    assert any(
+        "alias" in r.getMessage() and "still serving the last good version" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_a_syntax_error_names_where_the_problem_starts_and_where_the_parser_stopped():

@@ -117,7 +117,10 @@ def test_export_library_orchestrated_ref_and_inferred_inputs():
     assert details["summary"] == "A book with its authors resolved by name and country."  # from the aggregate function
     schema = _ok_schema(details)
     assert schema["properties"]["title"] == {"type": "string"}
-    assert schema["properties"]["authors"]["items"]["properties"] == {"name": {"type": "string"}, "country": {"type": "string"}}
+    assert schema["properties"]["authors"]["items"]["properties"] == {
+        "name": {"type": "string"},
+        "country": {"type": "string"},
+    }
     assert schema["properties"]["stats"]["properties"]["author_count"] == {"type": "number"}
     score = _op(doc, "/books/{isbn}/score", "get")
     assert ("bonus", "query") in _params(score)  # read by the script step through `with`
@@ -227,8 +230,15 @@ def test_imported_capabilities_validate(imported, capsys):
     capsys.readouterr()
     assert main(["validate", str(imported["inventory"]), str(imported["depot"])]) == 0
     out = capsys.readouterr()
-    assert "inventory.yaml: valid with 1 warning(s): rest warehouse-inventory-rest (6 operations), mcp warehouse-inventory-mcp (6 tools)" in out.out
-    assert "depot.yaml: valid with 0 warning(s): rest depot-shelves-rest (3 operations), mcp depot-shelves-mcp (3 tools)" in out.out
+    assert (
+        "inventory.yaml: valid with 1 warning(s): "
+        "rest warehouse-inventory-rest (6 operations), mcp warehouse-inventory-mcp (6 tools)"
+        in out.out
+    )
+    assert (
+        "depot.yaml: valid with 0 warning(s): rest depot-shelves-rest (3 operations), mcp depot-shelves-mcp (3 tools)"
+        in out.out
+    )
     assert "'filter[colour]' does not match" in out.err
     assert main(["validate", "--strict", str(imported["inventory"])]) == 1
     err = capsys.readouterr().err
@@ -256,7 +266,12 @@ def test_import_oas30_structure():
     listed = {p["name"]: p for p in tools["list-items"]["inputParameters"]}
     assert listed["limit"]["type"] == "integer"  # through a parameter $ref and a schema $ref
     assert listed["limit"]["schema"] == {"minimum": 1, "maximum": 100}
-    assert listed["inStock"] == {"name": "inStock", "type": "boolean", "description": "Only items with a positive quantity.", "required": False}
+    assert listed["inStock"] == {
+        "name": "inStock",
+        "type": "boolean",
+        "description": "Only items with a positive quantity.",
+        "required": False,
+    }
     assert listed["tag"]["type"] == "array" and listed["tag"]["schema"] == {"items": {"type": "string"}}
     assert "filter_colour" in listed and tools["list-items"]["with"]["filter[colour]"] == "tools.filter_colour"
     assert tools["list-items"]["with"]["X-Request-Id"] == "tools.X-Request-Id"
@@ -282,7 +297,10 @@ def test_import_swagger20_structure():
     (consumes,) = cap["capability"]["consumes"]
     assert consumes["baseUri"] == "https://depot.example.test/v1"  # https preferred, host + basePath
     assert consumes["authentication"] == {
-        "type": "apikey", "key": "X-Depot-Key", "value": "{{env.DEPOT_SHELVES_API_KEY}}", "placement": "header",
+        "type": "apikey",
+        "key": "X-Depot-Key",
+        "value": "{{env.DEPOT_SHELVES_API_KEY}}",
+        "placement": "header",
     }
     tools = {t["name"]: t for t in cap["capability"]["exposes"][1]["tools"]}
     assert list(tools) == ["list-shelf-parcels", "shelve-parcel", "patch-parcels-parcel-id-label"]
@@ -312,17 +330,33 @@ def test_import_survives_circular_and_broken_refs():
             "parameters": {"A": {"$ref": "#/components/parameters/B"}, "B": {"$ref": "#/components/parameters/A"}},
             "schemas": {
                 "Self": {"$ref": "#/components/schemas/Self"},
-                "Node": {"allOf": [{"$ref": "#/components/schemas/Node"}], "properties": {"next": {"$ref": "#/components/schemas/Node"}}},
+                "Node": {
+                    "allOf": [{"$ref": "#/components/schemas/Node"}],
+                    "properties": {"next": {"$ref": "#/components/schemas/Node"}},
+                },
             },
         },
     }
     result = import_openapi(spec, "loops.json")
     tool = result.capability["capability"]["exposes"][1]["tools"][0]
     params = {p["name"]: p for p in tool["inputParameters"]}
-    assert params["q"]["schema"]["type"] == ["string", "number", "integer", "boolean", "array", "object", "null"]  # no type: any value
+    assert params["q"]["schema"]["type"] == [
+        "string",
+        "number",
+        "integer",
+        "boolean",
+        "array",
+        "object",
+        "null",
+    ]  # no type: any value
     assert params["body"]["type"] == "object"  # one property: the body stays one argument
     assert params["body"]["schema"]["properties"]["next"] == {"type": "object"}  # recursion stays open below its type
-    assert params["id"] == {"name": "id", "type": "string", "description": "Path parameter id.", "required": True}  # from the path
+    assert params["id"] == {
+        "name": "id",
+        "type": "string",
+        "description": "Path parameter id.",
+        "required": True,
+    }  # from the path
     assert any("refers to itself" in w for w in result.warnings)
     assert any("Missing" in w and "does not resolve" in w for w in result.warnings)
 
@@ -335,7 +369,11 @@ def test_import_survives_circular_and_broken_refs():
         ("openapi: 3.0.0\npaths: {\n", "broken.yaml", "not valid YAML"),
         ('{"openapi": ', "broken.json", "not valid JSON"),
         ("- a list\n", "list.yaml", "must be a mapping"),
-        ("openapi: 3.0.0\npaths:\n  /x:\n    head: {}\n", "headonly.yaml", "no operation to import (1 HEAD (not a capability method))"),
+        (
+            "openapi: 3.0.0\npaths:\n  /x:\n    head: {}\n",
+            "headonly.yaml",
+            "no operation to import (1 HEAD (not a capability method))",
+        ),
     ],
 )
 def test_cli_import_refuses_what_it_cannot_import(tmp_path, capsys, text, name, message):
@@ -366,7 +404,9 @@ def _together(inventory: Served, depot: Served) -> Served:
 
 
 async def _serve(file: Path, upstream_url: str, namespace: str, env: dict) -> Served:
-    return await serve_in_memory(file, upstream_url, consumes=[namespace], adapters=[f"{namespace}-rest", f"{namespace}-mcp"], env=env)
+    return await serve_in_memory(
+        file, upstream_url, consumes=[namespace], adapters=[f"{namespace}-rest", f"{namespace}-mcp"], env=env
+    )
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -385,7 +425,11 @@ async def served(imported, upstream):
 async def test_served_import_rest_query_header_and_bearer(served, fresh_upstream):
     base = served.urls["warehouse-inventory-rest"]
     async with served.http() as http:
-        r = await http.get(base + "items", params=[("limit", "5"), ("inStock", "true"), ("tag", "a"), ("tag", "b")], headers={"X-Request-Id": "req-1"})
+        r = await http.get(
+            base + "items",
+            params=[("limit", "5"), ("inStock", "true"), ("tag", "a"), ("tag", "b")],
+            headers={"X-Request-Id": "req-1"},
+        )
     assert r.status_code == 200, r.text
     rec = fresh_upstream.last
     assert (rec.method, rec.raw_path) == ("GET", "/items")
@@ -460,7 +504,11 @@ def _pos(text: str, needle: str) -> tuple[int, int]:
 
 def test_validate_strict_reports_position_and_json_path(imported, tmp_path, capsys):
     text = imported["inventory"].read_text()
-    text = text.replace("      - name: list-items\n        method: GET\n", "      - name: list-items\n        method: GET\n        colour: red\n", 1)
+    text = text.replace(
+        "      - name: list-items\n        method: GET\n",
+        "      - name: list-items\n        method: GET\n        colour: red\n",
+        1,
+    )
     text = text.replace("    - name: items-item-id\n", "    - name: items_item_id!\n", 1)
     broken = tmp_path / "broken.yaml"
     broken.write_text(text)
@@ -490,7 +538,12 @@ def test_validate_strict_reports_position_and_json_path(imported, tmp_path, caps
 def test_validate_strict_model_errors_carry_the_json_path_too(imported, tmp_path, capsys):
     """Wrong types stop the load before the schema check runs: under --strict their message
     names the JSON path as well; tolerant mode keeps the short message. Both exit 1."""
-    text = imported["depot"].read_text().replace("port: 9090", "port: ninety", 1).replace("naftiko: 1.0.0-alpha2", "naftiko: 1.0.0-alpha9", 1)
+    text = (
+        imported["depot"]
+        .read_text()
+        .replace("port: 9090", "port: ninety", 1)
+        .replace("naftiko: 1.0.0-alpha2", "naftiko: 1.0.0-alpha9", 1)
+    )
     broken = tmp_path / "types.yaml"
     broken.write_text(text)
     capsys.readouterr()
@@ -504,5 +557,9 @@ def test_validate_strict_model_errors_carry_the_json_path_too(imported, tmp_path
     broken.write_text(text.replace("port: ninety", "port: 9090"))
     assert main(["validate", "--strict", str(broken)]) == 1
     err = capsys.readouterr().err
-    assert f"{broken}:3:1: unknown version '1.0.0-alpha9' (known: {', '.join(VERSIONS)}); checked as 1.0.0-alpha2 (at $.naftiko)" in err
+    assert (
+        f"{broken}:3:1: unknown version '1.0.0-alpha9' (known: {', '.join(VERSIONS)}); "
+        "checked as 1.0.0-alpha2 (at $.naftiko)"
+        in err
+    )
     assert main(["validate", str(broken)]) == 0

@@ -41,7 +41,12 @@ FILE = CAPABILITIES / "metronome-customers.yaml"
 REST, MCP = "metronome-customers-rest", "metronome-customers-mcp"
 EXAMPLES = int(os.environ.get("NAFTIKO_FUZZ_EXAMPLES", "0")) or 15
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-RUNS = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=os.environ.get("NAFTIKO_FUZZ_EXPLORE", "") in ("", "0"))
+RUNS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=os.environ.get("NAFTIKO_FUZZ_EXPLORE", "") in ("", "0"),
+)
 
 
 def _exported() -> dict:
@@ -82,8 +87,13 @@ def upstream_served():
     # The upstream runs in its own process: these tests are synchronous, so an upstream on the
     # test session's event loop would not answer while a request waits for it.
     with spawned() as upstream_url:
-        n = start_naftiko(FILE, upstream_url, consumes=["metronome-customers"], adapters=[REST, MCP],
-                          env={"METRONOME_API_KEY": API_KEY})
+        n = start_naftiko(
+            FILE,
+            upstream_url,
+            consumes=["metronome-customers"],
+            adapters=[REST, MCP],
+            env={"METRONOME_API_KEY": API_KEY},
+        )
         yield n
         _report("upstream")
         assert n.stop() == 0

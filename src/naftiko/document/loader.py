@@ -146,7 +146,8 @@ def _with_banner(n: versions.Normalised, diagnostics: list[Diagnostic]) -> list[
 def _version_problems(n: versions.Normalised, severity: str, strict: bool) -> list[Diagnostic]:
     at = " (at $." + (n.key or "ikanos") + ")" if strict else ""
     if n.key is None:
-        return [n.original.diagnostic((), f"missing version key: expected 'ikanos: {versions.LATEST}' or 'naftiko: {SPEC_VERSION}'{at}", severity)]
+        expected = f"expected 'ikanos: {versions.LATEST}' or 'naftiko: {SPEC_VERSION}'"
+        return [n.original.diagnostic((), f"missing version key: {expected}{at}", severity)]
     if not n.known:
         known = ", ".join(versions.VERSIONS)
         return [
@@ -156,7 +157,11 @@ def _version_problems(n: versions.Normalised, severity: str, strict: bool) -> li
         ]
     expected_key = "naftiko" if n.version in versions.LIST_ERA else "ikanos"
     if n.key != expected_key:
-        return [n.original.diagnostic((n.key,), f"version {n.version} is declared with '{expected_key}:', not '{n.key}:'{at}", severity)]
+        return [
+            n.original.diagnostic(
+                (n.key,), f"version {n.version} is declared with '{expected_key}:', not '{n.key}:'{at}", severity
+            )
+        ]
     return []
 
 
@@ -206,9 +211,11 @@ def inline_imports(source: Source) -> list[Diagnostic]:
         entries = data.get(section)
         for i, entry in enumerate(entries if isinstance(entries, list) else []):
             if _is_import(entry):
-                problems.append(source.diagnostic(
-                    (section, i), f"a standalone {section} document cannot import: imported files must be leaves"
-                ))
+                problems.append(
+                    source.diagnostic(
+                        (section, i), f"a standalone {section} document cannot import: imported files must be leaves"
+                    )
+                )
     capability = data.get("capability")
     if isinstance(capability, dict):
         places += [(("capability", section), capability) for section in _IMPORTABLE]
@@ -239,7 +246,9 @@ def _import_entry(
 ) -> dict[str, JSONValue] | None:
     raw = entry["from"]
     if not isinstance(raw, str) or not isinstance(entry["import"], str):
-        problems.append(source.diagnostic(at, "an import needs 'from' (a file) and 'import' (a namespace), both strings"))
+        problems.append(
+            source.diagnostic(at, "an import needs 'from' (a file) and 'import' (a namespace), both strings")
+        )
         return None
     file = resolve_location(raw, base) if "://" in raw else (base / raw).resolve()
     if file not in cache:
@@ -254,7 +263,9 @@ def _import_entry(
     leaf = cache[file]
     candidates = _section(leaf, section) if isinstance(leaf, dict) else []
     if any(_is_import(c) for c in candidates):
-        problems.append(source.diagnostic((*at, "from"), f"{raw} imports entries itself: imported files must be leaves"))
+        problems.append(
+            source.diagnostic((*at, "from"), f"{raw} imports entries itself: imported files must be leaves")
+        )
         return None
     for candidate in candidates:
         if isinstance(candidate, dict) and candidate.get("namespace") == entry["import"]:
@@ -263,7 +274,9 @@ def _import_entry(
                 copied["namespace"] = entry["as"]
             return copied
     names = ", ".join(str(c.get("namespace")) for c in candidates if isinstance(c, dict)) or "none"
-    problems.append(source.diagnostic((*at, "import"), f"{raw} has no {section} namespace '{entry['import']}' (found: {names})"))
+    problems.append(
+        source.diagnostic((*at, "import"), f"{raw} has no {section} namespace '{entry['import']}' (found: {names})")
+    )
     return None
 
 
@@ -287,10 +300,13 @@ def _refused(source: Source) -> list[Diagnostic]:
             continue
         for i, entry in enumerate(entries):
             if isinstance(entry, dict) and "tunnel" in entry:
-                out.append(source.diagnostic(
-                    (*where, i, "tunnel"),
-                    f"consumes '{entry.get('namespace')}': a Ziti 'tunnel' is not supported: naftiko has no Ziti client "
-                    "(the OpenZiti Python SDK, PyPI 'openziti', is not bundled); reach the API over the network, "
-                    "or through a Ziti tunneller running beside naftiko, and remove 'tunnel'",
-                ))
+                out.append(
+                    source.diagnostic(
+                        (*where, i, "tunnel"),
+                        f"consumes '{entry.get('namespace')}': a Ziti 'tunnel' is not supported: "
+                        "naftiko has no Ziti client "
+                        "(the OpenZiti Python SDK, PyPI 'openziti', is not bundled); reach the API over the network, "
+                        "or through a Ziti tunneller running beside naftiko, and remove 'tunnel'",
+                    )
+                )
     return out

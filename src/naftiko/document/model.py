@@ -9,7 +9,7 @@ separately against the bundled JSON Schema (:mod:`naftiko.document.schema`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
@@ -206,14 +206,15 @@ class FieldEncoding(Node):
 
 
 class RequestBodyTyped(Node):
-    type: Literal["json", "text", "xml", "sparql", "formUrlEncoded", "multipartForm", "form"]  # form: EXT = formUrlEncoded
+    # form: EXT = formUrlEncoded
+    type: Literal["json", "text", "xml", "sparql", "formUrlEncoded", "multipartForm", "form"]
     data: Any = None
     # naftiko extensions (docs/reference.md): OpenAPI styles of form fields, and the Content-Type sent
     encoding: dict[str, FieldEncoding] | None = None
     contentType: str | None = None
 
 
-RequestBody = Union[str, RequestBodyTyped]
+RequestBody = str | RequestBodyTyped
 
 
 # ---------------------------------------------------------------- consumes
@@ -282,7 +283,13 @@ class ResilienceRetries(_Extension):
     max: int = Field(2, ge=0, le=10)
     backoff: float = Field(0.2, gt=0)
     maxDelay: float = Field(5.0, gt=0)
-    when: list[Literal["connect", 429, 502, 503, 504]] = ["connect", 429, 502, 503, 504]  # not `on`: YAML 1.1 reads it as true
+    when: list[Literal["connect", 429, 502, 503, 504]] = [
+        "connect",
+        429,
+        502,
+        503,
+        504,
+    ]  # not `on`: YAML 1.1 reads it as true
 
 
 class Resilience(_Extension):

@@ -76,7 +76,9 @@ def _in_token_auth(where: Path, data: JSONValue) -> bool:
     for i in range(len(where) - 2):
         if where[i] == "consumes" and isinstance(where[i + 1], int) and where[i + 2] == "authentication":
             node = value_at(data, where[: i + 3])
-            return isinstance(node, dict) and (node.get("type") == "custom-token" or (node.get("type") == "oauth2" and "grantType" in node))
+            return isinstance(node, dict) and (
+                node.get("type") == "custom-token" or (node.get("type") == "oauth2" and "grantType" in node)
+            )
     return False
 
 
@@ -106,7 +108,9 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
     return [leaf for sub in chosen for leaf in _leaves(sub)]
 
 
-def check(source: Source, severity: str, version: str = ALPHA2, skip: frozenset[Path] = frozenset()) -> list[Diagnostic]:
+def check(
+    source: Source, severity: str, version: str = ALPHA2, skip: frozenset[Path] = frozenset()
+) -> list[Diagnostic]:
     """Deviations of ``source`` from the schema of ``version``; paths in ``skip`` are not reported
     (the version key, which the loader reports itself)."""
     seen: set[tuple[Path, str]] = set()

@@ -69,7 +69,11 @@ _FIELDS: dict[str, dict[str, tuple[str, str]]] = {
     "invocable": _INVOCABLE,
     "expose-rest": {"resources": ("named", "r-resource")},
     "r-resource": {"inputParameters": ("named", "plain"), "operations": ("named", "invocable")},
-    "expose-mcp": {"tools": ("named", "invocable"), "resources": ("named", "invocable"), "prompts": ("named", "prompt")},
+    "expose-mcp": {
+        "tools": ("named", "invocable"),
+        "resources": ("named", "invocable"),
+        "prompts": ("named", "prompt"),
+    },
     "prompt": {"arguments": ("named", "argument")},
     "argument": {},
     "expose-skill": {"skills": ("named", "skill")},
@@ -275,7 +279,9 @@ class _Walk:
                             if at is not None:
                                 self.positions[(*new, key, k, "name")] = self.key_positions[(*new, key, k, "name")] = at
                     props[k] = prop
-            elif key == "items" and (isinstance(child, list) or (isinstance(child, dict) and not _one_parameter(child))):
+            elif key == "items" and (
+                isinstance(child, list) or (isinstance(child, dict) and not _one_parameter(child))
+            ):
                 out[key] = self.container("outputs", "output", child, (*old, key), (*new, key), key)
             elif key == "items":
                 out[key] = self.output(child, (*old, key), (*new, key), False)
@@ -295,7 +301,9 @@ def _all_named(items: list[JSONValue]) -> bool:
 def _one_parameter(value: dict[str, JSONValue]) -> bool:
     """An ``items`` mapping is one parameter (mapped arrays) unless every value is a mapping and
     it has no ``type`` of its own: then it holds parameters keyed by name (orchestrated arrays)."""
-    return not all(isinstance(v, dict) for v in value.values()) or ("type" in value and not isinstance(value["type"], dict))
+    return not all(isinstance(v, dict) for v in value.values()) or (
+        "type" in value and not isinstance(value["type"], dict)
+    )
 
 
 def _invent(kind: str, value: JSONValue, index: int, taken: dict[str, JSONValue]) -> str:
@@ -456,4 +464,3 @@ def migrate(n: Normalised, target: str) -> Migrated:
                 del parent[path[-1]]
     assert isinstance(written.data, dict)
     return Migrated(written.data, written, invented, dropped)
-

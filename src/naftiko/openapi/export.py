@@ -86,7 +86,9 @@ class _Exporter:
         self.plan = plan
         self.operation_ids: set[str] = set()
         self.aggregates = {
-            f"{a.namespace}.{f.name}": f for a in (doc.capability.aggregates if doc.capability else []) for f in a.functions
+            f"{a.namespace}.{f.name}": f
+            for a in (doc.capability.aggregates if doc.capability else [])
+            for f in a.functions
         }
 
     def document(self) -> OpenAPIObject:
@@ -112,7 +114,10 @@ class _Exporter:
             if item:
                 paths.setdefault(path, {}).update(item)
         out["paths"] = paths
-        components: OpenAPIObject = {"schemas": {"Problem": dict(_PROBLEM_SCHEMA)}, "responses": _problem_responses(security is not None)}
+        components: OpenAPIObject = {
+            "schemas": {"Problem": dict(_PROBLEM_SCHEMA)},
+            "responses": _problem_responses(security is not None),
+        }
         if security is not None:
             components["securitySchemes"] = {"inbound": security}
             out["security"] = [{"inbound": []}]
@@ -241,11 +246,15 @@ class _Exporter:
         fed = _fed_params(operation.unit)
         last = len(names) - 1
         for i, name in enumerate(names):
-            spec: InputSpec | ParamSpec | None = declared.get(name) or next((d for d in operation.inputs if normalise(d.name) == normalise(name)), None)
+            spec: InputSpec | ParamSpec | None = declared.get(name) or next(
+                (d for d in operation.inputs if normalise(d.name) == normalise(name)), None
+            )
             spec = spec or fed.get(normalise(name))  # else the consumed parameter it feeds
             description = spec.description if spec and spec.description else None
             if route.forward is not None and i == last:
-                description = (description + " " if description else "") + "The rest of the path: it may span several segments."
+                description = (
+                    description + " " if description else ""
+                ) + "The rest of the path: it may span several segments."
             pattern = spec.pattern if isinstance(spec, InputSpec) else None
             params.append(_param(name, "path", spec.type if spec else None, True, description, pattern))
             taken.add(normalise(name))
@@ -260,7 +269,16 @@ class _Exporter:
             if location == "header" and declared_spec.name.lower() in _RESERVED_HEADERS:
                 continue
             taken.add(normalise(declared_spec.name))
-            params.append(_param(declared_spec.name, location, declared_spec.type, declared_spec.required, declared_spec.description, declared_spec.pattern))
+            params.append(
+                _param(
+                    declared_spec.name,
+                    location,
+                    declared_spec.type,
+                    declared_spec.required,
+                    declared_spec.description,
+                    declared_spec.pattern,
+                )
+            )
         if not any(s.location != "path" for s in operation.inputs):
             inferred, inferred_body = _infer(operation.unit, taken)
             params.extend(inferred)
@@ -285,7 +303,9 @@ class _Exporter:
         if secured:
             codes.insert(0, "401")
         for code in codes:
-            responses[code] = {"$ref": f"#/components/responses/{_PROBLEMS[code][0] if code != '401' else 'Unauthorized'}"}
+            responses[code] = {
+                "$ref": f"#/components/responses/{_PROBLEMS[code][0] if code != '401' else 'Unauthorized'}"
+            }
         responses["default"] = {
             "description": "An upstream error status, relayed with the upstream body.",
             "content": {"*/*": {"schema": {}}},
@@ -295,16 +315,22 @@ class _Exporter:
     def _forward(self, forward: ForwardPlan, method: str, names: list[str], path: str, secured: bool) -> OpenAPIObject:
         target = forward.namespace
         params = [
-            _param(name, "path", "string", True, "The rest of the path: it may span several segments." if i == len(names) - 1 else None)
+            _param(
+                name,
+                "path",
+                "string",
+                True,
+                "The rest of the path: it may span several segments." if i == len(names) - 1 else None,
+            )
             for i, name in enumerate(names)
         ]
         out: dict = {
             "operationId": self._operation_id(f"forward-{method}-{_slug(path)}"),
             "summary": f"Forwarded to '{target}'",
             "description": (
-                f"Forwarded to the consumes namespace '{target}': the captured path is appended to its baseUri; the method, "
-                "query string and body pass unchanged; only trusted headers are copied; the upstream status, body and safe "
-                "headers come back."
+                f"Forwarded to the consumes namespace '{target}': the captured path is appended to its baseUri; "
+                "the method, query string and body pass unchanged; only trusted headers are copied; the upstream "
+                "status, body and safe headers come back."
             ),
             "x-naftiko-forward": {"targetNamespace": target},
         }
@@ -522,7 +548,10 @@ def _problem_responses(secured: bool) -> OpenAPIObject:
     ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     out = {name: {"description": text, "content": ref} for name, text in _PROBLEMS.values()}
     if secured:
-        out["Unauthorized"] = {"description": "Missing or wrong credentials; see the WWW-Authenticate header.", "content": ref}
+        out["Unauthorized"] = {
+            "description": "Missing or wrong credentials; see the WWW-Authenticate header.",
+            "content": ref,
+        }
     return out
 
 
