@@ -11,7 +11,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from typing import TextIO
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO, TypeVar
 
 from naftiko import __version__
 from naftiko.document.loader import load
@@ -31,11 +32,12 @@ from naftiko.exposes.http.limits import (
 )
 
 EXIT_LOAD_ERROR = 2
+_V = TypeVar("_V")
 MAX_WARNINGS_ON_SERVE = 3
 
 
-def _pairs(values: list[str], flag: str, cast=str) -> dict:
-    out = {}
+def _pairs(values: list[str], flag: str, cast: Callable[[str], _V]) -> dict[str, _V]:
+    out: dict[str, _V] = {}
     for item in values or []:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
@@ -203,7 +205,7 @@ def serve_options(args: argparse.Namespace) -> Options:
         dry_run=args.dry_run,
         strict=args.strict,
         timeout=args.timeout,
-        base_uris=_pairs(args.base_uri, "--base-uri"),
+        base_uris=_pairs(args.base_uri, "--base-uri", str),
         ports=_pairs(args.port, "--port", _port),
         address=args.address,
         env_file=args.env_file,
@@ -324,7 +326,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(coro) -> None:
+def _run(coro: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
 

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from naftiko.document import JSONObject
 from naftiko.openapi.importer import ImportOptions
 
 EXIT_FAILED = 2
@@ -70,7 +71,7 @@ def import_command(spec: str, output: str | None, options: ImportOptions | None 
         return EXIT_FAILED
     for warning in imported.warnings:
         print(f"{spec}: warning: {warning}", file=sys.stderr)
-    written: list[tuple[str, dict]] = []
+    written: list[tuple[str, JSONObject]] = []
     try:
         if options.split_by_tag:
             assert output is not None

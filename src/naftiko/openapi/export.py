@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, TypeAlias
 
 import yaml
 
 from naftiko import __version__
 from naftiko.consumes.request import ParamSpec
-from naftiko.document import SPEC_VERSION
+from naftiko.document import SPEC_VERSION, JSONObject
 from naftiko.document import model as m
 from naftiko.document.loader import Loaded
 from naftiko.engine.forward import ForwardPlan
@@ -51,15 +50,11 @@ _PROBLEMS = {
 }
 
 
-# An OpenAPI object under construction: JSON, with nested objects filled in field by field.
-OpenAPIObject: TypeAlias = dict[str, Any]
-
-
 class ExportError(Exception):
     """The file cannot be exported (for example: it has no REST adapter)."""
 
 
-def export_openapi(loaded: Loaded, adapter: str | None = None) -> OpenAPIObject:
+def export_openapi(loaded: Loaded, adapter: str | None = None) -> JSONObject:
     """The OpenAPI 3.1 document (a plain dict) of the REST adapter named ``adapter``, or of the
     first REST adapter of the capability."""
     doc = loaded.document
@@ -91,9 +86,9 @@ class _Exporter:
             for f in a.functions
         }
 
-    def document(self) -> OpenAPIObject:
+    def document(self) -> JSONObject:
         info = self.doc.info or m.Info()
-        out: OpenAPIObject = {
+        out: JSONObject = {
             "openapi": OPENAPI_VERSION,
             "info": {
                 "title": info.label or self.spec.namespace,
@@ -108,13 +103,13 @@ class _Exporter:
         if tags:
             out["tags"] = tags
         security = self._security_scheme()
-        paths: OpenAPIObject = {}
+        paths: JSONObject = {}
         for route in self.plan.routes:
             path, item = self._path_item(route, security is not None)
             if item:
                 paths.setdefault(path, {}).update(item)
         out["paths"] = paths
-        components: OpenAPIObject = {
+        components: JSONObject = {
             "schemas": {"Problem": dict(_PROBLEM_SCHEMA)},
             "responses": _problem_responses(security is not None),
         }
@@ -134,19 +129,19 @@ class _Exporter:
             address = f"[{address}]"
         return f"http://{address}:{self.plan.port}"
 
-    def _tags(self) -> list[OpenAPIObject]:
-        tags: list[OpenAPIObject] = []
+    def _tags(self) -> list[JSONObject]:
+        tags: list[JSONObject] = []
         seen: set[str] = set()
         for res in self.spec.resources:
             if res.name and res.name not in seen and res.operations:
                 seen.add(res.name)
-                tag: OpenAPIObject = {"name": res.name}
+                tag: JSONObject = {"name": res.name}
                 if res.description or res.label:
                     tag["description"] = res.description or res.label
                 tags.append(tag)
         return tags
 
-    def _security_scheme(self) -> OpenAPIObject | None:
+    def _security_scheme(self) -> JSONObject | None:
         auth = self.spec.authentication
         if auth is None:
             return None
@@ -168,12 +163,12 @@ class _Exporter:
     def _resources(self, route: RestRoute) -> list[m.ExposedResource]:
         return [r for r in self.spec.resources if r.path == route.path]
 
-    def _path_item(self, route: RestRoute, secured: bool) -> tuple[str, OpenAPIObject]:
+    def _path_item(self, route: RestRoute, secured: bool) -> tuple[str, JSONObject]:
         raw = route.path if route.path.startswith("/") else "/" + route.path
         names = [(mt.group(1) or mt.group(2)).strip() for mt in PATH_PLACEHOLDER.finditer(raw)]
         path = PATH_PLACEHOLDER.sub(lambda mt: "{" + (mt.group(1) or mt.group(2)).strip() + "}", raw)
         resources = self._resources(route)
-        item: OpenAPIObject = {}
+        item: JSONObject = {}
         for method, operation in route.operations.items():
             op_spec, res_spec = self._operation_spec(resources, method)
             name = op_spec.name if op_spec is not None and op_spec.name else f"{method.lower()}-{_slug(path)}"
@@ -218,8 +213,8 @@ class _Exporter:
         names: list[str],
         route: RestRoute,
         secured: bool,
-    ) -> OpenAPIObject:
-        out: OpenAPIObject = {"operationId": self._operation_id(name)}
+    ) -> JSONObject:
+        out: JSONObject = {"operationId": self._operation_id(name)}
         summary, description = _words(spec, res)
         if summary:
             out["summary"] = summary
@@ -239,8 +234,8 @@ class _Exporter:
 
     def _parameters(
         self, operation: RestOperation, names: list[str], route: RestRoute
-    ) -> tuple[list[OpenAPIObject], OpenAPIObject | None]:
-        params: list[OpenAPIObject] = []
+    ) -> tuple[list[JSONObject], JSONObject | None]:
+        params: list[JSONObject] = []
         taken: set[str] = set()  # normalised names already described
         declared = {i.name: i for i in operation.inputs}
         fed = _fed_params(operation.unit)
@@ -258,7 +253,7 @@ class _Exporter:
             pattern = spec.pattern if isinstance(spec, InputSpec) else None
             params.append(_param(name, "path", spec.type if spec else None, True, description, pattern))
             taken.add(normalise(name))
-        body: OpenAPIObject | None = None
+        body: JSONObject | None = None
         for declared_spec in operation.inputs:
             if declared_spec.location == "body":
                 body = _request_body(declared_spec.type, declared_spec.description, declared_spec.required)
@@ -289,7 +284,7 @@ class _Exporter:
 
     def _responses(
         self, operation: RestOperation, spec: m.ExposedOperation | None, has_body: bool, secured: bool
-    ) -> OpenAPIObject:
+    ) -> JSONObject:
         schema = _result_schema(spec, operation.unit)
         if schema is None:
             ok = {
@@ -298,7 +293,7 @@ class _Exporter:
             }
         else:
             ok = {"description": "Success.", "content": {"application/json": {"schema": schema}}}
-        responses: OpenAPIObject = {"200": ok}
+        responses: JSONObject = {"200": ok}
         codes = ["400", "404", "405", "413", "502", "504"] if has_body else ["400", "404", "405", "502", "504"]
         if secured:
             codes.insert(0, "401")
@@ -312,7 +307,7 @@ class _Exporter:
         }
         return responses
 
-    def _forward(self, forward: ForwardPlan, method: str, names: list[str], path: str, secured: bool) -> OpenAPIObject:
+    def _forward(self, forward: ForwardPlan, method: str, names: list[str], path: str, secured: bool) -> JSONObject:
         target = forward.namespace
         params = [
             _param(
@@ -324,7 +319,7 @@ class _Exporter:
             )
             for i, name in enumerate(names)
         ]
-        out: dict = {
+        out: JSONObject = {
             "operationId": self._operation_id(f"forward-{method}-{_slug(path)}"),
             "summary": f"Forwarded to '{target}'",
             "description": (
@@ -370,8 +365,8 @@ def _words(spec: m.ExposedOperation | None, res: m.ExposedResource | None) -> tu
     return None, None
 
 
-def _schema_for(type_: str | None, pattern: str | None = None) -> OpenAPIObject:
-    schema: OpenAPIObject = {"type": type_} if type_ else {}
+def _schema_for(type_: str | None, pattern: str | None = None) -> JSONObject:
+    schema: JSONObject = {"type": type_} if type_ else {}
     if type_ == "array":
         schema["items"] = {"type": "string"}
     if pattern and type_ in (None, "string"):
@@ -381,8 +376,8 @@ def _schema_for(type_: str | None, pattern: str | None = None) -> OpenAPIObject:
 
 def _param(
     name: str, location: str, type_: str | None, required: bool, description: str | None, pattern: str | None = None
-) -> OpenAPIObject:
-    param: OpenAPIObject = {"name": name, "in": location}
+) -> JSONObject:
+    param: JSONObject = {"name": name, "in": location}
     if description:
         param["description"] = description
     if required or location == "path":
@@ -394,12 +389,12 @@ def _param(
 
 
 def _request_body(
-    type_: str | None, description: str | None, required: bool, properties: OpenAPIObject | None = None
-) -> OpenAPIObject:
-    schema: OpenAPIObject = {"type": type_ or "object"}
+    type_: str | None, description: str | None, required: bool, properties: JSONObject | None = None
+) -> JSONObject:
+    schema: JSONObject = {"type": type_ or "object"}
     if properties and schema["type"] == "object":
         schema["properties"] = properties
-    body: OpenAPIObject = {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+    body: JSONObject = {"required": bool(required), "content": {"application/json": {"schema": schema}}}
     if description:
         body["description"] = description
     return body
@@ -437,10 +432,10 @@ def _fed_params(unit: object) -> dict[str, ParamSpec]:
     return out
 
 
-def _infer(unit: object, taken: set[str]) -> tuple[list[OpenAPIObject], OpenAPIObject | None]:
+def _infer(unit: object, taken: set[str]) -> tuple[list[JSONObject], JSONObject | None]:
     """Query/header/cookie parameters and a body for an operation that declares no inputs."""
-    params: list[OpenAPIObject] = []
-    body_props: OpenAPIObject = {}
+    params: list[JSONObject] = []
+    body_props: JSONObject = {}
     body_spec: ParamSpec | None = None
     takes_body = False
 
@@ -486,8 +481,8 @@ def _infer(unit: object, taken: set[str]) -> tuple[list[OpenAPIObject], OpenAPIO
     return params, body
 
 
-def _output_schema(p: m.OutputParameter) -> OpenAPIObject:
-    schema: OpenAPIObject = {}
+def _output_schema(p: m.OutputParameter) -> JSONObject:
+    schema: JSONObject = {}
     if p.type:
         schema["type"] = p.type
     if p.description:
@@ -510,7 +505,7 @@ def _output_schema(p: m.OutputParameter) -> OpenAPIObject:
     return schema
 
 
-def _result_schema(spec: m.ExposedOperation | None, unit: object) -> OpenAPIObject | None:
+def _result_schema(spec: m.ExposedOperation | None, unit: object) -> JSONObject | None:
     """The 200 body schema from declared outputs (mapped, orchestrated or mock); for steps
     without outputs, an object keyed by the mappings' targets; None when the upstream answer
     passes through as it came."""
@@ -544,7 +539,7 @@ _PROBLEM_SCHEMA = {
 }
 
 
-def _problem_responses(secured: bool) -> OpenAPIObject:
+def _problem_responses(secured: bool) -> JSONObject:
     ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     out = {name: {"description": text, "content": ref} for name, text in _PROBLEMS.values()}
     if secured:
@@ -562,11 +557,11 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
-def dump_yaml(data: OpenAPIObject) -> str:
+def dump_yaml(data: JSONObject) -> str:
     return yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=110)
 
 
-def render(document: OpenAPIObject, output: str | None) -> str:
+def render(document: JSONObject, output: str | None) -> str:
     """JSON when ``output`` ends in ``.json``, YAML otherwise (and on stdout)."""
     if output and output.lower().endswith(".json"):
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

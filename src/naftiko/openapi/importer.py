@@ -25,10 +25,11 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from naftiko.document import SPEC_VERSION
+from naftiko.document import SPEC_VERSION, JSONObject
 from naftiko.openapi.export import dump_yaml
 from naftiko.openapi.schemas import JSON_TYPES, Refs, primary_type
 
@@ -58,7 +59,7 @@ _COLLECTION = {
 _DEFAULT_STYLE = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}
 
 
-def _mapping(value: object) -> dict:
+def _mapping(value: object) -> JSONObject:
     return value if isinstance(value, dict) else {}
 
 
@@ -97,14 +98,14 @@ class ImportOptions:
 
 @dataclass
 class Imported:
-    capability: dict  # the only capability, or the first one when split by tag
+    capability: JSONObject  # the only capability, or the first one when split by tag
     warnings: list[str] = field(default_factory=list)
     operations: int = 0
-    parts: dict[str, dict] = field(default_factory=dict)  # tag → capability, with --split-by-tag
-    skipped: Counter = field(default_factory=Counter)  # reason → operations skipped
+    parts: dict[str, JSONObject] = field(default_factory=dict)  # tag → capability, with --split-by-tag
+    skipped: Counter[str] = field(default_factory=Counter)  # reason → operations skipped
 
 
-def read_spec(path: str) -> dict:
+def read_spec(path: str) -> JSONObject:
     """A YAML or JSON file (JSON is YAML) as a mapping; clear errors, never a traceback."""
     try:
         text = Path(path).read_text("utf-8")
@@ -164,7 +165,7 @@ class _Param:
     name: str  # as sent upstream (path placeholders may be renamed)
     arg: str  # the tool argument
     location: str  # path | query | header | cookie
-    schema: dict
+    schema: JSONObject
     description: str
     required: bool
     style: str | None = None  # written only when the default encoding would differ
@@ -177,7 +178,7 @@ class _Field:
     """A top-level property of a flattened JSON body, or a form / multipart field."""
 
     name: str
-    schema: dict
+    schema: JSONObject
     description: str
     required: bool
     style: tuple[str, bool | None] | None = None  # form fields with an OpenAPI style
@@ -188,7 +189,7 @@ class _Field:
 @dataclass
 class _Body:
     kind: str  # json | form | multipart | raw
-    schema: dict
+    schema: JSONObject
     description: str
     required: bool
     media: str = "application/json"
@@ -202,19 +203,19 @@ class _Op:
     namespace: str  # consumes namespace
     path: str  # the REST route
     consumed_path: str  # the consumed resource's path (a placeholder may be renamed)
-    path_item: dict
-    consumed: dict
-    rest: dict
-    tool: dict
+    path_item: JSONObject
+    consumed: JSONObject
+    rest: JSONObject
+    tool: JSONObject
 
 
 class _Importer:
-    def __init__(self, spec: dict, source: str, options: ImportOptions):
+    def __init__(self, spec: JSONObject, source: str, options: ImportOptions):
         self.spec = spec
         self.source = source
         self.options = options
         self.warnings: list[str] = []
-        self.skipped: Counter = Counter()
+        self.skipped: Counter[str] = Counter()
         self.refs = Refs(spec, self.warnings)
         self.swagger = str(spec.get("swagger", "")).startswith("2")
         version = str(spec.get("openapi", ""))
@@ -222,7 +223,7 @@ class _Importer:
             raise ImportFailed(
                 f"{source}: not a Swagger 2.0 or OpenAPI 3.x document (no 'swagger: 2.0' or 'openapi: 3.x')"
             )
-        info: dict = _mapping(spec.get("info"))
+        info: JSONObject = _mapping(spec.get("info"))
         self.info = info
         self.title = str(info.get("title") or Path(source).stem)
         self.namespace = options.namespace or kebab(self.title)[:48].strip("-") or "api"
@@ -269,7 +270,7 @@ class _Importer:
         groups: dict[str | None, list[_Op]] = {}
         for op in ops:
             groups.setdefault(op.group, []).append(op)
-        parts: dict[str, dict] = {}  # file stem (the tag, kebab-cased, unique) → capability
+        parts: dict[str, JSONObject] = {}  # file stem (the tag, kebab-cased, unique) → capability
         stems: set[str] = set()
         for i, (group, members) in enumerate(groups.items()):
             stem = _unique(kebab(group or "") or "untagged", stems)
@@ -278,15 +279,23 @@ class _Importer:
         return Imported(first, self.warnings, len(ops), parts if self.options.split_by_tag else {}, self.skipped)
 
     def capability(
-        self, group: str | None, stem: str, ops: list[_Op], auth: dict | None, binds: dict, fixed: list, index: int
-    ) -> dict:
+        self,
+        group: str | None,
+        stem: str,
+        ops: list[_Op],
+        auth: JSONObject | None,
+        binds: JSONObject,
+        fixed: list[JSONObject],
+        index: int,
+    ) -> JSONObject:
         namespace = self.namespace if group is None else f"{self.namespace}-{stem}"[:60].strip("-")
-        consumes_entries: dict[str, dict] = {}
+        consumes_entries: dict[str, JSONObject] = {}
         used = [self.namespace] + [ns for url, ns in self.servers.items() if any(o.namespace == ns for o in ops)]
         urls = {ns: url for url, ns in self.servers.items()}
         description = str(self.info.get("description") or "").strip()
         for ns in dict.fromkeys(used):
-            entry: dict = {"type": "http", "namespace": ns, "baseUri": self.base if ns == self.namespace else urls[ns]}
+            base = self.base if ns == self.namespace else urls[ns]
+            entry: JSONObject = {"type": "http", "namespace": ns, "baseUri": base}
             if description and ns == self.namespace:
                 entry["description"] = description
             elif ns != self.namespace:
@@ -297,8 +306,8 @@ class _Importer:
                 entry["authentication"] = copy.deepcopy(auth)
             entry["resources"] = []
             consumes_entries[ns] = entry
-        resources: dict[tuple[str, str], dict] = {}
-        rest_resources: dict[str, dict] = {}
+        resources: dict[tuple[str, str], JSONObject] = {}
+        rest_resources: dict[str, JSONObject] = {}
         used_names: dict[str, set[str]] = {ns: set() for ns in consumes_entries}
         rest_names: set[str] = set()
         for op in ops:
@@ -309,7 +318,7 @@ class _Importer:
                 consumes_entries[op.namespace]["resources"].append(resources[key])
             resources[key]["operations"].append(op.consumed)
             if op.path not in rest_resources:
-                rest: dict = {"path": op.path, "name": _unique(kebab(op.path) or "root", rest_names)}
+                rest: JSONObject = {"path": op.path, "name": _unique(kebab(op.path) or "root", rest_names)}
                 words = op.path_item.get("description") or op.path_item.get("summary")
                 if isinstance(words, str) and words.strip():
                     rest["description"] = words.strip()
@@ -318,7 +327,7 @@ class _Importer:
             rest_resources[op.path]["operations"].append(op.rest)
         if not consumes_entries[self.namespace]["resources"]:
             del consumes_entries[self.namespace]  # every operation of this part has its own server
-        doc_info: dict = {
+        doc_info: JSONObject = {
             "label": self.title if group is None else f"{self.title}: {group}",
             "description": description or f"{self.title}, imported from its OpenAPI description.",
         }
@@ -327,7 +336,7 @@ class _Importer:
             tags = [group]
         if tags:
             doc_info["tags"] = tags
-        capability: dict = {"naftiko": SPEC_VERSION, "info": doc_info}
+        capability: JSONObject = {"naftiko": SPEC_VERSION, "info": doc_info}
         if binds:
             capability["binds"] = [
                 {"namespace": "env", "description": "Credentials for the upstream API.", "keys": dict(binds)}
@@ -395,7 +404,7 @@ class _Importer:
             url = "http://localhost"
         return url
 
-    def consumes_for(self, op: dict, item: dict, where_op: str, where_item: str) -> str:
+    def consumes_for(self, op: JSONObject, item: JSONObject, where_op: str, where_item: str) -> str:
         """The consumes namespace of an operation: its own ``servers``, its path's, else the API's."""
         if self.swagger:
             return self.namespace
@@ -417,7 +426,7 @@ class _Importer:
 
     # ------------------------------------------------------------------ security
 
-    def security(self) -> tuple[dict | None, dict, list]:
+    def security(self) -> tuple[JSONObject | None, JSONObject, list[JSONObject]]:
         """The consumes authentication for the first scheme the API requires, its bind keys,
         and consumes-level parameters (an API key in a cookie)."""
         if self.swagger:
@@ -483,11 +492,11 @@ class _Importer:
 
     # ------------------------------------------------------------------ paths and operations
 
-    def path_item(self, raw_path: str, item: dict) -> list[_Op]:
+    def path_item(self, raw_path: str, item: JSONObject) -> list[_Op]:
         where_item = pointer("paths", raw_path)
         renames: dict[str, str] = {}
 
-        def rename(m: re.Match) -> str:
+        def rename(m: re.Match[str]) -> str:
             original = m.group(1).strip()
             safe = re.sub(r"[^A-Za-z0-9_-]", "_", original)
             renames[original] = safe
@@ -515,7 +524,7 @@ class _Importer:
             out.append(_Op(consumed["name"], group, namespace, path, consumed_path, item, consumed, rest, tool))
         return out
 
-    def selected(self, raw_path: str, op: dict) -> bool:
+    def selected(self, raw_path: str, op: JSONObject) -> bool:
         o = self.options
         tags = {str(t) for t in op.get("tags") or []}
         if o.include_paths and not any(fnmatch.fnmatchcase(raw_path, p) for p in o.include_paths):
@@ -532,9 +541,11 @@ class _Importer:
             return False
         return True
 
-    def parameters(self, item: dict, op: dict, where_item: str, where_op: str) -> list[tuple[dict, str]]:
+    def parameters(
+        self, item: JSONObject, op: JSONObject, where_item: str, where_op: str
+    ) -> list[tuple[JSONObject, str]]:
         """Path-level parameters overridden by operation-level ones with the same name and location."""
-        merged: dict[tuple, tuple[dict, str]] = {}
+        merged: dict[tuple[str, object], tuple[JSONObject, str]] = {}
         listed = [(p, f"{where_item}/parameters/{i}") for i, p in enumerate(item.get("parameters") or [])]
         listed += [(p, f"{where_op}/parameters/{i}") for i, p in enumerate(op.get("parameters") or [])]
         for raw, where in listed:
@@ -545,7 +556,7 @@ class _Importer:
                 self.warn(f"{where}: a parameter without 'name' or 'in'; skipped")
         return list(merged.values())
 
-    def param_schema(self, param: dict, where: str) -> dict:
+    def param_schema(self, param: JSONObject, where: str) -> JSONObject:
         if self.swagger and param.get("in") != "body":
             return self.refs.schema(
                 {k: v for k, v in param.items() if k not in ("name", "in", "required", "description")}, where
@@ -555,7 +566,9 @@ class _Importer:
             return self.refs.schema(media.get("schema") if isinstance(media, dict) else None, where)
         return self.refs.schema(param.get("schema"), where)
 
-    def param_style(self, param: dict, location: str, schema: dict, where: str) -> tuple[str | None, bool | None]:
+    def param_style(
+        self, param: JSONObject, location: str, schema: JSONObject, where: str
+    ) -> tuple[str | None, bool | None]:
         """``style``/``explode`` to write, only where the request builder's own rules would differ."""
         kind = primary_type(schema)
         if self.swagger:
@@ -592,8 +605,18 @@ class _Importer:
         return None, None
 
     def operation(
-        self, method: str, raw_path: str, path: str, renames: dict, item: dict, op: dict, where_item: str, where_op: str
-    ):
+        self,
+        method: str,
+        raw_path: str,
+        path: str,
+        renames: JSONObject,
+        item: JSONObject,
+        op: JSONObject,
+        where_item: str,
+        where_op: str,
+    ) -> tuple[JSONObject, JSONObject, JSONObject, str]:
+        """The consumed operation, REST operation and MCP tool for one OpenAPI operation, and the
+        consumed path (placeholders renamed)."""
         op_id = op.get("operationId")
         name = _unique(kebab(op_id) if op_id else kebab(f"{method}-{path}"), self.used_ops)
         params: list[_Param] = []
@@ -682,7 +705,7 @@ class _Importer:
             params = [q for q in params if q.arg != "body"]
         return (*self.build(method, name, op, path, params, body), path)
 
-    def swagger_media(self, op: dict) -> str:
+    def swagger_media(self, op: JSONObject) -> str:
         types = [str(t) for t in op.get("consumes") or self.spec.get("consumes") or []]
         if not types or any(t in _JSON_MEDIA or t.endswith("+json") for t in types):
             return "application/json"
@@ -749,7 +772,7 @@ class _Importer:
         others = [t for t in content if t != media]
         if others:
             self.warn(f"{where}/content: {', '.join(others)} also accepted; the capability sends {media}")
-        entry: dict = _mapping(content.get(media))
+        entry: JSONObject = _mapping(content.get(media))
         where_schema = f"{where}/content/{pointer(media)[2:]}/schema"
         if kind == "raw":
             schema = {"type": "string"}
@@ -767,12 +790,12 @@ class _Importer:
             return _Body(
                 "json", schema, description or str(schema.get("description", "")).strip(), required, str(media)
             )
-        encodings: dict = _mapping(entry.get("encoding"))
+        encodings: JSONObject = _mapping(entry.get("encoding"))
         needed = set(schema.get("required") or [])
         fields = []
         for n, s in _mapping(schema.get("properties")).items():
             s = dict(s)
-            enc: dict = _mapping(encodings.get(n))
+            enc: JSONObject = _mapping(encodings.get(n))
             style: tuple[str, bool | None] | None = None
             kind_n = primary_type(s)
             if kind == "form" and ("style" in enc or kind_n in ("object", "array")):
@@ -809,15 +832,17 @@ class _Importer:
 
     # ------------------------------------------------------------------ the three views of one operation
 
-    def build(self, method: str, name: str, op: dict, path: str, params: list[_Param], body: _Body | None):
+    def build(
+        self, method: str, name: str, op: JSONObject, path: str, params: list[_Param], body: _Body | None
+    ) -> tuple[JSONObject, JSONObject, JSONObject]:
         summary = str(op.get("summary") or "").strip()
         title = summary or (humanise(str(op["operationId"])) if op.get("operationId") else f"{method} {path}")
         description = str(op.get("description") or "").strip() or summary or f"{method} {path}"
-        consumed: dict = {"name": name, "method": method}
+        consumed: JSONObject = {"name": name, "method": method}
         if title:
             consumed["label"] = title
         consumed["description"] = description
-        inputs: list[dict] = []
+        inputs: list[JSONObject] = []
         for p in params:
             entry: dict[str, object] = {"name": p.name, "in": p.location}
             if p.style:
@@ -881,7 +906,7 @@ class _Importer:
                 rest_with.update({f.name: f"rest.body.{f.name}" for f in fields})
             else:
                 rest_with["body"] = "rest.body"
-        rest: dict = {"method": method, "name": name}
+        rest: JSONObject = {"method": method, "name": name}
         if title:
             rest["label"] = title
         rest["description"] = description
@@ -912,7 +937,7 @@ class _Importer:
                 self.tool_input("body", schema, body.description or f"The request body ({body.media}).", body.required)
             )
             with_["body"] = "tools.body"
-        tool: dict = {"name": name}
+        tool: JSONObject = {"name": name}
         if title:
             tool["label"] = title
         tool["description"] = description
@@ -927,10 +952,10 @@ class _Importer:
                 tool["outputParameters"] = [shaped]
         return consumed, rest, tool
 
-    def output(self, op: dict, where: str) -> dict | None:
+    def output(self, op: JSONObject, where: str) -> JSONObject | None:
         """With --output-schemas: mapped outputs for the first 2xx JSON response, when its schema is
         an object typed all the way down (what a tool's outputSchema can state); else None."""
-        responses = _mapping(op.get("responses"))
+        responses: dict[Any, Any] = _mapping(op.get("responses"))  # YAML reads `200:` as an int key
         for code in sorted(str(c) for c in responses):
             if not (code.startswith("2") and len(code) == 3):
                 continue
@@ -950,8 +975,8 @@ class _Importer:
         return None
 
     @staticmethod
-    def tool_input(name: str, schema: dict, description: str, required: bool) -> dict:
-        entry: dict = {"name": name}
+    def tool_input(name: str, schema: JSONObject, description: str, required: bool) -> JSONObject:
+        entry: JSONObject = {"name": name}
         kind = primary_type(schema)
         schema = dict(schema)
         if kind is None and "type" not in schema and "anyOf" not in schema:
@@ -968,7 +993,7 @@ class _Importer:
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _mapped(schema: dict, mapping: str, depth: int) -> dict | None:
+def _mapped(schema: JSONObject, mapping: str, depth: int) -> JSONObject | None:
     """A mapped output parameter for a JSON Schema, or None when part of it cannot be typed."""
     kind = primary_type(schema)
     if depth > 8 or kind is None or "anyOf" in schema:
@@ -983,7 +1008,7 @@ def _mapped(schema: dict, mapping: str, depth: int) -> dict | None:
     properties = _mapping(schema.get("properties"))
     if not properties or schema.get("additionalProperties") not in (None, False):
         return None
-    shaped: dict = {}
+    shaped: JSONObject = {}
     for name, sub in properties.items():
         path = f"$.{name}" if _PLAIN_KEY.match(name) else "$[" + json.dumps(name) + "]"
         inner = _mapped(_mapping(sub), path, depth + 1)
@@ -997,7 +1022,7 @@ def normalise_name(name: str) -> str:
     return name.replace("-", "").replace("_", "").lower()
 
 
-def import_openapi(spec: dict, source: str = "openapi", options: ImportOptions | None = None) -> Imported:
+def import_openapi(spec: JSONObject, source: str = "openapi", options: ImportOptions | None = None) -> Imported:
     """The capability (a plain dict, ready for YAML) for an OpenAPI/Swagger document."""
     return _Importer(spec, source, options or ImportOptions()).run()
 
@@ -1007,7 +1032,7 @@ def is_openapi(data: object) -> bool:
     return isinstance(data, dict) and "naftiko" not in data and ("openapi" in data or "swagger" in data)
 
 
-def to_yaml(capability: dict, source: str) -> str:
+def to_yaml(capability: JSONObject, source: str) -> str:
     header = (
         f"# Imported from {Path(source).name} by `naftiko import openapi`.\n"
         "# Credentials come from the environment variables named under binds; check and edit before serving.\n"

@@ -14,6 +14,8 @@ import re
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from naftiko.document import JSONObject
+
 TYPES = ("string", "number", "integer", "boolean", "array", "object")
 JSON_TYPES = (*TYPES, "null")
 MAX_SCHEMA_DEPTH = 12  # nesting kept in one argument's schema
@@ -27,7 +29,7 @@ _NUMBERS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multi
 _COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 
 
-def primary_type(schema: dict) -> str | None:
+def primary_type(schema: JSONObject) -> str | None:
     """The one capability ``type`` of a JSON Schema (REST coercion uses it)."""
     kind = schema.get("type")
     if isinstance(kind, list):
@@ -48,7 +50,7 @@ def primary_type(schema: dict) -> str | None:
 class Refs:
     """Local ``$ref`` resolution and OpenAPI → JSON Schema (2020-12) conversion, bounded."""
 
-    def __init__(self, root: dict, warnings: list[str]):
+    def __init__(self, root: JSONObject, warnings: list[str]):
         self.root = root
         self.warnings = warnings
         self.reported: set[str] = set()
@@ -89,12 +91,12 @@ class Refs:
             node = target
         return node
 
-    def properties(self, schema: object, depth: int = 0) -> dict[str, dict]:
+    def properties(self, schema: object, depth: int = 0) -> dict[str, JSONObject]:
         """Top-level properties of an object schema, through ``allOf``, unconverted."""
         schema = self.resolve(schema)
         if not isinstance(schema, dict) or depth > MAX_SCHEMA_DEPTH:
             return {}
-        out: dict[str, dict] = {}
+        out: dict[str, JSONObject] = {}
         for sub in schema.get("allOf") or []:
             out.update(self.properties(sub, depth + 1))
         for name, prop in (schema.get("properties") or {}).items():
@@ -103,7 +105,7 @@ class Refs:
 
     # ------------------------------------------------------------------ conversion
 
-    def schema(self, node: object, where: str, request: bool = True) -> dict:
+    def schema(self, node: object, where: str, request: bool = True) -> JSONObject:
         """A JSON Schema 2020-12 for an OpenAPI schema (or a Swagger 2 parameter), checked."""
         self.budget = MAX_SCHEMA_NODES
         out = self._convert(node, where, 0, (), request)
@@ -115,7 +117,7 @@ class Refs:
             out = {"type": kind} if kind else {}
         return out
 
-    def _convert(self, node: object, where: str, depth: int, stack: tuple[int, ...], request: bool) -> dict:
+    def _convert(self, node: object, where: str, depth: int, stack: tuple[int, ...], request: bool) -> JSONObject:
         if node is True or not isinstance(node, dict):
             return {}
         if depth > MAX_SCHEMA_DEPTH or self.budget <= 0:
@@ -128,13 +130,13 @@ class Refs:
         if not isinstance(target, dict):
             return {}
         if id(target) in stack:  # recursive schema: the inner occurrence stays open below its type
-            inner: dict = {"type": "object"} if target.get("type") == "object" or "properties" in target else {}
+            inner: JSONObject = {"type": "object"} if target.get("type") == "object" or "properties" in target else {}
             if isinstance(sibling_description, str) and sibling_description.strip():
                 inner["description"] = sibling_description.strip()
             return inner
         stack = (*stack, id(target))
         node = target
-        out: dict = {}
+        out: JSONObject = {}
         for branch in node.get("allOf") or []:  # merged first; the node's own keys win
             sub = self._convert(branch, where, depth + 1, stack, request)
             for key, value in sub.items():
