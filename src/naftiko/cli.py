@@ -240,16 +240,12 @@ def serve_parser(prog: str = "naftiko-run") -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from naftiko.observability.logs import configure_logging
-
-    configure_logging(args.log_level, args.log_format)
-    if args.log_level != "debug":  # the SDK's lifecycle chatter is not news to an operator
-        logging.getLogger("mcp").setLevel(logging.WARNING)
+def _flag_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the serve flags taken together, checked before any file is read."""
     if args.timeout <= 0:
-        return _usage_error("--timeout must be positive")
+        return "--timeout must be positive"
     if args.max_body_bytes <= 0 or args.grace < 0:
-        return _usage_error("--max-body-bytes must be positive and --grace not negative")
+        return "--max-body-bytes must be positive and --grace not negative"
     numbers = (
         args.max_header_bytes,
         args.max_headers,
@@ -260,14 +256,35 @@ def _serve(args: argparse.Namespace) -> int:
         args.max_connections,
     )
     if min(numbers) <= 0:
-        return _usage_error(
+        return (
             "--max-header-bytes, --max-headers, --max-url-bytes, --header-timeout, --body-timeout, "
             "--keepalive-timeout and --max-connections must be positive"
         )
     if args.workers < 1:
-        return _usage_error("--workers must be at least 1")
+        return "--workers must be at least 1"
     if args.workers > 1 and args.reload:
-        return _usage_error("--reload runs one process: use it without --workers (it is meant for development)")
+        return "--reload runs one process: use it without --workers (it is meant for development)"
+    return None
+
+
+def _overrides_problem(plans: list[Plan], options: Options) -> str | None:
+    """With several files, ``--base-uri``/``--port`` entries that name no namespace of any of them."""
+    if not options.several_files:
+        return None
+    consumes = {ns for p in plans for ns in p.consumers}
+    exposes = {ns for p in plans for a in p.adapters if isinstance(ns := getattr(a, "namespace", None), str)}
+    problems = unknown_overrides(options, consumes, exposes)
+    return "; ".join(problems) if problems else None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from naftiko.observability.logs import configure_logging
+
+    configure_logging(args.log_level, args.log_format)
+    if args.log_level != "debug":  # the SDK's lifecycle chatter is not news to an operator
+        logging.getLogger("mcp").setLevel(logging.WARNING)
+    if (problem := _flag_problem(args)) is not None:
+        return _usage_error(problem)
     options = serve_options(args)
     try:
         plans = compile_files(args.files, options, strict=args.strict)
@@ -276,12 +293,8 @@ def _serve(args: argparse.Namespace) -> int:
         for file in args.files:
             _openapi_hint(file)
         return EXIT_LOAD_ERROR
-    if options.several_files:
-        consumes = {ns for p in plans for ns in p.consumers}
-        exposes = {ns for p in plans for a in p.adapters if isinstance(ns := getattr(a, "namespace", None), str)}
-        problems = unknown_overrides(options, consumes, exposes)
-        if problems:
-            return _usage_error("; ".join(problems))
+    if (problem := _overrides_problem(plans, options)) is not None:
+        return _usage_error(problem)
     for plan in plans:
         _print_diagnostics([w for w in plan.warnings], MAX_WARNINGS_ON_SERVE)
         _print_diagnostics(plan.left_out)
@@ -299,6 +312,11 @@ def _serve(args: argparse.Namespace) -> int:
                 file=out,
                 flush=True,
             )
+    return _start(args, plans, options, out)
+
+
+def _start(args: argparse.Namespace, plans: list[Plan], options: Options, out: TextIO) -> int:
+    """Serve the compiled plans (one process, several workers, or with hot reload) until stopped."""
     from naftiko.runtime.serve import StartupError, serve  # the server stack is only needed to serve
 
     def announce(line: str) -> None:
