@@ -235,45 +235,17 @@ class _Exporter:
     def _parameters(
         self, operation: RestOperation, names: list[str], route: RestRoute
     ) -> tuple[list[JSONObject], JSONObject | None]:
-        params: list[JSONObject] = []
-        taken: set[str] = set()  # normalised names already described
-        declared = {i.name: i for i in operation.inputs}
+        """Path parameters, then the declared inputs; inferred from the unit when none is declared
+        outside the path."""
         fed = _fed_params(operation.unit)
         last = len(names) - 1
-        for i, name in enumerate(names):
-            spec: InputSpec | ParamSpec | None = declared.get(name) or next(
-                (d for d in operation.inputs if normalise(d.name) == normalise(name)), None
-            )
-            spec = spec or fed.get(normalise(name))  # else the consumed parameter it feeds
-            description = spec.description if spec and spec.description else None
-            if route.forward is not None and i == last:
-                description = (
-                    description + " " if description else ""
-                ) + "The rest of the path: it may span several segments."
-            pattern = spec.pattern if isinstance(spec, InputSpec) else None
-            params.append(_param(name, "path", spec.type if spec else None, True, description, pattern))
-            taken.add(normalise(name))
-        body: JSONObject | None = None
-        for declared_spec in operation.inputs:
-            if declared_spec.location == "body":
-                body = _request_body(declared_spec.type, declared_spec.description, declared_spec.required)
-                continue
-            if normalise(declared_spec.name) in taken:
-                continue
-            location = declared_spec.location if declared_spec.location in _SIMPLE_LOCATIONS else "query"
-            if location == "header" and declared_spec.name.lower() in _RESERVED_HEADERS:
-                continue
-            taken.add(normalise(declared_spec.name))
-            params.append(
-                _param(
-                    declared_spec.name,
-                    location,
-                    declared_spec.type,
-                    declared_spec.required,
-                    declared_spec.description,
-                    declared_spec.pattern,
-                )
-            )
+        params = [
+            _path_param(name, operation.inputs, fed, route.forward is not None and i == last)
+            for i, name in enumerate(names)
+        ]
+        taken = {normalise(name) for name in names}  # normalised names already described
+        declared, body = _declared_params(operation.inputs, taken)
+        params.extend(declared)
         if not any(s.location != "path" for s in operation.inputs):
             inferred, inferred_body = _infer(operation.unit, taken)
             params.extend(inferred)
@@ -344,6 +316,38 @@ class _Exporter:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _path_param(name: str, inputs: list[InputSpec], fed: dict[str, ParamSpec], rest_of_path: bool) -> JSONObject:
+    """One path placeholder: described by the input declared for it, else by the consumed parameter it feeds."""
+    declared = {i.name: i for i in inputs}  # the last declaration of a name wins
+    spec: InputSpec | ParamSpec | None = declared.get(name) or next(
+        (d for d in inputs if normalise(d.name) == normalise(name)), None
+    )
+    spec = spec or fed.get(normalise(name))  # else the consumed parameter it feeds
+    description = spec.description if spec and spec.description else None
+    if rest_of_path:
+        description = (description + " " if description else "") + "The rest of the path: it may span several segments."
+    pattern = spec.pattern if isinstance(spec, InputSpec) else None
+    return _param(name, "path", spec.type if spec else None, True, description, pattern)
+
+
+def _declared_params(inputs: list[InputSpec], taken: set[str]) -> tuple[list[JSONObject], JSONObject | None]:
+    """The declared inputs not already described (``taken``, updated), and the declared body."""
+    params: list[JSONObject] = []
+    body: JSONObject | None = None
+    for spec in inputs:
+        if spec.location == "body":
+            body = _request_body(spec.type, spec.description, spec.required)
+            continue
+        if normalise(spec.name) in taken:
+            continue
+        location = spec.location if spec.location in _SIMPLE_LOCATIONS else "query"
+        if location == "header" and spec.name.lower() in _RESERVED_HEADERS:
+            continue
+        taken.add(normalise(spec.name))
+        params.append(_param(spec.name, location, spec.type, spec.required, spec.description, spec.pattern))
+    return params, body
 
 
 def _slug(path: str) -> str:
