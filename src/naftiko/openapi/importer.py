@@ -835,87 +835,23 @@ class _Importer:
     def build(
         self, method: str, name: str, op: JSONObject, path: str, params: list[_Param], body: _Body | None
     ) -> tuple[JSONObject, JSONObject, JSONObject]:
+        """The consumed operation, the REST operation and the MCP tool for one OpenAPI operation."""
         summary = str(op.get("summary") or "").strip()
         title = summary or (humanise(str(op["operationId"])) if op.get("operationId") else f"{method} {path}")
         description = str(op.get("description") or "").strip() or summary or f"{method} {path}"
-        consumed: JSONObject = {"name": name, "method": method}
-        if title:
-            consumed["label"] = title
-        consumed["description"] = description
-        inputs: list[JSONObject] = []
-        for p in params:
-            entry: dict[str, object] = {"name": p.name, "in": p.location}
-            if p.style:
-                entry["style"] = p.style
-            if p.explode is not None:
-                entry["explode"] = p.explode
-            inputs.append(entry)
-        fields = body.fields if body is not None else None
-        if body is not None and body.kind == "json":
-            if fields is not None:
-                inputs.extend({"name": f.name, "in": "body"} for f in fields)
-            else:
-                inputs.append({"name": "body", "in": "body"})
-        if inputs:
-            consumed["inputParameters"] = inputs
-        if body is not None and body.kind == "form":
-            consumed["body"] = {"type": "formUrlEncoded", "data": {f.name: _var(f.name) for f in fields or []}}
-            styled = {
-                f.name: {"style": f.style[0], **({"explode": f.style[1]} if f.style[1] is not None else {})}
-                for f in fields or []
-                if f.style
-            }
-            if styled:
-                consumed["body"]["encoding"] = styled
-        elif body is not None and body.kind == "multipart":
-            parts = []
-            for f in fields or []:
-                part = {"name": f.name, "value": _var(f.name)}
-                if f.file:
-                    part["filename"] = f.name
-                if f.content_type:
-                    part["contentType"] = f.content_type
-                parts.append(part)
-            consumed["body"] = {"type": "multipartForm", "data": parts}
-        elif body is not None and body.kind == "raw":
-            consumed["body"] = {"type": "text", "data": _var("body"), "contentType": body.media}
+        consumed = _consumed_operation(method, name, title, description, params, body)
+        rest = _rest_operation(method, name, title, description, params, body)
+        tool = self.tool(method, name, title, description, params, body)
+        if self.options.output_schemas:
+            shaped = self.output(op, f"{method} {path}")
+            if shaped is not None:
+                tool["outputParameters"] = [shaped]
+        return consumed, rest, tool
 
-        # REST: the same path; parameters by location, the body as `body`, its fields bound by name
-        rest_inputs = []
-        rest_with = {}
-        for p in params:
-            if not _PARAM_NAME.match(p.name):
-                continue  # read by its own name from the request (a capability file cannot declare it)
-            route = p.route or p.name
-            entry = {
-                "name": route,
-                "in": p.location,
-                "type": primary_type(p.schema) or "string",
-                "description": p.description or f"{p.location} parameter {route}",
-            }
-            rest_inputs.append(entry)
-            rest_with[p.name] = f"rest.{route}"
-        if body is not None:
-            kind = "object" if body.kind != "raw" else "string"
-            if body.kind == "json" and fields is None:
-                kind = primary_type(body.schema) or "object"
-            rest_inputs.append(
-                {"name": "body", "in": "body", "type": kind, "description": body.description or "The request body."}
-            )
-            if fields is not None:
-                rest_with.update({f.name: f"rest.body.{f.name}" for f in fields})
-            else:
-                rest_with["body"] = "rest.body"
-        rest: JSONObject = {"method": method, "name": name}
-        if title:
-            rest["label"] = title
-        rest["description"] = description
-        if rest_inputs:
-            rest["inputParameters"] = rest_inputs
-        rest["call"] = ""
-        if rest_with:
-            rest["with"] = rest_with
-
+    def tool(
+        self, method: str, name: str, title: str, description: str, params: list[_Param], body: _Body | None
+    ) -> JSONObject:
+        """The MCP tool: one argument per parameter and per body field (or the whole body)."""
         tool_inputs = []
         with_ = {}
         for p in params:
@@ -925,6 +861,7 @@ class _Importer:
                 )
             )
             with_[p.name] = f"tools.{p.arg}"
+        fields = body.fields if body is not None else None
         if body is not None and fields is not None:
             for f in fields:
                 fallback = f"Field {f.name} of the request body." if body.kind == "json" else f"Form field {f.name}."
@@ -946,11 +883,7 @@ class _Importer:
         if with_:
             tool["with"] = with_
         tool["hints"] = dict(_HINTS[method])
-        if self.options.output_schemas:
-            shaped = self.output(op, f"{method} {path}")
-            if shaped is not None:
-                tool["outputParameters"] = [shaped]
-        return consumed, rest, tool
+        return tool
 
     def output(self, op: JSONObject, where: str) -> JSONObject | None:
         """With --output-schemas: mapped outputs for the first 2xx JSON response, when its schema is
@@ -1020,6 +953,107 @@ def _mapped(schema: JSONObject, mapping: str, depth: int) -> JSONObject | None:
 
 def normalise_name(name: str) -> str:
     return name.replace("-", "").replace("_", "").lower()
+
+
+def _consumed_operation(
+    method: str, name: str, title: str, description: str, params: list[_Param], body: _Body | None
+) -> JSONObject:
+    """The consumed operation: its parameters as sent upstream and how the body is encoded."""
+    consumed: JSONObject = {"name": name, "method": method}
+    if title:
+        consumed["label"] = title
+    consumed["description"] = description
+    inputs: list[JSONObject] = []
+    for p in params:
+        entry: dict[str, object] = {"name": p.name, "in": p.location}
+        if p.style:
+            entry["style"] = p.style
+        if p.explode is not None:
+            entry["explode"] = p.explode
+        inputs.append(entry)
+    fields = body.fields if body is not None else None
+    if body is not None and body.kind == "json":
+        if fields is not None:
+            inputs.extend({"name": f.name, "in": "body"} for f in fields)
+        else:
+            inputs.append({"name": "body", "in": "body"})
+    if inputs:
+        consumed["inputParameters"] = inputs
+    encoded = _consumed_body(body) if body is not None else None
+    if encoded is not None:
+        consumed["body"] = encoded
+    return consumed
+
+
+def _consumed_body(body: _Body) -> JSONObject | None:
+    """A form, multipart or raw request body of a consumed operation (None for JSON: its fields are inputs)."""
+    fields = body.fields or []
+    if body.kind == "form":
+        out: JSONObject = {"type": "formUrlEncoded", "data": {f.name: _var(f.name) for f in fields}}
+        styled = {
+            f.name: {"style": f.style[0], **({"explode": f.style[1]} if f.style[1] is not None else {})}
+            for f in fields
+            if f.style
+        }
+        if styled:
+            out["encoding"] = styled
+        return out
+    if body.kind == "multipart":
+        parts = []
+        for f in fields:
+            part = {"name": f.name, "value": _var(f.name)}
+            if f.file:
+                part["filename"] = f.name
+            if f.content_type:
+                part["contentType"] = f.content_type
+            parts.append(part)
+        return {"type": "multipartForm", "data": parts}
+    if body.kind == "raw":
+        return {"type": "text", "data": _var("body"), "contentType": body.media}
+    return None
+
+
+def _rest_operation(
+    method: str, name: str, title: str, description: str, params: list[_Param], body: _Body | None
+) -> JSONObject:
+    """The REST operation: the same path; parameters by location, the body as ``body``, its fields
+    bound by name (``call`` is filled in by the caller)."""
+    rest_inputs = []
+    rest_with = {}
+    for p in params:
+        if not _PARAM_NAME.match(p.name):
+            continue  # read by its own name from the request (a capability file cannot declare it)
+        route = p.route or p.name
+        entry = {
+            "name": route,
+            "in": p.location,
+            "type": primary_type(p.schema) or "string",
+            "description": p.description or f"{p.location} parameter {route}",
+        }
+        rest_inputs.append(entry)
+        rest_with[p.name] = f"rest.{route}"
+    if body is not None:
+        fields = body.fields
+        kind = "object" if body.kind != "raw" else "string"
+        if body.kind == "json" and fields is None:
+            kind = primary_type(body.schema) or "object"
+        rest_inputs.append(
+            {"name": "body", "in": "body", "type": kind, "description": body.description or "The request body."}
+        )
+        if fields is not None:
+            rest_with.update({f.name: f"rest.body.{f.name}" for f in fields})
+        else:
+            rest_with["body"] = "rest.body"
+    rest: JSONObject = {"method": method, "name": name}
+    if title:
+        rest["label"] = title
+    rest["description"] = description
+    if rest_inputs:
+        rest["inputParameters"] = rest_inputs
+    rest["call"] = ""
+    if rest_with:
+        rest["with"] = rest_with
+    return rest
 
 
 def import_openapi(spec: JSONObject, source: str = "openapi", options: ImportOptions | None = None) -> Imported:
