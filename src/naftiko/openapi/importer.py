@@ -624,77 +624,28 @@ class _Importer:
         swagger_body: _Body | None = None
         form_fields: list[_Field] = []
         for p, where in self.parameters(item, op, where_item, where_op):
-            location, pname = p["in"], str(p["name"])
-            description = str(p.get("description") or "").strip()
+            location = p["in"]
             if location in ("path", "query", "header", "cookie"):
-                schema = self.param_schema(p, where)
-                description = description or str(schema.pop("description", "")).strip()
-                schema.pop("description", None)
-                style, explode = self.param_style(p, location, schema, where)
-                if location == "path":
-                    pname = renames.get(pname, pname)
-                    if pname not in renames.values():
-                        self.warn(f"{where}: path parameter '{p['name']}' is not in the path {raw_path}; skipped")
-                        continue
-                required = location == "path" or bool(p.get("required"))
-                params.append(
-                    _Param(pname, _arg_name(pname, args), location, schema, description, required, style, explode)
-                )
+                param = self.simple_param(p, where, raw_path, renames, args)
+                if param is not None:
+                    params.append(param)
             elif location == "body":  # Swagger 2
-                schema = self.refs.schema(p.get("schema"), where)
-                media = self.swagger_media(op)
-                kind = "json" if media in _JSON_MEDIA or media.endswith("+json") else "raw"
-                if kind == "raw":
-                    schema = {"type": "string", **({"format": "binary"} if "octet" in media or "tar" in media else {})}
-                swagger_body = _Body(
-                    kind, schema, description or str(schema.get("description", "")), bool(p.get("required")), media
-                )
+                swagger_body = self.swagger_body(p, op, where)
             elif location == "formData":
-                schema = self.param_schema(p, where)
-                style, explode = self.param_style(p, "query", schema, where)
-                is_file = p.get("type") == "file"
-                field_ = _Field(
-                    pname,
-                    schema,
-                    description,
-                    bool(p.get("required")),
-                    (style, explode) if style else None,
-                    is_file,
-                    "application/octet-stream" if is_file else None,
-                )
-                form_fields.append(field_)
+                form_fields.append(self.form_field(p, where))
             else:
-                self.warn(f"{where}: parameter '{pname}' in '{location}' is not supported; skipped")
+                self.warn(f"{where}: parameter '{p['name']}' in '{location}' is not supported; skipped")
         declared = {p.name for p in params if p.location == "path"}
         for placeholder in dict.fromkeys(renames.values()):  # used in the path but not declared
             if placeholder not in declared:
                 args.add(placeholder)
                 params.insert(0, _Param(placeholder, placeholder, "path", {"type": "string"}, "", True))
-        body = swagger_body
-        if form_fields:
-            multipart = _MULTIPART in (op.get("consumes") or self.spec.get("consumes") or []) and _FORM not in (
-                op.get("consumes") or []
-            )
-            body = _Body(
-                "multipart" if multipart else "form",
-                {},
-                "",
-                any(f.required for f in form_fields),
-                _MULTIPART if multipart else _FORM,
-                form_fields,
-            )
+        body = self.form_body(op, form_fields) if form_fields else swagger_body
         if "requestBody" in op:
             body = self.request_body(op["requestBody"], f"{where_op}/requestBody") or body
         if body is not None and body.kind == "json":
             body, taken = self.flatten(body, params)
-            for param in params:  # a path placeholder named like a body field: renamed, as it never travels by name
-                if param.location == "path" and normalise_name(param.arg) in taken:
-                    new = param.name + "_path"
-                    while normalise_name(new) in taken or new in args:
-                        new += "_"
-                    path = path.replace("{" + param.name + "}", "{" + new + "}")
-                    param.route, param.name, param.arg = param.name, new, new
-                    args.add(new)
+            path = _rename_placeholders(path, params, taken, args)
         if body is not None and body.fields is not None:
             body.fields = self.usable_fields(body, params, where_op)
         if body is not None and body.fields is None:
@@ -704,6 +655,63 @@ class _Importer:
                 )
             params = [q for q in params if q.arg != "body"]
         return (*self.build(method, name, op, path, params, body), path)
+
+    def simple_param(
+        self, p: JSONObject, where: str, raw_path: str, renames: JSONObject, args: set[str]
+    ) -> _Param | None:
+        """A path, query, header or cookie parameter; None (with a warning) for a path parameter
+        that is not in the path."""
+        location, pname = p["in"], str(p["name"])
+        schema = self.param_schema(p, where)
+        description = str(p.get("description") or "").strip() or str(schema.pop("description", "")).strip()
+        schema.pop("description", None)
+        style, explode = self.param_style(p, location, schema, where)
+        if location == "path":
+            pname = renames.get(pname, pname)
+            if pname not in renames.values():
+                self.warn(f"{where}: path parameter '{p['name']}' is not in the path {raw_path}; skipped")
+                return None
+        required = location == "path" or bool(p.get("required"))
+        return _Param(pname, _arg_name(pname, args), location, schema, description, required, style, explode)
+
+    def swagger_body(self, p: JSONObject, op: JSONObject, where: str) -> _Body:
+        """A Swagger 2 ``in: body`` parameter."""
+        description = str(p.get("description") or "").strip()
+        schema = self.refs.schema(p.get("schema"), where)
+        media = self.swagger_media(op)
+        kind = "json" if media in _JSON_MEDIA or media.endswith("+json") else "raw"
+        if kind == "raw":
+            schema = {"type": "string", **({"format": "binary"} if "octet" in media or "tar" in media else {})}
+        return _Body(kind, schema, description or str(schema.get("description", "")), bool(p.get("required")), media)
+
+    def form_field(self, p: JSONObject, where: str) -> _Field:
+        """A Swagger 2 ``in: formData`` parameter."""
+        schema = self.param_schema(p, where)
+        style, explode = self.param_style(p, "query", schema, where)
+        is_file = p.get("type") == "file"
+        return _Field(
+            str(p["name"]),
+            schema,
+            str(p.get("description") or "").strip(),
+            bool(p.get("required")),
+            (style, explode) if style else None,
+            is_file,
+            "application/octet-stream" if is_file else None,
+        )
+
+    def form_body(self, op: JSONObject, form_fields: list[_Field]) -> _Body:
+        """The body Swagger 2 ``formData`` parameters make: multipart when the operation consumes it."""
+        multipart = _MULTIPART in (op.get("consumes") or self.spec.get("consumes") or []) and _FORM not in (
+            op.get("consumes") or []
+        )
+        return _Body(
+            "multipart" if multipart else "form",
+            {},
+            "",
+            any(f.required for f in form_fields),
+            _MULTIPART if multipart else _FORM,
+            form_fields,
+        )
 
     def swagger_media(self, op: JSONObject) -> str:
         types = [str(t) for t in op.get("consumes") or self.spec.get("consumes") or []]
@@ -953,6 +961,20 @@ def _mapped(schema: JSONObject, mapping: str, depth: int) -> JSONObject | None:
 
 def normalise_name(name: str) -> str:
     return name.replace("-", "").replace("_", "").lower()
+
+
+def _rename_placeholders(path: str, params: list[_Param], taken: set[str], args: set[str]) -> str:
+    """A path placeholder named like a body field is renamed (``id`` → ``id_path``), as it never
+    travels by name; the param keeps the old name as its REST route. Returns the renamed path."""
+    for param in params:
+        if param.location == "path" and normalise_name(param.arg) in taken:
+            new = param.name + "_path"
+            while normalise_name(new) in taken or new in args:
+                new += "_"
+            path = path.replace("{" + param.name + "}", "{" + new + "}")
+            param.route, param.name, param.arg = param.name, new, new
+            args.add(new)
+    return path
 
 
 def _consumed_operation(
