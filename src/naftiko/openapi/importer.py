@@ -757,6 +757,7 @@ class _Importer:
         }
 
     def request_body(self, raw: object, where: str) -> _Body | None:
+        """An OpenAPI 3 ``requestBody``: JSON first, then a form, multipart or any other type sent raw."""
         request = self.refs.resolve(raw)
         if not isinstance(request, dict):
             return None
@@ -765,78 +766,63 @@ class _Importer:
             return None
         required = bool(request.get("required"))
         description = str(request.get("description") or "").strip()
-        media = next((t for t in content if t in _JSON_MEDIA or str(t).endswith("+json")), None)
-        if media is None and "*/*" in content:
-            media = "*/*"
-        kind = "json" if media and media != "*/*" else None
-        if kind is None:
-            for candidate, k in ((_FORM, "form"), (_MULTIPART, "multipart")):
-                if candidate in content:
-                    media, kind = candidate, k
-                    break
-        if kind is None:
-            media = media or next(iter(content))
-            kind = "raw"
+        media, kind = _body_media(content)
         others = [t for t in content if t != media]
         if others:
             self.warn(f"{where}/content: {', '.join(others)} also accepted; the capability sends {media}")
         entry: JSONObject = _mapping(content.get(media))
-        where_schema = f"{where}/content/{pointer(media)[2:]}/schema"
+        where_media = f"{where}/content/{pointer(media)[2:]}"
         if kind == "raw":
-            schema = {"type": "string"}
-            if not str(media).startswith("text/") and "xml" not in str(media):
-                schema["format"] = "binary"
-            return _Body(
-                "raw",
-                schema,
-                description or f"The request body, sent as {media}.",
-                required,
-                "application/octet-stream" if media == "*/*" else str(media),
-            )
-        schema = self.refs.schema(entry.get("schema"), where_schema)
+            return _raw_body(media, description, required)
+        schema = self.refs.schema(entry.get("schema"), f"{where_media}/schema")
         if kind == "json":
             return _Body(
                 "json", schema, description or str(schema.get("description", "")).strip(), required, str(media)
             )
         encodings: JSONObject = _mapping(entry.get("encoding"))
         needed = set(schema.get("required") or [])
-        fields = []
-        for n, s in _mapping(schema.get("properties")).items():
-            s = dict(s)
-            enc: JSONObject = _mapping(encodings.get(n))
-            style: tuple[str, bool | None] | None = None
-            kind_n = primary_type(s)
-            if kind == "form" and ("style" in enc or kind_n in ("object", "array")):
-                st = enc.get("style", "form")
-                if st not in ("form", "spaceDelimited", "pipeDelimited", "deepObject"):
-                    self.warn(
-                        f"{where}/content/{pointer(media)[2:]}/encoding/{n}: "
-                        f"style '{st}' is not supported; form is used"
-                    )
-                    st = "form"
-                ex = enc.get("explode")
-                style = (st, ex if isinstance(ex, bool) else None)
-                if style == ("form", None) and kind_n == "array":
-                    style = None  # repeated keys: the builder's own rule
-            is_file = (
-                s.get("format") in ("binary", "base64")
-                or "contentMediaType" in s
-                or (kind_n == "array" and isinstance(s.get("items"), dict) and s["items"].get("format") == "binary")
+        fields = [
+            self.encoded_field(
+                kind, str(n), dict(s), _mapping(encodings.get(n)), n in needed and required, where, media
             )
-            ctype = enc.get("contentType") if isinstance(enc.get("contentType"), str) else None
-            if kind == "multipart" and kind_n == "array" and is_file:
-                self.warn(f"{where}: multipart field '{n}' takes several files; one part with one file is sent")
-            field_ = _Field(
-                str(n),
-                s,
-                str(s.pop("description", "")).strip(),
-                n in needed and required,
-                style,
-                kind == "multipart" and is_file,
-                ctype or ("application/octet-stream" if is_file else None),
-            )
-            fields.append(field_)
+            for n, s in _mapping(schema.get("properties")).items()
+        ]
         return _Body(kind, schema, description, required, str(media), fields)
+
+    def encoded_field(
+        self, kind: str, name: str, s: JSONObject, enc: JSONObject, required: bool, where: str, media: str
+    ) -> _Field:
+        """One field of a form or multipart body, with its OpenAPI ``encoding``."""
+        style: tuple[str, bool | None] | None = None
+        kind_n = primary_type(s)
+        if kind == "form" and ("style" in enc or kind_n in ("object", "array")):
+            st = enc.get("style", "form")
+            if st not in ("form", "spaceDelimited", "pipeDelimited", "deepObject"):
+                self.warn(
+                    f"{where}/content/{pointer(media)[2:]}/encoding/{name}: style '{st}' is not supported; form is used"
+                )
+                st = "form"
+            ex = enc.get("explode")
+            style = (st, ex if isinstance(ex, bool) else None)
+            if style == ("form", None) and kind_n == "array":
+                style = None  # repeated keys: the builder's own rule
+        is_file = (
+            s.get("format") in ("binary", "base64")
+            or "contentMediaType" in s
+            or (kind_n == "array" and isinstance(s.get("items"), dict) and s["items"].get("format") == "binary")
+        )
+        ctype = enc.get("contentType") if isinstance(enc.get("contentType"), str) else None
+        if kind == "multipart" and kind_n == "array" and is_file:
+            self.warn(f"{where}: multipart field '{name}' takes several files; one part with one file is sent")
+        return _Field(
+            name,
+            s,
+            str(s.pop("description", "")).strip(),
+            required,
+            style,
+            kind == "multipart" and is_file,
+            ctype or ("application/octet-stream" if is_file else None),
+        )
 
     # ------------------------------------------------------------------ the three views of one operation
 
@@ -961,6 +947,34 @@ def _mapped(schema: JSONObject, mapping: str, depth: int) -> JSONObject | None:
 
 def normalise_name(name: str) -> str:
     return name.replace("-", "").replace("_", "").lower()
+
+
+def _body_media(content: JSONObject) -> tuple[str, str]:
+    """The media type a request body is sent as, and its kind: JSON first, then a form, then
+    multipart, else the first type listed, sent raw (``*/*`` too)."""
+    media = next((t for t in content if t in _JSON_MEDIA or str(t).endswith("+json")), None)
+    if media is None and "*/*" in content:
+        media = "*/*"
+    if media and media != "*/*":
+        return media, "json"
+    for candidate, kind in ((_FORM, "form"), (_MULTIPART, "multipart")):
+        if candidate in content:
+            return candidate, kind
+    return media or next(iter(content)), "raw"
+
+
+def _raw_body(media: str, description: str, required: bool) -> _Body:
+    """A body sent as it comes: text for text and XML types, else binary."""
+    schema = {"type": "string"}
+    if not str(media).startswith("text/") and "xml" not in str(media):
+        schema["format"] = "binary"
+    return _Body(
+        "raw",
+        schema,
+        description or f"The request body, sent as {media}.",
+        required,
+        "application/octet-stream" if media == "*/*" else str(media),
+    )
 
 
 def _rename_placeholders(path: str, params: list[_Param], taken: set[str], args: set[str]) -> str:
