@@ -433,13 +433,7 @@ class _Importer:
             schemes = self.spec.get("securityDefinitions") or {}
         else:
             schemes = (self.spec.get("components") or {}).get("securitySchemes") or {}
-        required = [r for r in self.spec.get("security") or [] if isinstance(r, dict) and r]
-        if not required:
-            for item in (self.spec.get("paths") or {}).values():
-                for method in METHODS:
-                    op = item.get(method) if isinstance(item, dict) else None
-                    if isinstance(op, dict):
-                        required += [r for r in op.get("security") or [] if isinstance(r, dict) and r]
+        required = self.required_security()
         if not required:
             return None, {}, []
         names = list(required[0])
@@ -454,10 +448,33 @@ class _Importer:
         if not isinstance(scheme, dict) or not scheme:
             self.warn(f"{where}: security scheme '{names[0]}' is not defined; no authentication")
             return None, {}, []
+        return self.authentication(scheme, names[0], where)
+
+    def required_security(self) -> list[JSONObject]:
+        """The document's security requirements, else those of its operations."""
+        required = [r for r in self.spec.get("security") or [] if isinstance(r, dict) and r]
+        if required:
+            return required
+        for item in (self.spec.get("paths") or {}).values():
+            for method in METHODS:
+                op = item.get(method) if isinstance(item, dict) else None
+                if isinstance(op, dict):
+                    required += [r for r in op.get("security") or [] if isinstance(r, dict) and r]
+        return required
+
+    def env_prefix(self) -> str:
+        """The prefix of the credential variables: --env-prefix, else the namespace, upper-cased."""
         prefix = self.options.env_prefix or re.sub(r"[^A-Z0-9]+", "_", self.namespace.upper()).strip("_")
         prefix = re.sub(r"[^A-Za-z0-9_]+", "_", prefix).strip("_").upper()
         if not prefix or not prefix[0].isalpha():
             prefix = "API_" + prefix
+        return prefix
+
+    def authentication(
+        self, scheme: JSONObject, name: str, where: str
+    ) -> tuple[JSONObject | None, JSONObject, list[JSONObject]]:
+        """The consumes authentication, bind keys and cookie parameters for one security scheme."""
+        prefix = self.env_prefix()
         kind = scheme.get("type")
         http_scheme = str(scheme.get("scheme", "")).lower()
         if kind == "apiKey":
@@ -482,12 +499,10 @@ class _Importer:
             return auth, {user: user, password: password}, []
         if (kind == "http" and http_scheme == "bearer") or kind in ("oauth2", "openIdConnect"):
             if kind != "http":
-                self.warn(
-                    f"{where}: security scheme '{names[0]}' is {kind}: sent as a bearer token you obtain yourself"
-                )
+                self.warn(f"{where}: security scheme '{name}' is {kind}: sent as a bearer token you obtain yourself")
             var = f"{prefix}_TOKEN"
             return {"type": "bearer", "token": _bind(var)}, {var: var}, []
-        self.warn(f"{where}: security scheme '{names[0]}' ({kind} {http_scheme}) is not supported; no authentication")
+        self.warn(f"{where}: security scheme '{name}' ({kind} {http_scheme}) is not supported; no authentication")
         return None, {}, []
 
     # ------------------------------------------------------------------ paths and operations
