@@ -138,44 +138,9 @@ class Refs:
         node = target
         out: JSONObject = {}
         for branch in node.get("allOf") or []:  # merged first; the node's own keys win
-            sub = self._convert(branch, where, depth + 1, stack, request)
-            for key, value in sub.items():
-                if key == "properties":
-                    out.setdefault("properties", {}).update(value)
-                elif key == "required":
-                    out["required"] = list(dict.fromkeys([*out.get("required", []), *value]))
-                else:
-                    out.setdefault(key, value)
-        kind = node.get("type")
-        if kind == "file":  # Swagger 2
-            kind, out["format"] = "string", "binary"
-        if isinstance(kind, list):
-            kind = [k for k in kind if k in JSON_TYPES] or None
-        elif kind not in JSON_TYPES:
-            kind = None
-        if node.get("nullable") is True and kind is not None:
-            kind = list(dict.fromkeys([*(kind if isinstance(kind, list) else [kind]), "null"]))
-        if kind is not None:
-            out["type"] = kind
-        for key in _KEEP:
-            if key not in node:
-                continue
-            value = node[key]
-            if key in _NUMBERS and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                continue
-            if key in _COUNTS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                continue
-            if key in ("enum", "examples") and not isinstance(value, list):
-                continue
-            out[key] = copy.deepcopy(value)
-        if node.get("exclusiveMinimum") is True and "minimum" in out:  # OpenAPI 3.0 booleans
-            out["exclusiveMinimum"] = out.pop("minimum")
-        if node.get("exclusiveMaximum") is True and "maximum" in out:
-            out["exclusiveMaximum"] = out.pop("maximum")
-        if "enum" in out and isinstance(out.get("type"), list) and "null" in out["type"] and None not in out["enum"]:
-            out["enum"].append(None)
-        if "example" in node and "examples" not in out:
-            out["examples"] = [copy.deepcopy(node["example"])]
+            _merge_all_of(out, self._convert(branch, where, depth + 1, stack, request))
+        _set_type(out, node)
+        _keep_keywords(out, node)
         pattern = node.get("pattern")
         if isinstance(pattern, str):
             try:
@@ -186,6 +151,23 @@ class Refs:
         description = sibling_description or node.get("description")
         if isinstance(description, str) and description.strip():
             out["description"] = description.strip()
+        self._convert_object(out, node, where, depth, stack, request)
+        if "items" in node:
+            out["items"] = self._convert(node["items"], where, depth + 1, stack, request)
+        branches = [b for key in ("oneOf", "anyOf") for b in node.get(key) or []]
+        if branches:
+            converted = [self._convert(b, where, depth + 1, stack, request) for b in branches]
+            if len(converted) == 1:
+                for key, value in converted[0].items():
+                    out.setdefault(key, value)
+            elif all(converted):
+                out["anyOf"] = converted  # anyOf, not oneOf: overlapping branches must not refuse valid input
+        return out
+
+    def _convert_object(
+        self, out: JSONObject, node: JSONObject, where: str, depth: int, stack: tuple[int, ...], request: bool
+    ) -> None:
+        """``properties`` (less the read-only ones in a request), ``required`` and ``additionalProperties``."""
         props = node.get("properties")
         if isinstance(props, dict):
             merged = out.setdefault("properties", {})
@@ -206,14 +188,52 @@ class Refs:
             out["additionalProperties"] = extra
         elif isinstance(extra, dict):
             out["additionalProperties"] = self._convert(extra, where, depth + 1, stack, request)
-        if "items" in node:
-            out["items"] = self._convert(node["items"], where, depth + 1, stack, request)
-        branches = [b for key in ("oneOf", "anyOf") for b in node.get(key) or []]
-        if branches:
-            converted = [self._convert(b, where, depth + 1, stack, request) for b in branches]
-            if len(converted) == 1:
-                for key, value in converted[0].items():
-                    out.setdefault(key, value)
-            elif all(converted):
-                out["anyOf"] = converted  # anyOf, not oneOf: overlapping branches must not refuse valid input
-        return out
+
+
+def _merge_all_of(out: JSONObject, sub: JSONObject) -> None:
+    """Merge one converted ``allOf`` branch: properties and required lists add up, else the first wins."""
+    for key, value in sub.items():
+        if key == "properties":
+            out.setdefault("properties", {}).update(value)
+        elif key == "required":
+            out["required"] = list(dict.fromkeys([*out.get("required", []), *value]))
+        else:
+            out.setdefault(key, value)
+
+
+def _set_type(out: JSONObject, node: JSONObject) -> None:
+    """The JSON Schema ``type``: Swagger's ``file`` as a binary string, OpenAPI 3.0 ``nullable`` as ``null``."""
+    kind = node.get("type")
+    if kind == "file":  # Swagger 2
+        kind, out["format"] = "string", "binary"
+    if isinstance(kind, list):
+        kind = [k for k in kind if k in JSON_TYPES] or None
+    elif kind not in JSON_TYPES:
+        kind = None
+    if node.get("nullable") is True and kind is not None:
+        kind = list(dict.fromkeys([*(kind if isinstance(kind, list) else [kind]), "null"]))
+    if kind is not None:
+        out["type"] = kind
+
+
+def _keep_keywords(out: JSONObject, node: JSONObject) -> None:
+    """The validation keywords kept (well-typed ones only), with OpenAPI 3.0 forms rewritten."""
+    for key in _KEEP:
+        if key not in node:
+            continue
+        value = node[key]
+        if key in _NUMBERS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            continue
+        if key in _COUNTS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            continue
+        if key in ("enum", "examples") and not isinstance(value, list):
+            continue
+        out[key] = copy.deepcopy(value)
+    if node.get("exclusiveMinimum") is True and "minimum" in out:  # OpenAPI 3.0 booleans
+        out["exclusiveMinimum"] = out.pop("minimum")
+    if node.get("exclusiveMaximum") is True and "maximum" in out:
+        out["exclusiveMaximum"] = out.pop("maximum")
+    if "enum" in out and isinstance(out.get("type"), list) and "null" in out["type"] and None not in out["enum"]:
+        out["enum"].append(None)
+    if "example" in node and "examples" not in out:
+        out["examples"] = [copy.deepcopy(node["example"])]
