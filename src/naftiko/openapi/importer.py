@@ -288,54 +288,14 @@ class _Importer:
         fixed: list[JSONObject],
         index: int,
     ) -> JSONObject:
+        """One capability file: the consumed API(s), a REST and an MCP adapter over ``ops``."""
         namespace = self.namespace if group is None else f"{self.namespace}-{stem}"[:60].strip("-")
-        consumes_entries: dict[str, JSONObject] = {}
-        used = [self.namespace] + [ns for url, ns in self.servers.items() if any(o.namespace == ns for o in ops)]
-        urls = {ns: url for url, ns in self.servers.items()}
         description = str(self.info.get("description") or "").strip()
-        for ns in dict.fromkeys(used):
-            base = self.base if ns == self.namespace else urls[ns]
-            entry: JSONObject = {"type": "http", "namespace": ns, "baseUri": base}
-            if description and ns == self.namespace:
-                entry["description"] = description
-            elif ns != self.namespace:
-                entry["description"] = f"{self.title}: operations served from {urls[ns]}."
-            if fixed:
-                entry["inputParameters"] = copy.deepcopy(fixed)
-            if auth:
-                entry["authentication"] = copy.deepcopy(auth)
-            entry["resources"] = []
-            consumes_entries[ns] = entry
-        resources: dict[tuple[str, str], JSONObject] = {}
-        rest_resources: dict[str, JSONObject] = {}
-        used_names: dict[str, set[str]] = {ns: set() for ns in consumes_entries}
-        rest_names: set[str] = set()
-        for op in ops:
-            key = (op.namespace, op.consumed_path)
-            if key not in resources:
-                name = _unique(kebab(op.path) or "root", used_names[op.namespace])
-                resources[key] = {"name": name, "path": op.consumed_path, "operations": []}
-                consumes_entries[op.namespace]["resources"].append(resources[key])
-            resources[key]["operations"].append(op.consumed)
-            if op.path not in rest_resources:
-                rest: JSONObject = {"path": op.path, "name": _unique(kebab(op.path) or "root", rest_names)}
-                words = op.path_item.get("description") or op.path_item.get("summary")
-                if isinstance(words, str) and words.strip():
-                    rest["description"] = words.strip()
-                rest["operations"] = []
-                rest_resources[op.path] = rest
-            rest_resources[op.path]["operations"].append(op.rest)
+        consumes_entries = self.consumes_entries(ops, auth, fixed, description)
+        rest_resources = _resources(ops, consumes_entries)
         if not consumes_entries[self.namespace]["resources"]:
             del consumes_entries[self.namespace]  # every operation of this part has its own server
-        doc_info: JSONObject = {
-            "label": self.title if group is None else f"{self.title}: {group}",
-            "description": description or f"{self.title}, imported from its OpenAPI description.",
-        }
-        tags = [str(t["name"]) for t in self.spec.get("tags") or [] if isinstance(t, dict) and t.get("name")]
-        if group is not None:
-            tags = [group]
-        if tags:
-            doc_info["tags"] = tags
+        doc_info = self.doc_info(group, description)
         capability: JSONObject = {"naftiko": SPEC_VERSION, "info": doc_info}
         if binds:
             capability["binds"] = [
@@ -364,6 +324,41 @@ class _Importer:
             ],
         }
         return capability
+
+    def consumes_entries(
+        self, ops: list[_Op], auth: JSONObject | None, fixed: list[JSONObject], description: str
+    ) -> dict[str, JSONObject]:
+        """The consumes entries, by namespace: the API's own, then one per other server ``ops`` use."""
+        consumes_entries: dict[str, JSONObject] = {}
+        used = [self.namespace] + [ns for url, ns in self.servers.items() if any(o.namespace == ns for o in ops)]
+        urls = {ns: url for url, ns in self.servers.items()}
+        for ns in dict.fromkeys(used):
+            base = self.base if ns == self.namespace else urls[ns]
+            entry: JSONObject = {"type": "http", "namespace": ns, "baseUri": base}
+            if description and ns == self.namespace:
+                entry["description"] = description
+            elif ns != self.namespace:
+                entry["description"] = f"{self.title}: operations served from {urls[ns]}."
+            if fixed:
+                entry["inputParameters"] = copy.deepcopy(fixed)
+            if auth:
+                entry["authentication"] = copy.deepcopy(auth)
+            entry["resources"] = []
+            consumes_entries[ns] = entry
+        return consumes_entries
+
+    def doc_info(self, group: str | None, description: str) -> JSONObject:
+        """The capability's ``info``: its label, description and tags (the tag of a split part)."""
+        doc_info: JSONObject = {
+            "label": self.title if group is None else f"{self.title}: {group}",
+            "description": description or f"{self.title}, imported from its OpenAPI description.",
+        }
+        tags = [str(t["name"]) for t in self.spec.get("tags") or [] if isinstance(t, dict) and t.get("name")]
+        if group is not None:
+            tags = [group]
+        if tags:
+            doc_info["tags"] = tags
+        return doc_info
 
     def base_uri(self, servers: object, where: str, main: bool) -> str:
         if self.swagger:
@@ -962,6 +957,31 @@ def _mapped(schema: JSONObject, mapping: str, depth: int) -> JSONObject | None:
 
 def normalise_name(name: str) -> str:
     return name.replace("-", "").replace("_", "").lower()
+
+
+def _resources(ops: list[_Op], consumes_entries: dict[str, JSONObject]) -> dict[str, JSONObject]:
+    """Group ``ops`` into consumed resources (added to their consumes entry) and REST resources
+    (returned, by path), both named after their path."""
+    resources: dict[tuple[str, str], JSONObject] = {}
+    rest_resources: dict[str, JSONObject] = {}
+    used_names: dict[str, set[str]] = {ns: set() for ns in consumes_entries}
+    rest_names: set[str] = set()
+    for op in ops:
+        key = (op.namespace, op.consumed_path)
+        if key not in resources:
+            name = _unique(kebab(op.path) or "root", used_names[op.namespace])
+            resources[key] = {"name": name, "path": op.consumed_path, "operations": []}
+            consumes_entries[op.namespace]["resources"].append(resources[key])
+        resources[key]["operations"].append(op.consumed)
+        if op.path not in rest_resources:
+            rest: JSONObject = {"path": op.path, "name": _unique(kebab(op.path) or "root", rest_names)}
+            words = op.path_item.get("description") or op.path_item.get("summary")
+            if isinstance(words, str) and words.strip():
+                rest["description"] = words.strip()
+            rest["operations"] = []
+            rest_resources[op.path] = rest
+        rest_resources[op.path]["operations"].append(op.rest)
+    return rest_resources
 
 
 def _body_media(content: JSONObject) -> tuple[str, str]:
