@@ -12,8 +12,7 @@ module on first use. docs/reference.md says what every part does.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads this name the same way)
 
 __version__ = "0.1.0"
 
@@ -55,6 +54,8 @@ def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
     value: object = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
