@@ -63,6 +63,12 @@ def split_path(path: str) -> tuple[list[str | tuple[str]], list[str]]:
     return parts, names
 
 
+def _cookie_pair(name: str, text: str) -> str:
+    if _CRLF.search(text) or ";" in text:
+        raise InvalidInput(f"cookie value for '{name}' contains a forbidden character", field=name)
+    return f"{name}={quote(text, safe='')}"
+
+
 def _check_header_value(name: str, value: str) -> str:
     if _CRLF.search(value):
         raise InvalidInput(f"header value for '{name}' contains a line break", field=name)
@@ -208,6 +214,24 @@ class RequestPlan:
 
     def build(self, args: dict[str, object], scope: Scope) -> OutboundRequest:
         """``args`` holds a value per consumed parameter name (already resolved from inputs)."""
+        url = self._url(args)
+        query: list[tuple[str, str]] = []
+        headers: list[tuple[str, str]] = []
+        body_values, cookies = self._place(args, query, headers)
+        for name, template in self.headers:
+            headers.append((name, _check_header_value(name, template.render(scope))))
+        if cookies:
+            headers.append(("Cookie", "; ".join(cookies)))
+        data = self._body(args, scope, body_values, headers)
+        if self.auth is not None:
+            self.auth.apply(headers, query)
+        if query:
+            url += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query)
+        return OutboundRequest(self.method, url, headers, data, self.timeout)
+
+    def _url(self, args: dict[str, object]) -> str:
+        """The base URL and the path, each placeholder encoded as one segment; a missing value or a
+        dot segment is refused before anything is sent."""
         segments: list[str] = [self.base_url]
         for part in self.path_parts:
             if isinstance(part, str):
@@ -223,12 +247,15 @@ class RequestPlan:
             spec = self.params.get(name)
             if spec is not None and spec.style is not None:
                 segments.append(styles.path_segment(name, value, spec.style, spec.explode))
-                continue
-            segments.append(quote(text, safe=""))
-        url = "".join(segments)
+            else:
+                segments.append(quote(text, safe=""))
+        return "".join(segments)
 
-        query: list[tuple[str, str]] = []
-        headers: list[tuple[str, str]] = []
+    def _place(
+        self, args: dict[str, object], query: list[tuple[str, str]], headers: list[tuple[str, str]]
+    ) -> tuple[dict[str, object], list[str]]:
+        """Each argument into the query or a header as its parameter declares; returns the cookie
+        pairs and the values that form the body when the operation has no ``body:`` of its own."""
         cookies: list[str] = []
         body_values: dict[str, object] = {}
         for name, value in args.items():
@@ -238,9 +265,7 @@ class RequestPlan:
             where = spec.location if spec else ("body" if name == "body" else "query")
             if value is MISSING or (value is None and not (where == "body" and self.body_object)):
                 continue  # an explicit null is kept only as a field of a body object (clearing a field)
-            if where == "path":
-                continue
-            style = spec.style if spec is not None else None  # EXT: OpenAPI serialisation (consumer/styles.py)
+            style = spec.style if spec is not None else None  # EXT: OpenAPI serialisation (consumes/styles.py)
             explode = spec.explode if spec is not None else None
             if where == "query":
                 query.extend(styles.query_pairs(name, value, style, explode) if style else _query_pairs(name, value))
@@ -248,36 +273,30 @@ class RequestPlan:
                 text = styles.header_value(value, explode) if style else to_text(value)
                 headers.append((name, _check_header_value(name, text)))
             elif where == "cookie":
-                text = styles.cookie_value(value) if style else to_text(value)
-                if _CRLF.search(text) or ";" in text:
-                    raise InvalidInput(f"cookie value for '{name}' contains a forbidden character", field=name)
-                cookies.append(f"{name}={quote(text, safe='')}")
+                cookies.append(_cookie_pair(name, styles.cookie_value(value) if style else to_text(value)))
             elif where == "body":
                 body_values[name] = value
-        for name, template in self.headers:
-            headers.append((name, _check_header_value(name, template.render(scope))))
-        if cookies:
-            headers.append(("Cookie", "; ".join(cookies)))
+        return body_values, cookies
 
-        data: bytes | None = None
-        declared_type = any(name.lower() == "content-type" for name, _ in headers)  # the file's Content-Type governs
+    def _body(
+        self, args: dict[str, object], scope: Scope, body_values: dict[str, object], headers: list[tuple[str, str]]
+    ) -> bytes | None:
+        """The request body: the operation's ``body:`` rendered, else the ``in: body`` values (one
+        bare value, or an object of them). A ``Content-Type`` the file declares governs."""
+        declared_type = any(name.lower() == "content-type" for name, _ in headers)
         if self.body is not None:  # the body sees the call's arguments over the unit's inputs
             data, ctype = self.body.render(scope.layered(args))
             if not declared_type:
                 headers.append(("Content-Type", ctype))
-        elif body_values:
-            if len(body_values) == 1 and not self.body_object:
-                (payload,) = body_values.values()
-            else:
-                payload = body_values
-            if declared_type and isinstance(payload, str):
-                data = payload.encode()  # a string body under a declared type is sent as is, not JSON-quoted
-            else:
-                data = dumps(payload)
-                if not declared_type:
-                    headers.append(("Content-Type", "application/json"))
-        if self.auth is not None:
-            self.auth.apply(headers, query)
-        if query:
-            url += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query)
-        return OutboundRequest(self.method, url, headers, data, self.timeout)
+            return data
+        if not body_values:
+            return None
+        if len(body_values) == 1 and not self.body_object:
+            (payload,) = body_values.values()
+        else:
+            payload = body_values
+        if declared_type and isinstance(payload, str):
+            return payload.encode()  # a string body under a declared type is sent as is, not JSON-quoted
+        if not declared_type:
+            headers.append(("Content-Type", "application/json"))
+        return dumps(payload)
