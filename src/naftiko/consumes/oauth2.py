@@ -32,7 +32,7 @@ from urllib.parse import quote, quote_plus, unquote_plus, urlencode, urlsplit
 
 from naftiko import jsonio
 from naftiko.binds.secrets import MASK, Secrets
-from naftiko.consumes.transport import OutboundRequest, Transport, UpstreamResponse
+from naftiko.consumes.transport import OutboundRequest, Transport, UpstreamResponse, host_label
 from naftiko.errors import EngineError, UpstreamTimeout, UpstreamUnavailable
 from naftiko.expressions.jsonpath import JsonPath
 
@@ -48,14 +48,7 @@ class TokenEndpointError(UpstreamUnavailable):
 def endpoint_label(url: str) -> str:
     """``scheme://host[:port]/path`` of an endpoint: never its userinfo or query, which may hold secrets."""
     parts = urlsplit(url)
-    host = parts.hostname or "?"
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}"
+    return f"{parts.scheme}://{host_label(url)}{parts.path}"
 
 
 @dataclasses.dataclass(slots=True)

@@ -135,8 +135,8 @@ class Limits:
         )
 
 
-def _host(url: str) -> str:
-    """``host:port`` of a URL, never its userinfo (which may hold a secret)."""
+def host_label(url: str) -> str:
+    """``host:port`` of a URL, never its userinfo (which may hold a secret): how errors name an upstream."""
     parts = urlsplit(url)
     host = parts.hostname or "?"
     if ":" in host:
@@ -217,7 +217,7 @@ class AiohttpTransport:
                     why = f"{self._limits.max_concurrency} calls in flight"
                 else:
                     why = f"all {self._limit} connections of its pool in use (resilience.poolSize)"
-                host = _host(request.url)
+                host = host_label(request.url)
                 raise UpstreamBusy(f"upstream {host} busy: {why}, no slot within {round(wait, 1):g}s") from None
         else:
             await self._slots.acquire()
@@ -233,7 +233,7 @@ class AiohttpTransport:
         session = self._session or self._open()
         remaining = deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
-            raise UpstreamTimeout(f"upstream {_host(request.url)} did not answer within {total:g}s")
+            raise UpstreamTimeout(f"upstream {host_label(request.url)} did not answer within {total:g}s")
         timeout = self._timeout(total if remaining >= total else round(remaining, 3))
         try:
             async with session.request(
@@ -249,36 +249,36 @@ class AiohttpTransport:
                 return UpstreamResponse(resp.status, headers, body)
         except aiohttp.ConnectionTimeoutError:
             raise UpstreamConnectTimeout(
-                f"upstream {_host(request.url)} did not accept a connection within {self._limits.connect or total:g}s"
+                f"upstream {host_label(request.url)} did not accept a connection within {self._limits.connect or total:g}s"
             ) from None
         except aiohttp.SocketTimeoutError:
             raise UpstreamTimeout(
-                f"upstream {_host(request.url)} sent nothing for {self._limits.read or total:g}s"
+                f"upstream {host_label(request.url)} sent nothing for {self._limits.read or total:g}s"
             ) from None
         except TimeoutError:
-            raise UpstreamTimeout(f"upstream {_host(request.url)} did not answer within {total:g}s") from None
+            raise UpstreamTimeout(f"upstream {host_label(request.url)} did not answer within {total:g}s") from None
         except aiohttp.ClientConnectorCertificateError as exc:
             reason = getattr(exc.certificate_error, "verify_message", None) or "not trusted"
             raise UpstreamUnavailable(
-                f"upstream {_host(request.url)}: its TLS certificate was refused ({reason})"
+                f"upstream {host_label(request.url)}: its TLS certificate was refused ({reason})"
             ) from None
         except aiohttp.ClientConnectorSSLError:
-            raise UpstreamUnavailable(f"upstream {_host(request.url)}: the TLS handshake failed") from None
+            raise UpstreamUnavailable(f"upstream {host_label(request.url)}: the TLS handshake failed") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             if isinstance(exc, aiohttp.ClientConnectorError):
                 reason = "refused or could not be reached"
             else:
                 reason = f"failed: {type(exc).__name__}"
-            raise UpstreamConnectionError(f"upstream {_host(request.url)} {reason}") from None
+            raise UpstreamConnectionError(f"upstream {host_label(request.url)} {reason}") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"upstream {_host(request.url)} failed: {type(exc).__name__}") from None
+            raise UpstreamUnavailable(f"upstream {host_label(request.url)} failed: {type(exc).__name__}") from None
         except ValueError:  # aiohttp refusing a header or yarl the URL; its text may quote either
             bad = next((name for name, value in request.headers if _HEADER_FORBIDDEN.search(f"{name}{value}")), None)
             if bad is not None:
                 raise InvalidInput(
                     f"header '{bad}' would hold a control character, which HTTP does not allow", field=bad
                 ) from None
-            raise UpstreamUnavailable(f"upstream {_host(request.url)}: the request URL is invalid") from None
+            raise UpstreamUnavailable(f"upstream {host_label(request.url)}: the request URL is invalid") from None
 
     async def _read(self, resp: aiohttp.ClientResponse, request: OutboundRequest, headers: dict[str, str]) -> bytes:
         """The whole body, or :class:`ResponseTooLarge` once it passes ``maxResponseBytes``
@@ -296,7 +296,7 @@ class AiohttpTransport:
                     chunks.append(chunk[: cap - size])
                     resp.close()  # the rest is never read: drop the connection rather than drain it
                     raise ResponseTooLarge(
-                        f"upstream {_host(request.url)} answered HTTP {resp.status} with a body larger than "
+                        f"upstream {host_label(request.url)} answered HTTP {resp.status} with a body larger than "
                         f"{cap} bytes (resilience.maxResponseBytes)",
                         status=resp.status,
                         partial=b"".join(chunks),
