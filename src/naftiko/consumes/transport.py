@@ -249,7 +249,8 @@ class AiohttpTransport:
                 return UpstreamResponse(resp.status, headers, body)
         except aiohttp.ConnectionTimeoutError:
             raise UpstreamConnectTimeout(
-                f"upstream {host_label(request.url)} did not accept a connection within {self._limits.connect or total:g}s"
+                f"upstream {host_label(request.url)} did not accept a connection"
+                f" within {self._limits.connect or total:g}s"
             ) from None
         except aiohttp.SocketTimeoutError:
             raise UpstreamTimeout(
