@@ -159,6 +159,18 @@ async def upstream():
     await runner.cleanup()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _logging_levels_restored_per_module():
+    """The same undoing at module scope: a module-scoped fixture that runs ``naftiko`` commands in
+    this process changes the levels before any test's own snapshot is taken, so without this the
+    next module would start with request logging on (and its plans' transports observed)."""
+    root, sdk = logging.getLogger(), logging.getLogger("mcp")
+    saved = (root.level, sdk.level)
+    yield
+    root.setLevel(saved[0])
+    sdk.setLevel(saved[1])
+
+
 @pytest.fixture(autouse=True)
 def _logging_set_up_by_the_command_is_undone():
     """A test that runs ``naftiko serve`` in this process (``naftiko.cli.main``) gets the command's

@@ -88,38 +88,34 @@ def bracket_pairs(name: str, value: object, depth: int = 0) -> list[tuple[str, s
 def path_segment(name: str, value: object, style: str, explode: bool | None) -> str:
     """The percent-encoded text a path placeholder becomes (``simple``, ``label``, ``matrix``)."""
     explode = default_explode(style) if explode is None else explode
-
-    def enc(text: str) -> str:
-        return quote(text, safe="")
-
+    key = _enc(name)
     if isinstance(value, list):
-        parts = [enc(_scalar(v)) for v in value if v is not None]
-        if style == "label":
-            return "." + ("." if explode else ",").join(parts)
+        parts = [_enc(_scalar(v)) for v in value if v is not None]
         if style == "matrix":
-            if explode:
-                return "".join(f";{enc(name)}={p}" for p in parts)
-            return f";{enc(name)}=" + ",".join(parts)
-        return ",".join(parts)
+            return "".join(f";{key}={p}" for p in parts) if explode else f";{key}=" + ",".join(parts)
+        return _label_or_simple(style, parts, explode)
     fields = _items(value)
     if fields is not None:
-        if explode:
-            pairs = [f"{enc(k)}={enc(_scalar(v))}" for k, v in fields]
-        else:
-            pairs = [f"{enc(k)},{enc(_scalar(v))}" for k, v in fields]
-        if style == "label":
-            return "." + ("." if explode else ",").join(pairs)
+        sep = "=" if explode else ","
+        pairs = [f"{_enc(k)}{sep}{_enc(_scalar(v))}" for k, v in fields]
         if style == "matrix":
-            if explode:
-                return "".join(f";{p}" for p in pairs)
-            return f";{enc(name)}=" + ",".join(pairs)
-        return ",".join(pairs)
-    text = enc(_scalar(value))
-    if style == "label":
-        return "." + text
+            return "".join(f";{p}" for p in pairs) if explode else f";{key}=" + ",".join(pairs)
+        return _label_or_simple(style, pairs, explode)
+    text = _enc(_scalar(value))
     if style == "matrix":
-        return f";{enc(name)}={text}"
-    return text
+        return f";{key}={text}"
+    return "." + text if style == "label" else text
+
+
+def _enc(text: str) -> str:
+    return quote(text, safe="")
+
+
+def _label_or_simple(style: str, parts: list[str], explode: bool) -> str:
+    """``label``: a leading ``.``, items joined by ``.`` when exploded, else ``,``; ``simple``: ``,``."""
+    if style == "label":
+        return "." + ("." if explode else ",").join(parts)
+    return ",".join(parts)
 
 
 def header_value(value: object, explode: bool | None) -> str:

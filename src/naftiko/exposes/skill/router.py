@@ -470,19 +470,10 @@ class SkillRouter:
         await response(scope, receive, send)
 
     async def handle(self, scope: Scope) -> Response:
-        from starlette.concurrency import run_in_threadpool
-        from starlette.responses import FileResponse
-
         from naftiko.exposes.http.problems import problem
 
-        raw: bytes | None = scope.get("raw_path")
-        raw_path: str = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
-        if len(raw_path) > 1:
-            raw_path = raw_path.rstrip("/")
-        parts = raw_path.split("/")[1:]
-        if not parts or parts[0] != "skills" or (len(parts) > 2 and parts[2] not in ("download", "contents")) or (
-            len(parts) > 3 and parts[2] != "contents"
-        ):
+        parts = _route_parts(scope)
+        if parts is None:
             return problem(404, f"no route for {scope['path']}")
         if scope["method"] not in ("GET", "HEAD"):
             return problem(405, f"{scope['method']} is not allowed on {scope['path']}", headers={"Allow": ALLOW})
@@ -498,24 +489,58 @@ class SkillRouter:
             return problem(404, f"skill '{name}' has no location configured")
         if not skill.root.is_dir():
             return problem(404, f"the location directory of skill '{name}' is gone")
-        if parts[2] == "download":
-            data = await run_in_threadpool(zip_bytes, skill.root)
+        return await self._from_directory(name, skill.root, parts[2:])
+
+    async def _from_directory(self, name: str, root: Path, rest: list[str]) -> Response:
+        """``download`` (a zip), ``contents`` (the listing) or ``contents/<file>`` of a skill whose
+        directory exists; directory work runs in the thread pool."""
+        from starlette.concurrency import run_in_threadpool
+
+        if rest[0] == "download":
+            data = await run_in_threadpool(zip_bytes, root)
             headers = {"Content-Disposition": f'attachment; filename="{name}.zip"'}
             return Response(data, media_type="application/zip", headers=headers)
-        if len(parts) == 3:
+        if len(rest) == 1:
             import orjson
 
-            body = await run_in_threadpool(contents_body, name, skill.root)
+            body = await run_in_threadpool(contents_body, name, root)
             return Response(orjson.dumps(body), media_type="application/json")
-        try:
-            segments = safe_segments(parts[3:])
-        except (UnsafePath, UnicodeDecodeError):
-            return problem(400, "unsafe file path: it must stay inside the skill directory", field="file")
-        rel = "/".join(segments)
-        real = None if any(s.startswith(".") for s in segments) else _inside(skill.root, skill.root.joinpath(*segments))
-        if real is None or not real.is_file():
-            return problem(404, f"file '{rel}' not found in skill '{name}'", field="file")
-        return FileResponse(real, media_type=guess_media_type(rel))
+        return _file(name, root, rest[1:])
+
+
+def _route_parts(scope: Scope) -> list[str] | None:
+    """The raw path's segments below ``/skills`` (trailing ``/`` ignored), or None when the path is
+    not one the skill adapter serves: ``/skills``, ``/skills/{name}``, ``…/download``, ``…/contents[/…]``."""
+    raw: bytes | None = scope.get("raw_path")
+    raw_path: str = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
+    if len(raw_path) > 1:
+        raw_path = raw_path.rstrip("/")
+    parts = raw_path.split("/")[1:]
+    if not parts or parts[0] != "skills":
+        return None
+    if len(parts) > 2 and parts[2] not in ("download", "contents"):
+        return None
+    if len(parts) > 3 and parts[2] != "contents":
+        return None
+    return parts
+
+
+def _file(name: str, root: Path, raw_segments: list[str]) -> Response:
+    """One file of a skill directory: segments percent-decoded and refused when unsafe, hidden
+    files refused, and the real path (links resolved) checked to be inside the directory."""
+    from starlette.responses import FileResponse
+
+    from naftiko.exposes.http.problems import problem
+
+    try:
+        segments = safe_segments(raw_segments)
+    except (UnsafePath, UnicodeDecodeError):
+        return problem(400, "unsafe file path: it must stay inside the skill directory", field="file")
+    rel = "/".join(segments)
+    real = None if any(s.startswith(".") for s in segments) else _inside(root, root.joinpath(*segments))
+    if real is None or not real.is_file():
+        return problem(404, f"file '{rel}' not found in skill '{name}'", field="file")
+    return FileResponse(real, media_type=guess_media_type(rel))
 
 
 def build_skill_app(adapter: SkillAdapterPlan, plan: Plan) -> SkillRouter:
