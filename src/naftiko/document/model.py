@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+MAX_TTL_MS = 2**53 - 1
 ParamType = Literal["string", "number", "integer", "boolean", "array", "object"]
 
 
@@ -40,6 +41,7 @@ class Info(Node):
     tags: list[str] = []
     created: str | None = None
     modified: str | None = None
+    version: str | None = None  # 1.0.0-beta4 on: the capability's version, sent as the MCP serverInfo.version
     stakeholders: list[Person] = []
 
 
@@ -497,6 +499,10 @@ class ExposesMcp(Node):
     port: int | None = None
     description: str | None = None
     authentication: Authentication | None = None
+    # 1.0.0-beta4 on: the caching hints of the MCP 2026-07-28 cacheable results (docs/reference.md,
+    # "Caching hints"); at most 2^53 - 1, the largest integer every JSON reader keeps exactly.
+    ttlMs: Annotated[int, Field(strict=True, ge=0, le=MAX_TTL_MS)] | None = None
+    cacheScope: Literal["public", "private"] | None = None
     tools: list[McpTool] = []
     resources: list[McpResource] = []
     prompts: list[McpPrompt] = []

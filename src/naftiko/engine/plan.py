@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
 from naftiko.binds.resolve import Binds, read_env_file, resolve_binds, resolve_location
@@ -188,6 +188,9 @@ class McpAdapterPlan:
     prompts: list[PromptPlan] = field(default_factory=list)
     authentication: m.Authentication | None = None
     telemetry: Telemetry | None = None  # when observed (tool calls)
+    ttl_ms: int = 0  # the caching hints of the cacheable results (2026-07-28); spec defaults
+    cache_scope: Literal["public", "private"] = "private"
+    version: str | None = None  # info.version: the serverInfo.version (naftiko's own when None)
 
     @property
     def size(self) -> str:
@@ -956,6 +959,9 @@ class _Compiler:
             resources,
             prompts,
             adapter.authentication,
+            ttl_ms=adapter.ttlMs or 0,
+            cache_scope=adapter.cacheScope or "private",
+            version=self.doc.info.version if self.doc.info else None,
         )
 
     def mcp_tool(

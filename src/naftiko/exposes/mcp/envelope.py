@@ -16,7 +16,9 @@ Every request to ``/mcp`` passes here first (docs/reference.md, "MCP adapter"):
 - A ``cursor`` on a list method is refused (``-32602``): naftiko lists are never paginated,
   so no cursor it did not issue can be valid.
 - ``tools/call``, ``tools/list`` and ``server/discover`` are answered here directly: parsed
-  once with orjson, dispatched to the precompiled tool, serialised once. Everything else
+  once with orjson, dispatched to the precompiled tool, serialised once; on 2026-07-28 the two
+  cacheable ones carry the adapter's ``ttlMs``/``cacheScope`` (never on handshake-era answers,
+  never on ``tools/call``). Everything else
   (``initialize``, ``ping``, resources, prompts, notifications) goes to the official SDK with
   the body it already read.
 
@@ -182,8 +184,11 @@ class Hot:
         listing: dict | None,
         schemas: dict[str, dict],
         header_tools: frozenset[str],
+        cache: dict[str, int | str] | None = None,
     ):
         self.call, self.listing, self.schemas, self.header_tools = call, listing, schemas, header_tools
+        # ttlMs/cacheScope of the cacheable results, written on 2026-07-28 answers only (spec defaults)
+        self.cache: dict[str, int | str] = cache if cache is not None else {"ttlMs": 0, "cacheScope": "private"}
         self.discover: dict | None = None  # filled at start-up from the SDK's own answer
         self.server_info: dict = {}
 
@@ -410,17 +415,13 @@ class McpEndpoint:
     async def answer(self, scope: Scope, method: str, rid: object, params: dict | None, era: str) -> dict:
         hot = self.hot
         modern = era in MODERN_PROTOCOL_VERSIONS
-        if method == "server/discover":
-            return dict(hot.discover or {})
+        if method == "server/discover":  # only served on 2026-07-28 (_is_hot)
+            return {**(hot.discover or {}), **hot.cache}
         assert hot.listing is not None and hot.call is not None  # _is_hot said so
         params = params or {}
         if method == "tools/list":
             check_cursor(method, params, rid)
-            return (
-                {"tools": hot.listing["tools"], "ttlMs": 0, "cacheScope": "private"}
-                if modern
-                else {"tools": hot.listing["tools"]}
-            )
+            return {"tools": hot.listing["tools"], **hot.cache} if modern else {"tools": hot.listing["tools"]}
         name, arguments = _call_params(params, rid)
         if modern:
             self._check_param_headers(scope, name, arguments, rid)

@@ -15,13 +15,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import mcp_types as types
 import orjson
 from jsonschema import Draft202012Validator
 from mcp import MCPError
-from mcp.server import Server, ServerRequestContext
+from mcp.server import CacheHint, Server, ServerRequestContext
+from mcp.server.caching import CacheableMethod
 from mcp.server.streamable_http_manager import (
     StreamableHTTPASGIApp,
     StreamableHTTPSessionManager,
@@ -238,6 +239,19 @@ class McpTools:
         return {"content": [_dump(binary_block(raw, result.content_type, uri))], "isError": False}
 
 
+def server_version(plan: McpAdapterPlan) -> str:
+    """``serverInfo.version``: the capability's ``info.version`` when declared, else naftiko's own."""
+    return plan.version if plan.version is not None else __version__
+
+
+def cache_hints(plan: McpAdapterPlan) -> dict[CacheableMethod, CacheHint]:
+    """The adapter's ``ttlMs``/``cacheScope`` on every cacheable result (docs/reference.md,
+    "Caching hints"). The SDK writes them only on 2026-07-28 results: its per-version sieve
+    drops them from handshake-era answers, whose schema has no such fields."""
+    hint = CacheHint(ttl_ms=plan.ttl_ms, scope=plan.cache_scope)
+    return {method: hint for method in get_args(CacheableMethod)}
+
+
 def build_server(plan: McpAdapterPlan, mask: Mask) -> tuple[Server, McpTools]:
     """Handlers are registered only for the declared groups, so the advertised capabilities
     (derived by the SDK from the registered handlers) name exactly tools/resources/prompts
@@ -250,7 +264,13 @@ def build_server(plan: McpAdapterPlan, mask: Mask) -> tuple[Server, McpTools]:
         handlers.update(
             get_tool_input_schema=tools.input_schema, on_list_tools=tools.list_tools, on_call_tool=tools.call_tool
         )
-    server = Server(plan.namespace, version=__version__, instructions=plan.description, **handlers)
+    server = Server(
+        plan.namespace,
+        version=server_version(plan),
+        instructions=plan.description,
+        cache_hints=cache_hints(plan),
+        **handlers,
+    )
     server.middleware.clear()  # no per-message tracing spans unless observability asks for them
     return server, tools
 
@@ -294,7 +314,7 @@ def _has_header_param(schema: object) -> bool:
     return isinstance(schema, dict) and "x-mcp-header" in dumps(schema).decode()
 
 
-async def _discover(sdk, server_name: str) -> dict:
+async def _discover(sdk, server_info: dict[str, str]) -> dict:
     """The SDK's own ``server/discover`` result (capabilities, instructions, server info), asked
     once at start-up; the envelope serves it with every version this server speaks."""
     meta = {VERSION_KEY: MODERN_PROTOCOL_VERSIONS[-1], CAPABILITIES_KEY: {}}
@@ -341,7 +361,7 @@ async def _discover(sdk, server_name: str) -> dict:
     except (orjson.JSONDecodeError, KeyError, TypeError):
         raise RuntimeError(f"the MCP SDK did not answer server/discover: {b''.join(parts)[:200]!r}") from None
     result.pop("resultType", None)
-    info = result.pop("_meta", {}).get(SERVER_INFO_KEY) or {"name": server_name, "version": __version__}
+    info = result.pop("_meta", {}).get(SERVER_INFO_KEY) or server_info
     result["supportedVersions"] = list(SERVED_VERSIONS)
     return {"result": result, "server_info": info}
 
@@ -376,6 +396,7 @@ def build_mcp_app(plan: McpAdapterPlan, mask: Mask, options: Options | None = No
         _dump(tools.listing) if plan.tools else None,
         {name: tool.input_schema for name, tool in tools.tools.items()},
         frozenset(name for name, tool in tools.tools.items() if _has_header_param(tool.input_schema)),
+        {"ttlMs": plan.ttl_ms, "cacheScope": plan.cache_scope},
     )
     endpoint = McpEndpoint(
         sdk,
@@ -392,7 +413,7 @@ def build_mcp_app(plan: McpAdapterPlan, mask: Mask, options: Options | None = No
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with manager.run():
-            found = await _discover(sdk, plan.namespace)
+            found = await _discover(sdk, {"name": plan.namespace, "version": server_version(plan)})
             hot.discover, hot.server_info = found["result"], found["server_info"]
             yield
 
