@@ -28,6 +28,18 @@ Prompts
 - A prompt with ``call``/``steps`` (extension fields) runs that unit with the arguments as
   inputs; its result is visible as ``{{result}}`` (objects and lists as compact JSON) and
   ``{{result.field}}``.
+- EXT: a message ``content`` may be ``{type: resource | image | audio, uri: …}``: one of this
+  adapter's own resources (static, dynamic or a template match), read when the prompt is got
+  and embedded as an ``EmbeddedResource``, or as an image/audio block when its contents are a
+  blob of that media type. The uri may hold ``{{arg}}`` placeholders; a literal one must name a
+  declared resource (checked at load). An unknown uri is -32602 "Resource not found".
+
+Completion (``completion/complete``, served and advertised when a prompt argument declares
+``values``, EXT)
+- ``ref/prompt``: the values the argument declares that start with the typed text,
+  case-insensitively, at most 100 (``total`` and ``hasMore`` say how many matched); none
+  declared → an empty list. ``ref/resource``: a template's placeholder → an empty list (nothing
+  declares its values). An unknown prompt, template, argument or placeholder is -32602.
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sized
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import quote, unquote
@@ -74,6 +86,8 @@ Role = Literal["user", "assistant"]
 SpecPath = tuple[str | int, ...]
 # A prompt message, compiled: text, and (argument, path) placeholders filled per request.
 MessageParts = tuple[str | tuple[str, tuple[str, ...]], ...]
+EMBED_KINDS = ("resource", "image", "audio")
+MAX_COMPLETIONS = 100  # the most values one completion/complete answer may carry (MCP)
 MAX_STATIC_FILES = 1000
 _EXTRA_TYPES = {
     ".yaml": "application/yaml",
@@ -118,6 +132,15 @@ class DynamicResource:
     params: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Embed:
+    """A prompt message that embeds one of the adapter's resources (EXT): ``kind`` is
+    ``resource``, ``image`` or ``audio``; ``uri`` is compiled like message text."""
+
+    kind: str
+    uri: MessageParts
+
+
 @dataclass
 class PromptPlan:
     name: str
@@ -125,8 +148,9 @@ class PromptPlan:
     listing: types.Prompt
     arguments: tuple[str, ...]
     required: tuple[str, ...]
-    messages: list[tuple[Role, MessageParts]]  # role, parts
+    messages: list[tuple[Role, MessageParts | Embed]]  # role, text parts or an embedded resource
     unit: Unit | None
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)  # argument → completion values (EXT)
 
 
 # ------------------------------------------------------------------ compiling
@@ -203,7 +227,7 @@ def compile_catalog(
                 compiler.error((*ppath, "name"), f"duplicate prompt '{prompt.name}'")
                 continue
             seen.add(prompt.name)
-            plan = _prompt(compiler, prompt, ppath, base_dir, consumers, aliases, binds)
+            plan = _prompt(compiler, prompt, ppath, base_dir, consumers, aliases, binds, resources)
             if plan is not None and len(compiler.errors) == start:
                 prompts.append(plan)
     return resources, prompts
@@ -347,12 +371,13 @@ def _prompt(
     consumers: Consumers,
     aliases: frozenset[str],
     binds: Binds,
+    resources: list[StaticFile | DynamicResource] = [],  # noqa: B006 (read only)
 ) -> PromptPlan | None:
     what = f"prompt '{prompt.name}'"
     if prompt.location and prompt.template:
         compiler.error((*ppath, "location"), f"{what}: use either 'template' or 'location', not both")
         return None
-    messages: list[tuple[Role, str]] = []
+    messages: list[tuple[Role, str | tuple[str, str]]] = []  # text, or (kind, uri) of an embedded resource
     if prompt.location:
         file = _file_location(compiler, prompt.location, (*ppath, "location"), what, base_dir)
         if file is None:
@@ -364,10 +389,17 @@ def _prompt(
             return None
     elif prompt.template:
         for j, message in enumerate(prompt.template):
-            if not isinstance(message.content, str):
-                compiler.error((*ppath, "template", j, "content"), f"{what}: message content must be a string")
+            if isinstance(message.content, str):
+                messages.append((message.role, message.content))
+                continue
+            embed = _embed_spec(message.content)
+            if embed is None:
+                compiler.error(
+                    (*ppath, "template", j, "content"),
+                    f"{what}: message content must be a string or {{type: resource|image|audio, uri: ...}}",
+                )
                 return None
-            messages.append((message.role, message.content))
+            messages.append((message.role, embed))
     else:
         compiler.error(ppath, f"{what} needs a 'template' or a 'location'")
         return None
@@ -390,13 +422,34 @@ def _prompt(
 
     names = tuple(a.name for a in prompt.arguments)
     known = set(names) | ({"result"} if unit is not None else set())
-    compiled: list[tuple[Role, MessageParts]] = []
+    compiled: list[tuple[Role, MessageParts | Embed]] = []
     for j, (role, content) in enumerate(messages):
-        parts = _compile_message(content, known)
-        for unknown in _unknown_mustache(content, known):
-            where = ppath + (("template", j, "content") if prompt.template else ("location",))
+        where = ppath + (("template", j, "content") if prompt.template else ("location",))
+        text = content if isinstance(content, str) else content[1]
+        parts = _compile_message(text, known)
+        for unknown in _unknown_mustache(text, known):
             compiler.warn(where, f"{what}: '{{{{{unknown}}}}}' names no argument; it is kept as written")
-        compiled.append((role, parts))
+        if isinstance(content, str):
+            compiled.append((role, parts))
+            continue
+        kind, uri = content
+        if all(isinstance(p, str) for p in parts):  # a literal uri: it must name a declared resource now
+            problem = _embed_problem(kind, uri, resources)
+            if problem:
+                compiler.error((*where, "uri"), f"{what}: {problem}")
+                return None
+        compiled.append((role, Embed(kind, parts)))
+    values: dict[str, tuple[str, ...]] = {}
+    for k, a in enumerate(prompt.arguments):
+        declared = (a.model_extra or {}).get("values")
+        if declared is None:
+            continue
+        if not isinstance(declared, list) or not all(isinstance(v, str) for v in declared):
+            compiler.error(
+                (*ppath, "arguments", k, "values"), f"{what}: argument '{a.name}': 'values' must be a list of strings"
+            )
+            return None
+        values[a.name] = tuple(dict.fromkeys(declared))
     listing = types.Prompt(
         name=prompt.name,
         title=prompt.label,
@@ -407,7 +460,33 @@ def _prompt(
         ],
     )
     required = tuple(a.name for a in prompt.arguments if a.required)
-    return PromptPlan(prompt.name, prompt.description, listing, names, required, compiled, unit)
+    return PromptPlan(prompt.name, prompt.description, listing, names, required, compiled, unit, values)
+
+
+def _embed_spec(content: object) -> tuple[str, str] | None:
+    """``{type: resource|image|audio, uri: '...'}`` → (kind, uri); anything else → None."""
+    if not isinstance(content, Mapping) or set(content) != {"type", "uri"}:
+        return None
+    kind, uri = content.get("type"), content.get("uri")
+    if kind not in EMBED_KINDS or not isinstance(uri, str) or not uri:
+        return None
+    return kind, uri
+
+
+def _embed_problem(kind: str, uri: str, resources: list[StaticFile | DynamicResource]) -> str | None:
+    """Why a literal embedded uri cannot be served, or None: it must be a declared resource's uri
+    (or match a template), and a static file embedded as an image or audio must be one."""
+    for entry in resources:
+        if isinstance(entry, DynamicResource) and entry.pattern is not None:
+            if entry.pattern.fullmatch(uri):
+                return None
+        elif entry.uri == uri or unquote(entry.uri) == uri:
+            if kind != "resource" and isinstance(entry, StaticFile):
+                mime = entry.mime or ""
+                if not mime.startswith(kind + "/"):
+                    return f"resource '{uri}' is {mime or 'of unknown type'}, not an {kind} file"
+            return None
+    return f"'{uri}' names no resource of this adapter"
 
 
 def _compile_message(content: str, known: set[str]) -> MessageParts:
@@ -495,6 +574,8 @@ class McpCatalog:
             )
         if self.prompts:
             out.update(on_list_prompts=self.list_prompts, on_get_prompt=self.get_prompt)
+        if any(p.values for p in self.prompts.values()):  # advertised only when there is something to offer
+            out.update(on_completion=self.complete)
         return out
 
     # -------------------------------------------------------------- resources
@@ -568,11 +649,64 @@ class McpCatalog:
         values: dict[str, object] = {name: arguments.get(name, "") for name in prompt.arguments}
         if prompt.unit is not None:
             values["result"] = await self.prompt_result(prompt, arguments)
-        messages = [
-            types.PromptMessage(role=role, content=types.TextContent(text=_render(parts, values)))
-            for role, parts in prompt.messages
-        ]
+        messages = []
+        for role, parts in prompt.messages:
+            content: types.TextContent | types.EmbeddedResource | types.ImageContent | types.AudioContent
+            if isinstance(parts, Embed):
+                content = await self.embedded(prompt, parts.kind, _render(parts.uri, values))
+            else:
+                content = types.TextContent(text=_render(parts, values))
+            messages.append(types.PromptMessage(role=role, content=content))
         return types.GetPromptResult(description=prompt.description, messages=messages)
+
+    async def embedded(
+        self, prompt: PromptPlan, kind: str, uri: str
+    ) -> types.EmbeddedResource | types.ImageContent | types.AudioContent:
+        """One of this adapter's resources inside a prompt message: read as ``resources/read``
+        reads it (an unknown uri is -32602), then embedded whole, or as an image/audio block."""
+        contents = (await self.read_resource(None, types.ReadResourceRequestParams(uri=uri))).contents[0]
+        if kind == "resource":
+            return types.EmbeddedResource(resource=contents)
+        mime = contents.mime_type or ""
+        if not isinstance(contents, types.BlobResourceContents) or not mime.startswith(kind + "/"):
+            raise MCPError(
+                code=types.INTERNAL_ERROR,
+                message=f"prompt '{prompt.name}': resource {uri} is {mime or 'of unknown type'}, not an {kind} file",
+            )
+        if kind == "image":
+            return types.ImageContent(data=contents.blob, mime_type=mime)
+        return types.AudioContent(data=contents.blob, mime_type=mime)
+
+    # -------------------------------------------------------------- completion
+
+    async def complete(self, ctx: object, params: types.CompleteRequestParams) -> types.CompleteResult:
+        """Values for a prompt argument (those it declares) or a template placeholder (none)."""
+        ref, argument = params.ref, params.argument
+        declared: tuple[str, ...] = ()
+        if isinstance(ref, types.PromptReference):
+            prompt = self.prompts.get(ref.name)
+            if prompt is None:
+                raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown prompt: {ref.name}")
+            if argument.name not in prompt.arguments:
+                raise MCPError(
+                    code=types.INVALID_PARAMS, message=f"prompt '{ref.name}' has no argument '{argument.name}'"
+                )
+            declared = prompt.values.get(argument.name, ())
+        else:
+            template = next((t for t in self.templates if t.uri == ref.uri), None)
+            if template is None:
+                raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource template: {ref.uri}")
+            if argument.name not in template.params:
+                raise MCPError(
+                    code=types.INVALID_PARAMS, message=f"template '{ref.uri}' has no placeholder '{argument.name}'"
+                )
+        typed = argument.value.casefold()
+        matched = [v for v in declared if v.casefold().startswith(typed)]
+        return types.CompleteResult(
+            completion=types.Completion(
+                values=matched[:MAX_COMPLETIONS], total=len(matched), has_more=len(matched) > MAX_COMPLETIONS
+            )
+        )
 
     async def prompt_result(self, prompt: PromptPlan, arguments: Mapping[str, object]) -> object:
         if prompt.unit is None:
