@@ -48,7 +48,7 @@ import logging
 import mimetypes
 import os
 import re
-from collections.abc import Iterator, Mapping, Sized
+from collections.abc import Iterator, Mapping, Sequence, Sized
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,7 +371,7 @@ def _prompt(
     consumers: Consumers,
     aliases: frozenset[str],
     binds: Binds,
-    resources: list[StaticFile | DynamicResource] = [],  # noqa: B006 (read only)
+    resources: Sequence[StaticFile | DynamicResource] = (),
 ) -> PromptPlan | None:
     what = f"prompt '{prompt.name}'"
     if prompt.location and prompt.template:
@@ -473,7 +473,7 @@ def _embed_spec(content: object) -> tuple[str, str] | None:
     return kind, uri
 
 
-def _embed_problem(kind: str, uri: str, resources: list[StaticFile | DynamicResource]) -> str | None:
+def _embed_problem(kind: str, uri: str, resources: Sequence[StaticFile | DynamicResource]) -> str | None:
     """Why a literal embedded uri cannot be served, or None: it must be a declared resource's uri
     (or match a template), and a static file embedded as an image or audio must be one."""
     for entry in resources:
