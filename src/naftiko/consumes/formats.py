@@ -36,6 +36,10 @@ the reference engine where it has one, so mappings written for it keep working:
   message, or ``file.proto#Message``), see :mod:`naftiko.consumes.protobuf`; proto3 JSON
   mapping (64-bit integers as strings, enums by name, bytes as base64).
 
+- ``binary`` (beta5): never decoded. The bytes are relayed as they came (REST) or base64-encoded
+  (MCP), labelled by :func:`binary_media_type`'s precedence and bounded by ``maxBinarySize``
+  (:func:`parse_binary_size`); output parameters cannot address them (a load-time warning).
+
 EXT: when the upstream's content type says JSON and the body parses as JSON, that wins over
 the declared format (dry runs and upstreams that honour ``Accept`` answer JSON). Bodies over
 :data:`MAX_DECODE_BYTES` are refused for every format but JSON, which is parsed natively.
@@ -70,7 +74,13 @@ MAX_DECODE_BYTES = 10 * 1024 * 1024
 MAX_UPSTREAM_JSON_DEPTH = 128  # deeper upstream JSON is a 502: templates, JSONPath and encoders recurse per level
 MAX_NODES = 1_000_000  # YAML aliases can make a small body huge ("billion laughs")
 
-FORMATS = ("json", "xml", "avro", "protobuf", "csv", "tsv", "psv", "yaml", "html", "markdown")
+FORMATS = ("json", "xml", "avro", "protobuf", "csv", "tsv", "psv", "yaml", "html", "markdown", "binary")
+BINARY = "binary"
+OCTET_STREAM = "application/octet-stream"
+DEFAULT_MAX_BINARY_BYTES = 10 * 1024 * 1024  # the reference engine's default maxBinarySize
+MAX_BINARY_SIZE = 1024**3  # binary bodies are held in memory: no cap above 1 GiB
+_BINARY_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+_BINARY_SIZE = re.compile(r"^(\d+(?:\.\d+)?)(B|KiB|MiB|GiB)?$")
 _UNSUPPORTED: frozenset[str] = frozenset()
 _LABELS = {"json": "JSON", "xml": "XML", "yaml": "YAML", "csv": "CSV", "tsv": "TSV", "psv": "PSV",
            "html": "HTML", "markdown": "Markdown", "avro": "Avro", "protobuf": "Protocol Buffers"}
@@ -91,6 +101,8 @@ def check_format(raw_format: str | None, output_schema: str | None = None) -> st
     fmt = (raw_format or "json").lower()
     if fmt in _UNSUPPORTED:
         return f"outputRawFormat '{raw_format}' is not supported"
+    if fmt == BINARY:
+        return None
     if fmt not in _DECODERS:
         return f"unknown outputRawFormat '{raw_format}' (expected one of: {', '.join(FORMATS)})"
     if fmt == "avro" and output_schema:
@@ -138,6 +150,8 @@ def decode(response: UpstreamResponse, raw_format: str = "json", output_schema: 
         except (JSONDecodeError, _Undecodable):
             pass
     decoder = _DECODERS.get(fmt)
+    if fmt == BINARY:  # the engine never gets here (binary bodies are relayed), but say why if it does
+        raise UpstreamUnavailable("a binary body (outputRawFormat 'binary') cannot be read by outputParameters")
     if decoder is None:
         raise UpstreamUnavailable(f"outputRawFormat '{raw_format}' is not supported")
     label = _LABELS[fmt]
@@ -158,6 +172,43 @@ def decode(response: UpstreamResponse, raw_format: str = "json", output_schema: 
     except Exception as exc:  # every parser has its own error types; none may escape as a traceback
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
     raise UpstreamUnavailable(f"upstream body is not valid {label} ({reason}); cannot apply outputParameters")
+
+
+def parse_binary_size(value: str | int) -> int:
+    """``maxBinarySize`` in bytes: a number with an optional IEC unit (``B``, ``KiB``, ``MiB``, ``GiB``;
+    none means bytes, as in the reference engine; the beta5 schema asks for the unit). Fractions round
+    down (``1.5KiB`` → 1536). :class:`ValueError` with the reason, for a positioned load error."""
+    text = str(value).strip()
+    m = _BINARY_SIZE.match(text)
+    if isinstance(value, bool) or m is None:
+        raise ValueError(
+            f"maxBinarySize {value!r} is not a size: expected a number with an optional unit B, KiB, MiB or GiB"
+            " (e.g. '512KiB', '10MiB')"
+        )
+    size = int(float(m.group(1)) * _BINARY_UNITS[m.group(2) or "B"])
+    if size < 1:
+        raise ValueError(f"maxBinarySize {value!r} must be at least 1 byte")
+    if size > MAX_BINARY_SIZE:
+        raise ValueError(f"maxBinarySize {value!r} is above 1GiB: binary bodies are held in memory")
+    return size
+
+
+def format_size(size: int) -> str:
+    """``10485760`` → ``10MiB``, ``1536`` → ``1536B``: the largest unit that divides it exactly."""
+    for unit in ("GiB", "MiB", "KiB"):
+        if size % _BINARY_UNITS[unit] == 0:
+            return f"{size // _BINARY_UNITS[unit]}{unit}"
+    return f"{size}B"
+
+
+def binary_media_type(declared: str | None, contract: str | None, upstream: str | None) -> str:
+    """The media type a binary answer is served with: the declared ``outputMediaType`` (flow, then
+    consumed operation), else the REST contract's ``binary: true`` media type, else the upstream's
+    ``Content-Type`` as sent, else ``application/octet-stream`` (the reference engine's order)."""
+    for candidate in (declared, contract, upstream):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    return OCTET_STREAM
 
 
 # ------------------------------------------------------------------ text and JSON

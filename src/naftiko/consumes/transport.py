@@ -29,6 +29,7 @@ class OutboundRequest:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes | None = None
     timeout: float = 30.0
+    max_response_bytes: int | None = None  # replaces the entry's cap for this call (a binary operation's maxBinarySize)
 
 
 # Upstream response headers that describe the representation and are relayed with a body that passes
@@ -288,9 +289,20 @@ class AiohttpTransport:
         On any failure the chunks read so far are dropped here, so a failed read of a huge body
         is not kept alive by the traceback that refers to this frame.
         """
-        cap = self._limits.max_response_bytes
+        cap = request.max_response_bytes or self._limits.max_response_bytes
         chunks: list[bytes] = []
         size = 0
+        declared = headers.get("content-length", "")
+        compressed = "content-encoding" in headers
+        if request.max_response_bytes and declared.isdigit() and int(declared) > cap and not compressed:
+            resp.close()  # announced too large (and not compressed): nothing is read
+            raise ResponseTooLarge(
+                f"upstream {host_label(request.url)} answered HTTP {resp.status} with a body of {declared} bytes, "
+                f"larger than {cap}",
+                status=resp.status,
+                partial=b"",
+                content_type=headers.get("content-type", ""),
+            )
         try:
             async for chunk in resp.content.iter_any():
                 if size + len(chunk) > cap:

@@ -253,6 +253,8 @@ class ConsumedHttpOperation(Node):
     inputParameters: list[InputParameter] = []
     outputRawFormat: str = "json"
     outputSchema: str | None = None
+    outputMediaType: str | None = None  # beta5: the media type the answer is advertised with
+    maxBinarySize: str | int | None = None  # beta5: cap on a binary body (e.g. 5MiB), see engine/simple.py
     outputParameters: list[OutputParameter] = []
     body: RequestBody | None = None
     pagination: ConsumedPagination | None = None  # naftiko extension
@@ -381,6 +383,7 @@ class Invocable(Node):
     outputParameters: list[OutputParameter] = []
     ref: str | None = None
     pagination: ExposedPagination | bool | None = None  # naftiko extension: callers may ask for several pages
+    outputMediaType: str | None = None  # beta5, on aggregate flows: overrides the consumed operation's
 
 
 # ---------------------------------------------------------------- aggregates
@@ -413,12 +416,53 @@ class ForwardConfig(Node):
     trustedHeaders: list[str] = []
 
 
+class RestResponseContent(Node):
+    """beta5: one media type of a REST response contract: raw bytes (``binary``) or a JSON ``schema``."""
+
+    binary: bool = False
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+
+
+class RestResponse(Node):
+    """beta5: one status code of a REST operation's ``responses``."""
+
+    description: str | None = None
+    content: dict[str, RestResponseContent] = {}
+
+
+class RestResponseBinary(Node):
+    """beta5: ``responseBinary``, the shorthand for one binary success response."""
+
+    status: int = 200
+    mediaType: str
+    description: str | None = None
+
+
 class ExposedOperation(Invocable):
     name: str | None = None
     label: str | None = None
     description: str | None = None
     method: HttpMethod = "GET"
     inputParameters: list[InputParameter] = []
+    responses: dict[str, RestResponse] | None = None  # beta5, keyed by status code ("200", "4XX")
+    responseBinary: RestResponseBinary | None = None  # beta5
+
+    @field_validator("responses", mode="before")
+    @classmethod
+    def _status_keys(cls, value: object) -> object:
+        """``200:`` unquoted in YAML is an integer key; the contract is keyed by the code's text."""
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    def binary_media_type(self) -> str | None:
+        """The first media type declared ``binary: true`` (``responseBinary`` when it is used), as the
+        reference engine reads the contract; None when the operation declares no binary response."""
+        if self.responses:
+            for response in self.responses.values():
+                for media, content in response.content.items():
+                    if content.binary:
+                        return media
+            return None
+        return self.responseBinary.mediaType if self.responseBinary is not None else None
 
     _method = field_validator("method", mode="before")(_upper_method)
 
@@ -441,6 +485,7 @@ class ExposesRest(Node):
     description: str | None = None
     authentication: Authentication | None = None
     resources: list[ExposedResource] = []
+    maxBinarySize: str | int | None = None  # beta5: cap on binary answers, unless an operation declares its own
 
 
 # ---------------------------------------------------------------- exposes: mcp
@@ -468,6 +513,7 @@ class McpResource(Invocable):
     description: str | None = None
     mimeType: str | None = None
     location: str | None = None
+    binary: bool = False  # beta5: the call answers bytes (its operation declares outputRawFormat: binary)
 
 
 class McpPromptArgument(Node):
@@ -506,6 +552,7 @@ class ExposesMcp(Node):
     tools: list[McpTool] = []
     resources: list[McpResource] = []
     prompts: list[McpPrompt] = []
+    maxBinarySize: str | int | None = None  # beta5: cap on binary results, unless an operation declares its own
 
 
 # ---------------------------------------------------------------- exposes: skill

@@ -20,7 +20,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from naftiko.binds.resolve import Binds, read_env_file, resolve_binds, resolve_location
 from naftiko.binds.secrets import Secrets
 from naftiko.consumes.auth import BodyFieldTransport, compile_auth
-from naftiko.consumes.formats import check_format
+from naftiko.consumes.formats import check_format, parse_binary_size
 from naftiko.consumes.oauth2 import (
     BEARER,
     TOKEN_RESPONSE_CAP,
@@ -135,6 +135,7 @@ class RestOperation:
     name: str
     unit: Unit
     inputs: list[InputSpec]
+    binary_type: str | None = None  # beta5: the media type its responses/responseBinary declare binary
 
 
 @dataclass
@@ -244,6 +245,7 @@ class _Compiler:
         # custom-token sources waiting for their call target: (namespace, source, call, path)
         self.token_calls: list[tuple[str, CustomTokenSource, str, SpecPath]] = []
         self.left_out: list[Diagnostic] = []  # errors of units left out (docs/reference.md, "Loading")
+        self.adapter_binary: tuple[int | None, str] = (None, "")  # the adapter being compiled: maxBinarySize
 
     @contextmanager
     def unit_scope(self) -> Iterator[int]:
@@ -653,6 +655,7 @@ class _Compiler:
         problem = check_format(op.outputRawFormat, output_schema)
         if problem:
             self.error((*opath, "outputSchema" if problem.startswith("outputSchema") else "outputRawFormat"), problem)
+        max_binary = self.binary_size(op.maxBinarySize, (*opath, "maxBinarySize"))
         try:
             shape = compile_consumed(op.outputParameters)
         except (JsonPathError, TemplateError) as exc:
@@ -671,7 +674,19 @@ class _Compiler:
             body_object=sum(1 for p in params.values() if p.location == "body") > 1,
         )
         paging = self.paging(op.pagination, params, (*opath, "pagination")) if op.pagination is not None else None
-        return ConsumedOperation(request, transport, shape, op.outputRawFormat, output_schema, paging)
+        return ConsumedOperation(
+            request, transport, shape, op.outputRawFormat, output_schema, paging, op.outputMediaType, max_binary
+        )
+
+    def binary_size(self, value: str | int | None, path: SpecPath) -> int | None:
+        """A ``maxBinarySize`` in bytes (beta5), or a positioned error."""
+        if value is None:
+            return None
+        try:
+            return parse_binary_size(value)
+        except ValueError as exc:
+            self.error(path, str(exc))
+            return None
 
     def paging(self, spec: m.ConsumedPagination, params: dict[str, ParamSpec], path: SpecPath) -> Paging | None:
         """A consumed operation's ``pagination`` (docs/reference.md, "Pagination"), checked at load."""
@@ -756,6 +771,13 @@ class _Compiler:
                 if target is None:
                     return None
                 call = Call(target, self.with_entries(spec.with_, aliases))
+                call.set_adapter_binary_cap(*self.adapter_binary)
+                if target.binary and spec.outputParameters:
+                    self.warn(
+                        (*path, "outputParameters"),
+                        f"call '{spec.call}' answers binary content (outputRawFormat: binary): "
+                        "outputParameters are not applied, the bytes are relayed as they come",
+                    )
                 shape = compile_outputs(spec.outputParameters)
                 unit: CallUnit = CallUnit(
                     name,
@@ -765,6 +787,7 @@ class _Compiler:
                     aliases,
                     binds,
                     mapped=bool(spec.outputParameters),
+                    media_type=spec.outputMediaType,
                 )
                 if spec.pagination:
                     if target.paging is None:
@@ -863,6 +886,7 @@ class _Compiler:
 
     def rest(self, adapter: m.ExposesRest, path: SpecPath, consumers: Consumers, binds: Binds) -> RestAdapterPlan:
         aliases = ADAPTER_ALIASES["rest"] | {adapter.namespace}
+        self.adapter_binary = (self.binary_size(adapter.maxBinarySize, (*path, "maxBinarySize")), adapter.namespace)
         routes: list[RestRoute] = []
         seen_paths: dict[str, RestRoute] = {}
         for ri, res in enumerate(adapter.resources):
@@ -917,11 +941,33 @@ class _Compiler:
                         for p in [*res.inputParameters, *op.inputParameters]
                     ]
                     self.bind_rest_inputs(unit, res.path, inputs, opath)
-                    route.operations[op.method] = RestOperation(op.method, name, unit, inputs)
+                    binary_type = self.binary_contract(op, unit, opath)
+                    if len(self.errors) != start:
+                        continue
+                    route.operations[op.method] = RestOperation(op.method, name, unit, inputs, binary_type)
         port = self.port(adapter)
         if port is None:  # the model requires a port; a --port override is an int too
             raise AssertionError(f"rest adapter '{adapter.namespace}' has no port")
         return RestAdapterPlan(adapter.namespace, self.address(adapter), port, routes, adapter.authentication)
+
+    def binary_contract(self, op: m.ExposedOperation, unit: Unit, path: SpecPath) -> str | None:
+        """A REST operation's binary response contract (beta5 ``responses``/``responseBinary``): its
+        media type, checked against the call it runs, which must answer bytes."""
+        if op.responses and op.responseBinary is not None:
+            self.error((*path, "responseBinary"), "'responses' and 'responseBinary' cannot both be declared")
+            return None
+        media = op.binary_media_type()
+        if media is None:
+            return None
+        field = "responses" if op.responses else "responseBinary"
+        if not (isinstance(unit, CallUnit) and unit.call.target.binary):
+            self.error(
+                (*path, field),
+                f"{field} declares binary content ({media}), which needs a 'call' to a consumed operation "
+                "declaring outputRawFormat: binary",
+            )
+            return None
+        return media
 
     def bind_rest_inputs(self, unit: Unit, route: str, inputs: list[InputSpec], path: SpecPath) -> None:
         """Bind the unit's calls to the route's path variables and the declared inputs (at load)."""
@@ -940,6 +986,7 @@ class _Compiler:
         from naftiko.exposes.mcp.catalog import compile_catalog
 
         aliases = ADAPTER_ALIASES["mcp"] | {adapter.namespace}
+        self.adapter_binary = (self.binary_size(adapter.maxBinarySize, (*path, "maxBinarySize")), adapter.namespace)
         tools: list[McpToolPlan] = []
         names: set[str] = set()
         for ti, tool in enumerate(adapter.tools):

@@ -1,7 +1,8 @@
 """What a unit answers: one case per outcome, so each adapter matches once instead of re-classifying.
 
 - :class:`JsonAnswer` — a JSON value the engine built (shaped, mocked, orchestrated, paged);
-- :class:`Relayed` — upstream bytes passed through untouched, with the safe headers kept;
+- :class:`Relayed` — upstream bytes passed through untouched, with the safe headers kept (``binary``
+  when the consumed operation declares ``outputRawFormat: binary``: never read as text);
 - :class:`Empty` — a success with no body (an upstream 204, an orchestration that maps nothing);
 - :class:`UpstreamFailure` — the upstream answered 4xx/5xx: its status and body reported faithfully.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from naftiko.consumes.formats import binary_media_type
 from naftiko.jsonio import JSONDecodeError, loads
 
 
@@ -27,12 +29,27 @@ class JsonAnswer:
 
 @dataclass(frozen=True, slots=True)
 class Relayed:
-    """An upstream body passed through as it came (never blank: a blank body is :class:`Empty`)."""
+    """An upstream body passed through as it came (never blank: a blank body is :class:`Empty`).
+
+    ``content_type`` is the upstream's; ``declared_type`` the ``outputMediaType`` the file declares
+    (flow, else consumed operation), which wins over it. ``binary``: the consumed operation declares
+    ``outputRawFormat: binary`` — the bytes are never decoded, masked or sniffed, and are already
+    within its ``maxBinarySize``."""
 
     status: int
     body: bytes
     content_type: str | None
     headers: dict[str, str] = field(default_factory=dict)
+    binary: bool = False
+    declared_type: str | None = None
+
+    def media_type(self, contract: str | None = None) -> str | None:
+        """The type to serve the body with: declared, then ``contract`` (a REST ``binary: true``
+        media type, binary bodies only), then the upstream's; ``application/octet-stream`` for
+        binary bodies without any (docs/reference.md, "Binary content")."""
+        if self.binary:
+            return binary_media_type(self.declared_type, contract, self.content_type)
+        return self.declared_type or self.content_type
 
     def json(self) -> tuple[bool, object]:
         """``(True, value)`` when the body is JSON, ``(False, None)`` otherwise."""

@@ -3,6 +3,12 @@
 This module holds simple mode: ``call`` + ``with`` + output shaping (reference §3, §4). The
 parts are compiled at load so a request only resolves values, builds one outbound request
 and shapes the answer.
+
+Binary content (beta5, docs/reference.md "Binary content"): a call to an operation declaring
+``outputRawFormat: binary`` reads at most its ``maxBinarySize`` (operation, else exposing adapter,
+else 10 MiB; it replaces ``resilience.maxResponseBytes`` for that call), is never decoded or shaped,
+and answers :class:`Relayed` with ``binary=True``; a larger body is :class:`BinaryTooLarge` (502),
+raised before anything is sent to the caller.
 """
 
 from __future__ import annotations
@@ -13,13 +19,14 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from naftiko.consumes.formats import decode
+from naftiko.consumes.formats import BINARY, DEFAULT_MAX_BINARY_BYTES, decode, format_size
 from naftiko.consumes.request import RequestPlan, render_value
-from naftiko.consumes.transport import Transport, UpstreamResponse
+from naftiko.consumes.transport import ResponseTooLarge, Transport, UpstreamResponse
 from naftiko.engine.binding import Fixed, FromInput, Source, compile_sources
 from naftiko.engine.result import Empty, JsonAnswer, Relayed, Result, UpstreamFailure
 from naftiko.engine.shaping import Shape
 from naftiko.engine.unit import Binds, Inputs
+from naftiko.errors import UpstreamUnavailable
 from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
 from naftiko.expressions.template import MISSING, THIS, Scope, Template
 
@@ -94,10 +101,24 @@ class ConsumedOperation:
     output_raw_format: str = "json"
     output_schema: str | None = None
     paging: Paging | None = None  # when the operation declares `pagination`
+    output_media_type: str | None = None  # beta5 outputMediaType
+    max_binary_bytes: int | None = None  # beta5 maxBinarySize of the operation, parsed
 
     @property
     def method(self) -> str:
         return self.request.method
+
+    @property
+    def binary(self) -> bool:
+        return self.output_raw_format.lower() == BINARY
+
+    @property
+    def label(self) -> str:
+        return f"{self.request.namespace}.{self.request.operation}"
+
+
+class BinaryTooLarge(UpstreamUnavailable):
+    """A binary operation's body passed its ``maxBinarySize``: nothing of it is relayed (502)."""
 
 
 @dataclass(slots=True)
@@ -108,10 +129,23 @@ class Call:
     target: ConsumedOperation
     with_: list[tuple[str, object]]
     sources: list[tuple[str, Source]] = field(default_factory=list)
+    binary_cap: int = DEFAULT_MAX_BINARY_BYTES  # a binary target's maxBinarySize, as resolved
+    binary_cap_source: str = "the default maxBinarySize"
 
     def __post_init__(self) -> None:
         if not self.sources:
             self.sources = compile_sources(self.target.request.params, self.with_)
+        self.set_adapter_binary_cap(None, "")
+
+    def set_adapter_binary_cap(self, size: int | None, adapter: str) -> None:
+        """The cap for a binary target: the operation's ``maxBinarySize``, else the exposing adapter's
+        (``size``), else 10 MiB — the reference engine's order (at load)."""
+        if self.target.max_binary_bytes:
+            self.binary_cap, self.binary_cap_source = self.target.max_binary_bytes, "the operation's maxBinarySize"
+        elif size:
+            self.binary_cap, self.binary_cap_source = size, f"the maxBinarySize of adapter '{adapter}'"
+        else:
+            self.binary_cap, self.binary_cap_source = DEFAULT_MAX_BINARY_BYTES, "the default maxBinarySize"
 
     def bind_inputs(
         self, known: Collection[str], warn: Callable[[str], None] | None = None, *, closed: bool = False
@@ -137,7 +171,17 @@ class Call:
 
     async def send(self, inputs: Inputs, scope: Scope) -> UpstreamResponse:
         request = self.target.request.build(self.arguments(inputs, scope), scope)
-        return await self.target.transport.send(request)
+        if not self.target.binary:
+            return await self.target.transport.send(request)
+        request.max_response_bytes = self.binary_cap
+        try:
+            return await self.target.transport.send(request)
+        except ResponseTooLarge as exc:
+            cap = self.binary_cap
+            raise BinaryTooLarge(
+                f"consumed operation '{self.target.label}' answered HTTP {exc.upstream_status} with a binary body "
+                f"larger than {format_size(cap)} ({cap} bytes, {self.binary_cap_source}); nothing was relayed"
+            ) from None
 
 
 def relayed(response: UpstreamResponse) -> dict[str, str]:
@@ -170,6 +214,7 @@ class CallUnit:
     aliases: frozenset[str]
     binds: Binds
     mapped: bool = False  # outputs declared (a whole-document mapping): the answer must be what they say
+    media_type: str | None = None  # beta5 outputMediaType of the aggregate flow it comes from
 
     @property
     def calls(self) -> list[Call]:
@@ -180,11 +225,19 @@ class CallUnit:
         response = await self.call.send(inputs, scope)
         if response.status >= 400:
             return upstream_failure(response)
+        target = self.call.target
+        declared = self.media_type or target.output_media_type
+        if target.binary:  # bytes as they came, never shaped (outputs were warned about at load)
+            if not response.body:
+                return Empty(response.status, relayed(response))
+            return Relayed(
+                response.status, response.body, response.content_type, relayed(response), True, declared
+            )
         if not response.body.strip():
             return Empty(response.status, relayed(response))
-        declared_json = self.call.target.output_raw_format == "json" and response.is_json
+        declared_json = target.output_raw_format == "json" and response.is_json
         if self.passthrough and (not self.mapped or declared_json):
-            return Relayed(response.status, response.body, response.content_type, relayed(response))
+            return Relayed(response.status, response.body, response.content_type, relayed(response), False, declared)
         # A mapped answer that is not declared JSON is decoded: a 502 naming its type when it is not what was declared
         document = await decode_off_loop(response, self.call.target)
         return JsonAnswer(response.status, self.shape(document))

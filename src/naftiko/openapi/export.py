@@ -265,11 +265,14 @@ class _Exporter:
             }
         else:
             ok = {"description": "Success.", "content": {"application/json": {"schema": schema}}}
-        responses: JSONObject = {"200": ok}
+        declared = _declared_responses(spec)
+        responses: JSONObject = declared or {"200": ok}
         codes = ["400", "404", "405", "413", "502", "504"] if has_body else ["400", "404", "405", "502", "504"]
         if secured:
             codes.insert(0, "401")
         for code in codes:
+            if code in responses:  # the file's own words for that status win
+                continue
             responses[code] = {
                 "$ref": f"#/components/responses/{_PROBLEMS[code][0] if code != '401' else 'Unauthorized'}"
             }
@@ -507,6 +510,30 @@ def _output_schema(p: m.OutputParameter) -> JSONObject:
         else:
             schema["items"] = _output_schema(items)
     return schema
+
+
+def _declared_responses(spec: m.ExposedOperation | None) -> JSONObject:
+    """beta5 ``responses`` (or the ``responseBinary`` shorthand) as OpenAPI responses: ``binary: true``
+    content is ``{type: string, format: binary}``, an inline ``schema`` is copied; {} when none."""
+    if spec is None:
+        return {}
+    declared = spec.responses
+    if not declared and spec.responseBinary is not None:
+        shorthand = spec.responseBinary
+        content = m.RestResponseContent.model_validate({"binary": True})
+        response = m.RestResponse.model_validate({"description": shorthand.description})
+        response.content = {shorthand.mediaType: content}
+        declared = {str(shorthand.status): response}
+    out: JSONObject = {}
+    for code, response in (declared or {}).items():
+        entry: JSONObject = {"description": response.description or "Successful response"}
+        if response.content:
+            entry["content"] = {
+                media: {"schema": {"type": "string", "format": "binary"} if c.binary else dict(c.schema_ or {})}
+                for media, c in response.content.items()
+            }
+        out[code] = entry
+    return out
 
 
 def _result_schema(spec: m.ExposedOperation | None, unit: object) -> JSONObject | None:

@@ -64,6 +64,7 @@ from naftiko.document import model as m
 from naftiko.document.source import Source
 from naftiko.engine.binding import bind_unit_inputs
 from naftiko.engine.result import Empty, JsonAnswer, Relayed, Result, UpstreamFailure
+from naftiko.engine.simple import CallUnit
 from naftiko.engine.unit import Unit
 from naftiko.errors import EngineError
 from naftiko.exposes.mcp.content import (
@@ -346,19 +347,27 @@ def _dynamic(
         return None
     if params:  # {customer-id} feeds customer_id: matched at load
         bind_unit_inputs(unit, params, lambda msg: compiler.warn(rpath, msg))
+    if res.binary and not (isinstance(unit, CallUnit) and unit.call.target.binary):
+        compiler.error(
+            (*rpath, "binary"),
+            f"resource '{res.name}': binary: true needs a 'call' to a consumed operation declaring "
+            "outputRawFormat: binary",
+        )
+        return None
     mime = res.mimeType
+    listed: str | None = mime or "application/json"
+    if isinstance(unit, CallUnit) and unit.call.target.binary:  # listed with the declared type, when one is
+        listed = mime or unit.media_type or unit.call.target.output_media_type
     listing: types.Resource | types.ResourceTemplate
     if pattern is None:
-        listing = types.Resource(
-            name=res.name, title=res.label, uri=uri, description=res.description, mime_type=mime or "application/json"
-        )
+        listing = types.Resource(name=res.name, title=res.label, uri=uri, description=res.description, mime_type=listed)
     else:
         listing = types.ResourceTemplate(
             name=res.name,
             title=res.label,
             uri_template=uri,
             description=res.description,
-            mime_type=mime or "application/json",
+            mime_type=listed,
         )
     return DynamicResource(uri, mime, unit, listing, pattern, params)
 
@@ -744,10 +753,12 @@ def _contents(
             raise MCPError(code=types.INTERNAL_ERROR, message=upstream_error_text(result, mask))
         case Empty():
             return types.TextResourceContents(uri=uri, mime_type=declared or "text/plain", text="")
+        case Relayed(body=body, binary=True):  # beta5 binary content: a blob, within its maxBinarySize
+            return blob_contents(uri, body, declared or result.media_type())
         case Relayed(body=body, content_type=content_type):  # passed through as the upstream sent it
             if not body.strip():
                 return types.TextResourceContents(uri=uri, mime_type=declared or "text/plain", text="")
-            upstream = content_type_essence(content_type)
+            upstream = content_type_essence(result.declared_type or content_type)
             text = as_text(body, content_type)
             if text is not None:
                 return types.TextResourceContents(uri=uri, mime_type=declared or upstream or "text/plain", text=text)

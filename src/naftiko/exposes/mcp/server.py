@@ -196,6 +196,8 @@ class McpTools:
         match result:
             case Empty():
                 return {"content": [], "isError": False}
+            case Relayed(binary=True):
+                return self.raw_content(result, tool)
             case Relayed(body=body, content_type=content_type):
                 if not body.strip():
                     return {"content": [], "isError": False}
@@ -230,12 +232,14 @@ class McpTools:
         """Text bodies as text; images and audio as their own blocks; other bytes as an
         embedded blob resource (its uri names the tool; it is not listed or readable)."""
         raw = result.body
+        uri = f"naftiko://{self.namespace}/tools/{tool}/result"
+        if result.binary:  # declared binary (beta5): never text, already within its maxBinarySize
+            return {"content": [_dump(binary_block(raw, result.media_type(), uri))], "isError": False}
         text = as_text(raw, result.content_type)
         if text is not None:
             return {"content": [_text(text)], "isError": False}
         if len(raw) > MAX_BINARY_BYTES:
             return _error(too_large(raw))
-        uri = f"naftiko://{self.namespace}/tools/{tool}/result"
         return {"content": [_dump(binary_block(raw, result.content_type, uri))], "isError": False}
 
 

@@ -268,11 +268,21 @@ class RestRouter:
         except Exception:
             log.exception("%s %s failed", request.method, route.template)
             return problem(500, "the engine failed to handle this request")
-        return self.respond(result)
+        return self.respond(result, operation.binary_type)
 
-    def respond(self, result: Result) -> Response:
-        """The one place a unit's :class:`Result` becomes an HTTP response."""
+    def respond(self, result: Result, binary_type: str | None = None) -> Response:
+        """The one place a unit's :class:`Result` becomes an HTTP response. ``binary_type``: the media
+        type the operation's ``responses``/``responseBinary`` declare binary (beta5)."""
         match result:
+            case Relayed(status, body, binary=True) if status < 300:
+                # beta5 binary content: the bytes untouched (never masked), Content-Type by precedence
+                headers = self.mask_headers(result.headers)
+                headers["content-type"] = result.media_type(binary_type) or "application/octet-stream"
+                return Response(body, status, headers=headers)
+            case Relayed(status, body, declared_type=str()) if status < 300:  # outputMediaType declared
+                headers = self.mask_headers(result.headers)
+                headers["content-type"] = result.declared_type or ""
+                return Response(body, status, headers=headers)
             case Relayed(status, body) | UpstreamFailure(status, body):
                 # relayed as it came: no charset added, safe headers kept; 3xx and error bodies are masked
                 # (they often repeat the Location or echo the key that was rejected)
