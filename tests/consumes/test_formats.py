@@ -337,10 +337,10 @@ def test_schema_driven_formats_at_load():  # decoding: tests/test_avro_e2e.py, t
 
 
 def test_check_format_accepts_known_formats_and_refuses_unknown_ones():
-    for fmt in (None, "json", "XML", "yaml", "csv", "tsv", "psv", "markdown", "html"):
+    for fmt in (None, "json", "XML", "yaml", "csv", "tsv", "psv", "markdown", "html", "binary"):
         assert check_format(fmt) is None
     assert check_format("html", "table#prices > tbody tr:nth-child(2)") is None
-    assert "unknown outputRawFormat 'binary'" in check_format("binary")
+    assert "unknown outputRawFormat 'bytes'" in check_format("bytes")
     message = check_format("html", "table[")
     assert message.startswith("outputSchema 'table[' is not a valid CSS selector")
 

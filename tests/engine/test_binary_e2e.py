@@ -221,6 +221,31 @@ capability:
           uri: small://{kind}
           binary: true
           call: files.get-small
+    - type: mcp
+      namespace: files-capped
+      port: 18434
+      maxBinarySize: 2KiB
+      tools:
+        shaped:
+          description: Outputs declared on a binary call are not applied (warned at load).
+          call: files.get-file
+          inputParameters:
+            kind:
+              type: string
+              description: which file
+          outputParameters:
+            - type: object
+              mapping: $
+              properties:
+                caption:
+                  type: string
+                  mapping: $.caption
+      resources:
+        static:
+          display: Static files
+          description: Files from a directory, within the adapter's maxBinarySize.
+          uri: static://files
+          location: file:///./static
 """
 
 
@@ -228,7 +253,12 @@ capability:
 async def served(files_upstream, tmp_path_factory):
     path = tmp_path_factory.mktemp("binary") / "files.yaml"
     path.write_text(CAPABILITY)
-    n = await serve_in_memory(path, files_upstream, consumes=["files"], adapters=["files-rest", "files-mcp"])
+    (path.parent / "static").mkdir()
+    (path.parent / "static" / "small.png").write_bytes(PNG)
+    (path.parent / "static" / "big.bin").write_bytes(BIG)
+    n = await serve_in_memory(
+        path, files_upstream, consumes=["files"], adapters=["files-rest", "files-mcp", "files-capped"]
+    )
     yield n
     assert await n.stop() == 0
 
@@ -391,10 +421,43 @@ async def test_mcp_binary_resource_over_the_cap_is_an_error(served):
     assert "'files.get-small'" in err.value.message and "1KiB" in err.value.message
 
 
+async def test_mcp_adapter_cap_governs_tools_and_static_files(served):
+    async with served.mcp("files-capped") as c:
+        tools = {t.name: t for t in (await c.list_tools()).tools}
+        shaped = await c.call_tool("shaped", {"kind": "png"})  # 2 KiB cap, PNG is smaller
+        over = await c.call_tool("shaped", {"kind": "pdf"})
+        small = (await c.read_resource("static://files/small.png")).contents
+        with pytest.raises(MCPError) as err:
+            await c.read_resource("static://files/big.bin")
+    assert tools["shaped"].output_schema is None  # bytes: no structured content is promised
+    assert not shaped.is_error
+    assert shaped.content[0].type == "image" and base64.b64decode(shaped.content[0].data) == PNG
+    assert over.is_error and "2KiB (2048 bytes, the maxBinarySize of adapter 'files-capped')" in over.content[0].text
+    assert base64.b64decode(small[0].blob) == PNG
+    assert "too large to serve (4096 bytes; the limit is 2048)" in err.value.message
+
+
+async def test_dry_run_describes_the_call_as_json(files_upstream, tmp_path):
+    path = tmp_path / "files.yaml"
+    path.write_text(CAPABILITY)
+    (tmp_path / "static").mkdir()
+    n = await serve_in_memory(path, files_upstream, consumes=["files"], adapters=["files-rest"], extra=["--dry-run"])
+    try:
+        async with n.http() as http:
+            r = await http.get(n.urls["files-rest"] + "declared/png")
+    finally:
+        assert await n.stop() == 0
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"  # not image/png: it is a description
+    assert r.json()["dryRun"] is True and r.json()["url"].endswith("/files/png")
+
+
 # ------------------------------------------------------------------ load-time checks
 
 
 def _validate(tmp_path, text: str):
+    (tmp_path / "static").mkdir(exist_ok=True)
+    (tmp_path / "static" / "small.png").write_bytes(PNG)
     path = tmp_path / "cap.yaml"
     path.write_text(text)
     return run_cli(["validate", str(path)])
@@ -405,10 +468,10 @@ def _with(old: str, new: str) -> str:
     return CAPABILITY.replace(old, new)
 
 
-def test_the_capability_is_valid_without_warnings(tmp_path):
+def test_the_capability_is_valid_and_only_the_shaped_tool_is_warned_about(tmp_path):
     ran = _validate(tmp_path, CAPABILITY)
     assert ran.returncode == 0, ran.stderr
-    assert "0 warning(s)" in ran.stdout, ran.stdout + ran.stderr
+    assert "1 warning(s)" in ran.stdout, ran.stdout + ran.stderr
 
 
 @pytest.mark.parametrize("size", ["10MB", "ten", "0B", "2GiB"])
@@ -439,11 +502,24 @@ def test_binary_resource_on_a_text_operation_is_an_error(tmp_path):
 
 
 def test_output_parameters_on_a_binary_call_are_warned_about(tmp_path):
+    ran = _validate(tmp_path, CAPABILITY)
+    assert ran.returncode == 0, ran.stderr
+    assert (
+        "cap.yaml:145:11: warning: call 'files.get-file' answers binary content (outputRawFormat: binary): "
+        "outputParameters are not applied" in ran.stderr
+    )
+
+
+def test_binary_call_in_steps_or_pages_is_an_error(tmp_path):
     text = _with(
         "              call: files.get-small\n",
-        "              call: files.get-small\n              outputParameters:\n"
-        "                - type: string\n                  mapping: $.caption\n",
+        "              steps:\n                fetch:\n                  type: call\n"
+        "                  call: files.get-small\n",
     )
     ran = _validate(tmp_path, text)
-    assert ran.returncode == 0, ran.stderr
-    assert "outputParameters are not applied, the bytes are relayed as they come" in ran.stderr + ran.stdout
+    assert "step 'fetch': call 'files.get-small' answers binary content (outputRawFormat: binary), which steps" in (
+        ran.stderr
+    )
+    ran = _validate(tmp_path, _with("              call: files.get-small\n", "              call: files.get-small\n"
+                                    "              pagination: true\n"))
+    assert "call 'files.get-small' answers binary content: no pages" in ran.stderr

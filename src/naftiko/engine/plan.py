@@ -61,7 +61,7 @@ from naftiko.engine.shaping import (
     compile_outputs,
     is_passthrough,
 )
-from naftiko.engine.simple import Call, CallUnit, ConsumedOperation, compile_with_value
+from naftiko.engine.simple import Call, CallUnit, ConsumedOperation, answers_binary, compile_with_value
 from naftiko.engine.unit import Unit
 from naftiko.errors import Diagnostic, LoadError
 from naftiko.exposes.http.limits import DEFAULT_MAX_BODY_BYTES, InboundLimits
@@ -675,7 +675,15 @@ class _Compiler:
         )
         paging = self.paging(op.pagination, params, (*opath, "pagination")) if op.pagination is not None else None
         return ConsumedOperation(
-            request, transport, shape, op.outputRawFormat, output_schema, paging, op.outputMediaType, max_binary
+            request,
+            transport,
+            shape,
+            op.outputRawFormat,
+            output_schema,
+            paging,
+            op.outputMediaType,
+            max_binary,
+            self.options.dry_run,
         )
 
     def binary_size(self, value: str | int | None, path: SpecPath) -> int | None:
@@ -790,6 +798,9 @@ class _Compiler:
                     media_type=spec.outputMediaType,
                 )
                 if spec.pagination:
+                    if target.binary:
+                        self.error((*path, "pagination"), f"call '{spec.call}' answers binary content: no pages")
+                        return None
                     if target.paging is None:
                         self.error(
                             (*path, "pagination"), f"call '{spec.call}': the consumed operation declares no pagination"
@@ -824,7 +835,13 @@ class _Compiler:
                 continue
             if isinstance(step, m.StepCall):
                 target = self.target(consumers, step.call, spath)
-                if target is not None:
+                if target is not None and target.binary:
+                    self.error(
+                        (*spath, "call"),
+                        f"step '{step.name}': call '{step.call}' answers binary content (outputRawFormat: binary), "
+                        "which steps cannot map; expose it with a simple 'call'",
+                    )
+                elif target is not None:
                     steps.append(CallStep(step.name, Call(target, self.with_entries(step.with_, aliases))))
             elif isinstance(step, m.StepLookup):
                 if step.index not in seen:
@@ -960,7 +977,7 @@ class _Compiler:
         if media is None:
             return None
         field = "responses" if op.responses else "responseBinary"
-        if not (isinstance(unit, CallUnit) and unit.call.target.binary):
+        if not answers_binary(unit):
             self.error(
                 (*path, field),
                 f"{field} declares binary content ({media}), which needs a 'call' to a consumed operation "
@@ -1046,6 +1063,7 @@ class _Compiler:
             input_schema_for(tool, unit, aliases | (ref_aliases or frozenset()), binds), unit
         )
         bind_unit_inputs(unit, list(input_schema["properties"]), lambda msg: self.warn(tpath, msg), closed=True)
+        binary = answers_binary(unit)  # images, audio or a blob: no structured content to describe
         tools.append(
             McpToolPlan(
                 name=tool.name,
@@ -1054,7 +1072,7 @@ class _Compiler:
                 input_schema=input_schema,
                 annotations=annotations_for(tool, unit, semantics),
                 unit=unit,
-                output_schema=paged_output_schema(output_schema_for(tool, unit), unit),
+                output_schema=None if binary else paged_output_schema(output_schema_for(tool, unit), unit),
                 declared_inputs=tool.inputParameters is not None,
             )
         )

@@ -103,6 +103,7 @@ class ConsumedOperation:
     paging: Paging | None = None  # when the operation declares `pagination`
     output_media_type: str | None = None  # beta5 outputMediaType
     max_binary_bytes: int | None = None  # beta5 maxBinarySize of the operation, parsed
+    dry_run: bool = False  # answers are request descriptions (JSON): never relayed as binary or relabelled
 
     @property
     def method(self) -> str:
@@ -115,6 +116,11 @@ class ConsumedOperation:
     @property
     def label(self) -> str:
         return f"{self.request.namespace}.{self.request.operation}"
+
+
+def answers_binary(unit: object) -> bool:
+    """The unit is a simple call to an operation declaring ``outputRawFormat: binary``."""
+    return isinstance(unit, CallUnit) and unit.call.target.binary
 
 
 class BinaryTooLarge(UpstreamUnavailable):
@@ -226,8 +232,8 @@ class CallUnit:
         if response.status >= 400:
             return upstream_failure(response)
         target = self.call.target
-        declared = self.media_type or target.output_media_type
-        if target.binary:  # bytes as they came, never shaped (outputs were warned about at load)
+        declared = None if target.dry_run else self.media_type or target.output_media_type
+        if target.binary and not target.dry_run:  # bytes as they came, never shaped (outputs warned about at load)
             if not response.body:
                 return Empty(response.status, relayed(response))
             return Relayed(

@@ -60,11 +60,12 @@ from mcp import MCPError
 from pydantic import ValidationError
 
 from naftiko.binds.resolve import Binds, resolve_location
+from naftiko.consumes.formats import parse_binary_size
 from naftiko.document import model as m
 from naftiko.document.source import Source
 from naftiko.engine.binding import bind_unit_inputs
 from naftiko.engine.result import Empty, JsonAnswer, Relayed, Result, UpstreamFailure
-from naftiko.engine.simple import CallUnit
+from naftiko.engine.simple import CallUnit, answers_binary
 from naftiko.engine.unit import Unit
 from naftiko.errors import EngineError
 from naftiko.exposes.mcp.content import (
@@ -119,6 +120,7 @@ class StaticFile:
     root: Path
     mime: str | None
     listing: types.Resource
+    cap: int = MAX_BINARY_BYTES  # the adapter's maxBinarySize when it declares one (beta5)
 
 
 @dataclass
@@ -189,6 +191,10 @@ def compile_catalog(
 ) -> tuple[list[StaticFile | DynamicResource], list[PromptPlan]]:
     """Return (resources, prompts) plans for an MCP adapter."""
     base_dir = Path(compiler.source.file).resolve().parent
+    try:  # a bad size was reported by the compiler already
+        file_cap = parse_binary_size(adapter.maxBinarySize) if adapter.maxBinarySize is not None else MAX_BINARY_BYTES
+    except ValueError:
+        file_cap = MAX_BINARY_BYTES
     resources: list[StaticFile | DynamicResource] = []
     names: set[str] = set()
     uris: set[str] = set()
@@ -206,7 +212,10 @@ def compile_catalog(
                         f"resource '{res.name}': 'location' cannot be combined with 'call' or 'steps'",
                     )
                     continue
-                entries: list[StaticFile | DynamicResource] = [*_static(compiler, res, rpath, base_dir)]
+                files = _static(compiler, res, rpath, base_dir)
+                for file in files:
+                    file.cap = file_cap
+                entries: list[StaticFile | DynamicResource] = [*files]
             else:
                 dynamic = _dynamic(compiler, res, rpath, consumers, aliases, binds)
                 entries = [dynamic] if dynamic is not None else []
@@ -347,7 +356,7 @@ def _dynamic(
         return None
     if params:  # {customer-id} feeds customer_id: matched at load
         bind_unit_inputs(unit, params, lambda msg: compiler.warn(rpath, msg))
-    if res.binary and not (isinstance(unit, CallUnit) and unit.call.target.binary):
+    if res.binary and not answers_binary(unit):
         compiler.error(
             (*rpath, "binary"),
             f"resource '{res.name}': binary: true needs a 'call' to a consumed operation declaring "
@@ -356,7 +365,7 @@ def _dynamic(
         return None
     mime = res.mimeType
     listed: str | None = mime or "application/json"
-    if isinstance(unit, CallUnit) and unit.call.target.binary:  # listed with the declared type, when one is
+    if isinstance(unit, CallUnit) and answers_binary(unit):  # listed with the declared type, when one is
         listed = mime or unit.media_type or unit.call.target.output_media_type
     listing: types.Resource | types.ResourceTemplate
     if pattern is None:
@@ -616,8 +625,12 @@ class McpCatalog:
             real = entry.path.resolve(strict=True)
             if not real.is_relative_to(entry.root) or not real.is_file():
                 raise _not_found(entry.uri)
-            if real.stat().st_size > MAX_BINARY_BYTES:
-                raise MCPError(code=types.INTERNAL_ERROR, message=f"resource {entry.uri} is too large to serve")
+            size = real.stat().st_size
+            if size > entry.cap:
+                raise MCPError(
+                    code=types.INTERNAL_ERROR,
+                    message=f"resource {entry.uri} is too large to serve ({size} bytes; the limit is {entry.cap})",
+                )
             raw = real.read_bytes()
         except OSError:
             raise _not_found(entry.uri) from None
