@@ -72,6 +72,8 @@ async def _upstream_handler(request: web.Request) -> web.StreamResponse:
         return resp
     if kind == "missing":
         return web.json_response({"error": "no such file"}, status=404)
+    if kind == "meta":
+        return web.json_response({"name": "cover.png", "size": len(PNG)})
     raise web.HTTPNotFound()
 
 
@@ -118,6 +120,9 @@ capability:
               maxBinarySize: 1KiB
             get-json:
               method: GET
+            get-meta:
+              method: GET
+              outputMediaType: application/vnd.files.meta+json
   aggregates:
     - namespace: library
       display: Library
@@ -178,6 +183,12 @@ capability:
             get:
               method: GET
               ref: library.cover
+        meta:
+          path: /meta/{kind}
+          operations:
+            get:
+              method: GET
+              call: files.get-meta
     - type: mcp
       namespace: files-mcp
       port: 18432
@@ -344,6 +355,13 @@ async def test_rest_upstream_error_of_a_binary_operation_is_relayed(served):
     assert r.headers["content-type"].startswith("application/json")
 
 
+async def test_rest_output_media_type_also_labels_a_relayed_json_answer(served):
+    r = await _get(served, "/meta/meta")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/vnd.files.meta+json"
+    assert r.json() == {"name": "cover.png", "size": len(PNG)}
+
+
 # ------------------------------------------------------------------ MCP tools
 
 
@@ -505,7 +523,7 @@ def test_output_parameters_on_a_binary_call_are_warned_about(tmp_path):
     ran = _validate(tmp_path, CAPABILITY)
     assert ran.returncode == 0, ran.stderr
     assert (
-        "cap.yaml:145:11: warning: call 'files.get-file' answers binary content (outputRawFormat: binary): "
+        "cap.yaml:154:11: warning: call 'files.get-file' answers binary content (outputRawFormat: binary): "
         "outputParameters are not applied" in ran.stderr
     )
 
