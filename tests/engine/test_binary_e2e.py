@@ -300,6 +300,15 @@ async def test_rest_relays_the_bytes_with_the_upstream_type(served, kind, body, 
     assert r.headers["content-length"] == str(len(body))
 
 
+async def test_rest_head_gives_the_type_and_length_without_the_bytes(served):
+    async with served.http() as http:
+        r = await http.head(served.urls["files-rest"] + "files/pdf")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/pdf"
+    assert r.headers["content-length"] == str(len(PDF))
+    assert r.content == b""
+
+
 async def test_rest_keeps_safe_headers_of_a_binary_answer(served):
     r = await _get(served, "/files/pdf")
     assert r.headers["content-disposition"] == "inline"
