@@ -3,6 +3,11 @@
 Shared by tool results and resource reads. A body is text when its media type is textual (or
 absent) and it decodes in its charset; anything else travels base64-encoded, capped at
 :data:`MAX_BINARY_BYTES` so one large download cannot balloon a JSON-RPC message.
+
+A body from an operation declaring ``outputRawFormat: binary`` (``Relayed.binary``) is never
+tried as text: it is always :func:`binary_block` / :func:`blob_contents`, typed by
+``Relayed.media_type()``, and its cap is the operation's ``maxBinarySize`` (enforced while
+reading, engine/simple.py) instead of :data:`MAX_BINARY_BYTES`.
 """
 
 from __future__ import annotations
