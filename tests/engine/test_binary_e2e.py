@@ -232,6 +232,18 @@ capability:
           uri: small://{kind}
           binary: true
           call: files.get-small
+      prompts:
+        look-at:
+          display: Look at a file
+          description: Look at a file.
+          arguments:
+            kind:
+              description: png or pdf
+          template:
+            - role: user
+              content: "Describe this file:"
+            - role: user
+              content: {type: resource, uri: "files://{{kind}}"}
     - type: mcp
       namespace: files-capped
       port: 18434
@@ -441,6 +453,16 @@ async def test_mcp_binary_resources_are_exact_blobs(served):
     assert octet[0].mime_type == "application/octet-stream" and base64.b64decode(octet[0].blob) == RAW
 
 
+async def test_mcp_prompt_embeds_a_binary_resource_exactly(served):
+    async with served.mcp("files-mcp") as c:
+        got = await c.get_prompt("look-at", {"kind": "pdf"})
+    embedded = got.messages[1].content
+    assert embedded.type == "resource"
+    assert embedded.resource.uri == "files://pdf"
+    assert embedded.resource.mime_type == "application/pdf"
+    assert base64.b64decode(embedded.resource.blob) == PDF
+
+
 async def test_mcp_binary_resource_over_the_cap_is_an_error(served):
     async with served.mcp("files-mcp") as c:
         with pytest.raises(MCPError) as err:
@@ -495,10 +517,12 @@ def _with(old: str, new: str) -> str:
     return CAPABILITY.replace(old, new)
 
 
-def test_the_capability_is_valid_and_only_the_shaped_tool_is_warned_about(tmp_path):
+def test_the_capability_is_valid_with_two_expected_warnings(tmp_path):
     ran = _validate(tmp_path, CAPABILITY)
     assert ran.returncode == 0, ran.stderr
-    assert "1 warning(s)" in ran.stdout, ran.stdout + ran.stderr
+    assert "valid with 2 warning(s)" in ran.stdout, ran.stdout + ran.stderr
+    assert "outputParameters are not applied" in ran.stderr  # the shaped tool
+    assert "is not of type 'string' (schema, at $.capability.exposes[1].prompts.look-at" in ran.stderr  # EXT embed
 
 
 @pytest.mark.parametrize("size", ["10MB", "ten", "0B", "2GiB"])
@@ -531,8 +555,9 @@ def test_binary_resource_on_a_text_operation_is_an_error(tmp_path):
 def test_output_parameters_on_a_binary_call_are_warned_about(tmp_path):
     ran = _validate(tmp_path, CAPABILITY)
     assert ran.returncode == 0, ran.stderr
+    line = CAPABILITY.splitlines().index("          outputParameters:") + 1
     assert (
-        "cap.yaml:154:11: warning: call 'files.get-file' answers binary content (outputRawFormat: binary): "
+        f"cap.yaml:{line}:11: warning: call 'files.get-file' answers binary content (outputRawFormat: binary): "
         "outputParameters are not applied" in ran.stderr
     )
 
