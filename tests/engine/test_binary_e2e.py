@@ -532,6 +532,27 @@ def test_bad_max_binary_size_is_a_positioned_error(tmp_path, size):
     assert "cap.yaml:27:15: maxBinarySize" in ran.stderr, ran.stderr
 
 
+def test_media_types_that_no_header_can_carry_are_positioned_errors(tmp_path):
+    lines = CAPABILITY.splitlines()
+    text = _with("              outputMediaType: image/png\n", "              outputMediaType: png\n")
+    ran = _validate(tmp_path, text)
+    line = lines.index("              outputMediaType: image/png") + 1
+    assert f"cap.yaml:{line}:15: outputMediaType 'png' is not a media type" in ran.stderr, ran.stderr
+    ran = _validate(tmp_path, _with("                    application/pdf:\n", "                    pdf:\n"))
+    line = lines.index("                    application/pdf:") + 1
+    assert f"cap.yaml:{line}:21: pdf 'pdf' is not a media type" in ran.stderr, ran.stderr
+    ran = _validate(tmp_path, _with("outputMediaType: image/webp", "outputMediaType: webp"))
+    assert "outputMediaType 'webp' is not a media type" in ran.stderr
+
+
+def test_max_binary_size_on_a_text_operation_is_warned_about(tmp_path):
+    text = _with("            get-json:\n              method: GET\n", "            get-json:\n              method: GET\n"
+                 "              maxBinarySize: 1KiB\n")
+    ran = _validate(tmp_path, text)
+    assert ran.returncode == 0
+    assert "warning: maxBinarySize applies to outputRawFormat: binary only; ignored" in ran.stderr
+
+
 def test_binary_contract_on_a_text_operation_is_an_error(tmp_path):
     text = _with(
         "              call: files.get-png-declared\n              responseBinary:",

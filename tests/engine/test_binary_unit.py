@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness import run_cli
-from naftiko.consumes.formats import binary_media_type, format_size, parse_binary_size
+from naftiko.consumes.formats import binary_media_type, check_media_type, format_size, parse_binary_size
 from naftiko.engine.result import Relayed
 
 
@@ -59,6 +59,16 @@ def test_media_type_precedence():
     assert binary_media_type(None, None, "application/pdf") == "application/pdf"
     assert binary_media_type(None, None, "") == "application/octet-stream"
     assert binary_media_type(" ", None, None) == "application/octet-stream"
+
+
+@pytest.mark.parametrize("good", ["image/png", "application/vnd.api+json", 'text/plain; charset="utf-8"', "a/b; x=1; y=2"])
+def test_media_types_a_content_type_can_carry(good):
+    assert check_media_type(good, "outputMediaType") is None
+
+
+@pytest.mark.parametrize("bad", ["jpeg", "image/", "image/png\n", "image/png\r\nX-Evil: 1", 'a/b; x="\n"', 42, ""])
+def test_media_types_refused(bad):
+    assert "is not a media type" in (check_media_type(bad, "outputMediaType") or "")
 
 
 def test_relayed_media_type():

@@ -193,6 +193,18 @@ def parse_binary_size(value: str | int) -> int:
     return size
 
 
+# RFC 6838 type/subtype with optional parameters: the pattern the beta5 schema gives media types
+_TOKEN = r"[a-zA-Z0-9!#$&^_.+-]+"
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|\"[^\"\x00-\x1f\x7f]*\"))*")
+
+
+def check_media_type(value: object, field: str) -> str | None:
+    """A load-time error for a declared media type that cannot be a ``Content-Type``, else None."""
+    if isinstance(value, str) and _MEDIA_TYPE.fullmatch(value.strip(" \t")):
+        return None
+    return f"{field} {value!r} is not a media type (type/subtype, e.g. image/png or application/pdf)"
+
+
 def format_size(size: int) -> str:
     """``10485760`` → ``10MiB``, ``1536`` → ``1536B``: the largest unit that divides it exactly."""
     for unit in ("GiB", "MiB", "KiB"):

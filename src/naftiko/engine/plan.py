@@ -20,7 +20,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from naftiko.binds.resolve import Binds, read_env_file, resolve_binds, resolve_location
 from naftiko.binds.secrets import Secrets
 from naftiko.consumes.auth import BodyFieldTransport, compile_auth
-from naftiko.consumes.formats import check_format, parse_binary_size
+from naftiko.consumes.formats import check_format, check_media_type, parse_binary_size
 from naftiko.consumes.oauth2 import (
     BEARER,
     TOKEN_RESPONSE_CAP,
@@ -656,6 +656,9 @@ class _Compiler:
         if problem:
             self.error((*opath, "outputSchema" if problem.startswith("outputSchema") else "outputRawFormat"), problem)
         max_binary = self.binary_size(op.maxBinarySize, (*opath, "maxBinarySize"))
+        if max_binary is not None and (op.outputRawFormat or "").lower() != "binary":
+            self.warn((*opath, "maxBinarySize"), "maxBinarySize applies to outputRawFormat: binary only; ignored")
+        self.media_type(op.outputMediaType, (*opath, "outputMediaType"))
         try:
             shape = compile_consumed(op.outputParameters)
         except (JsonPathError, TemplateError) as exc:
@@ -685,6 +688,13 @@ class _Compiler:
             max_binary,
             self.options.dry_run,
         )
+
+    def media_type(self, value: str | None, path: SpecPath) -> None:
+        """A declared media type (beta5 ``outputMediaType`` and response contracts) that a
+        ``Content-Type`` header can carry, or a positioned error."""
+        problem = check_media_type(value, str(path[-1])) if value is not None else None
+        if problem:
+            self.error(path, problem)
 
     def binary_size(self, value: str | int | None, path: SpecPath) -> int | None:
         """A ``maxBinarySize`` in bytes (beta5), or a positioned error."""
@@ -973,6 +983,11 @@ class _Compiler:
         if op.responses and op.responseBinary is not None:
             self.error((*path, "responseBinary"), "'responses' and 'responseBinary' cannot both be declared")
             return None
+        for code, response in (op.responses or {}).items():
+            for declared in response.content:
+                self.media_type(declared, (*path, "responses", code, "content", declared))
+        if op.responseBinary is not None:
+            self.media_type(op.responseBinary.mediaType, (*path, "responseBinary", "mediaType"))
         media = op.binary_media_type()
         if media is None:
             return None
@@ -1160,6 +1175,8 @@ class _Compiler:
                         f"duplicate aggregate function '{key}'",
                     )
                 self.aggregates[key] = function
+                fpath = ("capability", "aggregates", ai, "functions", fi, "outputMediaType")
+                self.media_type(function.outputMediaType, fpath)
         for adapter in cap.exposes:
             if (
                 adapter.type == "control"
