@@ -63,6 +63,8 @@ def _data_path(data: JSONValue, loc: Sequence[str | int]) -> DataPath:
 def _message(err: ErrorDetails, path: DataPath) -> str:
     kind = err["type"]
     where = str(path[-1]) if path else "document"  # Diagnostic.__str__ escapes control characters
+    if len(path) > 1 and isinstance(path[-1], int):  # 'outputParameters[0]', not '0'
+        where = f"{path[-2]}[{path[-1]}]"
     ctx = err.get("ctx") or {}
     if kind == "union_tag_invalid":
         field = ctx.get("discriminator", "type").strip("'")
@@ -118,7 +120,7 @@ def load(path: str, *, strict: bool = False) -> Loaded:
 
 def load_source(source: Source, *, strict: bool = False) -> Loaded:
     normalised = versions.normalise(source)
-    problems = inline_imports(normalised.source) + _refused(normalised.source)
+    problems = inline_imports(normalised.source) + _refused(normalised.source) + _empty_sections(normalised.source)
     if problems:
         raise LoadError(_with_banner(normalised, problems))
     try:
@@ -175,7 +177,7 @@ def _schema_problems(n: versions.Normalised, severity: str) -> list[Diagnostic]:
         skip = skip | {("ikanos",)}
     else:
         checked = n.original if not n.evidence.maps else n.source
-        version = SPEC_VERSION if checked is n.source and version == "0.5" else version
+        version = SPEC_VERSION if checked is n.source and version in ("0.4", "0.5") else version
         skip = skip | {("naftiko",)}
     return spec_schema.check(checked, severity, version, skip)
 
@@ -288,6 +290,21 @@ def _paths(value: JSONValue, path: DataPath) -> Iterator[DataPath]:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             yield from _paths(v, (*path, i))
+
+
+def _empty_sections(source: Source) -> list[Diagnostic]:
+    """A standalone section document (no ``capability``) whose section is empty: importing from it
+    fails in the reference engine (ImportResolver), and it has nothing to validate either."""
+    data = source.data
+    if not isinstance(data, dict) or "capability" in data:
+        return []
+    return [
+        source.diagnostic(
+            (section,), f"empty '{section}' section: a standalone {section} document holds at least one entry"
+        )
+        for section in ("consumes", *_IMPORTABLE)
+        if data.get(section) == []
+    ]
 
 
 def _refused(source: Source) -> list[Diagnostic]:

@@ -40,7 +40,7 @@ def dump(data: dict[str, JSONValue]) -> str:
 
 
 def migrate_command(file: str, target: str, output: str | None) -> int:
-    if target not in versions.VERSIONS or target in ("0.5", "1.0.0-alpha1"):
+    if target not in versions.VERSIONS or target in ("0.4", "0.5", "1.0.0-alpha1"):
         known = ", ".join([versions.INTERNAL, *versions.MAP_ERA])
         print(f"naftiko: error: cannot write version {target!r}; migrate writes {known}", file=sys.stderr)
         return EXIT_LOAD_ERROR

@@ -4,7 +4,9 @@ The language was published as ``naftiko: 0.5``, ``1.0.0-alpha1``, ``1.0.0-alpha2
 Ikanos, as ``ikanos: 1.0.0-alpha3`` … ``1.0.0-beta5``. All breaking changes landed in alpha3: named
 entities became maps keyed by name, ``label`` became ``display``, aggregate ``functions`` became
 ``flows``, mapping ``targetName`` became ``target`` and the consumes import ``location`` became
-``from``. 0.5 declared ``externalRefs`` where later versions declare ``binds``.
+``from``. 0.4 and 0.5 declared ``externalRefs`` where later versions declare ``binds``; 0.4 named the
+REST adapter ``type: api``; until alpha1 a consumed input ``in: environment`` read the process
+environment (read here as a bind of that variable).
 
 The engine works on one model, shaped like 1.0.0-alpha2 (lists of named items). :func:`normalise`
 rewrites any version into that shape *and* carries every value's position along, so a diagnostic
@@ -31,7 +33,7 @@ from naftiko.errors import Diagnostic
 # the source held it in a map keyed by name).
 _Named: TypeAlias = tuple[JSONValue, JSONValue, Path, bool]
 
-LIST_ERA = ("0.5", "1.0.0-alpha1", "1.0.0-alpha2")
+LIST_ERA = ("0.4", "0.5", "1.0.0-alpha1", "1.0.0-alpha2")
 MAP_ERA = ("1.0.0-alpha3", "1.0.0-alpha4", "1.0.0-beta1", "1.0.0-beta2", "1.0.0-beta3", "1.0.0-beta4", "1.0.0-beta5")
 VERSIONS = LIST_ERA + MAP_ERA
 INTERNAL = "1.0.0-alpha2"
@@ -176,7 +178,7 @@ class _Walk:
         if not isinstance(value, dict) or kind == "plain":
             return self.plain(value, old, new)
         if kind == "expose":
-            kind = "import" if _is_import(value) else f"expose-{value.get('type')}"
+            kind = "import" if _is_import(value) else f"expose-{_API.get(value.get('type'), value.get('type'))}"
         elif kind == "consumes" and _is_import(value):
             kind = "consumes-import"
         elif kind in ("aggregate",) and _is_import(value):
@@ -195,8 +197,16 @@ class _Walk:
             written: str = renames.get(internal, internal) if self.to_map else internal
             if written in out:  # both spellings given: the one in the target syntax wins
                 continue
+            if key == "call" and isinstance(child, dict) and "operation" in child:
+                # 0.3/0.4 engines also read `call: {operation, with}`: the call, and `with` beside it
+                out["call"] = self.plain(child["operation"], (*old, key, "operation"), (*new, "call"))
+                if "with" in child and "with" not in value:
+                    out["with"] = self.plain(child["with"], (*old, key, "with"), (*new, "with"))
+                continue
             container, child_kind = fields.get(internal, ("one", "plain"))
             out[written] = self.container(container, child_kind, child, (*old, key), (*new, written), key)
+        if kind == "expose-rest" and out.get("type") == "api":
+            out["type"] = "rest"  # 0.4's name of the REST adapter
         return out
 
     def container(self, container: str, kind: str, value: JSONValue, old: Path, new: Path, key: str) -> JSONValue:
@@ -288,6 +298,10 @@ class _Walk:
             else:
                 out[key] = self.plain(child, (*old, key), (*new, key))
         return out
+
+
+# 0.4 (and earlier) named the REST adapter `type: api`.
+_API: dict[JSONValue, str] = {"api": "rest"}
 
 
 def _is_import(value: dict[str, JSONValue]) -> bool:
@@ -382,10 +396,62 @@ def normalise(src: Source) -> Normalised:
     walk = _rewrite(src, to_map=False, version_key="naftiko", version=version or "")
     if key is None:
         walk.data.pop("naftiko")
+    _environment_binds(walk)
     internal = Source(src.file, walk.data, walk.positions, walk.key_positions, list(src.duplicates))
     result = Normalised(internal, src, key, version, walk.evidence)
     result.notes.extend(_disagreement(result))
     return result
+
+
+def _environment_binds(walk: _Walk) -> None:
+    """Until 1.0.0-alpha1 a consumed input ``{name: X, in: environment}`` made ``{{X}}`` the process
+    environment variable X (the reference engine's ``System.getenv``). Later versions say that with
+    ``binds``, so such inputs become one bind without ``location`` (the environment, then
+    ``--env-file``), named ``environment`` (or ``environment-2`` … when taken) and positioned at the
+    inputs, which the engine otherwise skips."""
+    data = walk.data
+    found: dict[str, tuple[int, int] | None] = {}
+
+    def scan(holder: JSONValue, path: Path) -> None:
+        params = holder.get("inputParameters") if isinstance(holder, dict) else None
+        for i, p in enumerate(params if isinstance(params, list) else []):
+            name = p.get("name") if isinstance(p, dict) else None
+            if isinstance(p, dict) and p.get("in") == "environment" and isinstance(name, str):
+                found.setdefault(name, walk.positions.get((*path, "inputParameters", i)))
+
+    cap = data.get("capability")
+    places: list[tuple[JSONValue, Path]] = [(data.get("consumes"), ("consumes",))]
+    if isinstance(cap, dict):
+        places.append((cap.get("consumes"), ("capability", "consumes")))
+    for entries, where in places:
+        for ci, entry in enumerate(entries if isinstance(entries, list) else []):
+            scan(entry, (*where, ci))
+            resources = entry.get("resources") if isinstance(entry, dict) else None
+            for ri, res in enumerate(resources if isinstance(resources, list) else []):
+                scan(res, (*where, ci, "resources", ri))
+                operations = res.get("operations") if isinstance(res, dict) else None
+                for oi, op in enumerate(operations if isinstance(operations, list) else []):
+                    scan(op, (*where, ci, "resources", ri, "operations", oi))
+    if not found:
+        return
+    binds = data.get("binds")
+    if not isinstance(binds, list):
+        if binds is not None:
+            return  # malformed: reported by the model
+        binds = data["binds"] = []
+    taken = {b.get("namespace") for b in binds if isinstance(b, dict)}
+    namespace, n = "environment", 1
+    while namespace in taken:
+        n += 1
+        namespace = f"environment-{n}"
+    at = ("binds", len(binds))
+    binds.append({"namespace": namespace, "keys": {name: name for name in found}})
+    first = next((pos for pos in found.values() if pos is not None), None)
+    for path, pos in [(at, first), ((*at, "namespace"), first), ((*at, "keys"), first)] + [
+        ((*at, "keys", name), pos) for name, pos in found.items()
+    ]:
+        if pos is not None:
+            walk.positions[path] = walk.key_positions[path] = pos
 
 
 def _disagreement(n: Normalised) -> list[Diagnostic]:
