@@ -34,6 +34,10 @@ def _compile(param: OutputParameter, names: dict[tuple[str, ...], str]) -> Rende
     if param.type == "array" and isinstance(param.items, list) and param.value is None:
         items = [_compile(p, names) for p in param.items]
         return lambda scope: [fn(scope) for fn in items]
+    if param.type == "array" and isinstance(param.items, OutputParameter) and param.value is None:
+        if is_mock([param.items]):  # REF: one `items` with values → an array of that one element
+            item = _compile(param.items, names)
+            return lambda scope: [item(scope)]
     value = compile_value(param.value)
     for template in _templates(value):
         whole = template.single_var is not None  # "{{x}}" alone: x takes the output's type
@@ -56,7 +60,15 @@ def _templates(value: object) -> Iterator[Template]:
 
 
 def is_mock(params: list[OutputParameter]) -> bool:
-    return bool(params) and all(p.value is not None or p.const is not None or p.properties for p in params)
+    """Every output has a value: ``value``, ``const``, ``properties``, or (an array) ``items``
+    that have values (REF: an array's ``mapping`` is then ignored, as in naftiko 0.5 examples)."""
+    return bool(params) and all(
+        p.value is not None
+        or p.const is not None
+        or p.properties
+        or (p.type == "array" and p.items is not None and is_mock(p.items if isinstance(p.items, list) else [p.items]))
+        for p in params
+    )
 
 
 @dataclass(slots=True)

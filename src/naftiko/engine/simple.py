@@ -72,7 +72,11 @@ def compile_with_value(value: object, aliases: frozenset[str]) -> object:
         if dot and name and ns in aliases and "{{" not in text:
             return InputRef(tuple(name.split(".")) if _PLAIN.match(name) else (name,))
         if is_jsonpath(value):
-            return JsonPath(value)
+            try:
+                return JsonPath(value)
+            except ValueError:  # JsonPathError; REF: a `with` string is a template first
+                if "{{" not in value:  # ("$this.ns.{{x}}" in naftiko 0.5 examples renders as text)
+                    raise
         if "{{" in value:
             return Template(value)
     return value

@@ -21,6 +21,16 @@ class JsonPathError(ValueError):
     pass
 
 
+# A dot-notation key holding spaces (`$.properties.Participation Status.select`): the reference
+# engine (Converter.fixJsonPathWithSpaces) reads it as `['Participation Status']` when the path
+# does not parse as written; so does naftiko.
+_SPACED_KEY = re.compile(r"\.([^.\[\]'\s][^.\[\]']*\s[^.\[\]']*?)(?=[.\[]|$)")
+
+
+def _spaced_keys(expr: str) -> str:
+    return _SPACED_KEY.sub(lambda m: f"['{m.group(1).strip()}']", expr)
+
+
 def is_jsonpath(text: object) -> bool:
     if not isinstance(text, str):
         return False
@@ -52,7 +62,13 @@ class JsonPath:
             try:
                 self._compiled = _parse(expr)
             except (JsonPathLexerError, JsonPathParserError, Exception) as exc:
-                raise JsonPathError(f"invalid JSONPath {source!r}: {exc}") from None
+                spaced = _spaced_keys(expr)  # REF: the reference retries with bracketed keys too
+                try:
+                    self._compiled = _parse(spaced) if spaced != expr else None
+                except (JsonPathLexerError, JsonPathParserError, Exception):
+                    pass
+                if self._compiled is None:
+                    raise JsonPathError(f"invalid JSONPath {source!r}: {exc}") from None
 
     @property
     def is_whole_document(self) -> bool:
