@@ -128,7 +128,6 @@ BROKEN = (
 REFUSED = (
     ("a Ziti 'tunnel' is not supported", "tunnel: naftiko has no Ziti client"),
     ("unsupported script language", "a javascript script step: naftiko runs python scripts"),
-    ("outputRawFormat 'binary'", "binary content: not supported yet (being landed on another branch)"),
     (
         "needs outputSchema",
         "protobuf without outputSchema: can never be decoded; the reference loads it and fails each call",
