@@ -24,7 +24,7 @@ import platform
 import time
 from collections.abc import Callable, Sized
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
 import orjson
@@ -70,10 +70,10 @@ ALLOW = "GET, HEAD"
 UNSERVED_MANAGEMENT = (("reload", "POST /config/reload"), ("validate_", "POST /config/validate"), ("logs", "/logs"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ControlAdapterPlan:
-    kind = "control"
-    url_path = "/"
+    kind: ClassVar[Literal["control"]] = "control"
+    url_path: ClassVar[str] = "/"
     namespace: str
     address: str
     port: int
