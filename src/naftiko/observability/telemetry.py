@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from naftiko.binds.secrets import Secrets
     from naftiko.consumes.transport import Transport
-    from naftiko.engine.plan import McpAdapterPlan, Plan
+    from naftiko.engine.plan import AdapterPlan, McpAdapterPlan, Plan
     from naftiko.exposes.mcp.server import ToolContext, ToolParams
     from naftiko.exposes.rest.router import RestRouter
     from naftiko.expressions.template import Scope
@@ -38,16 +38,6 @@ if TYPE_CHECKING:
 
     # What the MCP adapter registers for tools/call: the SDK's context/params or the envelope's.
     ToolHandler = Callable[[ToolContext, ToolParams], Awaitable[dict[str, Any]]]
-
-
-class AdapterPlan(Protocol):
-    """What telemetry reads of any adapter plan (REST, MCP, skill, control)."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def namespace(self) -> str: ...
 
 
 class Step(Protocol):
@@ -123,7 +113,7 @@ class Telemetry:
             entry: dict[str, Any] = {"type": adapter.kind, "namespace": adapter.namespace}
             if port:
                 entry["port"] = port
-            if getattr(adapter, "transport", None) == "stdio":
+            if adapter.kind == "mcp" and adapter.transport == "stdio":
                 entry["transport"] = "stdio"
             entry["state"] = "stopped" if listener is None else _state(listener[1])
             out.append(entry)
