@@ -272,7 +272,7 @@ def _overrides_problem(plans: list[Plan], options: Options) -> str | None:
     if not options.several_files:
         return None
     consumes = {ns for p in plans for ns in p.consumers}
-    exposes = {ns for p in plans for a in p.adapters if isinstance(ns := getattr(a, "namespace", None), str)}
+    exposes = {a.namespace for p in plans for a in p.adapters}
     problems = unknown_overrides(options, consumes, exposes)
     return "; ".join(problems) if problems else None
 
@@ -373,7 +373,8 @@ def _validate(args: argparse.Namespace) -> int:
                 found = "; ".join(f"{name} " + ", ".join(e.namespace for e in entries) for name, entries in sections)
                 print(f"{file}: valid with {len(loaded.warnings)} warning(s): standalone section document: {found}")
                 continue
-            plan = compile_plan(loaded, Options(dry_run=True, strict=args.strict, consumes_only_ok=True))
+            options = Options(dry_run=True, strict=args.strict, consumes_only_ok=True)
+            plan = compile_plan(loaded, options, observe=False)  # checked, never served: no telemetry
         except LoadError as exc:
             _print_diagnostics(exc.diagnostics)
             errors = sum(1 for d in exc.diagnostics if d.severity == "error")

@@ -1,10 +1,13 @@
 """The one object the serving code talks to about observability: :class:`Telemetry`.
 
-Built per capability when serving starts (:func:`telemetry_for`), from the control adapter's
-``observability`` settings and the log level. It has three optional parts — metrics,
-tracing (with the local trace buffer) and the request log — and when all three are off it is
-inactive: adapters are not wrapped, transports and steps are not instrumented, and the hot
-path runs exactly as without this package.
+Built per capability by the compiler (:func:`start_telemetry`, from the control adapter's
+``observability`` settings and the log level) *before* the plan, which is built with it:
+consumed operations' and forwards' transports are observed ones from the start
+(:meth:`Telemetry.observe_transport`), orchestrated units time their steps, MCP adapter plans
+carry it for tool calls, and ``runtime.serve`` observes REST and skill apps. It has three
+optional parts — metrics, tracing (with the local trace buffer) and the request log — and when
+all three are off it is inactive: nothing is wrapped and the hot path runs exactly as without
+this package. Nothing changes a plan after it is compiled.
 """
 
 from __future__ import annotations
@@ -12,19 +15,20 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Mapping
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from naftiko.observability.logs import RequestLog, request_logging_enabled
-from naftiko.observability.settings import OFF
+from naftiko.observability.settings import ObservabilitySettings
 
 if TYPE_CHECKING:
     import uvicorn
     from starlette.types import ASGIApp
 
-    from naftiko.engine.plan import McpAdapterPlan, Plan
+    from naftiko.binds.secrets import Secrets
+    from naftiko.consumes.transport import Transport
+    from naftiko.engine.plan import AdapterPlan, McpAdapterPlan, Plan
     from naftiko.exposes.mcp.server import ToolContext, ToolParams
     from naftiko.exposes.rest.router import RestRouter
     from naftiko.expressions.template import Scope
@@ -34,16 +38,6 @@ if TYPE_CHECKING:
 
     # What the MCP adapter registers for tools/call: the SDK's context/params or the envelope's.
     ToolHandler = Callable[[ToolContext, ToolParams], Awaitable[dict[str, Any]]]
-
-
-class AdapterPlan(Protocol):
-    """What telemetry reads of any adapter plan (REST, MCP, skill, control)."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def namespace(self) -> str: ...
 
 
 class Step(Protocol):
@@ -77,14 +71,15 @@ def _state(server: uvicorn.Server | None) -> str:
 class Telemetry:
     def __init__(
         self,
-        plan: Plan,
+        secrets: Secrets | None = None,
         *,
         metrics: Metrics | None = None,
         tracing: Tracing | None = None,
         buffer: TraceBuffer | None = None,
         request_log: RequestLog | None = None,
     ) -> None:
-        self.plan = plan
+        self.secrets = secrets
+        self.plan: Plan | None = None  # the plan built with it (attach), for the runtime state
         self.metrics = metrics
         self.tracing = tracing
         self.buffer = buffer
@@ -92,9 +87,14 @@ class Telemetry:
         self.started_at = time.time()
         self._started = time.monotonic()
 
+    def attach(self, plan: Plan) -> None:
+        """The plan compiled with this telemetry (called once, by the compiler): read for the
+        adapters' states and the capability's label. The plan itself is not changed."""
+        self.plan = plan
+
     def mask(self, text: str) -> str:
         """``text`` with the capability's secrets masked (``Secrets.mask`` maps text to text)."""
-        return cast(str, self.plan.secrets.mask(text))
+        return text if self.secrets is None else cast(str, self.secrets.mask(text))
 
     @property
     def active(self) -> bool:
@@ -107,13 +107,13 @@ class Telemetry:
 
     def adapter_states(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        for adapter in self.plan.adapters:
+        for adapter in self.plan.adapters if self.plan is not None else ():
             listener = _LISTENERS.get((adapter.kind, adapter.namespace))
             port = adapter.port if listener is None else listener[0]
             entry: dict[str, Any] = {"type": adapter.kind, "namespace": adapter.namespace}
             if port:
                 entry["port"] = port
-            if getattr(adapter, "transport", None) == "stdio":
+            if adapter.kind == "mcp" and adapter.transport == "stdio":
                 entry["transport"] = "stdio"
             entry["state"] = "stopped" if listener is None else _state(listener[1])
             out.append(entry)
@@ -143,33 +143,15 @@ class Telemetry:
 
         return observe_tool(self, plan, call_tool)
 
-    def instrument(self) -> None:
-        """Wrap every consumed operation's and forward's transport, and hook every orchestrated
-        unit's steps. Done once, before serving; nothing is instrumented when inactive."""
+    def observe_transport(self, transport: Transport, namespace: str, operation: str, base_url: str) -> Transport:
+        """``transport`` as the compiler puts it in the plan: an :class:`ObservedTransport` for
+        this consumed operation (or ``"forward"``) when active, else unchanged (no wrapper, no
+        per-request cost)."""
         if not self.active:
-            return
-        from naftiko.engine.orchestrated import StepsUnit
+            return transport
         from naftiko.observability.outbound import ObservedTransport
 
-        for namespace, operations in self.plan.consumers.items():
-            for name, operation in operations.items():
-                if not isinstance(operation.transport, ObservedTransport):
-                    operation.transport = ObservedTransport(
-                        operation.transport, self, namespace, name, operation.request.base_url
-                    )
-        timed = self.metrics is not None or self.tracing is not None
-        for adapter in self.plan.adapters:
-            if adapter.kind == "mcp":
-                adapter.telemetry = self  # read by adapters.mcp.build_server
-            for unit in _units(adapter) if timed else ():
-                if isinstance(unit, StepsUnit):
-                    unit.telemetry = self
-            for route in getattr(adapter, "routes", ()):
-                forward = route.forward
-                if forward is not None and not isinstance(forward.transport, ObservedTransport):
-                    forward.transport = ObservedTransport(
-                        forward.transport, self, forward.namespace, "forward", forward.base_url
-                    )
+        return ObservedTransport(transport, self, namespace, operation, base_url)
 
     # ---------------------------------------------------------------- hot path
 
@@ -228,24 +210,25 @@ class Telemetry:
             await asyncio.to_thread(self.shutdown)
 
 
-def _units(adapter: Any) -> Iterator[object]:
-    """Every unit an adapter runs: REST operations, MCP tools, dynamic resources and prompts."""
-    for route in getattr(adapter, "routes", ()):
-        for operation in route.operations.values():
-            yield operation.unit
-    for group in ("tools", "resources", "prompts"):
-        for item in getattr(adapter, group, ()) or ():
-            unit = getattr(item, "unit", None)
-            if unit is not None:
-                yield unit
+def inactive_telemetry(secrets: Secrets | None = None) -> Telemetry:
+    """A telemetry with every part off: what a plan compiled without observing is built with."""
+    return Telemetry(secrets)
 
 
-def start_telemetry(plan: Plan, environ: Mapping[str, str] | None = None) -> Telemetry:
-    """Build the capability's telemetry from its control adapter and the log level, and
-    instrument the plan with it."""
+def start_telemetry(
+    settings: ObservabilitySettings | Plan,
+    secrets: Secrets | None = None,
+    service: str = "naftiko",
+    environ: Mapping[str, str] | None = None,
+) -> Telemetry:
+    """The capability's telemetry, built by the compiler before the plan: ``settings`` are the
+    control adapter's (:data:`~naftiko.observability.settings.OFF` without one), ``service`` the
+    trace service name; the request log is on when the ``naftiko.request`` logger is enabled at
+    INFO now. Given a compiled plan instead (as before observability was composed at compile
+    time), it returns the telemetry that plan was built with."""
+    if not isinstance(settings, ObservabilitySettings):
+        return telemetry_for(settings)
     env = os.environ if environ is None else environ
-    control = next((a for a in plan.adapters if a.kind == "control"), None)
-    settings = control.settings if control is not None else OFF
     metrics: Metrics | None = None
     tracing: Tracing | None = None
     buffer: TraceBuffer | None = None
@@ -258,17 +241,11 @@ def start_telemetry(plan: Plan, environ: Mapping[str, str] | None = None) -> Tel
         from naftiko.observability.tracing import Tracing
 
         buffer = TraceBuffer(settings.buffer_size) if settings.traces else None
-        service = plan.label or Path(plan.file).stem
         tracing = Tracing(settings, service, buffer, settings.exporter_endpoint(env))
-    request_log = RequestLog(plan.secrets.mask) if request_logging_enabled() else None
-    telemetry = Telemetry(plan, metrics=metrics, tracing=tracing, buffer=buffer, request_log=request_log)
-    telemetry.instrument()
-    return telemetry
+    request_log = RequestLog(secrets.mask if secrets is not None else str) if request_logging_enabled() else None
+    return Telemetry(secrets, metrics=metrics, tracing=tracing, buffer=buffer, request_log=request_log)
 
 
 def telemetry_for(plan: Plan) -> Telemetry:
-    """The plan's telemetry, started on first use (serving, or a hot reload of the plan)."""
-    telemetry = getattr(plan, "telemetry", None)
-    if telemetry is None:
-        telemetry = plan.telemetry = start_telemetry(plan)
-    return telemetry
+    """The telemetry the plan was compiled with (an inactive one for a plan built by hand)."""
+    return plan.telemetry if plan.telemetry is not None else inactive_telemetry(plan.secrets)

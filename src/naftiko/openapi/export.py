@@ -69,7 +69,7 @@ def export_openapi(loaded: Loaded, adapter: str | None = None) -> JSONObject:
             known = ", ".join(e.namespace for e in rests)
             raise ExportError(f"{loaded.file}: no REST adapter '{adapter}' (REST adapters: {known})")
         spec = found
-    plan = compile_plan(loaded, Options(dry_run=True))  # binds become placeholders: nothing is sent
+    plan = compile_plan(loaded, Options(dry_run=True), observe=False)  # binds become placeholders: nothing is sent
     rest = next(a for a in plan.adapters if isinstance(a, RestAdapterPlan) and a.namespace == spec.namespace)
     return _Exporter(doc, spec, rest).document()
 

@@ -29,15 +29,15 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from naftiko.binds.resolve import resolve_location
 from naftiko.document.loader import load
 from naftiko.document.source import read_source
-from naftiko.engine.plan import Options, Plan, compile_plan
+from naftiko.engine.plan import AdapterPlan, Options, Plan, compile_plan
 from naftiko.errors import LoadError
 
 log = logging.getLogger("naftiko.runtime.reload")
@@ -222,7 +222,9 @@ class Generation:
 class Slot:
     """The app uvicorn serves on one socket; ``current`` (generation, app) is swapped whole."""
 
-    def __init__(self, key: tuple[object, ...], adapter: Any, port: int, generation: Generation, app: ASGIApp) -> None:
+    def __init__(
+        self, key: tuple[object, ...], adapter: AdapterPlan, port: int, generation: Generation, app: ASGIApp
+    ) -> None:
         self.key = key
         self.declared = (adapter.address, adapter.port)  # as asked for at start-up (port may be 0)
         self.address = adapter.address  # as bound: what a new version is served with
@@ -274,11 +276,11 @@ async def _gone(scope: Scope, receive: Receive, send: Send) -> None:
 # ------------------------------------------------------------------ the reloader
 
 
-def _key(index: int, adapter: Any) -> tuple[object, ...]:
-    return (index, adapter.kind, getattr(adapter, "namespace", adapter.kind))
+def _key(index: int, adapter: AdapterPlan) -> tuple[object, ...]:
+    return (index, adapter.kind, adapter.namespace)
 
 
-def _network(plan: Plan) -> list:
+def _network(plan: Plan) -> list[AdapterPlan]:
     return [a for a in plan.adapters if not (a.kind == "mcp" and a.transport == "stdio")]
 
 
@@ -301,7 +303,7 @@ class Reloader:
         self.watched = [_references(f, options.env_file) for f in files]
         self.signatures = [_signature(w) for w in self.watched]
 
-    def wrap(self, app: ASGIApp, adapter: Any, plan: Plan, port: int) -> Slot:
+    def wrap(self, app: ASGIApp, adapter: AdapterPlan, plan: Plan, port: int) -> Slot:
         """Called by the server for each listener it builds; ``port`` is the bound port."""
         index = next(i for i, p in enumerate(self.plans) if p is plan)
         key = _key(index, adapter)
@@ -403,8 +405,7 @@ class Reloader:
                     " — it keeps listening on %s:%s",
                     adapter.namespace, adapter.address, adapter.port, slot.address, slot.port,
                 )
-            adapter.address, adapter.port = slot.address, slot.port
-            app = build_app(adapter, plan)
+            app = build_app(replace(adapter, address=slot.address, port=slot.port), plan)  # plans are frozen
             apps[key] = app
             generation.lifespans[key] = _Lifespan(app)
         for key in self.slots:

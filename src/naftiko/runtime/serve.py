@@ -17,17 +17,14 @@ import socket
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import uvicorn
 from starlette.types import ASGIApp
 
-from naftiko.engine.plan import McpAdapterPlan, Plan
-from naftiko.exposes.control.router import build_control_app
+from naftiko.engine.plan import AdapterPlan, McpAdapterPlan, Plan
 from naftiko.exposes.http.inbound_auth import protect
-from naftiko.exposes.mcp.server import build_mcp_app, build_server
-from naftiko.exposes.rest.router import build_rest_app
-from naftiko.exposes.skill.router import build_skill_app
+from naftiko.exposes.registry import BY_TYPE
 from naftiko.observability.telemetry import telemetry_for, track
 from naftiko.runtime.httpserver import Budgets, ConnectionBudget, protocol_for
 
@@ -38,21 +35,12 @@ log = logging.getLogger("naftiko")
 GRACEFUL_SECONDS = 10
 
 
-# adapter kind → (adapter plan, capability plan) → ASGI app
-APP_BUILDERS: dict[str, Callable[[Any, Plan], ASGIApp]] = {
-    "rest": lambda adapter, plan: build_rest_app(adapter, plan.secrets.mask, plan.options.max_body_bytes),
-    "mcp": lambda adapter, plan: build_mcp_app(adapter, plan.secrets.mask, plan.options),
-    "skill": build_skill_app,
-    "control": build_control_app,
-}
-
-
-def build_app(adapter: Any, plan: Plan) -> ASGIApp:
-    """The adapter's ASGI app behind its inbound auth, observed (outside the auth, so refused
-    requests count too) when the capability's telemetry is on."""
-    telemetry = telemetry_for(plan)
-    inner = APP_BUILDERS[adapter.kind](adapter, plan)
-    return telemetry.observe_app(protect(inner, adapter, plan), inner, adapter)
+def build_app(adapter: AdapterPlan, plan: Plan) -> ASGIApp:
+    """The adapter's ASGI app (built by its kind, :mod:`naftiko.exposes.registry`) behind its
+    inbound auth, observed (outside the auth, so refused requests count too) when the
+    capability's telemetry is on."""
+    inner = BY_TYPE[adapter.kind].build_app(adapter, plan)
+    return telemetry_for(plan).observe_app(protect(inner, adapter, plan), inner, adapter)
 
 
 class StartupError(Exception):
@@ -102,6 +90,13 @@ class Listener:
         return f"{self.kind:<5} {self.namespace:<32} {self.url:<32} {self.size}"
 
 
+def network_port(adapter: AdapterPlan) -> int:
+    """The port a network adapter listens on (only an MCP adapter on stdio has none)."""
+    if adapter.port is None:
+        raise StartupError(f"adapter '{adapter.namespace}' has no port")
+    return adapter.port
+
+
 def _bind(address: str, port: int, namespace: str, reuse_port: bool = False, listen: bool = True) -> socket.socket:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -144,15 +139,14 @@ async def serve(
     budgets = Budgets.for_limits(limits) if limits is not None else None
     try:
         for plan in plans:
-            telemetry_for(plan)  # before any app is built: it instruments the plan
             for adapter in plan.adapters:
-                if adapter.kind == "mcp" and adapter.transport == "stdio":
+                if isinstance(adapter, McpAdapterPlan) and adapter.transport == "stdio":
                     stdio.append((adapter, plan))
                     track(adapter, None, None)
                     listeners.append(Listener("mcp", adapter.namespace, "stdio", adapter.size))
                     continue
                 app = build_app(adapter, plan)
-                sock = _bind(adapter.address, adapter.port, adapter.namespace, reuse_port)
+                sock = _bind(adapter.address, network_port(adapter), adapter.namespace, reuse_port)
                 port = sock.getsockname()[1]
                 if reloader is not None:
                     app = reloader.wrap(app, adapter, plan, port)
@@ -209,6 +203,7 @@ async def serve(
 
 
 async def _serve_stdio(adapter: McpAdapterPlan, plan: Plan, stop: asyncio.Event) -> None:
+    from naftiko.exposes.mcp.server import build_server
     from naftiko.exposes.mcp.stdio import serve_stdio
 
     server, _ = build_server(adapter, plan.secrets.mask)

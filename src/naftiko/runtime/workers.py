@@ -36,8 +36,8 @@ from collections.abc import Callable, Coroutine
 from types import FrameType
 from typing import Any
 
-from naftiko.engine.plan import Plan
-from naftiko.runtime.serve import GRACEFUL_SECONDS, StartupError, _bind, serve
+from naftiko.engine.plan import McpAdapterPlan, Plan
+from naftiko.runtime.serve import GRACEFUL_SECONDS, StartupError, _bind, network_port, serve
 
 log = logging.getLogger("naftiko.runtime.workers")
 
@@ -64,13 +64,15 @@ def _reserve(plans: list[Plan]) -> list[socket.socket]:
     the real port, so every worker binds the same one."""
     reserved: list[socket.socket] = []
     try:
-        for plan in plans:
+        for index, plan in enumerate(plans):
+            ports: dict[str, int] = {}
             for adapter in plan.adapters:
-                if adapter.kind == "mcp" and adapter.transport == "stdio":
+                if isinstance(adapter, McpAdapterPlan) and adapter.transport == "stdio":
                     continue
-                sock = _bind(adapter.address, adapter.port, adapter.namespace, reuse_port=True, listen=False)
+                sock = _bind(adapter.address, network_port(adapter), adapter.namespace, reuse_port=True, listen=False)
                 reserved.append(sock)
-                adapter.port = sock.getsockname()[1]
+                ports[adapter.namespace] = sock.getsockname()[1]
+            plans[index] = plan.with_ports(ports)  # plans are frozen: the list holds the pinned copy
     except BaseException:
         for sock in reserved:
             sock.close()

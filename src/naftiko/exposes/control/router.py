@@ -24,7 +24,7 @@ import platform
 import time
 from collections.abc import Callable, Sized
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from urllib.parse import parse_qsl, unquote
 
 import orjson
@@ -36,6 +36,7 @@ from naftiko.exposes.http.asgi import serve_lifespan
 from naftiko.exposes.http.problems import problem
 from naftiko.expressions.template import Template, TemplateError
 from naftiko.observability.settings import OFF, PROPAGATIONS, ObservabilitySettings
+from naftiko.observability.telemetry import telemetry_for
 
 if TYPE_CHECKING:
     from naftiko.document.model import Authentication, Document, ExposesControl, ObservabilitySpec
@@ -70,10 +71,10 @@ ALLOW = "GET, HEAD"
 UNSERVED_MANAGEMENT = (("reload", "POST /config/reload"), ("validate_", "POST /config/validate"), ("logs", "/logs"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ControlAdapterPlan:
-    kind = "control"
-    url_path = "/"
+    kind: ClassVar[Literal["control"]] = "control"
+    url_path: ClassVar[str] = "/"
     namespace: str
     address: str
     port: int
@@ -254,8 +255,8 @@ class ControlRouter:
 
     @property
     def telemetry(self) -> Telemetry:
-        """Started by :func:`build_control_app` before the router exists."""
-        return cast("Telemetry", self.plan.telemetry)
+        """The capability's telemetry, composed when the plan was compiled."""
+        return telemetry_for(self.plan)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -344,7 +345,4 @@ class ControlRouter:
 
 
 def build_control_app(adapter: ControlAdapterPlan, plan: Plan) -> ControlRouter:
-    from naftiko.observability.telemetry import telemetry_for
-
-    telemetry_for(plan)  # normally started already by serve.py; never serve without it
     return ControlRouter(adapter, plan)

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sized
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from urllib.parse import unquote
 
 from starlette.responses import Response
@@ -132,10 +132,10 @@ class SkillPlan:
     tools: list[SkillToolPlan]
 
 
-@dataclass
+@dataclass(frozen=True)
 class SkillAdapterPlan:
-    kind = "skill"
-    url_path = "/skills"
+    kind: ClassVar[Literal["skill"]] = "skill"
+    url_path: ClassVar[str] = "/skills"
     namespace: str
     address: str
     port: int
