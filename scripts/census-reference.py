@@ -135,18 +135,8 @@ REFUSED = (
 )
 
 
-# (b) already understood but not fixed here: a fragment of naftiko's error → why.
-KNOWN_WRONG = (
-    (
-        "location file:///tmp/",
-        "a skill location absent on this machine: the reference serves the skill and answers 404 for its "
-        "files (SkillIntegrationTest accepts 200 or 404); naftiko fails the load (exposes/skill/router.py)",
-    ),
-    (
-        "location file:///opt/",
-        "a skill location absent on this machine (as above)",
-    ),
-)
+# (b) already understood but not fixed here: a fragment of naftiko's error → why (none today).
+KNOWN_WRONG: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

@@ -169,14 +169,15 @@ capability:
       description: exists
       location: file:///./here
     - name: gone
-      description: its directory does not exist
-      location: file:///./gone
+      description: its location is a file, not a directory
+      location: file:///./gone.txt
 """
 
 
 def test_routes_consumed_operations_and_skills_are_left_out_one_by_one(tmp_path):
     (tmp_path / "here").mkdir()
     (tmp_path / "here" / "SKILL.md").write_text("---\nname: here\ndescription: exists\n---\n")
+    (tmp_path / "gone.txt").write_text("not a directory")
     path = tmp_path / "mixed.yaml"
     path.write_text(REST_AND_SKILLS)
     plan = compile_plan(load(str(path)), Options(environ={}))
@@ -191,7 +192,7 @@ def test_routes_consumed_operations_and_skills_are_left_out_one_by_one(tmp_path)
         "invalid JSONPath",
         "duplicate GET operation on /items",
         "consumes 'up' has no operation 'bad-output'",
-        "does not exist",
+        "is not a directory",
     ):
         assert any(text in m for m in messages), (text, messages)
 

@@ -298,7 +298,7 @@ def _pos(text: str, needle: str) -> str:
     return f"{text.count(chr(10), 0, idx) + 1}:{idx - (text.rfind(chr(10), 0, idx) + 1) + 1}"
 
 
-def test_missing_location_and_missing_tool_fail_startup(tmp_path):
+def test_missing_tool_fails_startup_and_a_missing_location_is_a_positioned_warning(tmp_path):
     cap = tmp_path / "broken.yaml"
     cap.write_text(BROKEN)
     # --strict: in tolerant mode the broken skill is left out and the rest serves (test_tolerant_e2e.py)
@@ -306,11 +306,38 @@ def test_missing_location_and_missing_tool_fail_startup(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
-    location = next(line for line in lines if "no-such-dir" in line)
-    assert location.startswith(f"{cap}:{_pos(BROKEN, 'location: file:///./no-such-dir')}:") and "does not exist" in location
+    assert not [line for line in lines if "no-such-dir" in line]  # a warning, not among the errors
     action = next(line for line in lines if "delete-items" in line)
     assert action.startswith(f"{cap}:{_pos(BROKEN, 'action: delete-items')}:")
     assert "has no tool 'delete-items'" in action and "known: list-items" in action
+
+
+async def test_a_missing_location_is_served_404_until_the_directory_appears(tmp_path):
+    """The reference serves a skill whose directory is absent (a deployment path such as /opt or
+    /tmp) and answers 404 for its files; naftiko does the same and serves them once it exists."""
+    cap = tmp_path / "cap.yaml"
+    tool = "      tools:\n      - name: guide\n        description: the guide\n        instruction: SKILL.md\n"
+    cap.write_text(_skill_doc("    - name: later\n      description: mounted later\n      location: file:///./later\n" + tool))
+    plan = compile_plan(load(str(cap)), Options(environ={}))
+    assert not plan.left_out
+    warning = next(w for w in plan.warnings if "does not exist" in w.message)
+    assert "404" in warning.message and str(warning).startswith(f"{cap}:{_pos(cap.read_text(), 'location: file:///./later')}:")
+    n = await serve_in_memory(cap, None, adapters=["broken-skills"])
+    try:
+        async with n.http(base_url=n.urls["broken-skills"].removesuffix("/skills")) as http:
+            assert (await http.get("/skills")).json()["count"] == 1
+            detail = (await http.get("/skills/later")).json()
+            assert [t["instruction"] for t in detail["tools"]] == ["SKILL.md"]
+            body = _problem(await http.get("/skills/later/contents"), 404)
+            assert "does not exist" in body["detail"]
+            (tmp_path / "later").mkdir()
+            (tmp_path / "later" / "SKILL.md").write_text("---\nname: later\ndescription: mounted later\n---\nhello\n")
+            listing = await http.get("/skills/later/contents")
+            assert listing.status_code == 200, listing.text
+            assert "SKILL.md" in listing.text
+            assert (await http.get("/skills/later/contents/SKILL.md")).text.endswith("hello\n")
+    finally:
+        assert await n.stop() == 0
 
 
 def _errors(tmp_path: Path, text: str) -> list[str]:

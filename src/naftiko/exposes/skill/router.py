@@ -192,10 +192,15 @@ def _location(compiler: CompileContext, skill: ExposedSkill, location: str, spat
     if not path.is_absolute():
         path = base / path
     if not path.exists():
+        # Where the directory lives is the deployment's business (a mounted volume, /opt, /tmp): the
+        # skill is served and its files answer 404 until the directory appears, as in the reference.
         relative = location.startswith(("file:///./", "file:///../"))
+        if relative:  # where it will be looked for: beside the capability file
+            path = base / unquote(location.removeprefix("file:///"))
         looked = f"relative to {base} or the working directory" if relative else str(path)
-        compiler.error(where, f"skill '{skill.name}': location {location} does not exist ({looked})")
-        return None
+        message = f"skill '{skill.name}': location {location} does not exist ({looked})"
+        compiler.warn(where, f"{message}; its files answer 404 until it does")
+        return path.resolve()
     if not path.is_dir():
         compiler.error(where, f"skill '{skill.name}': location {location} is not a directory ({path})")
         return None
@@ -222,6 +227,8 @@ def _instruction(
     if any(p.startswith(".") for p in parts):
         compiler.error(where, f"instruction {instruction!r}: hidden files are not served")
         return False
+    if not root.exists():  # the location's own warning covers its files: checked when it appears
+        return True
     target = (root / rel).resolve()
     if not target.is_relative_to(root) or not target.is_file():
         compiler.error(where, f"instruction file {instruction!r} not found in {root}")
@@ -488,7 +495,7 @@ class SkillRouter:
         if skill.root is None:
             return problem(404, f"skill '{name}' has no location configured")
         if not skill.root.is_dir():
-            return problem(404, f"the location directory of skill '{name}' is gone")
+            return problem(404, f"the location directory of skill '{name}' does not exist")
         return await self._from_directory(name, skill.root, parts[2:])
 
     async def _from_directory(self, name: str, root: Path, rest: list[str]) -> Response:
