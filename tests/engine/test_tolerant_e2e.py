@@ -191,7 +191,7 @@ def test_routes_consumed_operations_and_skills_are_left_out_one_by_one(tmp_path)
         "duplicate operation 'list'",
         "invalid JSONPath",
         "duplicate GET operation on /items",
-        "consumes 'up' has no operation 'bad-output'",
+        f"operation 'bad-output' of consumes 'up' has an error ({line_of(REST_AND_SKILLS, 'outputParameters:')}:",
         "is not a directory",
     ):
         assert any(text in m for m in messages), (text, messages)

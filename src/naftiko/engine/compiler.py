@@ -110,6 +110,8 @@ class _Compiler:
         self.token_calls: list[tuple[str, CustomTokenSource, str, SpecPath]] = []
         # each consumed operation's transport before observation: token calls are not observed
         self.unobserved: dict[tuple[str, str], Transport] = {}
+        # consumed operations left out for their own errors: a call to one names where that error is
+        self.broken_ops: dict[tuple[str, str], Diagnostic] = {}
         self.left_out: list[Diagnostic] = []  # errors of units left out (docs/reference.md, "Loading")
         self.adapter_binary: tuple[int | None, str] = (None, "")  # the adapter being compiled: maxBinarySize
         self.binds: Binds = {}
@@ -261,6 +263,8 @@ class _Compiler:
                         if compiled is not None and len(self.errors) == start:
                             ops[op.name] = compiled
                             self.unobserved[(entry.namespace, op.name)] = transport
+                        elif len(self.errors) > start:
+                            self.broken_ops.setdefault((entry.namespace, op.name), self.errors[start])
             consumers[entry.namespace] = ops
             self.upstreams[entry.namespace] = (entry, base, transport, auth)
         self.attach_token_calls(consumers, binds)
@@ -624,7 +628,12 @@ class _Compiler:
             self.error((*path, "call"), f"call '{call}': no consumes namespace '{ns}' (known: {known})")
             return None
         if op not in consumers[ns]:
-            self.error((*path, "call"), f"call '{call}': consumes '{ns}' has no operation '{op}'")
+            broken = self.broken_ops.get((ns, op))
+            if broken is not None:
+                why = f"operation '{op}' of consumes '{ns}' has an error ({broken.line}:{broken.col})"
+                self.error((*path, "call"), f"call '{call}': {why}")
+            else:
+                self.error((*path, "call"), f"call '{call}': consumes '{ns}' has no operation '{op}'")
             return None
         return consumers[ns][op]
 
