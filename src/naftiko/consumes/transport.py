@@ -7,9 +7,11 @@ swapping the HTTP library means writing one more class with ``send`` and ``aclos
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from naftiko import jsonio
@@ -149,6 +151,63 @@ def host_label(url: str) -> str:
     return f"{host}:{port}" if port else host
 
 
+class Slots:
+    """A counting semaphore for calls in flight, cheaper than :class:`asyncio.Semaphore` where
+    every call takes a slot: a free slot is taken with no coroutine and no scan of the waiters;
+    a released slot goes straight to the longest waiter (first come, first served)."""
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, count: int) -> None:
+        self.free = count
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take(self) -> bool:
+        """Take a free slot if nobody is waiting for one."""
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def wait(self) -> None:
+        """Wait to be handed a slot (bound the wait with :func:`asyncio.timeout`)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot just as the wait ended: pass it on
+            else:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot changes hands without being freed
+                return
+        self.free += 1
+
+
+_AIOHTTP: tuple[Any, Any] | None = None
+
+
+def _aiohttp() -> tuple[Any, Any]:
+    """``(aiohttp, yarl.URL)``, imported on first use (an import statement per call shows in profiles)."""
+    global _AIOHTTP
+    if _AIOHTTP is None:
+        import aiohttp
+        from yarl import URL
+
+        _AIOHTTP = (aiohttp, URL)
+    return _AIOHTTP
+
+
 class AiohttpTransport:
     """One pooled aiohttp session per consumes entry, created on first use inside the loop.
 
@@ -170,7 +229,7 @@ class AiohttpTransport:
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}  # building a ClientTimeout per call shows in profiles
         bound = self._limits.max_concurrency
         self._slot_count = min(bound, self._limit) if bound else self._limit
-        self._slots = asyncio.Semaphore(self._slot_count)
+        self._slots = Slots(self._slot_count)
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -207,12 +266,12 @@ class AiohttpTransport:
         )
 
     async def _attempt(self, request: OutboundRequest, deadline: float, total: float) -> UpstreamResponse:
-        if self._slots.locked():
+        if not self._slots.take():
             remaining = deadline - asyncio.get_running_loop().time()
             wait = max(min(self._limits.queue_timeout, remaining) if self._limits.max_concurrency else remaining, 0)
             try:
                 async with asyncio.timeout(wait):
-                    await self._slots.acquire()
+                    await self._slots.wait()
             except TimeoutError:
                 if self._limits.max_concurrency and self._limits.max_concurrency <= self._limit:
                     why = f"{self._limits.max_concurrency} calls in flight"
@@ -220,18 +279,14 @@ class AiohttpTransport:
                     why = f"all {self._limit} connections of its pool in use (resilience.poolSize)"
                 host = host_label(request.url)
                 raise UpstreamBusy(f"upstream {host} busy: {why}, no slot within {round(wait, 1):g}s") from None
-        else:
-            await self._slots.acquire()
         try:
             return await self._send_once(request, deadline, total)
         finally:
             self._slots.release()
 
     async def _send_once(self, request: OutboundRequest, deadline: float, total: float) -> UpstreamResponse:
-        import aiohttp
-        from yarl import URL
-
         session = self._session or self._open()
+        aiohttp, URL = _aiohttp()
         remaining = deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
             raise UpstreamTimeout(f"upstream {host_label(request.url)} did not answer within {total:g}s")
@@ -290,6 +345,9 @@ class AiohttpTransport:
         is not kept alive by the traceback that refers to this frame.
         """
         cap = request.max_response_bytes or self._limits.max_response_bytes
+        length = resp.content_length
+        if length is not None and length <= cap and "content-encoding" not in headers:
+            return await resp.read()  # declared within the cap and not inflated: one read, no chunk loop
         chunks: list[bytes] = []
         size = 0
         declared = headers.get("content-length", "")

@@ -8,18 +8,21 @@ then costs nothing. Values that could carry a secret (paths, messages) pass thro
 capability's mask first.
 
 The request line is written off the request's path: :meth:`RequestLog.write` only queues the
-line's fields; one writer thread turns them into records and hands them to the handlers, so
-formatting and the write to the terminal or pipe never hold up an answer. The queue is bounded;
-when it is full the line is written on the spot (slower, never dropped). :meth:`RequestLog.close`
-(at shutdown, and at interpreter exit as a safety net) writes every queued line before returning.
+line's fields; one writer thread, woken at most once per batch (:data:`BATCH_SECONDS`), turns
+them into records and hands them to the handlers, and the handlers configured here write a
+batch's text in one write. So formatting and the write to the terminal or pipe never hold up an
+answer, and cost one thread wake-up and one write per batch rather than per request. The queue is
+bounded; when it is full the line is written on the spot (slower, never dropped).
+:meth:`RequestLog.close` (at shutdown, and at interpreter exit as a safety net) writes every
+queued line before returning.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import contextvars
 import logging
-import queue
 import sys
 import threading
 import time
@@ -73,7 +76,37 @@ class TextFormatter(logging.Formatter):
         return f"{self._stamp},{int(record.msecs):03d}"
 
 
-class StderrHandler(logging.StreamHandler[TextIO]):
+class BatchingStreamHandler(logging.StreamHandler[TextIO]):
+    """A stream handler that, on the request log's writer thread, gathers a batch's lines and
+    writes them in one go (:func:`_write_batch`); anywhere else it writes each record at once."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        texts = _batch.texts
+        if texts is None:
+            super().emit(record)
+            return
+        try:
+            text = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        texts.setdefault(self, []).append(text)
+
+    def write_all(self, parts: list[str]) -> None:
+        if not parts:
+            return
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            try:
+                stream = self.stream
+                stream.write("".join(parts))
+                stream.flush()
+            except RecursionError:  # as StreamHandler.emit
+                raise
+            except Exception:
+                logging.Handler.handleError(self, logging.makeLogRecord({"msg": "request log batch", "args": ()}))
+
+
+class StderrHandler(BatchingStreamHandler):
     """A stream handler on whatever ``sys.stderr`` is when a record is written, not when the
     handler was made: the request log is written later, by its writer thread, and a process that
     swaps ``sys.stderr`` (an embedding application, a test capturing output) and closes the old one
@@ -93,7 +126,7 @@ class StderrHandler(logging.StreamHandler[TextIO]):
 
 def configure_logging(level: str, fmt: str = "text", stream: TextIO | None = None) -> None:
     """Every logger's records to ``stream`` (default: the current ``sys.stderr`` at each write)."""
-    handler: logging.StreamHandler[TextIO] = StderrHandler() if stream is None else logging.StreamHandler(stream)
+    handler: logging.StreamHandler[TextIO] = StderrHandler() if stream is None else BatchingStreamHandler(stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -107,6 +140,7 @@ def request_logging_enabled() -> bool:
 
 
 QUEUE_LINES = 10_000  # lines waiting for the writer before a request writes its own line
+BATCH_SECONDS = 0.01  # how long the writer lets lines gather after the first one before writing them together
 _LOGS: weakref.WeakSet[RequestLog] = weakref.WeakSet()
 
 
@@ -119,35 +153,44 @@ def flush_request_logs() -> None:
 # One queued request line: when, adapter, namespace, method, target, operation, status, seconds,
 # upstream calls, (trace id, span id), and the request's context.
 Line = tuple[float, str, str, str, object, str, str, float, int, "tuple[str, str] | None", contextvars.Context]
-# What the writer thread takes from the queue: a line, a flush marker, or None (stop).
-Queued = Line | threading.Event | None
 
 
 class RequestLog:
+    """The request lines of one capability, written in batches by one writer thread.
+
+    A request appends its line to ``pending`` and wakes the writer only when it is not awake
+    already (``armed``): the writer then waits :data:`BATCH_SECONDS` for more lines to gather and
+    writes them all, each handler's text in one write. So under load the writer wakes about a
+    hundred times a second, not once per request, and the terminal or pipe sees one write per batch.
+    """
+
     def __init__(self, mask: Callable[[str], object]) -> None:
         self.mask = mask
-        self.lines: queue.SimpleQueue[Queued] | None = None
+        self.pending: collections.deque[Line] = collections.deque()
+        self.markers: collections.deque[threading.Event] = collections.deque()  # flush() waiting for the writer
+        self.armed = False  # the writer was woken and has not taken the pending lines yet
+        self.wake = threading.Event()
+        self.stop = threading.Event()  # the current writer's: set by close()
         self.writer: threading.Thread | None = None
         self.lock = threading.Lock()
         _LOGS.add(self)
 
     def flush(self) -> None:
-        lines = self.lines
-        if lines is not None:
+        if self.writer is not None:
             done = threading.Event()
-            lines.put(done)
+            self.markers.append(done)
+            self.wake.set()
             done.wait(10)
 
-    def _start(self) -> queue.SimpleQueue[Queued]:
+    def _start(self) -> None:
         with self.lock:
-            if self.lines is None:
-                self.lines = queue.SimpleQueue()
+            if self.writer is None:
+                self.stop = threading.Event()
                 self.writer = threading.Thread(
-                    target=self._drain, args=(self.lines,), name="naftiko-request-log", daemon=True
+                    target=self._drain, args=(self.stop,), name="naftiko-request-log", daemon=True
                 )
                 self.writer.start()
                 atexit.register(self.close)
-        return self.lines
 
     def write(
         self, adapter: str, namespace: str, method: str, target: str, operation: str, status: str,
@@ -157,33 +200,71 @@ class RequestLog:
             time.time(), adapter, namespace, method, self.mask(target), operation, status, seconds, upstream_calls, ids,
             contextvars.copy_context(),  # filters and formatters see the request's context
         )
-        lines = self.lines or self._start()
-        if lines.qsize() >= QUEUE_LINES:  # the writer is behind: this request writes its own line
+        if self.writer is None:
+            self._start()
+        if len(self.pending) >= QUEUE_LINES:  # the writer is behind: this request writes its own line
             _emit(line)
             return
-        lines.put(line)
+        self.pending.append(line)
+        if not self.armed:
+            self.armed = True
+            self.wake.set()
 
-    def _drain(self, lines: queue.SimpleQueue[Queued]) -> None:
+    def _drain(self, stopped: threading.Event) -> None:
+        pending, markers, wake = self.pending, self.markers, self.wake
         while True:
-            line = lines.get()
-            if line is None:
+            wake.wait()
+            if not (markers or stopped.is_set()):
+                time.sleep(BATCH_SECONDS)  # let the lines of the next few milliseconds join this batch
+            # Order matters: a line appended after `armed` is cleared wakes the writer again.
+            wake.clear()
+            self.armed = False
+            waiting = len(markers)  # flush markers set after the lines queued before them are written
+            stop = stopped.is_set()
+            _write_batch(pending)
+            for _ in range(waiting):
+                markers.popleft().set()
+            if stop:
                 return
-            if isinstance(line, threading.Event):  # a flush marker: everything before it is written
-                line.set()
-                continue
-            try:
-                line[-1].run(_emit, line)
-            except Exception:  # a broken handler must not stop the writer; logging reports it
-                pass
 
     def close(self) -> None:
         """Write every queued line, then stop the writer (idempotent)."""
         with self.lock:
-            lines, writer = self.lines, self.writer
-            self.lines = self.writer = None
-        if lines is not None and writer is not None:
-            lines.put(None)
+            writer, self.writer = self.writer, None
+            if writer is not None:
+                self.stop.set()
+                self.wake.set()
+        if writer is not None:
             writer.join()
+        if self.pending:  # written after the writer took its last batch
+            _write_batch(self.pending)
+
+
+class _Batch(threading.local):
+    """While the writer thread writes a batch: the text each handler would have written, in order."""
+
+    texts: dict[BatchingStreamHandler, list[str]] | None = None
+
+
+_batch = _Batch()
+
+
+def _write_batch(pending: collections.deque[Line]) -> None:
+    """Every pending line through the logging handlers; :class:`BatchingStreamHandler`s write
+    their share of the batch at once (one write, one flush) instead of once per line."""
+    texts: dict[BatchingStreamHandler, list[str]] = {}
+    _batch.texts = texts
+    try:
+        while pending:
+            line = pending.popleft()
+            try:
+                line[-1].run(_emit, line)
+            except Exception:  # a broken handler must not stop the writer; logging reports it
+                pass
+    finally:
+        _batch.texts = None
+        for handler, parts in texts.items():
+            handler.write_all(parts)
 
 
 def _emit(line: Line) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from naftiko.exposes.http.disconnect import DISCONNECT_EXTENSION, DisconnectSignal
 from naftiko.exposes.http.limits import DEFAULT_MAX_CONNECTIONS, InboundLimits
 
 log = logging.getLogger("naftiko.http")
@@ -110,6 +111,54 @@ class _Refused(Exception):
     """Raised from a parser callback to stop parsing; the protocol answers ``status``."""
 
 
+class _OneWriteAnswer:
+    """The transport as one request's uvicorn ``RequestResponseCycle`` sees it: the response
+    head is held back until the first body write (or the end of the response, or a close), and
+    leaves with it in one write. uvicorn writes them apart, which costs a system call and a TCP
+    segment more per answer; answers here are whole bodies, so nothing waits on the head.
+
+    Everything else (``100 Continue``, closing, flow control, which keeps the real transport)
+    goes through as it is.
+    """
+
+    __slots__ = ("_cycle", "_head", "_protocol", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any, protocol: LimitedHttpProtocol) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._protocol = protocol
+        self._head: bytes | None = None  # b"" once the head has gone out
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head:  # held: it leaves with this write
+            self._head = b""
+            self._protocol._holding = None
+            if len(data) > 16384:
+                self._transport.writelines((head, data))
+            else:
+                self._transport.write(head + data)
+        elif head is None and self._cycle.response_started:  # the head, written on http.response.start
+            self._head = data
+            self._protocol._holding = self
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        head = self._head
+        if head:
+            self._head = b""
+            self._protocol._holding = None
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+
 class LimitedHttpProtocol(HttpToolsProtocol):
     """One inbound HTTP/1.1 connection under :class:`InboundLimits` (see the module docstring).
 
@@ -131,6 +180,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._linger_counted = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._holding: _OneWriteAnswer | None = None  # the answer whose head is held back
 
     # ------------------------------------------------------------------ connection
 
@@ -160,7 +210,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self.budget.active -= 1
             self._counted = False
         self._cancel_timers()
+        cycle = self.cycle
         super().connection_lost(exc)
+        if cycle is not None and cycle.disconnected:
+            _caller_gone(cycle)
 
     def _cancel_timers(self) -> None:
         for timer in (self._head_timer, self._body_timer):
@@ -186,6 +239,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if cycle is not None and not cycle.response_complete:  # the application sees a disconnect
             cycle.disconnected = True
             cycle.message_event.set()
+            _caller_gone(cycle)
         if linger:
             self._linger()
         else:
@@ -274,6 +328,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self._head_timer.cancel()
             self._head_timer = None
         super().on_headers_complete()
+        if self.cycle is not None and self.cycle.scope is self.scope:  # a new request (not an upgrade)
+            # The app learns of a caller that hangs up from this signal (exposes/http/disconnect.py);
+            # its task has not started yet, so the scope can still be added to.
+            self.scope["extensions"] = {DISCONNECT_EXTENSION: DisconnectSignal()}  # type: ignore[dict-item]
+            self.cycle.transport = _OneWriteAnswer(self.transport, self.cycle, self)  # type: ignore[assignment]
         if self.cycle is not None and self.cycle.more_body:
             self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
 
@@ -283,6 +342,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self._body_timer = None
         self._in_head = True
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        if self._holding is not None:  # a HEAD answer, or one with no body write: its head goes now
+            self._holding.flush()
+        super().on_response_complete()
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
@@ -306,6 +370,13 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         _throttled.info("upgrade", "upgrade to %r not supported: answered as plain HTTP", upgrade)
         if self.cycle is not None:
             self.cycle.keep_alive = False  # what follows on this connection is not HTTP/1.1
+
+
+def _caller_gone(cycle: Any) -> None:
+    """Fire the request's :class:`DisconnectSignal` (uvicorn has just marked it disconnected)."""
+    signal = cycle.scope.get("extensions", {}).get(DISCONNECT_EXTENSION)
+    if signal is not None:
+        signal.fire()
 
 
 def protocol_for(limits: InboundLimits, budget: ConnectionBudget) -> type[LimitedHttpProtocol]:

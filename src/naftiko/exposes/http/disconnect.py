@@ -10,8 +10,47 @@ before the response starts. The REST router does the same inline (``rest._cancel
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DISCONNECT_EXTENSION = "naftiko.disconnect"
+"""The scope extension under which naftiko's HTTP server (``runtime/httpserver.py``) hands each
+request a :class:`DisconnectSignal`, so an app learns of a caller that hung up from a callback
+rather than from a task parked on ``receive()`` for the whole request."""
+
+
+class DisconnectSignal:
+    """Fired by the server, once, when the caller of one request has gone before its answer was
+    complete (``http.disconnect`` on ``receive``). One callback at a time; registering after the
+    fact calls it at once."""
+
+    __slots__ = ("_callback", "gone")
+
+    def __init__(self) -> None:
+        self.gone = False
+        self._callback: Callable[[], object] | None = None
+
+    def on_disconnect(self, callback: Callable[[], object] | None) -> None:
+        """Call ``callback`` when the caller goes (None: no longer)."""
+        if callback is not None and self.gone:
+            callback()
+            return
+        self._callback = callback
+
+    def fire(self) -> None:
+        if self.gone:
+            return
+        self.gone = True
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback()
+
+
+def disconnect_signal(scope: Scope) -> DisconnectSignal | None:
+    """The request's :class:`DisconnectSignal` when its server provides one."""
+    extensions = scope.get("extensions")
+    return extensions.get(DISCONNECT_EXTENSION) if extensions else None
 
 
 class CancelOnDisconnect:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import ClientDisconnect, Request
@@ -32,6 +32,7 @@ from naftiko.engine.simple import InputRef
 from naftiko.engine.unit import Inputs
 from naftiko.errors import EngineError, InvalidInput, PayloadTooLarge
 from naftiko.exposes.http.asgi import serve_lifespan
+from naftiko.exposes.http.disconnect import disconnect_signal
 from naftiko.exposes.http.limits import DEFAULT_MAX_BODY_BYTES, JsonTooLarge, loads_bounded
 from naftiko.exposes.http.problems import problem, problem_from
 from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
@@ -39,7 +40,6 @@ from naftiko.expressions.template import MISSING, PATH_PLACEHOLDER
 from naftiko.jsonio import JSONDecodeError, dumps
 
 log = logging.getLogger("naftiko.rest")
-T = TypeVar("T")
 # Bind values masked out of a text. Any: Secrets.mask is typed object -> object (a str in gives a str back).
 Mask = Callable[[str], Any]
 
@@ -217,6 +217,14 @@ class RestRouter:
         # Literal paths before templated ones, and longer literals first, so /customers/archive
         # wins over /customers/{id}; at equal length one segment before a forward's many.
         self.dynamic.sort(key=lambda r: (-len(PATH_PLACEHOLDER.sub("", r.template)), r.forward is not None))
+        # A placeholder other than a forward's last spans one segment, so a templated route can only match
+        # a path with as many '/' as its template: per count, the routes worth trying, in the order above.
+        fixed = [r.template.count("/") for r in self.dynamic if r.forward is None]
+        self.candidates = [
+            [r for r in self.dynamic if r.forward is not None or r.template.count("/") == n]
+            for n in range(max(fixed, default=-1) + 1)
+        ]
+        self.forwards = [r for r in self.dynamic if r.forward is not None]  # for longer paths
 
     def match(self, raw_path: str) -> tuple[_Route | None, dict[str, str]]:
         """The route and its path values, still percent-encoded."""
@@ -224,7 +232,8 @@ class RestRouter:
         route = self.static.get(unquote(key)) or self.static.get(key)
         if route is not None:
             return route, {}
-        for route in self.dynamic:
+        slashes = key.count("/")
+        for route in self.candidates[slashes] if slashes < len(self.candidates) else self.forwards:
             # A forward keeps the caller's trailing '/': some upstreams tell /x from /x/.
             m = route.regex.match(raw_path if route.forward is not None else key) if route.regex is not None else None
             if m:
@@ -260,7 +269,8 @@ class RestRouter:
         try:
             path_values = {name: unquote(value) for name, value in raw_values.items()}
             inputs = await self.inputs(request, path_values, operation)
-            result = await _cancel_on_disconnect(operation.unit.invoke(inputs), request.receive)
+            with _CancelOnDisconnect(request.scope, request.receive):
+                result = await operation.unit.invoke(inputs)
         except EngineError as exc:
             if exc.status >= 500:
                 log.warning("%s %s: %s", request.method, route.template, self.mask(exc.detail))
@@ -307,7 +317,8 @@ class RestRouter:
                 request.scope["headers"],
                 body,
             )
-            upstream = await _cancel_on_disconnect(plan.send(outbound), request.receive)
+            with _CancelOnDisconnect(request.scope, request.receive):
+                upstream = await plan.send(outbound)
         except EngineError as exc:
             if exc.status >= 500:
                 log.warning("%s %s → %s: %s", request.method, route.template, plan.namespace, self.mask(exc.detail))
@@ -356,11 +367,7 @@ class RestRouter:
         query = request.scope.get("query_string", b"")
         if query:
             inputs.update(_query_inputs(query, plan))
-        if (
-            request.method not in ("GET", "HEAD", "DELETE")
-            or request.headers.get("content-length")
-            or request.headers.get("transfer-encoding")
-        ):
+        if request.scope["method"] not in ("GET", "HEAD", "DELETE") or _announces_body(request.scope["headers"]):
             body = await self.body(request)
             if body is not MISSING:
                 _body_inputs(body, plan, inputs)
@@ -388,6 +395,14 @@ class RestRouter:
         if ctype == "application/x-www-form-urlencoded":
             return dict(parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True))
         return data.decode("utf-8", "replace")
+
+
+def _announces_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    """A non-empty Content-Length or Transfer-Encoding among the raw request headers."""
+    for name, value in headers:
+        if value and name in (b"content-length", b"transfer-encoding"):
+            return True
+    return False
 
 
 def _header_inputs(request: Request, plan: InputPlan, inputs: Inputs) -> None:
@@ -482,33 +497,57 @@ class _Stopped(EngineError):
     title = "Service unavailable"
 
 
-async def _cancel_on_disconnect(awaitable: Awaitable[T], receive: Receive) -> T:
-    """Await ``awaitable`` (the body is already read); if the caller disconnects first, cancel
-    it — and with it the upstream call — and raise :class:`_ClientGone`. uvicorn does not cancel
-    a request on disconnect by itself; it only reports ``http.disconnect`` on ``receive``.
-    The only other canceller is uvicorn when ``--grace`` runs out at shutdown: the caller
-    still gets an answer, a 503, rather than a bare 500 and a traceback in the log."""
-    task = asyncio.current_task()
-    if task is None:  # always inside the request's task
-        raise RuntimeError("_cancel_on_disconnect needs a running task")
-    gone = False
+class _CancelOnDisconnect:
+    """``with _CancelOnDisconnect(scope, receive): await ...`` — if the caller disconnects first
+    (the body is already read), the awaited call, and with it the upstream call, is cancelled and
+    :class:`_ClientGone` raised. uvicorn does not cancel a request on disconnect by itself; it
+    only reports ``http.disconnect`` on ``receive``. naftiko's server (runtime/httpserver.py) also
+    fires the request's :class:`DisconnectSignal`, which costs one callback; under any other server
+    a watcher task waits on ``receive``. A plain (not async) context manager, so it adds no frame
+    to the awaits of every request. The only other canceller is uvicorn when ``--grace`` runs
+    out at shutdown: the caller still gets an answer, a 503, rather than a bare 500 and a
+    traceback in the log."""
 
-    async def watch() -> None:
-        nonlocal gone
-        await _until_disconnect(receive)
-        gone = True
-        task.cancel()
+    __slots__ = ("gone", "receive", "signal", "task", "watcher")
 
-    watcher = asyncio.ensure_future(watch())
-    try:
-        return await awaitable
-    except asyncio.CancelledError:
-        task.uncancel()
-        if gone:
-            raise _ClientGone from None
-        raise _Stopped("the server is shutting down and stopped this request before it finished") from None
-    finally:
-        watcher.cancel()
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        task = asyncio.current_task()
+        if task is None:  # always inside the request's task
+            raise RuntimeError("_CancelOnDisconnect needs a running task")
+        self.task = task
+        self.receive = receive
+        self.signal = disconnect_signal(scope)
+        self.gone = False
+        self.watcher: asyncio.Future[None] | None = None
+
+    def _cancel(self) -> None:
+        self.gone = True
+        self.task.cancel()
+
+    async def _watch(self) -> None:
+        await _until_disconnect(self.receive)
+        self._cancel()
+
+    def __enter__(self) -> _CancelOnDisconnect:
+        signal = self.signal
+        if signal is None:
+            self.watcher = asyncio.ensure_future(self._watch())
+        elif signal.gone:  # gone already: run nothing (and leave no cancellation pending on the task)
+            raise _ClientGone
+        else:
+            signal.on_disconnect(self._cancel)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if self.signal is not None:
+            self.signal.on_disconnect(None)
+        if self.watcher is not None:
+            self.watcher.cancel()
+        if kind is not None and issubclass(kind, asyncio.CancelledError):
+            self.task.uncancel()
+            if self.gone:
+                raise _ClientGone from None
+            raise _Stopped("the server is shutting down and stopped this request before it finished") from None
 
 
 def build_rest_app(plan: RestAdapterPlan, mask: Mask, max_body: int = DEFAULT_MAX_BODY_BYTES) -> RestRouter:
