@@ -255,42 +255,50 @@ class AiohttpTransport:
         return timeout
 
     async def send(self, request: OutboundRequest) -> UpstreamResponse:
-        loop = asyncio.get_running_loop()
         total = self._limits.total or request.timeout
-        deadline = loop.time() + total
         policy = self._limits.retry
         if policy is None or request.method not in IDEMPOTENT_METHODS:
-            return await self._attempt(request, deadline, total)
+            return await self._attempt(request, None, total)
+        clock = asyncio.get_running_loop().time
         return await with_retries(
-            lambda until: self._attempt(request, until, total), policy, deadline, CONNECTION_ERRORS, clock=loop.time
+            lambda until: self._attempt(request, until, total), policy, clock() + total, CONNECTION_ERRORS, clock=clock
         )
 
-    async def _attempt(self, request: OutboundRequest, deadline: float, total: float) -> UpstreamResponse:
+    async def _attempt(self, request: OutboundRequest, deadline: float | None, total: float) -> UpstreamResponse:
+        """One try within ``deadline`` (None: ``total`` from now): a slot, then the call."""
         if not self._slots.take():
-            remaining = deadline - asyncio.get_running_loop().time()
-            wait = max(min(self._limits.queue_timeout, remaining) if self._limits.max_concurrency else remaining, 0)
-            try:
-                async with asyncio.timeout(wait):
-                    await self._slots.wait()
-            except TimeoutError:
-                if self._limits.max_concurrency and self._limits.max_concurrency <= self._limit:
-                    why = f"{self._limits.max_concurrency} calls in flight"
-                else:
-                    why = f"all {self._limit} connections of its pool in use (resilience.poolSize)"
-                host = host_label(request.url)
-                raise UpstreamBusy(f"upstream {host} busy: {why}, no slot within {round(wait, 1):g}s") from None
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + total
+            await self._wait_for_slot(request, deadline)
         try:
             return await self._send_once(request, deadline, total)
         finally:
             self._slots.release()
 
-    async def _send_once(self, request: OutboundRequest, deadline: float, total: float) -> UpstreamResponse:
+    async def _wait_for_slot(self, request: OutboundRequest, deadline: float) -> None:
+        remaining = deadline - asyncio.get_running_loop().time()
+        wait = max(min(self._limits.queue_timeout, remaining) if self._limits.max_concurrency else remaining, 0)
+        try:
+            async with asyncio.timeout(wait):
+                await self._slots.wait()
+        except TimeoutError:
+            if self._limits.max_concurrency and self._limits.max_concurrency <= self._limit:
+                why = f"{self._limits.max_concurrency} calls in flight"
+            else:
+                why = f"all {self._limit} connections of its pool in use (resilience.poolSize)"
+            host = host_label(request.url)
+            raise UpstreamBusy(f"upstream {host} busy: {why}, no slot within {round(wait, 1):g}s") from None
+
+    async def _send_once(self, request: OutboundRequest, deadline: float | None, total: float) -> UpstreamResponse:
         session = self._session or self._open()
         aiohttp, URL = _aiohttp()
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            raise UpstreamTimeout(f"upstream {host_label(request.url)} did not answer within {total:g}s")
-        timeout = self._timeout(total if remaining >= total else round(remaining, 3))
+        if deadline is None:  # a first try that did not wait for its slot: its whole time is left
+            timeout = self._timeout(total)
+        else:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise UpstreamTimeout(f"upstream {host_label(request.url)} did not answer within {total:g}s")
+            timeout = self._timeout(total if remaining >= total else round(remaining, 3))
         try:
             async with session.request(
                 request.method,
@@ -301,7 +309,12 @@ class AiohttpTransport:
                 allow_redirects=False,
             ) as resp:
                 headers = {k.lower(): v for k, v in resp.headers.items()}
-                body = await self._read(resp, request, headers)
+                length = resp.content_length
+                cap = request.max_response_bytes or self._limits.max_response_bytes
+                if length is not None and length <= cap and "content-encoding" not in headers:
+                    body = await resp.read()  # declared within the cap and not inflated: one read, no chunk loop
+                else:
+                    body = await self._read(resp, request, headers)
                 return UpstreamResponse(resp.status, headers, body)
         except aiohttp.ConnectionTimeoutError:
             raise UpstreamConnectTimeout(
@@ -345,9 +358,6 @@ class AiohttpTransport:
         is not kept alive by the traceback that refers to this frame.
         """
         cap = request.max_response_bytes or self._limits.max_response_bytes
-        length = resp.content_length
-        if length is not None and length <= cap and "content-encoding" not in headers:
-            return await resp.read()  # declared within the cap and not inflated: one read, no chunk loop
         chunks: list[bytes] = []
         size = 0
         declared = headers.get("content-length", "")

@@ -75,6 +75,13 @@ class TextFormatter(logging.Formatter):
             self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
         return f"{self._stamp},{int(record.msecs):03d}"
 
+    def stamp(self, created: float) -> str:
+        """:meth:`formatTime` of a record created at ``created`` (its ``msecs`` as the request log sets them)."""
+        second = int(created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        return f"{self._stamp},{int((created - second) * 1000):03d}"
+
 
 class BatchingStreamHandler(logging.StreamHandler[TextIO]):
     """A stream handler that, on the request log's writer thread, gathers a batch's lines and
@@ -253,23 +260,77 @@ def _write_batch(pending: collections.deque[Line]) -> None:
     """Every pending line through the logging handlers; :class:`BatchingStreamHandler`s write
     their share of the batch at once (one write, one flush) instead of once per line."""
     texts: dict[BatchingStreamHandler, list[str]] = {}
-    _batch.texts = texts
-    try:
+    plain = _plain_handlers()
+    if plain is not None:  # the set-up configure_logging makes: the same text, without a LogRecord per line
+        parts: list[list[str]] = [texts.setdefault(handler, []) for handler in plain]
         while pending:
             line = pending.popleft()
-            try:
-                line[-1].run(_emit, line)
-            except Exception:  # a broken handler must not stop the writer; logging reports it
-                pass
-    finally:
-        _batch.texts = None
-        for handler, parts in texts.items():
-            handler.write_all(parts)
+            for handler, out in zip(plain, parts, strict=True):
+                out.append(_format_plain(handler, line))
+    else:
+        _batch.texts = texts
+        try:
+            while pending:
+                line = pending.popleft()
+                try:
+                    line[-1].run(_emit, line)
+                except Exception:  # a broken handler must not stop the writer; logging reports it
+                    pass
+        finally:
+            _batch.texts = None
+    for handler, out in texts.items():
+        handler.write_all(out)
 
 
-def _emit(line: Line) -> None:
+def _plain_handlers() -> list[BatchingStreamHandler] | None:
+    """The handlers a request line reaches when logging is as :func:`configure_logging` left it
+    (naftiko's own handlers and formatters, no filter anywhere on the way), else None: then
+    every line goes through ``Logger.handle`` as any record does."""
+    logger: logging.Logger | None = REQUEST_LOGGER
+    if REQUEST_LOGGER.disabled or REQUEST_LOGGER.filters or not REQUEST_LOGGER.isEnabledFor(logging.INFO):
+        return None
+    found: list[BatchingStreamHandler] = []
+    while logger is not None:
+        for handler in logger.handlers:
+            if not (
+                type(handler) in (BatchingStreamHandler, StderrHandler)
+                and isinstance(handler, BatchingStreamHandler)
+                and not handler.filters
+                and handler.level <= logging.INFO
+                and (type(handler.formatter) is JsonFormatter
+                     or (type(handler.formatter) is TextFormatter and handler.formatter._fmt == TEXT_FORMAT))
+            ):
+                return None
+            found.append(handler)
+        logger = logger.parent if logger.propagate else None
+    return found
+
+
+def _format_plain(handler: BatchingStreamHandler, line: Line) -> str:
+    """What the handler's formatter would make of the line's record, plus the terminator."""
     created, adapter, namespace, method, target, operation, status, seconds, upstream_calls, ids, _ = line
-    fields = {
+    formatter = handler.formatter
+    duration = round(seconds * 1000, 2)
+    if type(formatter) is JsonFormatter:
+        fields = _fields(line)
+        message = f"{adapter} {namespace} {method} {target} " + " ".join(f"{k}={fields[k]}" for k in list(fields)[4:])
+        out: dict[str, Any] = {
+            "time": formatter._time(created), "level": "INFO", "logger": REQUEST_LOGGER.name, "message": message,
+        }
+        out.update(fields)
+        return orjson.dumps(out, default=str).decode() + handler.terminator
+    assert isinstance(formatter, TextFormatter)
+    trace = f" trace_id={ids[0]} span_id={ids[1]}" if ids is not None else ""
+    return (
+        f"{formatter.stamp(created)} INFO {REQUEST_LOGGER.name}: {adapter} {namespace} {method} {target} "
+        f"operation={operation} status={status} duration_ms={duration} upstream_calls={upstream_calls}{trace}"
+        f"{handler.terminator}"
+    )
+
+
+def _fields(line: Line) -> dict[str, object]:
+    _, adapter, namespace, method, target, operation, status, seconds, upstream_calls, ids, _context = line
+    fields: dict[str, object] = {
         "adapter": adapter,
         "namespace": namespace,
         "method": method,
@@ -281,6 +342,12 @@ def _emit(line: Line) -> None:
     }
     if ids is not None:
         fields["trace_id"], fields["span_id"] = ids
+    return fields
+
+
+def _emit(line: Line) -> None:
+    created, adapter, namespace, method, target = line[:5]
+    fields = _fields(line)
     text = f"{adapter} {namespace} {method} {target} " + " ".join(f"{k}={fields[k]}" for k in list(fields)[4:])
     # makeRecord + handle: what .info() does, minus the stack walk for the caller's line.
     record = REQUEST_LOGGER.makeRecord(

@@ -268,7 +268,10 @@ class RestRouter:
             return problem(405, f"{request.method} is not allowed on {route.template}", headers={"Allow": route.allow})
         try:
             path_values = {name: unquote(value) for name, value in raw_values.items()}
-            inputs = await self.inputs(request, path_values, operation)
+            if _has_body(request.scope):
+                inputs = await self.inputs(request, path_values, operation)
+            else:  # nothing to read: no await
+                inputs = self.collect(request, path_values, operation, MISSING)
             with _CancelOnDisconnect(request.scope, request.receive):
                 result = await operation.unit.invoke(inputs)
         except EngineError as exc:
@@ -361,16 +364,19 @@ class RestRouter:
         """The unit's inputs, kept apart by location as compiled at load (:class:`InputPlan`):
         declared or bound headers and cookies, then query parameters, then body fields, then the
         path variables, which nothing else can replace."""
+        body = await self.body(request) if _has_body(request.scope) else MISSING
+        return self.collect(request, path_values, operation, body)
+
+    def collect(self, request: Request, path_values: dict[str, str], operation: RestOperation, body: object) -> Inputs:
+        """:meth:`inputs` once the body (or MISSING) is read."""
         plan = self.input_plans[id(operation)]
         inputs: Inputs = {}
         _header_inputs(request, plan, inputs)
         query = request.scope.get("query_string", b"")
         if query:
             inputs.update(_query_inputs(query, plan))
-        if request.scope["method"] not in ("GET", "HEAD", "DELETE") or _announces_body(request.scope["headers"]):
-            body = await self.body(request)
-            if body is not MISSING:
-                _body_inputs(body, plan, inputs)
+        if body is not MISSING:
+            _body_inputs(body, plan, inputs)
         inputs.update(path_values)
         _check_declared(operation.inputs, inputs)
         return inputs
@@ -397,9 +403,12 @@ class RestRouter:
         return data.decode("utf-8", "replace")
 
 
-def _announces_body(headers: list[tuple[bytes, bytes]]) -> bool:
-    """A non-empty Content-Length or Transfer-Encoding among the raw request headers."""
-    for name, value in headers:
+def _has_body(scope: Scope) -> bool:
+    """Whether a body is to be read: any method but GET, HEAD and DELETE, or one of those with a
+    non-empty Content-Length or Transfer-Encoding."""
+    if scope["method"] not in ("GET", "HEAD", "DELETE"):
+        return True
+    for name, value in scope["headers"]:
         if value and name in (b"content-length", b"transfer-encoding"):
             return True
     return False
