@@ -47,7 +47,7 @@ def rest_classifier(router: RestRouter) -> Classify:
     """(operation, route template) of a REST request, matched like the router does."""
 
     def classify(scope: Scope) -> tuple[str, str]:
-        route, _ = router.match(_raw_path(scope))
+        route, _ = router.match_scope(scope)  # remembered in the scope for the router
         if route is None:
             return "unmatched", "unmatched"
         operation = route.operations.get(scope["method"])

@@ -178,7 +178,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._refusal: tuple[int, str] | None = None
         self._lingering = False
         self._linger_counted = False
+        # The head timer is armed once and not cancelled when a head completes: when it fires it
+        # checks the head in progress, if any (``_head_since``), and re-arms for what is left. So
+        # a kept-alive connection does not create and cancel a timer for every request.
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None  # when the head being read began (connection or first byte)
         self._body_timer: asyncio.TimerHandle | None = None
         self._holding: _OneWriteAnswer | None = None  # the answer whose head is held back
 
@@ -200,6 +204,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             return
         self.budget.active += 1
         self._counted = True
+        self._head_since = self.loop.time()
         self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -304,6 +309,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._url_bytes = 0
         self._header_count = 0
+        if self._head_since is None:  # else still counting from the connection's opening
+            self._head_since = self.loop.time()
         if self._head_timer is None:
             self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
 
@@ -324,9 +331,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._head_since = None  # the head timer, when it fires, finds no head in progress
         super().on_headers_complete()
         if self.cycle is not None and self.cycle.scope is self.scope:  # a new request (not an upgrade)
             # The app learns of a caller that hangs up from this signal (exposes/http/disconnect.py);
@@ -350,7 +355,12 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or not self._in_head:
+        since = self._head_since
+        if self.transport.is_closing() or not self._in_head or since is None:
+            return
+        left = since + self.limits.head_timeout - self.loop.time()
+        if left > 0:  # this head began after the timer was armed (for an earlier one): wait for what is left
+            self._head_timer = self.loop.call_later(left, self._head_timed_out)
             return
         if self._head_bytes == 0 and self._url_bytes == 0:
             self.transport.close()  # nothing was asked: close quietly, like an idle keep-alive

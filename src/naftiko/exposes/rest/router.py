@@ -20,6 +20,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from starlette.datastructures import URL
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -50,6 +51,9 @@ _NOT_INPUTS = frozenset(
         "trailer", "upgrade", "authorization", "proxy-authorization", "cookie", "accept-encoding",
     }
 )
+
+
+_MATCHED = "naftiko.rest.match"  # scope key: (router, route, raw path values) once matched
 
 
 @dataclass
@@ -237,8 +241,18 @@ class RestRouter:
             # A forward keeps the caller's trailing '/': some upstreams tell /x from /x/.
             m = route.regex.match(raw_path if route.forward is not None else key) if route.regex is not None else None
             if m:
-                return route, {name: m.group(f"p{i}") for i, name in enumerate(route.names)}
+                return route, dict(zip(route.names, m.groups(), strict=True))  # its only groups: the placeholders
         return None, {}
+
+    def match_scope(self, scope: Scope) -> tuple[_Route | None, dict[str, str]]:
+        """:meth:`match` of a request's raw path, remembered in its scope: the observer classifies
+        the request (observability/inbound.py) before this router handles it."""
+        found = scope.get(_MATCHED)
+        if found is None or found[0] is not self:
+            raw = scope.get("raw_path")
+            raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else URL(scope=scope).path
+            found = scope[_MATCHED] = (self, *self.match(raw_path))
+        return found[1], found[2]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -256,9 +270,7 @@ class RestRouter:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
-        raw = request.scope.get("raw_path")
-        raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else request.url.path
-        route, raw_values = self.match(raw_path)
+        route, raw_values = self.match_scope(request.scope)
         if route is None:
             return problem(404, f"no route for {request.url.path}")
         operation = route.operations.get(request.method)
