@@ -22,6 +22,7 @@ from naftiko.expressions.template import MISSING, PATH_PLACEHOLDER, Scope, Templ
 from naftiko.jsonio import dumps
 
 _CRLF = re.compile(r"[\r\n\x00]")
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # RFC 3986 unreserved: what quote(text, safe="") leaves as is
 
 BODY_CONTENT_TYPES = {
     "json": "application/json",
@@ -248,7 +249,7 @@ class RequestPlan:
             if spec is not None and spec.style is not None:
                 segments.append(styles.path_segment(name, value, spec.style, spec.explode))
             else:
-                segments.append(quote(text, safe=""))
+                segments.append(text if _UNRESERVED.fullmatch(text) else quote(text, safe=""))
         return "".join(segments)
 
     def _place(
@@ -283,14 +284,14 @@ class RequestPlan:
     ) -> bytes | None:
         """The request body: the operation's ``body:`` rendered, else the ``in: body`` values (one
         bare value, or an object of them). A ``Content-Type`` the file declares governs."""
+        if self.body is None and not body_values:
+            return None
         declared_type = any(name.lower() == "content-type" for name, _ in headers)
         if self.body is not None:  # the body sees the call's arguments over the unit's inputs
             data, ctype = self.body.render(scope.layered(args))
             if not declared_type:
                 headers.append(("Content-Type", ctype))
             return data
-        if not body_values:
-            return None
         if len(body_values) == 1 and not self.body_object:
             (payload,) = body_values.values()
         else:
