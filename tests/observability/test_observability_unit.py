@@ -289,3 +289,44 @@ def test_request_log_writes_to_the_stderr_of_the_moment_not_a_closed_one():
     written = after.getvalue()
     assert "Logging error" not in written
     assert [line.split(" GET ")[1].split()[0] for line in written.splitlines()] == [f"/items/{i}" for i in range(50)]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("ids", [None, ("c" * 32, "d" * 16)])
+def test_request_lines_written_in_a_batch_are_what_logging_itself_writes(fmt, ids):
+    """With logging as configure_logging leaves it, the writer formats request lines itself (no
+    LogRecord per line); a filter anywhere sends every line through Logger.handle instead. Both
+    must give the same bytes, one line per request, in order."""
+    import collections
+    import contextvars
+    import io
+
+    from naftiko.observability import logs
+    from naftiko.observability.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.logProcesses, logging.logMultiprocessing, logging.logThreads)
+    stream = io.StringIO()
+    lines = [
+        (1765100000.0 + i * 0.0371, "rest", "api", "GET", f"/items/{i}", "get-item", "200", 0.01234 * i, i, ids,
+         contextvars.copy_context())
+        for i in range(3)
+    ]
+    try:
+        configure_logging("info", fmt, stream=stream)
+        assert logs._plain_handlers() == root.handlers  # the shortcut applies
+        logs._write_batch(collections.deque(lines))
+        direct = stream.getvalue()
+        stream.seek(0)
+        stream.truncate()
+        root.handlers[0].addFilter(lambda record: True)  # any filter: every line as a LogRecord
+        assert logs._plain_handlers() is None
+        logs._write_batch(collections.deque(lines))
+        through_logging = stream.getvalue()
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        logging.logProcesses, logging.logMultiprocessing, logging.logThreads = saved[2:]
+    assert direct == through_logging
+    assert [line.split(" GET ")[1].split()[0].strip('",') for line in direct.splitlines()] == [
+        "/items/0", "/items/1", "/items/2"
+    ]

@@ -1,0 +1,204 @@
+"""The per-request shortcuts of naftiko's HTTP protocol (runtime/httpserver.py), in process on
+loopback with raw sockets: an answer's head leaves with its body in one write, a HEAD answer and
+keep-alive still work, each request carries a disconnect signal that fires when its caller hangs
+up, and the head timer armed once per connection still times each head from its own first byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+
+from naftiko.exposes.http.disconnect import DISCONNECT_EXTENSION, DisconnectSignal, disconnect_signal
+from naftiko.exposes.http.limits import InboundLimits
+from naftiko.runtime.httpserver import ConnectionBudget, _OneWriteAnswer, protocol_for
+
+LIMITS = InboundLimits(head_timeout=0.5, body_timeout=0.5, keepalive_timeout=2.0, max_connections=8)
+BODY = b'{"ok":true}'
+signals: list[DisconnectSignal | None] = []
+hung_up = asyncio.Event()
+
+
+async def _app(scope, receive, send) -> None:
+    if scope["type"] != "http":
+        return
+    signal = disconnect_signal(scope)
+    signals.append(signal)
+    if scope["path"] == "/slow-body":  # the head is sent, the body a moment later
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(BODY)).encode())]})
+        await asyncio.sleep(0.3)
+        await send({"type": "http.response.body", "body": BODY})
+        return
+    if scope["path"] == "/hang":  # never answers; notices the caller leaving through the signal
+        assert signal is not None
+        signal.on_disconnect(hung_up.set)
+        await asyncio.sleep(10)
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]})
+    await send({"type": "http.response.body", "body": BODY})
+
+
+@contextlib.asynccontextmanager
+async def _server(limits: InboundLimits = LIMITS) -> AsyncIterator[int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    config = uvicorn.Config(
+        _app, http=protocol_for(limits, ConnectionBudget(limits.max_connections)), ws="none", lifespan="off",
+        log_config=None, timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
+    )
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110  # uvicorn has no start-up event to await
+        await asyncio.sleep(0.01)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One answer on a kept-alive connection: (head, body) read by its Content-Length."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+    length = next((int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                   if line.startswith(b"content-length:")), 0)
+    return head, await asyncio.wait_for(reader.readexactly(length), 3) if length else b""
+
+
+class _Recorder:
+    """A transport that records writes."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def writelines(self, parts) -> None:
+        self.writes.append(b"".join(parts))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+class _Cycle:
+    response_started = False
+    response_complete = False
+
+
+class _Protocol:
+    _holding = None
+
+
+def test_the_head_waits_for_the_first_body_write_and_leaves_with_it():
+    transport, cycle, protocol = _Recorder(), _Cycle(), _Protocol()
+    out = _OneWriteAnswer(transport, cycle, protocol)  # type: ignore[arg-type]
+    out.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the answer starts: goes at once
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    cycle.response_started = True
+    out.write(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n")
+    assert len(transport.writes) == 1 and protocol._holding is out  # held
+    out.write(b"body")
+    assert transport.writes[1] == b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody" and protocol._holding is None
+    out.write(b"more")  # later writes (a streamed body) go as they come
+    assert transport.writes[2] == b"more"
+
+
+def test_a_held_head_goes_out_on_flush_or_close():
+    for end in ("flush", "close"):
+        transport, cycle, protocol = _Recorder(), _Cycle(), _Protocol()
+        out = _OneWriteAnswer(transport, cycle, protocol)  # type: ignore[arg-type]
+        cycle.response_started = True
+        out.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        getattr(out, end)()
+        assert transport.writes == [b"HTTP/1.1 204 No Content\r\n\r\n"]
+        assert transport.closed is (end == "close")
+
+
+async def test_answers_head_and_body_in_one_piece_and_keep_alive_works():
+    async with _server() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(3):  # the same connection, three answers
+            writer.write(b"GET /x HTTP/1.1\r\nhost: t\r\n\r\n")
+            head, body = await _answer(reader)
+            assert head.startswith(b"HTTP/1.1 200 ") and body == BODY
+        writer.write(b"HEAD /x HTTP/1.1\r\nhost: t\r\n\r\n")  # no body write at all: the head still goes
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        assert head.startswith(b"HTTP/1.1 200 ") and b"content-length: 11" in head.lower()
+        writer.write(b"GET /x HTTP/1.1\r\nhost: t\r\n\r\n")  # and nothing of a body came after it
+        head, body = await _answer(reader)
+        assert head.startswith(b"HTTP/1.1 200 ") and body == BODY
+        writer.close()
+
+
+async def test_a_head_is_held_until_its_body_is_sent():
+    async with _server() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /slow-body HTTP/1.1\r\nhost: t\r\n\r\n")
+        with pytest.raises(TimeoutError):  # the head was written by the app, but waits for the body
+            await asyncio.wait_for(reader.read(1), 0.15)
+        head, body = await _answer(reader)
+        assert head.startswith(b"HTTP/1.1 200 ") and body == BODY
+        writer.close()
+
+
+async def test_each_request_has_a_disconnect_signal_that_fires_when_the_caller_hangs_up():
+    signals.clear()
+    hung_up.clear()
+    async with _server() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /x HTTP/1.1\r\nhost: t\r\n\r\n")
+        await _answer(reader)
+        writer.write(b"GET /hang HTTP/1.1\r\nhost: t\r\n\r\n")
+        await asyncio.sleep(0.1)
+        writer.close()
+        await asyncio.wait_for(hung_up.wait(), 2)  # the callback ran: the app could cancel its work
+    assert len(signals) == 2 and signals[0] is not signals[1]  # one per request
+    assert signals[0] is not None and not signals[0].gone  # answered in full: never fired
+    assert signals[1] is not None and signals[1].gone
+
+
+def test_a_signal_calls_a_callback_registered_after_it_fired_and_only_once():
+    signal = DisconnectSignal()
+    calls: list[str] = []
+    signal.on_disconnect(lambda: calls.append("a"))
+    signal.on_disconnect(None)  # no longer interested
+    signal.fire()
+    assert calls == []
+    signal.on_disconnect(lambda: calls.append("late"))
+    signal.fire()
+    assert calls == ["late"] and signal.gone
+    assert disconnect_signal({"extensions": {DISCONNECT_EXTENSION: signal}}) is signal
+    assert disconnect_signal({}) is None
+
+
+async def test_each_head_on_a_kept_alive_connection_is_timed_from_its_own_first_byte():
+    """The head timer is armed once per connection; a second head that starts later than the
+    timer's first expiry still gets its full head_timeout, and no more."""
+    async with _server() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /x HTTP/1.1\r\nhost: t\r\n\r\n")
+        await _answer(reader)
+        await asyncio.sleep(0.3)  # the timer armed at the connection's opening fires meanwhile
+        writer.write(b"GET /x HTTP/1.1\r\nhost: t\r\n")  # a head that never ends
+        started = time.monotonic()
+        raw = await asyncio.wait_for(reader.read(), 3)
+        waited = time.monotonic() - started
+        assert raw.startswith(b"HTTP/1.1 408 "), raw
+        assert 0.4 <= waited < 1.5, waited
