@@ -133,6 +133,62 @@ def startup_table(results: dict[str, list[tuple[float, int]]], operations: int) 
     return [*lines, ""]
 
 
+def machine_lines(meta: dict) -> list[str]:
+    return [
+        f"- Date: {meta['date']}",
+        f"- Command: `{meta['command']}` (took {meta['elapsed']:.0f} s)",
+        f"- Machine: {meta['cpu']}, {meta['cores']} cores (nproc {meta['nproc']}), {meta['kernel']}, "
+        + f"Python {meta['python']}",
+        f"- Load average (1/5/15 min) at start: {meta['load_start']}; at end (includes this benchmark's own "
+        + f"load): {meta['load_end']}",
+        f"- Versions: naftiko {meta['naftiko']} at `{meta['commit']}`, mcp {meta['mcp']}, fastmcp "
+        + f"{meta['fastmcp']} (own venv), {meta['wrk']}",
+        f"- Upstream: {meta['upstream']} on 127.0.0.1",
+        f"- Method: wrk, 1 thread, {meta['duration']} s per run after a {meta['warmup']} s warm-up per server and "
+        + f"scenario; {meta['rounds']} rounds per cell alternating the servers (A B A B … or A B C A B C …); "
+        + "every figure is "
+        + "the median of the rounds. Each server is one process on loopback.",
+    ]
+
+
+def render_rest(meta: dict, rest, memory: list) -> str:
+    """``run.py --only rest``: the REST targets, the REST table (with granian rows when measured), memory."""
+    rest_ratio = ratio(rest, 32)
+    c1 = rest.cell(1)
+    added = c1.median("naftiko", "p50_ms") - c1.median("bare forwarder", "p50_ms")
+    added_cpu = c1.median("naftiko", "cpu_us") - c1.median("bare forwarder", "cpu_us")
+    rows = [
+        ("REST req/s, naftiko (defaults, request log on) / bare forwarder, 32 conns", f"{rest_ratio:.2f}×",
+         f"≥ {TARGETS['rest_ratio']}×", rest_ratio >= TARGETS["rest_ratio"], f"{cpu_ratio(rest, 32):.2f}×"),
+        ("REST p50 added latency at 1 conn, naftiko − bare forwarder", f"{added:.2f} ms",
+         f"≤ {TARGETS['added_p50_ms']} ms", added <= TARGETS["added_p50_ms"], f"{added_cpu / 1000:+.2f} ms CPU"),
+    ]
+    names = [t.name for t in rest.targets]
+    out = ["# Benchmark results (REST only)", "", *machine_lines(meta), "",
+           "| target | measured | goal | met | cross-check from server CPU per request |",
+           "|---|---:|---:|---|---:|"]
+    out += [f"| {what} | {got} | {goal} | {met(ok)} | {cpu} |" for what, got, goal, ok, cpu in rows]
+    out.append("")
+    if "naftiko (granian)" in names:
+        c32 = rest.cell(32)
+
+        def versus(a: str, b: str) -> str:
+            rps = c32.median(a, "rps") / c32.median(b, "rps")
+            cpu = c32.median(a, "cpu_us") / c32.median(b, "cpu_us")
+            return f"{a} / {b}: {rps:.2f}× req/s, {cpu:.2f}× CPU per request"
+
+        out += [
+            "granian in place of uvicorn, 32 connections (the naftiko row runs its REST app under granian, "
+            + "bench/granian_app.py, without naftiko's own inbound limits): "
+            + "; ".join([versus("bare forwarder (granian)", "bare forwarder"), versus("naftiko (granian)", "naftiko"),
+                         versus("naftiko (granian)", "bare forwarder")]) + ".",
+            "",
+        ]
+    out += scenario_table(rest, meta["cores"])
+    out += memory_table(memory)
+    return "\n".join(out)
+
+
 def render(meta: dict, scenarios: list, memory: list, startups: tuple[dict, int] | None) -> str:
     """``meta``: date, command, elapsed, machine facts, load averages, upstream, method settings."""
     rest, mcp26, mcp_legacy = scenarios

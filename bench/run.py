@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gen_capability import generate  # bench/ is on sys.path: this file's own folder
-from results import render
+from results import render, render_rest
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -259,6 +259,23 @@ def start_forwarder(upstream: Upstream, tmp: Path) -> tuple[Proc, str]:
     cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "forwarder:app", "--host", "127.0.0.1",
            "--port", str(port), "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"]
     return spawn("bare forwarder", cmd, tmp, {"UPSTREAM": upstream.url}), f"http://127.0.0.1:{port}"
+
+
+class TreeProc(Proc):
+    """A server whose work runs in child processes (granian's workers): CPU of the whole tree."""
+
+    def cpu_seconds(self) -> float:
+        return super().cpu_seconds() + self.children_cpu_seconds()
+
+
+def start_granian(name: str, module: str, upstream: Upstream, tmp: Path, env: dict) -> tuple[Proc, str]:
+    """An ASGI app of bench/ under granian (1 worker, uvloop, ASGI, no WebSocket, no access log)."""
+    port = free_port()
+    exe = Path(sys.executable).parent / "granian"
+    cmd = [str(exe), "--interface", "asgi", "--loop", "uvloop", "--no-ws", "--host", "127.0.0.1", "--port", str(port),
+           "--working-dir", str(BENCH), "--log-level", "warning", module]
+    proc = spawn(name, cmd, tmp, {"UPSTREAM": upstream.url, **env})
+    return TreeProc(proc.name, proc.popen, proc.log_path), f"http://127.0.0.1:{port}"
 
 
 def start_sdk_floor(upstream: Upstream, tmp: Path) -> tuple[Proc, str]:
@@ -536,7 +553,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--operations", type=int, default=320, help="operations in the start-up capability")
     parser.add_argument("--startup-rounds", type=int, default=3, help="alternating start-up rounds (default 3)")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
-    parser.add_argument("--out", type=Path, default=BENCH / "RESULTS.md")
+    parser.add_argument("--out", type=Path, default=None, help="default bench/RESULTS.md (--only rest: stdout)")
+    parser.add_argument("--only", choices=["rest"], help="run only the REST scenario (no FastMCP, no start-up)")
+    parser.add_argument("--granian", action="store_true",
+                        help="with --only rest: also the bare forwarder and naftiko's REST app under granian")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "bench/run.py", *(sys.argv[1:] if argv is None else argv)])
 
@@ -546,6 +566,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (Path(sys.executable).parent / "naftiko-run").exists():
         log("run with the project's venv active (naftiko-run not found next to this Python)")
         return 2
+    if args.only == "rest":
+        return main_rest(args, command)
+    if args.out is None:
+        args.out = BENCH / "RESULTS.md"
     load_start = loadavg()
     began = time.perf_counter()
     setup = ensure_fastmcp_venv()
@@ -610,6 +634,66 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(text + "\n", encoding="utf-8")
         venv = f", plus {setup:.0f} s creating the FastMCP venv)" if setup else ")"
         log(f"wrote {args.out} ({elapsed:.0f} s" + venv)
+        return 0
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main_rest(args: argparse.Namespace, command: str) -> int:
+    """``--only rest``: naftiko and the bare forwarder (and with ``--granian`` both under granian)."""
+    load_start = loadavg()
+    began = time.perf_counter()
+    info = machine()
+    info["fastmcp"] = "not run"
+    log(f"machine: {info['cpu']}, nproc {info['nproc']}, load {load_start}")
+    procs: list[Proc] = []
+    tmp = Path(tempfile.mkdtemp(prefix="naftiko-bench-"))
+    try:
+        upstream = Upstream(tmp)
+        procs.append(upstream.proc)
+        log(f"upstream: {upstream.kind} at {upstream.url}")
+        naftiko, rest_url, _ = start_naftiko(CAPABILITY, upstream, tmp, "metronome-customers",
+                                             {"METRONOME_API_KEY": "bench"})
+        procs.append(naftiko)
+        forwarder, fwd_url = start_forwarder(upstream, tmp)
+        procs.append(forwarder)
+        path = "/v1/v1/customers/c-1"
+        targets = [Target("naftiko", naftiko, rest_url + path, "rest_get.lua"),
+                   Target("bare forwarder", forwarder, fwd_url + path, "rest_get.lua")]
+        if args.granian:
+            gnaftiko, gn_url = start_granian("naftiko (granian)", "granian_app:app", upstream, tmp,
+                                             {"NAFTIKO_CAPABILITY": str(CAPABILITY), "METRONOME_API_KEY": "bench"})
+            procs.append(gnaftiko)
+            gforwarder, gf_url = start_granian("bare forwarder (granian)", "forwarder:app", upstream, tmp, {})
+            procs.append(gforwarder)
+            targets += [Target("naftiko (granian)", gnaftiko, gn_url + path, "rest_get.lua"),
+                        Target("bare forwarder (granian)", gforwarder, gf_url + path, "rest_get.lua")]
+        for target in targets:  # every server must give the right answer before it is timed
+            wait_until(lambda u=target.url: request(u)[0] == 200, target.proc)
+            got = request(target.url)
+            expect(f"{target.proc.name} REST", got == (200, CUSTOMER), got)
+        idle = {t.proc.name: t.proc.status_kb("VmRSS") for t in targets}
+        rest = Scenario("REST `GET /v1/v1/customers/{id}`: naftiko vs bare forwarder", targets, [1, 32])
+        run_scenario(rest, args.rounds, args.duration, args.warmup, upstream)
+        for target in targets:
+            got = request(target.url)
+            expect(f"{target.proc.name} REST after the load", got == (200, CUSTOMER), got)
+        memory = [(t.proc.name, idle[t.proc.name], t.proc.status_kb("VmRSS"), t.proc.status_kb("VmHWM"))
+                  for t in targets if not isinstance(t.proc, TreeProc)]  # granian's supervisor is not the worker
+        elapsed = time.perf_counter() - began
+        meta = {
+            **info, "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "command": command,
+            "elapsed": elapsed, "load_start": load_start, "load_end": loadavg(), "upstream": upstream.kind,
+            "duration": args.duration, "warmup": args.warmup, "rounds": args.rounds,
+        }
+        text = render_rest(meta, rest, memory)
+        if args.out is None:
+            print(text)
+        else:
+            args.out.write_text(text + "\n", encoding="utf-8")
+            log(f"wrote {args.out} ({elapsed:.0f} s)")
         return 0
     finally:
         for proc in reversed(procs):
