@@ -166,8 +166,16 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto`` (pyproject's addopts): two worker processes for the default run — the suite's
     timing-sensitive tests are checked reliable at two, on a two-core machine — and none (every
     test in this process) when slow tests may be selected: under pytest-xdist the test cases
-    schemathesis generates for test_schemathesis.py are collected but not all run (2 of 30 ran)."""
-    return 0 if _may_select_slow(config) else 2
+    schemathesis generates for test_schemathesis.py are collected but not all run (2 of 30 ran).
+    A run of one test file (``pytest tests/x/test_y.py -x`` while iterating) stays in this process
+    too: files run whole on one worker, so a second one would only add its start-up."""
+    if _may_select_slow(config):
+        return 0
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        files = {arg.split("::", 1)[0] for arg in config.args}
+        if len(files) == 1 and Path(next(iter(files))).is_file():
+            return 0
+    return 2
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
