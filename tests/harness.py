@@ -321,6 +321,20 @@ async def serve_in_memory(
     return served
 
 
+async def get_once(
+    file: Path | str, upstream_url: str | None, path: str, *, consumes: Sequence[str] = (), adapter: str | None = None
+) -> httpx.Response:
+    """Serve ``file`` in memory, send one GET for ``path`` (relative to the URL of ``adapter``, by
+    default the only one) and stop: the answer, read whole; the capability must stop cleanly."""
+    served = await serve_in_memory(file, upstream_url, consumes=consumes)
+    try:
+        url = served.urls[adapter] if adapter is not None else next(iter(served.urls.values()))
+        async with served.http() as http:
+            return await http.get(url.rstrip("/") + "/" + path.lstrip("/"))
+    finally:
+        assert await served.stop() == 0
+
+
 def _attributed(app: Any, served: Served) -> Any:
     """``app`` with its requests' log records attributed to ``served``."""
 

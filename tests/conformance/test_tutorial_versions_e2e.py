@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import shutil
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import pytest_asyncio
 import yaml
 
 from naftiko.document import versions
-from naftiko.document.loader import load
+from naftiko.document.loader import Loaded, load
 from naftiko.document.migrate import dump
 from naftiko.document.source import read_source
 from naftiko.engine.plan import Options, compile_plan
@@ -107,10 +108,23 @@ async def _lifespan(app):
         await asyncio.wait_for(task, 10)
 
 
+_LOADED: dict[Path, Loaded] = {}
+
+
+def _load(file: Path) -> Loaded:
+    """``load(file)``, done once per file for the module (each file is loaded, validated and
+    checked against its schema the first time a test serves it): loading is a pure function of
+    the file, and the most expensive step here. Each test gets its own deep copy, so nothing a
+    compilation might change in the document reaches the next test."""
+    if file not in _LOADED:
+        _LOADED[file] = load(str(file))
+    return copy.deepcopy(_LOADED[file])
+
+
 @contextlib.asynccontextmanager
 async def _serve(file: Path, mock_url: str):
     """Every adapter of the file, in process: one httpx client per adapter kind."""
-    loaded = load(str(file))
+    loaded = _load(file)
     bases = {"registry": f"{mock_url}/registry", "legacy": f"{mock_url}/dockyard"}
     plan = compile_plan(loaded, Options(base_uris=bases, several_files=True))  # not every step consumes both
     try:

@@ -14,10 +14,10 @@ import orjson
 import pytest
 
 from conftest import Reply
+from harness import get_once
 from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
-from naftiko.runtime.serve import build_app
 
 SCHEMA = {
     "type": "record",
@@ -105,16 +105,11 @@ async def call(tmp_path, upstream, text: str, body: bytes) -> httpx.Response:
     (tmp_path / "schemas" / "records.avsc").write_bytes(orjson.dumps(SCHEMA))
     path = tmp_path / "avro.yaml"
     path.write_text(text)
-    plan = compile_plan(load(str(path)), Options(environ={}, base_uris={"avro": upstream.url}))
     upstream.reset()
     upstream.reply("/avro/records", Reply(200, body, content_type="application/avro"))
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=build_app(plan.adapters[0], plan)), base_url="http://t"
-        ) as http:
-            return await http.get("/records")
+        return await get_once(path, upstream.url, "/records", consumes=["avro"])
     finally:
-        await plan.aclose()
         upstream.reset()
 
 

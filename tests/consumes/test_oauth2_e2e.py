@@ -67,8 +67,8 @@ class AuthServer:
             await asyncio.sleep(self.delay)
         if self.mode == "down":
             return web.Response(status=500, text="internal error")
-        if self.mode == "slow":
-            await asyncio.sleep(5)
+        if self.mode == "slow":  # past the test's 2 s bound (its timeout is 0.5 s); the server's
+            await asyncio.sleep(2)  # clean-up at the end of the module waits for this handler
         if self.mode == "garbage":
             return web.Response(text="<html>maintenance</html>", content_type="text/html")
         if self.mode == "no_token":
@@ -608,17 +608,17 @@ M3TER_KEY_ID, M3TER_SECRET = "m3ter-key-id-0a1b2c", "m3ter-api-secret-9z8y7x"
 M3TER_TOKEN = "m3ter-access-token-abc123def456"
 
 
-async def test_m3ter_oauth2_variant_serves_with_a_service_user(upstream):
+async def test_m3ter_oauth2_variant_serves_with_a_service_user(upstream, in_memory):
     """The shipped OAuth2 variant as a user runs it: key id and secret from the environment,
     the token endpoint on the API host (followed by --base-uri), HTTP Basic client auth."""
-    from conftest import CAPABILITIES, Reply, start_naftiko
+    from conftest import CAPABILITIES, Reply
 
     upstream.reset()
     upstream.reply(
         "/oauth/token",
         Reply(body=orjson.dumps({"access_token": M3TER_TOKEN, "token_type": "Bearer", "expires_in": 18000})),
     )
-    n = start_naftiko(
+    n = await in_memory(
         CAPABILITIES / "m3ter-balances-oauth2.yaml",
         upstream.url,
         consumes=["m3ter-balances"],
@@ -627,7 +627,7 @@ async def test_m3ter_oauth2_variant_serves_with_a_service_user(upstream):
     )
     try:
         base = n.urls["m3ter-balances-rest"].rstrip("/")
-        async with httpx.AsyncClient() as http:
+        async with n.http() as http:
             first = await http.get(base + "/v1/organizations/org-1/balances", params={"pageSize": "5"})
             second = await http.get(base + "/v1/organizations/org-1/balances/b-1")
         assert first.status_code == 200 and second.status_code == 200, first.text
@@ -640,7 +640,7 @@ async def test_m3ter_oauth2_variant_serves_with_a_service_user(upstream):
         assert [r.headers["authorization"] for r in api_calls] == [f"Bearer {M3TER_TOKEN}"] * 2
         assert api_calls[0].raw_path == "/organizations/org-1/balances"
     finally:
-        assert n.stop() == 0
+        assert await n.stop() == 0
     logs = n.stderr + "\n".join(n.stdout_lines)
     for secret in (M3TER_SECRET, M3TER_TOKEN, basic):
         assert secret not in logs

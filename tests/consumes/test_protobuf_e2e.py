@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from conftest import Reply
+from harness import get_once
 from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
-from naftiko.runtime.serve import build_app
 
 PROTO = """\
 syntax = "proto2";
@@ -86,16 +86,11 @@ async def call(tmp_path, upstream, schema: str, body: bytes) -> httpx.Response:
     (tmp_path / "schemas" / "records.proto").write_text(PROTO)
     path = tmp_path / "pb.yaml"
     path.write_text(capability(schema))
-    plan = compile_plan(load(str(path)), Options(environ={}, base_uris={"pb": upstream.url}))
     upstream.reset()
     upstream.reply("/pb/records", Reply(200, body, content_type="application/x-protobuf"))
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=build_app(plan.adapters[0], plan)), base_url="http://t"
-        ) as http:
-            return await http.get("/records")
+        return await get_once(path, upstream.url, "/records", consumes=["pb"])
     finally:
-        await plan.aclose()
         upstream.reset()
 
 

@@ -408,11 +408,20 @@ async def test_mcp_client_disconnect_cancels_the_upstream_call(served_on_sockets
 # ---------------------------------------------------------------------------- graceful lifecycle
 
 
+async def _reached_upstream(raw_upstream, path: str, within: float = 10.0) -> None:
+    """Wait until the request for ``path`` has reached the upstream (it is then in flight in naftiko)."""
+    deadline = time.monotonic() + within
+    while raw_upstream.hits[path] == 0:
+        assert time.monotonic() < deadline, f"no request for {path} reached the upstream"
+        await asyncio.sleep(0.01)
+
+
 async def test_sigterm_drains_in_flight_requests_and_exits_0(raw_upstream):
     n = start_naftiko(FILE, raw_upstream.url, consumes=CONSUMES, adapters=[REST, MCP], extra=["--grace", "5"])
+    raw_upstream.hits.pop("/things/drain", None)
     raw_upstream.script("/things/drain", Act(200, b'{"drained": true}', delay=0.8))
     in_flight = asyncio.create_task(_get(n, "/plain/drain"))
-    await asyncio.sleep(0.3)
+    await _reached_upstream(raw_upstream, "/things/drain")
     n.proc.send_signal(signal.SIGTERM)
     await asyncio.sleep(0.3)
     with pytest.raises(httpx.ConnectError):  # no longer accepting
@@ -426,9 +435,10 @@ async def test_sigterm_drains_in_flight_requests_and_exits_0(raw_upstream):
 async def test_grace_bounds_the_drain(raw_upstream):
     n = start_naftiko(FILE, raw_upstream.url, consumes=CONSUMES, adapters=[REST, MCP],
                       extra=["--grace", "0.5", "--timeout", "30"])
+    raw_upstream.hits.pop("/things/stuck", None)
     raw_upstream.script("/things/stuck", Act(200, b"{}", delay=20))
     in_flight = asyncio.create_task(_get(n, "/plain/stuck"))
-    await asyncio.sleep(0.3)
+    await _reached_upstream(raw_upstream, "/things/stuck")
     started = time.monotonic()
     n.proc.send_signal(signal.SIGTERM)
     code = await asyncio.to_thread(n.proc.wait, 10)
@@ -443,6 +453,7 @@ async def test_grace_bounds_an_mcp_call_which_still_gets_a_result(raw_upstream, 
     """An MCP tool call cut off by --grace is an isError result (both eras), not a plain-text 500."""
     n = start_naftiko(FILE, raw_upstream.url, consumes=CONSUMES, adapters=[REST, MCP],
                       extra=["--grace", "0.5", "--timeout", "30"])
+    raw_upstream.hits.pop("/things/stuck-mcp", None)
     raw_upstream.script("/things/stuck-mcp", Act(200, b"{}", delay=20))
 
     async def call():
@@ -450,7 +461,7 @@ async def test_grace_bounds_an_mcp_call_which_still_gets_a_result(raw_upstream, 
             return await client.call_tool("get-thing", {"id": "stuck-mcp"})
 
     in_flight = asyncio.create_task(call())
-    await asyncio.sleep(0.6)
+    await _reached_upstream(raw_upstream, "/things/stuck-mcp")
     n.proc.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(n.proc.wait, 10) == 0
     result = await asyncio.wait_for(in_flight, 10)

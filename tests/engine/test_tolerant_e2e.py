@@ -9,13 +9,12 @@ unit is broken still refuses to start.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 from mcp import Client
 
 from conftest import start_naftiko
+from harness import run_cli
 from naftiko.cli import main
 from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
@@ -116,9 +115,7 @@ def test_validate_exits_non_zero_either_way(tmp_path, capsys):
 def test_a_file_where_every_unit_is_broken_refuses_to_start(tmp_path):
     path = tmp_path / "all-broken.yaml"
     path.write_text(forty({i: "up.nope" for i in range(40)}))
-    proc = subprocess.run(
-        [sys.executable, "-m", "naftiko", "serve", "--dry-run", str(path)], capture_output=True, text=True, timeout=30
-    )
+    proc = run_cli(["serve", "--dry-run", str(path)])  # the command's entry point, in this process: it ends before serving
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("has no operation 'nope'") == 39 and "duplicate tool 'tool-5'" in proc.stderr
 
