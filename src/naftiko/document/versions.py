@@ -178,7 +178,9 @@ class _Walk:
         if not isinstance(value, dict) or kind == "plain":
             return self.plain(value, old, new)
         if kind == "expose":
-            kind = "import" if _is_import(value) else f"expose-{_API.get(value.get('type'), value.get('type'))}"
+            type_ = value.get("type")
+            type_ = _API.get(type_, type_) if isinstance(type_, str) else type_  # a non-string: the schema says
+            kind = "import" if _is_import(value) else f"expose-{type_}"
         elif kind == "consumes" and _is_import(value):
             kind = "consumes-import"
         elif kind in ("aggregate",) and _is_import(value):
