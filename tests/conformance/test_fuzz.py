@@ -345,7 +345,7 @@ DEEP_PROPERTIES = SEED_TEXT["fixtures", "faults.yaml"].replace(
         ("naftiko: 1.0.0-alpha2\ninfo: {label: x}\nbinds:\n- namespace: env\n  keys: {\"a\\nb\": null}\ncapability: {exposes: []}\n",
          "5:10", "'a\\nb' must be a string, got NoneType"),
         ("ikanos: 1.0.0-beta5\ninfo: {display: x, description: y}\ncapability:\n  exposes:\n"
-         "  - {type: [rest], namespace: a, port: 8080}\n", "5:5", "unknown type"),
+         "  - {type: [rest], namespace: a, port: 8080}\n", "5:6", "unknown type"),
     ],
     ids=["recursive-anchor", "deep-yaml", "deep-schema", "nul-character", "newline-in-key", "list-as-expose-type"],
 )
