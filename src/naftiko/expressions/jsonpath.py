@@ -8,9 +8,12 @@ intend (reference §4). A path that matches nothing evaluates to ``None``.
 from __future__ import annotations
 
 import re
+import threading
+from functools import lru_cache
 
+from jsonpath_ng import JSONPath as _Compiled
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-from jsonpath_ng.ext import parse as _parse
+from jsonpath_ng.ext.parser import ExtendedJsonPathParser
 
 _LENGTH = re.compile(r"\.length\(\)\s*$")
 # Expressions that can select several nodes give a list even when one node matches.
@@ -19,6 +22,19 @@ _MULTI = re.compile(r"\[\*\]|\.\*|\.\.|\[\?|\?\(|\[[^\]]*[:,][^\]]*\]")
 
 class JsonPathError(ValueError):
     pass
+
+
+# jsonpath_ng's parse() builds a new yacc parser per call (about two thirds of its cost); one
+# parser, behind a lock (ply's parser keeps state while it runs and reload compiles in a thread),
+# and one parse per distinct expression: files repeat the same few paths many times.
+_PARSER = ExtendedJsonPathParser()
+_PARSER_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=4096)
+def _parse(expr: str) -> _Compiled:
+    with _PARSER_LOCK:
+        return _PARSER.parse(expr)
 
 
 # A dot-notation key holding spaces (`$.properties.Participation Status.select`): the reference
