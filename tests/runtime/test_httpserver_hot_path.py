@@ -39,7 +39,8 @@ async def _app(scope, receive, send) -> None:
     if scope["path"] == "/hang":  # never answers; notices the caller leaving through the signal
         assert signal is not None
         signal.on_disconnect(hung_up.set)
-        await asyncio.sleep(10)
+        with contextlib.suppress(TimeoutError):  # returns once the caller left (the server waits for it)
+            await asyncio.wait_for(hung_up.wait(), 10)
         return
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]})
