@@ -369,3 +369,23 @@ def test_cli_validate_default_accepts_metronome_with_warnings(cli):
     _no_traceback(err)
     assert "valid with" in out
     assert re.search(r"metronome-customers\.yaml:\d+:\d+: warning: ", err)
+
+
+def test_schema_deviations_remembered_per_document_are_positioned_per_file(tmp_path):
+    """The schema check is remembered by the document's content: a second file holding the same
+    document in another layout still gets warnings at its own lines, and a changed document is
+    checked anew."""
+    block = MINIMAL_CAPABILITY.replace("info:\n", "info:\n  colour: blue\n", 1)
+    first, second, third = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "c.yaml"
+    first.write_text(block)
+    second.write_text("\n\n" + block)  # same document, two lines lower
+    third.write_text(block.replace("colour: blue", "shade: blue"))
+
+    def unknown(path: Path) -> list[str]:
+        return [str(w) for w in load(str(path)).warnings if "unknown field" in w.message]
+
+    line = block.splitlines().index("  colour: blue") + 1
+    assert [w.split(": ")[0] for w in unknown(first)] == [f"{first}:{line}:3"]
+    assert [w.split(": ")[0] for w in unknown(second)] == [f"{second}:{line + 2}:3"]
+    assert unknown(first)[0].endswith("unknown field 'colour' (schema, at $.info.colour)")
+    assert ["shade" in w for w in unknown(third)] == [True]

@@ -11,9 +11,11 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections import OrderedDict
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -108,6 +110,47 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
     return [leaf for sub in chosen for leaf in _leaves(sub)]
 
 
+class _Deviation(NamedTuple):
+    path: Path
+    message: str
+
+
+# The schema check is most of a load's cost, and the same document is checked again and again
+# (--reload of an unchanged section, several commands on one file, the test suite): its
+# deviations are remembered by (version, the document's JSON), the last few documents only.
+_MEMO: OrderedDict[tuple[str, bytes], tuple[_Deviation, ...]] = OrderedDict()
+_MEMO_SIZE = 32
+
+
+def _deviations(data: JSONValue, version: str) -> tuple[_Deviation, ...] | None:
+    """Where ``data`` deviates from the schema; None when it is nested too deeply to check."""
+    try:
+        key: tuple[str, bytes] | None = (version, orjson.dumps(data))
+    except TypeError:  # a YAML value JSON has no spelling for: checked every time
+        key = None
+    if key is not None and key in _MEMO:
+        _MEMO.move_to_end(key)
+        return _MEMO[key]
+    try:
+        leaves = [leaf for error in _validator(version).iter_errors(data) for leaf in _leaves(error)]
+    except RecursionError:  # the validator recurses per level of the document
+        return None
+    found: list[_Deviation] = []
+    for leaf in leaves:
+        path = tuple(leaf.absolute_path)
+        if leaf.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(leaf.instance, dict):
+            # One warning per unknown key, at the key itself.
+            keys = [k for k in _QUOTED.findall(leaf.message) if k in leaf.instance]
+            found.extend(_Deviation((*path, k), f"unknown field '{k}'") for k in keys)
+        else:
+            found.append(_Deviation(path, leaf.message))
+    if key is not None:
+        _MEMO[key] = tuple(found)
+        if len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return tuple(found)
+
+
 def check(
     source: Source, severity: str, version: str = ALPHA2, skip: frozenset[Path] = frozenset()
 ) -> list[Diagnostic]:
@@ -115,24 +158,16 @@ def check(
     (the version key, which the loader reports itself)."""
     seen: set[tuple[Path, str]] = set()
     out: list[Diagnostic] = []
-    try:
-        leaves = [leaf for error in _validator(version).iter_errors(source.data) for leaf in _leaves(error)]
-    except RecursionError:  # the validator recurses per level of the document
+    deviations = _deviations(source.data, version)
+    if deviations is None:
         return [source.diagnostic((), "the document is nested too deeply to be checked against the schema")]
-    for leaf in leaves:
-        path = tuple(leaf.absolute_path)
-        if leaf.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(leaf.instance, dict):
-            # One warning per unknown key, at the key itself.
-            found = [((*path, k), f"unknown field '{k}'") for k in _QUOTED.findall(leaf.message) if k in leaf.instance]
-        else:
-            found = [(path, leaf.message)]
-        for where, message in found:
-            if where in skip:
-                continue
-            if (where, message) in seen or (severity == "warning" and _is_extension(where, source.data)):
-                continue
-            seen.add((where, message))
-            out.append(source.diagnostic(where, f"{message} (schema, at {_json_path(where)})", severity))
+    for where, message in deviations:
+        if where in skip:
+            continue
+        if (where, message) in seen or (severity == "warning" and _is_extension(where, source.data)):
+            continue
+        seen.add((where, message))
+        out.append(source.diagnostic(where, f"{message} (schema, at {_json_path(where)})", severity))
     out.sort(key=lambda d: (d.line, d.col))
     return out
 
