@@ -336,7 +336,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self.cycle is not None and self.cycle.scope is self.scope:  # a new request (not an upgrade)
             # The app learns of a caller that hangs up from this signal (exposes/http/disconnect.py);
             # its task has not started yet, so the scope can still be added to.
-            self.scope["extensions"] = {DISCONNECT_EXTENSION: DisconnectSignal()}  # type: ignore[dict-item]
+            self.scope["extensions"] = {DISCONNECT_EXTENSION: DisconnectSignal(self.loop)}  # type: ignore[dict-item]
             self.cycle.transport = _OneWriteAnswer(self.transport, self.cycle, self)  # type: ignore[assignment]
         if self.cycle is not None and self.cycle.more_body:
             self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)

@@ -23,12 +23,17 @@ rather than from a task parked on ``receive()`` for the whole request."""
 class DisconnectSignal:
     """Fired by the server, once, when the caller of one request has gone before its answer was
     complete (``http.disconnect`` on ``receive``). One callback at a time; registering after the
-    fact calls it at once."""
+    fact calls it at once.
 
-    __slots__ = ("_callback", "gone")
+    ``loop``, when the server gives it, is the loop the request runs on: the app finds its task
+    with ``asyncio.current_task(loop)``, which on Python 3.11 spares the ``getpid()`` system call
+    that looking the running loop up costs (a fork check), once per request."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_callback", "gone", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.gone = False
+        self.loop = loop
         self._callback: Callable[[], object] | None = None
 
     def on_disconnect(self, callback: Callable[[], object] | None) -> None:

@@ -532,12 +532,14 @@ class _CancelOnDisconnect:
     __slots__ = ("gone", "receive", "signal", "task", "watcher")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
-        task = asyncio.current_task()
+        signal = disconnect_signal(scope)
+        # With the server's loop at hand, no running-loop lookup (a getpid() call on Python 3.11).
+        task = asyncio.current_task(signal.loop if signal is not None else None)
         if task is None:  # always inside the request's task
             raise RuntimeError("_CancelOnDisconnect needs a running task")
         self.task = task
         self.receive = receive
-        self.signal = disconnect_signal(scope)
+        self.signal = signal
         self.gone = False
         self.watcher: asyncio.Future[None] | None = None
 
