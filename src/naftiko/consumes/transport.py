@@ -292,13 +292,7 @@ class AiohttpTransport:
     async def _send_once(self, request: OutboundRequest, deadline: float | None, total: float) -> UpstreamResponse:
         session = self._session or self._open()
         aiohttp, URL = _aiohttp()
-        if deadline is None:  # a first try that did not wait for its slot: its whole time is left
-            timeout = self._timeout(total)
-        else:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise UpstreamTimeout(f"upstream {host_label(request.url)} did not answer within {total:g}s")
-            timeout = self._timeout(total if remaining >= total else round(remaining, 3))
+        timeout = self._timeout(self._time_left(request, deadline, total))
         try:
             async with session.request(
                 request.method,
@@ -316,39 +310,51 @@ class AiohttpTransport:
                 else:
                     body = await self._read(resp, request, headers)
                 return UpstreamResponse(resp.status, headers, body)
-        except aiohttp.ConnectionTimeoutError:
-            raise UpstreamConnectTimeout(
-                f"upstream {host_label(request.url)} did not accept a connection"
-                f" within {self._limits.connect or total:g}s"
-            ) from None
-        except aiohttp.SocketTimeoutError:
-            raise UpstreamTimeout(
-                f"upstream {host_label(request.url)} sent nothing for {self._limits.read or total:g}s"
-            ) from None
-        except TimeoutError:
-            raise UpstreamTimeout(f"upstream {host_label(request.url)} did not answer within {total:g}s") from None
-        except aiohttp.ClientConnectorCertificateError as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise self._failure(exc, request, total) from None
+
+    @staticmethod
+    def _time_left(request: OutboundRequest, deadline: float | None, total: float) -> float:
+        """The call's timeout: all of ``total`` for a first try that did not wait for its slot,
+        else what is left before ``deadline`` (an :class:`UpstreamTimeout` when nothing is)."""
+        if deadline is None:
+            return total
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise UpstreamTimeout(f"upstream {host_label(request.url)} did not answer within {total:g}s")
+        return total if remaining >= total else round(remaining, 3)
+
+    def _failure(self, exc: Exception, request: OutboundRequest, total: float) -> Exception:
+        """The engine's error for what aiohttp raised: which deadline passed, a refused TLS
+        certificate, a connection that failed, or a header or URL aiohttp refused (its own text
+        may quote the value, so it is never passed on). Order matters: aiohttp's timeouts are
+        also ``TimeoutError``s and its ``InvalidURL`` also a ``ValueError``."""
+        aiohttp, _ = _aiohttp()
+        host = host_label(request.url)
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return UpstreamConnectTimeout(
+                f"upstream {host} did not accept a connection within {self._limits.connect or total:g}s"
+            )
+        if isinstance(exc, aiohttp.SocketTimeoutError):
+            return UpstreamTimeout(f"upstream {host} sent nothing for {self._limits.read or total:g}s")
+        if isinstance(exc, TimeoutError):
+            return UpstreamTimeout(f"upstream {host} did not answer within {total:g}s")
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
             reason = getattr(exc.certificate_error, "verify_message", None) or "not trusted"
-            raise UpstreamUnavailable(
-                f"upstream {host_label(request.url)}: its TLS certificate was refused ({reason})"
-            ) from None
-        except aiohttp.ClientConnectorSSLError:
-            raise UpstreamUnavailable(f"upstream {host_label(request.url)}: the TLS handshake failed") from None
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-            if isinstance(exc, aiohttp.ClientConnectorError):
-                reason = "refused or could not be reached"
-            else:
-                reason = f"failed: {type(exc).__name__}"
-            raise UpstreamConnectionError(f"upstream {host_label(request.url)} {reason}") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"upstream {host_label(request.url)} failed: {type(exc).__name__}") from None
-        except ValueError:  # aiohttp refusing a header or yarl the URL; its text may quote either
-            bad = next((name for name, value in request.headers if _HEADER_FORBIDDEN.search(f"{name}{value}")), None)
-            if bad is not None:
-                raise InvalidInput(
-                    f"header '{bad}' would hold a control character, which HTTP does not allow", field=bad
-                ) from None
-            raise UpstreamUnavailable(f"upstream {host_label(request.url)}: the request URL is invalid") from None
+            return UpstreamUnavailable(f"upstream {host}: its TLS certificate was refused ({reason})")
+        if isinstance(exc, aiohttp.ClientConnectorSSLError):
+            return UpstreamUnavailable(f"upstream {host}: the TLS handshake failed")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return UpstreamConnectionError(f"upstream {host} refused or could not be reached")
+        if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
+            return UpstreamConnectionError(f"upstream {host} failed: {type(exc).__name__}")
+        if isinstance(exc, aiohttp.ClientError):
+            return UpstreamUnavailable(f"upstream {host} failed: {type(exc).__name__}")
+        # a ValueError: aiohttp refusing a header or yarl the URL
+        bad = next((name for name, value in request.headers if _HEADER_FORBIDDEN.search(f"{name}{value}")), None)
+        if bad is not None:
+            return InvalidInput(f"header '{bad}' would hold a control character, which HTTP does not allow", field=bad)
+        return UpstreamUnavailable(f"upstream {host}: the request URL is invalid")
 
     async def _read(self, resp: aiohttp.ClientResponse, request: OutboundRequest, headers: dict[str, str]) -> bytes:
         """The whole body, or :class:`ResponseTooLarge` once it passes ``maxResponseBytes``
