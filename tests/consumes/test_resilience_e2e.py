@@ -282,11 +282,12 @@ async def test_read_timeout_between_bytes(served, raw_upstream):
 
 async def test_entry_total_overrides_the_default_timeout(served, raw_upstream):
     # --timeout 1 is the default total; the 'timed' entry sets 2.5 s, so a 1.2 s answer arrives.
+    # The two calls go to different entries (and paths): made at once, they wait together.
     raw_upstream.script("/slow/late", Act(200, b'{"late": true}', delay=1.2))
-    r = await _get(served, "/timed/late")
-    assert r.status_code == 200 and r.json() == {"late": True}
     raw_upstream.script("/things/late", Act(200, b"{}", delay=1.2))
-    body = _problem(await _get(served, "/plain/late"), 504)
+    r, plain = await asyncio.gather(_get(served, "/timed/late"), _get(served, "/plain/late"))
+    assert r.status_code == 200 and r.json() == {"late": True}
+    body = _problem(plain, 504)
     assert "within 1s" in body["detail"]
 
 
@@ -434,7 +435,7 @@ async def test_sigterm_drains_in_flight_requests_and_exits_0(raw_upstream):
 
 async def test_grace_bounds_the_drain(raw_upstream):
     n = start_naftiko(FILE, raw_upstream.url, consumes=CONSUMES, adapters=[REST, MCP],
-                      extra=["--grace", "0.5", "--timeout", "30"])
+                      extra=["--grace", "0.2", "--timeout", "30"])
     raw_upstream.hits.pop("/things/stuck", None)
     raw_upstream.script("/things/stuck", Act(200, b"{}", delay=20))
     in_flight = asyncio.create_task(_get(n, "/plain/stuck"))
@@ -452,7 +453,7 @@ async def test_grace_bounds_the_drain(raw_upstream):
 async def test_grace_bounds_an_mcp_call_which_still_gets_a_result(raw_upstream, mode):
     """An MCP tool call cut off by --grace is an isError result (both eras), not a plain-text 500."""
     n = start_naftiko(FILE, raw_upstream.url, consumes=CONSUMES, adapters=[REST, MCP],
-                      extra=["--grace", "0.5", "--timeout", "30"])
+                      extra=["--grace", "0.2", "--timeout", "30"])
     raw_upstream.hits.pop("/things/stuck-mcp", None)
     raw_upstream.script("/things/stuck-mcp", Act(200, b"{}", delay=20))
 
