@@ -120,11 +120,12 @@ class Refs:
     def _convert(self, node: object, where: str, depth: int, stack: tuple[int, ...], request: bool) -> JSONObject:
         if node is True or not isinstance(node, dict):
             return {}
-        if depth > MAX_SCHEMA_DEPTH or self.budget <= 0:
-            if self.budget <= 0:
-                self.warn(f"{where}: schema is larger than {MAX_SCHEMA_NODES} nodes; deeper parts are left open")
+        if self.budget <= 0:
+            self.warn(f"{where}: schema is larger than {MAX_SCHEMA_NODES} nodes; deeper parts are left open")
             return {}
-        self.budget -= 1
+        self.budget -= 1  # an open {} written below the depth limit counts too: the budget bounds the output
+        if depth > MAX_SCHEMA_DEPTH:
+            return {}
         sibling_description = node.get("description") if "$ref" in node else None
         target = self.resolve(node)
         if not isinstance(target, dict):
@@ -172,6 +173,9 @@ class Refs:
         if isinstance(props, dict):
             merged = out.setdefault("properties", {})
             for name, prop in props.items():
+                if self.budget <= 0:  # out of budget: the rest stay unlisted and the object open
+                    self.warn(f"{where}: schema is larger than {MAX_SCHEMA_NODES} nodes; deeper parts are left open")
+                    break
                 resolved = self.resolve(prop)
                 if request and isinstance(resolved, dict) and resolved.get("readOnly") is True:
                     continue  # the server sets it: not something a caller sends
@@ -184,6 +188,8 @@ class Refs:
             if not out["required"]:
                 del out["required"]
         extra = node.get("additionalProperties")
+        if self.budget <= 0:
+            return  # properties may be missing: additionalProperties false would refuse valid input
         if isinstance(extra, bool):
             out["additionalProperties"] = extra
         elif isinstance(extra, dict):
