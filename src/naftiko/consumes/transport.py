@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-from naftiko import jsonio
+from naftiko import __version__, jsonio
 from naftiko.consumes.resilience import IDEMPOTENT_METHODS, RetryPolicy, with_retries
 from naftiko.errors import EngineError, InvalidInput, UpstreamTimeout, UpstreamUnavailable
 
@@ -102,6 +102,7 @@ class ResponseTooLarge(UpstreamUnavailable):
 CONNECTION_ERRORS = (UpstreamConnectionError, UpstreamConnectTimeout)
 DEFAULT_POOL_SIZE = 100  # connections per consumes entry (resilience.poolSize)
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # decompressed upstream body (resilience.maxResponseBytes)
+USER_AGENT = f"naftiko/{__version__}"  # sent upstream unless the capability sets its own
 _HEADER_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
@@ -235,11 +236,15 @@ class AiohttpTransport:
         import aiohttp
 
         middlewares = (aiohttp.DigestAuthMiddleware(*self._digest, preemptive=False),) if self._digest else ()
+        # naftiko names itself (RFC 9110 §10.1.5; some APIs refuse a request without one), unless the
+        # capability sends its own User-Agent, which replaces this default. A session default costs
+        # nothing per request, where skipping aiohttp's own header (skip_auto_headers) rebuilt a
+        # header table on every call.
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=300),
             middlewares=middlewares,
             auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
+            headers={"User-Agent": USER_AGENT},
         )
         self._session = session
         return session

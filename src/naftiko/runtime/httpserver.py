@@ -138,11 +138,19 @@ class _OneWriteAnswer:
                 self._transport.writelines((head, data))
             else:
                 self._transport.write(head + data)
-        elif head is None and self._cycle.response_started:  # the head, written on http.response.start
+        elif head is None and self._cycle is not None and self._cycle.response_started:  # the head
             self._head = data
             self._protocol._holding = self
         else:
             self._transport.write(data)
+
+    def detach(self) -> None:
+        """Forget the cycle and the protocol once the answer is complete. The cycle holds this
+        object as its transport, so while this holds the cycle (or the protocol, which holds the
+        cycle) the request's objects form a reference cycle that only the garbage collector
+        frees: a dozen objects per request, which made the collector run every few requests
+        and scan everything alive (measured: 20-30 µs per request)."""
+        self._cycle = self._protocol = None  # type: ignore[assignment]
 
     def flush(self) -> None:
         head = self._head
@@ -351,6 +359,9 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         if self._holding is not None:  # a HEAD answer, or one with no body write: its head goes now
             self._holding.flush()
+        cycle = self.cycle
+        if cycle is not None and type(cycle.transport) is _OneWriteAnswer:
+            cycle.transport.detach()
         super().on_response_complete()
 
     def _head_timed_out(self) -> None:

@@ -178,28 +178,52 @@ async def serve(
     for t in tasks:
         if t.done() and t.exception() is not None:
             raise StartupError(f"an adapter failed to start: {t.exception()}")
-    # Everything built so far lives as long as the process: keep it out of the collector's
-    # sweeps so full collections stay short under load.
+    thresholds = settle_collector()
+    try:
+        for item in listeners:
+            announce(item.line)
+        if on_ready is not None:
+            on_ready()
+        if stdio:
+            tasks.append(asyncio.create_task(_serve_stdio(stdio[0][0], stdio[0][1], stop)))
+        watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for server, _ in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        stopper.cancel()
+        if watcher is not None and reloader is not None:
+            watcher.cancel()
+            await reloader.aclose()
+        for plan in plans:
+            await plan.aclose()
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+# The cyclic garbage collector's first threshold while serving (CPython's default is 700). The
+# collector runs when tracked allocations outnumber deallocations by this much; with a few dozen
+# requests in flight, each holding its own objects (frames, futures, headers), 700 is crossed
+# every dozen requests, and every run moves the in-flight objects of the moment to the older
+# generations, whose runs then scan everything alive: 10-30 µs per request at 32 connections
+# (bench/RESULTS.md, "Garbage collection"). Requests create no reference cycles (the inbound
+# protocol breaks its own, runtime/httpserver.py), so their objects are freed by reference
+# counting and the collector has nothing to find in them; 10,000 lets the in-flight set come and
+# go between runs. Still bounded: a cycle made by anything else is collected after at most that
+# many net allocations.
+SERVING_GC_THRESHOLD = 10_000
+
+
+def settle_collector() -> tuple[int, int, int]:
+    """Before the first request: collect, freeze what start-up built (it lives as long as the
+    process, so full collections skip it) and raise the first threshold to
+    :data:`SERVING_GC_THRESHOLD`; returns the thresholds to restore when serving ends."""
+    previous = gc.get_threshold()
     gc.collect()
     gc.freeze()
-    for item in listeners:
-        announce(item.line)
-    if on_ready is not None:
-        on_ready()
-    if stdio:
-        tasks.append(asyncio.create_task(_serve_stdio(stdio[0][0], stdio[0][1], stop)))
-    watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    for server, _ in servers:
-        server.should_exit = True
-    await asyncio.gather(*tasks, return_exceptions=True)
-    stopper.cancel()
-    if watcher is not None and reloader is not None:
-        watcher.cancel()
-        await reloader.aclose()
-    for plan in plans:
-        await plan.aclose()
+    gc.set_threshold(max(previous[0], SERVING_GC_THRESHOLD), previous[1], previous[2])
+    return previous
 
 
 async def _serve_stdio(adapter: McpAdapterPlan, plan: Plan, stop: asyncio.Event) -> None:
