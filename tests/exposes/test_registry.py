@@ -122,3 +122,22 @@ def test_pinning_ports_makes_a_copy(tmp_path):
     assert [a.port for a in pinned.adapters] == [18080, 9090, 9191]
     assert [a.port for a in plan.adapters] == [8080, 9090, 9191]
     assert pinned.telemetry is plan.telemetry and plan.telemetry is not None and plan.telemetry.plan is pinned
+
+
+def test_each_kind_says_how_the_http_observer_names_its_requests(tmp_path):
+    """REST names a request by its operation and route template (matched as the router does),
+    skill by its route; MCP is observed per tool call and control not at all: no classifier."""
+    plan = compiled(tmp_path, WITH_MCP_AND_CONTROL)
+    by_kind = {a.kind: a for a in plan.adapters}
+    router = rest.KIND.build_app(by_kind["rest"], plan)
+    classify = rest.KIND.classifier(router)
+    def scope(path: str) -> dict[str, object]:
+        return {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "headers": []}
+
+    assert classify(scope("/items/7")) == ("get-/items/{id}", "/items/{id}")  # an unnamed operation: method, path
+    assert classify(scope("/nowhere")) == ("unmatched", "unmatched")
+    skill_scope = {"type": "http", "method": "GET", "path": "/skills/x/download", "raw_path": b"/skills/x/download"}
+    assert skill.KIND.classifier(object())(skill_scope) == ("download", "/skills/{name}/download")  # type: ignore[arg-type]
+    assert mcp.KIND.classifier(object()) is None  # type: ignore[arg-type]
+    assert control.KIND.classifier(object()) is None  # type: ignore[arg-type]
+    assert all(hasattr(kind, "classifier") for kind in KINDS)

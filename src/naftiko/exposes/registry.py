@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from naftiko.document.source import Source
     from naftiko.engine.plan import Consumers, Options, Plan, SpecPath
     from naftiko.engine.unit import Unit
+    from naftiko.observability.inbound import Classify
     from naftiko.observability.settings import ObservabilitySettings
     from naftiko.observability.telemetry import Telemetry
 
@@ -142,6 +143,12 @@ class ExposeKind(Protocol[_Model, _Adapter]):
         """The adapter's own ASGI app; ``plan`` gives the runtime dependencies (secrets' mask,
         serving options, sibling adapters, telemetry). Inbound auth and the HTTP observer are
         put around it by ``runtime.serve.build_app``."""
+        ...
+
+    def classifier(self, app: ASGIApp) -> Classify | None:
+        """How the HTTP observer names a request to ``app`` (what :meth:`build_app` returned):
+        (operation, route template), both from the file. None when the kind's requests are
+        observed elsewhere (MCP: per tool call) or not at all (control)."""
         ...
 
 

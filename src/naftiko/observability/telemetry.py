@@ -30,9 +30,9 @@ if TYPE_CHECKING:
     from naftiko.consumes.transport import Transport
     from naftiko.engine.plan import AdapterPlan, McpAdapterPlan, Plan
     from naftiko.exposes.mcp.server import ToolContext, ToolParams
-    from naftiko.exposes.rest.router import RestRouter
     from naftiko.expressions.template import Scope
     from naftiko.observability.buffer import TraceBuffer
+    from naftiko.observability.inbound import Classify
     from naftiko.observability.metrics import Metrics
     from naftiko.observability.tracing import Tracing
 
@@ -125,15 +125,14 @@ class Telemetry:
 
     # ---------------------------------------------------------------- wrapping
 
-    def observe_app(self, app: ASGIApp, inner: ASGIApp, adapter: AdapterPlan) -> ASGIApp:
-        """``app`` (the adapter's app behind its inbound auth) observed; unchanged when
-        inactive or for adapters observed elsewhere (MCP: per tool call) or not at all (control)."""
-        if not self.active or adapter.kind not in ("rest", "skill"):
+    def observe_app(self, app: ASGIApp, adapter: AdapterPlan, classify: Classify | None) -> ASGIApp:
+        """``app`` (the adapter's app behind its inbound auth) observed, its requests named by
+        ``classify`` (the kind's, :meth:`naftiko.exposes.registry.ExposeKind.classifier`);
+        unchanged when inactive or when the kind has none (observed elsewhere, or not at all)."""
+        if not self.active or classify is None:
             return app
-        from naftiko.observability.inbound import HttpObserver, rest_classifier, skill_classify
+        from naftiko.observability.inbound import HttpObserver
 
-        # a REST adapter's inner app is its router (serve.build_app)
-        classify = rest_classifier(cast("RestRouter", inner)) if adapter.kind == "rest" else skill_classify
         return HttpObserver(app, self, adapter.kind, adapter.namespace, classify)
 
     def observe_tool(self, plan: McpAdapterPlan, call_tool: ToolHandler) -> ToolHandler:

@@ -39,8 +39,9 @@ def build_app(adapter: AdapterPlan, plan: Plan) -> ASGIApp:
     """The adapter's ASGI app (built by its kind, :mod:`naftiko.exposes.registry`) behind its
     inbound auth, observed (outside the auth, so refused requests count too) when the
     capability's telemetry is on."""
-    inner = BY_TYPE[adapter.kind].build_app(adapter, plan)
-    return telemetry_for(plan).observe_app(protect(inner, adapter, plan), inner, adapter)
+    kind = BY_TYPE[adapter.kind]
+    inner = kind.build_app(adapter, plan)
+    return telemetry_for(plan).observe_app(protect(inner, adapter, plan), adapter, kind.classifier(inner))
 
 
 class StartupError(Exception):

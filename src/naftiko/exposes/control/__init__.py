@@ -41,5 +41,9 @@ class ControlKind:
 
         return build_control_app(adapter, plan)
 
+    def classifier(self, app: ASGIApp) -> None:
+        """None: probes, metrics and traces are not requests to observe."""
+        return None
+
 
 KIND = ControlKind()

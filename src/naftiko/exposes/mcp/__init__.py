@@ -41,5 +41,9 @@ class McpKind:
 
         return build_mcp_app(adapter, plan.secrets.mask, plan.options)
 
+    def classifier(self, app: ASGIApp) -> None:
+        """None: tool calls are observed per call, where the tool and its trace context are known."""
+        return None
+
 
 KIND = McpKind()

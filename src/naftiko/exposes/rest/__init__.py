@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from naftiko.document.model import ExposesRest
     from naftiko.engine.plan import Plan, RestAdapterPlan, SpecPath
     from naftiko.exposes.registry import CompileContext
+    from naftiko.observability.inbound import Classify
     from naftiko.observability.settings import ObservabilitySettings
 
 
@@ -37,6 +38,13 @@ class RestKind:
         from naftiko.exposes.rest.router import build_rest_app
 
         return build_rest_app(adapter, plan.secrets.mask, plan.options.max_body_bytes)
+
+    def classifier(self, app: ASGIApp) -> Classify:
+        from naftiko.exposes.rest.router import RestRouter
+        from naftiko.observability.inbound import rest_classifier
+
+        assert isinstance(app, RestRouter)  # what build_app returns
+        return rest_classifier(app)
 
 
 KIND = RestKind()

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from naftiko.engine.plan import Plan, SpecPath
     from naftiko.exposes.registry import CompileContext
     from naftiko.exposes.skill.router import SkillAdapterPlan
+    from naftiko.observability.inbound import Classify
     from naftiko.observability.settings import ObservabilitySettings
 
 
@@ -38,6 +39,11 @@ class SkillKind:
         from naftiko.exposes.skill.router import build_skill_app
 
         return build_skill_app(adapter, plan)
+
+    def classifier(self, app: ASGIApp) -> Classify:
+        from naftiko.observability.inbound import skill_classify
+
+        return skill_classify
 
 
 KIND = SkillKind()
