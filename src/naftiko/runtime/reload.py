@@ -414,9 +414,13 @@ class Reloader:
         return apps
 
     async def _drain(self, generation: Generation) -> None:
+        from naftiko.runtime.serve import resettle_collector
+
         await generation.drained.wait()
         self.retired.discard(generation)
         await generation.close()
+        del generation  # this frame's reference too, before the collection
+        resettle_collector()
 
     async def aclose(self) -> None:
         """Stop draining and close every retired version (the current ones belong to the server)."""

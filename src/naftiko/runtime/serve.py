@@ -227,6 +227,16 @@ def settle_collector() -> tuple[int, int, int]:
     return previous
 
 
+def resettle_collector() -> None:
+    """After a reload's replaced version has closed: it was frozen with everything else
+    (:func:`settle_collector`), and frozen objects that refer to each other are never collected,
+    so it would stay in memory for the life of the process. Unfreeze, collect it, and freeze
+    again what lives on (the new version). One full collection per reload."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 async def _serve_stdio(adapter: McpAdapterPlan, plan: Plan, stop: asyncio.Event) -> None:
     from naftiko.exposes.mcp.server import build_server
     from naftiko.exposes.mcp.stdio import serve_stdio
