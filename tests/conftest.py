@@ -23,14 +23,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import orjson
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from mcp import Client
 from multidict import MultiDict
+
+if TYPE_CHECKING:  # imported where used: the xdist controller loads this file too, before it
+    # starts the workers, and runs no test (importing the MCP SDK and aiohttp's server took ~1 s)
+    from aiohttp import web
+    from mcp import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPABILITIES = ROOT / "capabilities"
@@ -109,6 +113,8 @@ class FakeUpstream:
         return self.requests[-1]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
         body = await request.read()
         rec = Recorded(
             request.method,
@@ -271,6 +277,8 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 @pytest_asyncio.fixture(scope="session")
 async def upstream():
     fake = FakeUpstream()
+    from aiohttp import web
+
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", fake.handle)
     runner = web.AppRunner(app, access_log=None)
@@ -379,6 +387,8 @@ class Naftiko:
 
     def mcp(self, url: str, mode: str = "auto", **kwargs) -> Client:
         """The MCP SDK's client over the network (the same call as ``harness.Served.mcp``)."""
+        from mcp import Client
+
         return Client(url if url.startswith("http") else self.urls[url], mode=mode, **kwargs)
 
     @property
