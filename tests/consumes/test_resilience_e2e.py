@@ -19,6 +19,7 @@ import orjson
 import pytest
 import pytest_asyncio
 from mcp import Client
+from mcp.types import CallToolResult
 
 from conftest import FIXTURES, start_naftiko
 from harness import run_cli, serve_in_memory
@@ -420,54 +421,83 @@ async def _reached_upstream(raw_upstream, path: str, within: float = 10.0) -> No
 async def test_sigterm_drains_in_flight_requests_and_exits_0(raw_upstream):
     n = start_naftiko(FILE, raw_upstream.url, consumes=CONSUMES, adapters=[REST, MCP], extra=["--grace", "5"])
     raw_upstream.hits.pop("/things/drain", None)
-    raw_upstream.script("/things/drain", Act(200, b'{"drained": true}', delay=0.8))
+    raw_upstream.script("/things/drain", Act(200, b'{"drained": true}', delay=1.0))
     in_flight = asyncio.create_task(_get(n, "/plain/drain"))
     await _reached_upstream(raw_upstream, "/things/drain")
     n.proc.send_signal(signal.SIGTERM)
-    await asyncio.sleep(0.3)
-    with pytest.raises(httpx.ConnectError):  # no longer accepting
-        await _get(n, "/plain/new")
+    deadline = time.monotonic() + 5
+    while True:  # soon no longer accepting (a request accepted meanwhile is answered at once)
+        try:
+            await _get(n, "/plain/new")
+        except httpx.ConnectError:
+            break
+        assert time.monotonic() < deadline, "still accepting connections 5 s after SIGTERM"
+        await asyncio.sleep(0.02)
+    assert not in_flight.done()  # refused while the request in flight was still being drained
     r = await in_flight
     assert r.status_code == 200 and r.json() == {"drained": True}
     assert await asyncio.to_thread(n.proc.wait, 10) == 0
     assert "Traceback" not in n.stderr
 
 
-async def test_grace_bounds_the_drain(raw_upstream):
+@dataclass
+class CutOff:
+    """What the callers in flight got when SIGTERM stopped a naftiko with ``--grace 0.2``."""
+
+    code: int
+    seconds: float  # from SIGTERM to the exit
+    rest: httpx.Response
+    mcp: dict[str, CallToolResult]  # era → the tool call's result
+    stderr: str
+
+
+@pytest_asyncio.fixture(scope="module")
+async def cut_off(raw_upstream):
+    """One naftiko with ``--grace 0.2``, and when SIGTERM arrives three calls in flight that the
+    upstream would hold for 20 s: a REST request and an MCP tool call in each era. One process
+    for the three tests below (each checks what its caller got): starting one takes a second."""
     n = start_naftiko(FILE, raw_upstream.url, consumes=CONSUMES, adapters=[REST, MCP],
                       extra=["--grace", "0.2", "--timeout", "30"])
-    raw_upstream.hits.pop("/things/stuck", None)
-    raw_upstream.script("/things/stuck", Act(200, b"{}", delay=20))
-    in_flight = asyncio.create_task(_get(n, "/plain/stuck"))
-    await _reached_upstream(raw_upstream, "/things/stuck")
-    started = time.monotonic()
-    n.proc.send_signal(signal.SIGTERM)
-    code = await asyncio.to_thread(n.proc.wait, 10)
-    assert code == 0 and time.monotonic() - started < 3
-    body = _problem(await in_flight, 503)  # stopped, and told so
+    paths = {"rest": "/things/stuck", "legacy": "/things/stuck-mcp-legacy", "auto": "/things/stuck-mcp-auto"}
+    for path in paths.values():
+        raw_upstream.hits.pop(path, None)
+        raw_upstream.script(path, Act(200, b"{}", delay=20))
+
+    async def call(mode):
+        async with Client(n.urls[MCP], mode=mode) as client:
+            return await client.call_tool("get-thing", {"id": paths[mode].rsplit("/", 1)[1]})
+
+    try:
+        rest = asyncio.create_task(_get(n, "/plain/stuck"))
+        mcp = {mode: asyncio.create_task(call(mode)) for mode in ("legacy", "auto")}
+        for path in paths.values():
+            await _reached_upstream(raw_upstream, path)
+        started = time.monotonic()
+        n.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(n.proc.wait, 10)
+        seconds = time.monotonic() - started
+        results = {mode: await asyncio.wait_for(task, 10) for mode, task in mcp.items()}
+        yield CutOff(code, seconds, await asyncio.wait_for(rest, 10), results, n.stderr)
+    finally:
+        if n.proc.poll() is None:
+            n.proc.kill()
+            n.proc.wait()
+
+
+async def test_grace_bounds_the_drain(cut_off):
+    assert cut_off.code == 0 and cut_off.seconds < 3
+    body = _problem(cut_off.rest, 503)  # stopped, and told so
     assert "shutting down" in body["detail"]
-    assert "Traceback" not in n.stderr
+    assert "Traceback" not in cut_off.stderr
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_grace_bounds_an_mcp_call_which_still_gets_a_result(raw_upstream, mode):
+async def test_grace_bounds_an_mcp_call_which_still_gets_a_result(cut_off, mode):
     """An MCP tool call cut off by --grace is an isError result (both eras), not a plain-text 500."""
-    n = start_naftiko(FILE, raw_upstream.url, consumes=CONSUMES, adapters=[REST, MCP],
-                      extra=["--grace", "0.2", "--timeout", "30"])
-    raw_upstream.hits.pop("/things/stuck-mcp", None)
-    raw_upstream.script("/things/stuck-mcp", Act(200, b"{}", delay=20))
-
-    async def call():
-        async with Client(n.urls[MCP], mode=mode) as client:
-            return await client.call_tool("get-thing", {"id": "stuck-mcp"})
-
-    in_flight = asyncio.create_task(call())
-    await _reached_upstream(raw_upstream, "/things/stuck-mcp")
-    n.proc.send_signal(signal.SIGTERM)
-    assert await asyncio.to_thread(n.proc.wait, 10) == 0
-    result = await asyncio.wait_for(in_flight, 10)
+    assert cut_off.code == 0
+    result = cut_off.mcp[mode]
     assert result.is_error and "shutting down" in result.content[0].text
-    assert "Traceback" not in n.stderr
+    assert "Traceback" not in cut_off.stderr
 
 
 def test_grace_must_not_be_negative():
