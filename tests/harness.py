@@ -131,10 +131,16 @@ def _environment(env: Mapping[str, str] | None) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _free_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
+    """A port number nothing listens on, other than those in ``taken``: the OS may hand out the
+    number it just freed again, and two adapters of one capability on the same number would
+    be one address (the second app would answer for the first)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in taken:
+            return port
 
 
 @dataclass
@@ -298,7 +304,7 @@ async def serve_in_memory(
                     if task.done():
                         raise RuntimeError(f"adapter {adapter.namespace!r} failed to start: {task.exception()!r}")
                 else:
-                    port = adapter.port or _free_port()
+                    port = adapter.port or _free_port({taken for _, taken in served.apps})
                     lifespan = _Lifespan(app)
                     await lifespan.start()
                     served._lifespans.append(lifespan)

@@ -10,6 +10,7 @@ reload finishes on the version it started on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import time
@@ -225,10 +226,13 @@ async def test_address_change_waits_for_a_restart(served):
     await served.write(served.file, render("good"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """``count`` different port numbers nothing listens on (held open together while chosen)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
 
 
 SMALL = """\
@@ -262,7 +266,7 @@ SMALL_MCP = """\
 async def test_port_change_and_removed_adapter_wait_for_a_restart(tmp_path):
     """Ports from the file (no --port): a new port is logged and ignored until restart; a
     removed adapter's port answers 503."""
-    rest, mcp, other = _free_port(), _free_port(), _free_port()
+    rest, mcp, other = _free_ports(3)
     file = tmp_path / "ports.yaml"
     file.write_text(SMALL.format(rest=rest, mcp=SMALL_MCP.format(port=mcp)))
     served = Served(start_naftiko(file, None, extra=["--reload"], ready=2), file, None)
