@@ -185,9 +185,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
     Three on a two-core machine: much of the suite's time is waiting (timeouts under test, slow
     upstreams, drains, reloads), so a third worker computes while another waits. Measured on the
-    two-core machine, quiet: 62 s wall with two; 44–48 s with three, the files in the order of
-    :data:`FIRST_FILES` and no garbage collection while collecting (:func:`pytest_collection`);
-    four gained nothing over three. The timing-sensitive tests are checked reliable at three,
+    two-core machine, quiet, alternating runs: two workers in collection order 73–77 s, three with
+    the files in the order of :data:`FIRST_FILES` and no garbage collection while collecting
+    (:func:`pytest_collection`) 51–56 s; at an hour when the machine was faster, 62 s and 44–48 s.
+    Four gained nothing over three. The timing-sensitive tests are checked reliable at three,
     also with a busy loop taking one of the two cores."""
     if _may_select_slow(config):
         return 0
