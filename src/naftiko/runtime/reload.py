@@ -43,6 +43,7 @@ from naftiko.errors import LoadError
 log = logging.getLogger("naftiko.runtime.reload")
 
 POLL_SECONDS = 0.3
+RELEASE_SECONDS = 0.2  # after a replaced version closed, before it is collected (Reloader._drain)
 SETTLE_SECONDS = 0.1  # a change must hold still this long before it is read (editors write in steps)
 MAX_DIR_ENTRIES = 2000  # watched directories are walked up to this many entries
 MAX_WARNINGS = 3
@@ -420,6 +421,9 @@ class Reloader:
         self.retired.discard(generation)
         await generation.close()
         del generation  # this frame's reference too, before the collection
+        # close() shut the telemetry down in a worker thread, whose work item (and through it the
+        # replaced version) the thread lets go of only after it has handed back the result: let it.
+        await asyncio.sleep(RELEASE_SECONDS)
         resettle_collector()
 
     async def aclose(self) -> None:
