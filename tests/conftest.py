@@ -280,16 +280,12 @@ async def upstream():
     fake = FakeUpstream()
     from aiohttp import web
 
+    from loopback import on_loopback  # aiohttp is imported where it is used (the xdist controller loads conftest)
+
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    fake.url = f"http://127.0.0.1:{port}"
-    yield fake
-    await runner.cleanup()
+    async with on_loopback(app) as fake.url:
+        yield fake
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -23,6 +23,7 @@ import pytest
 from aiohttp import web
 from mcp import types
 
+from loopback import on_loopback
 from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
 from naftiko.errors import LoadError
@@ -125,13 +126,8 @@ async def auth_server():
     app.router.add_post("/oauth/token", server.token)
     app.router.add_post("/login", server.login)
     app.router.add_get("/items", server.items)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    yield server
-    await runner.cleanup()
+    async with on_loopback(app) as server.url:
+        yield server
 
 
 @pytest.fixture

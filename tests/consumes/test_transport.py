@@ -9,6 +9,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from loopback import on_loopback
 from naftiko import __version__
 from naftiko.consumes.transport import AiohttpTransport, OutboundRequest
 
@@ -24,13 +25,8 @@ async def echo() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with on_loopback(app) as url:
+        yield url
 
 
 async def _agents(url: str, headers: list[tuple[str, str]]) -> list[str]:

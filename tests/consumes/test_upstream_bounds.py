@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from loopback import on_loopback
 from naftiko.consumes.transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     AiohttpTransport,
@@ -61,12 +62,8 @@ async def server() -> AsyncIterator[str]:
     app.router.add_get("/bomb", _bomb)
     app.router.add_get("/endless", _endless)
     app.router.add_get("/slow", _slow)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    await runner.cleanup()
+    async with on_loopback(app) as url:
+        yield url
 
 
 async def test_a_gzip_bomb_is_cut_at_the_default_cap_counted_after_decompression(server):

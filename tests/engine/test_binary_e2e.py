@@ -19,6 +19,7 @@ from aiohttp import web
 from mcp import MCPError
 
 from harness import run_cli, serve_in_memory
+from loopback import on_loopback
 
 
 def _png() -> bytes:
@@ -81,13 +82,8 @@ async def _upstream_handler(request: web.Request) -> web.StreamResponse:
 async def files_upstream():
     app = web.Application()
     app.router.add_get("/files/{kind}", _upstream_handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with on_loopback(app) as url:
+        yield url
 
 
 CAPABILITY = """\

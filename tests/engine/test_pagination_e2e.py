@@ -20,6 +20,7 @@ from aiohttp import web
 from mcp import types
 
 from conftest import CAPABILITIES
+from loopback import on_loopback
 from naftiko.document.loader import load
 from naftiko.engine.pagination import next_link
 from naftiko.engine.plan import Options, compile_plan
@@ -102,13 +103,8 @@ async def pager():
     app.router.add_get("/linked", fake.linked)
     app.router.add_get("/stuck", fake.stuck)
     app.router.add_get("/foreign", fake.foreign)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    yield fake
-    await runner.cleanup()
+    async with on_loopback(app) as fake.url:
+        yield fake
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from conftest import FIXTURES
 from harness import serve_in_memory
+from loopback import on_loopback
 
 TOKEN, KEY, USER, PASSWORD, UPSTREAM_TOKEN = "in-token-7d1e", "in-key-93ab", "grace", "in-pass-5c2f", "up-token-0b77"
 SECRETS = {
@@ -335,13 +336,8 @@ async def auth_server():
     app = web.Application()
     app.router.add_get("/.well-known/oauth-authorization-server", server.metadata)
     app.router.add_get("/jwks", server.jwks)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    yield server
-    await runner.cleanup()
+    async with on_loopback(app) as server.url:
+        yield server
 
 
 OAUTH_ADAPTERS = ["mcp-oauth", "rest-oauth", "rest-oauth-unreachable"]

@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import FIXTURES, Reply
 from harness import serve_in_memory
+from loopback import on_loopback
 from naftiko import __version__
 from naftiko.cli import main as cli_main
 
@@ -450,13 +451,8 @@ async def collector():
     c = Collector()
     app = web.Application()
     app.router.add_post("/v1/traces", c.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    c.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    yield c
-    await runner.cleanup()
+    async with on_loopback(app) as c.url:
+        yield c
 
 
 GAUGE_TOKEN, CONTROL_TOKEN = "gauge-token-41d2", "control-token-9a7f"
