@@ -207,8 +207,8 @@ async def serve(
 # collector runs when tracked allocations outnumber deallocations by this much; with a few dozen
 # requests in flight, each holding its own objects (frames, futures, headers), 700 is crossed
 # every dozen requests, and every run moves the in-flight objects of the moment to the older
-# generations, whose runs then scan everything alive: 10-30 µs per request at 32 connections
-# (bench/RESULTS.md, "Garbage collection"). Requests create no reference cycles (the inbound
+# generations, whose runs then scan everything alive: 17-30 µs per request at 32 connections
+# (bench/RESULTS.md, "Where the REST time goes"). Requests create no reference cycles (the inbound
 # protocol breaks its own, runtime/httpserver.py), so their objects are freed by reference
 # counting and the collector has nothing to find in them; 10,000 lets the in-flight set come and
 # go between runs. Still bounded: a cycle made by anything else is collected after at most that
