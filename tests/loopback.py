@@ -1,12 +1,19 @@
-"""An aiohttp app served on a free loopback port: the fake upstreams, token servers and
-collectors the tests talk to."""
+"""Servers on a free loopback port for the tests: an aiohttp app (the fake upstreams, token
+servers and collectors the tests talk to), or an ASGI app behind naftiko's own inbound protocol."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 
+import uvicorn
 from aiohttp import web
+from starlette.types import ASGIApp
+
+from naftiko.exposes.http.limits import InboundLimits
+from naftiko.runtime.httpserver import ConnectionBudget, protocol_for
 
 
 @contextlib.asynccontextmanager
@@ -22,3 +29,28 @@ async def on_loopback(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def with_limits(app: ASGIApp, limits: InboundLimits, budget: ConnectionBudget) -> AsyncIterator[int]:
+    """Serve ``app`` under uvicorn with naftiko's inbound protocol (runtime/httpserver.py), its
+    ``limits`` and connection ``budget``, on 127.0.0.1 at a port the OS picks; yields the port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    config = uvicorn.Config(
+        app, http=protocol_for(limits, budget), ws="none", lifespan="off", log_config=None,
+        timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
+    )
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110  # uvicorn has no start-up event to await
+        await asyncio.sleep(0.01)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

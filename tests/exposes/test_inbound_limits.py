@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-import uvicorn
 
+from loopback import with_limits
 from naftiko.exposes.http.limits import InboundLimits
-from naftiko.runtime.httpserver import ConnectionBudget, connection_cap, protocol_for
+from naftiko.runtime.httpserver import ConnectionBudget, connection_cap
 
 LIMITS = InboundLimits(
     max_head_bytes=4096, max_url_bytes=1024, max_headers=20, head_timeout=0.5, body_timeout=0.5,
@@ -45,25 +45,8 @@ async def _app(scope, receive, send) -> None:
 @contextlib.asynccontextmanager
 async def _server(limits: InboundLimits = LIMITS) -> AsyncIterator[tuple[int, ConnectionBudget]]:
     budget = ConnectionBudget(limits.max_connections)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.setblocking(False)
-    config = uvicorn.Config(
-        _app, http=protocol_for(limits, budget), ws="none", lifespan="off", log_config=None,
-        timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
-    )
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110  # uvicorn has no start-up event to await
-        await asyncio.sleep(0.01)
-    try:
-        yield sock.getsockname()[1], budget
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with with_limits(_app, limits, budget) as port:
+        yield port, budget
 
 
 async def _read_all(reader: asyncio.StreamReader, timeout: float = 3.0) -> bytes:  # noqa: ASYNC109

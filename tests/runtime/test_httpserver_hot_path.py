@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 
+from loopback import with_limits
 from naftiko.exposes.http.disconnect import DISCONNECT_EXTENSION, DisconnectSignal, disconnect_signal
 from naftiko.exposes.http.limits import InboundLimits
-from naftiko.runtime.httpserver import ConnectionBudget, _OneWriteAnswer, protocol_for
+from naftiko.runtime.httpserver import ConnectionBudget, _OneWriteAnswer
 
 LIMITS = InboundLimits(head_timeout=0.5, body_timeout=0.5, keepalive_timeout=2.0, max_connections=8)
 BODY = b'{"ok":true}'
@@ -49,25 +48,8 @@ async def _app(scope, receive, send) -> None:
 
 @contextlib.asynccontextmanager
 async def _server(limits: InboundLimits = LIMITS) -> AsyncIterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.setblocking(False)
-    config = uvicorn.Config(
-        _app, http=protocol_for(limits, ConnectionBudget(limits.max_connections)), ws="none", lifespan="off",
-        log_config=None, timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
-    )
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110  # uvicorn has no start-up event to await
-        await asyncio.sleep(0.01)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with with_limits(_app, limits, ConnectionBudget(limits.max_connections)) as port:
+        yield port
 
 
 async def _answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
