@@ -20,7 +20,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from starlette.datastructures import URL
+from starlette.datastructures import URL, Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -260,7 +260,7 @@ class RestRouter:
         if scope["type"] != "http":
             return
         try:
-            response = await self.handle(Request(scope, receive))
+            response = await self.handle(scope, receive)
         except _ClientGone:
             await _client_gone(scope, send)  # the caller hung up: its upstream call is cancelled
             return
@@ -269,29 +269,32 @@ class RestRouter:
             response = problem(500, "the engine failed to handle this request")
         await response(scope, receive, send)
 
-    async def handle(self, request: Request) -> Response:
-        route, raw_values = self.match_scope(request.scope)
+    async def handle(self, scope: Scope, receive: Receive) -> Response:
+        """The answer to one request. A Starlette :class:`Request` is made only for what needs one
+        (a body to read, a forward): a plain GET is answered from the scope alone."""
+        route, raw_values = self.match_scope(scope)
+        method: str = scope["method"]
         if route is None:
-            return problem(404, f"no route for {request.url.path}")
-        operation = route.operations.get(request.method)
+            return problem(404, f"no route for {Request(scope).url.path}")
+        operation = route.operations.get(method)
         if operation is None:
             if route.forward is not None:
-                return await self.forward(request, route, route.forward, raw_values)
-            return problem(405, f"{request.method} is not allowed on {route.template}", headers={"Allow": route.allow})
+                return await self.forward(Request(scope, receive), route, route.forward, raw_values)
+            return problem(405, f"{method} is not allowed on {route.template}", headers={"Allow": route.allow})
         try:
-            path_values = {name: unquote(value) for name, value in raw_values.items()}
-            if _has_body(request.scope):
-                inputs = await self.inputs(request, path_values, operation)
+            path_values = {name: unquote(value) for name, value in raw_values.items()} if raw_values else {}
+            if _has_body(scope):
+                inputs = await self.inputs(Request(scope, receive), path_values, operation)
             else:  # nothing to read: no await
-                inputs = self.collect(request, path_values, operation, MISSING)
-            with _CancelOnDisconnect(request.scope, request.receive):
+                inputs = self.collect(scope, path_values, operation, MISSING)
+            with _CancelOnDisconnect(scope, receive):
                 result = await operation.unit.invoke(inputs)
         except EngineError as exc:
             if exc.status >= 500:
-                log.warning("%s %s: %s", request.method, route.template, self.mask(exc.detail))
+                log.warning("%s %s: %s", method, route.template, self.mask(exc.detail))
             return problem_from(exc, self.mask)
         except Exception:
-            log.exception("%s %s failed", request.method, route.template)
+            log.exception("%s %s failed", method, route.template)
             return problem(500, "the engine failed to handle this request")
         return self.respond(result, operation.binary_type)
 
@@ -303,22 +306,20 @@ class RestRouter:
                 # beta5 binary content: the bytes untouched (never masked), Content-Type by precedence
                 headers = self.mask_headers(result.headers)
                 headers["content-type"] = result.media_type(binary_type) or "application/octet-stream"
-                return Response(body, status, headers=headers)
+                return Answer(body, status, headers)
             case Relayed(status, body, declared_type=str()) if status < 300:  # outputMediaType declared
                 headers = self.mask_headers(result.headers)
                 headers["content-type"] = result.declared_type or ""
-                return Response(body, status, headers=headers)
+                return Answer(body, status, headers)
             case Relayed(status, body) | UpstreamFailure(status, body):
                 # relayed as it came: no charset added, safe headers kept; 3xx and error bodies are masked
                 # (they often repeat the Location or echo the key that was rejected)
                 raw = self.mask_bytes(body) if status >= 300 else body
-                return Response(raw, status, headers=self.mask_headers(result.headers))
+                return Answer(raw, status, self.mask_headers(result.headers))
             case Empty(status, headers):
-                return Response(
-                    b"", status, headers={k: self.mask(v) for k, v in headers.items() if k != "content-type"}
-                )
+                return Answer(b"", status, {k: self.mask(v) for k, v in headers.items() if k != "content-type"})
             case JsonAnswer(status, value):
-                return Response(dumps(value), status, media_type="application/json")
+                return Answer(dumps(value), status, _JSON_TYPE)
 
     async def forward(self, request: Request, route: _Route, plan: ForwardPlan, raw_values: dict[str, str]) -> Response:
         """Relay the request to the forward's consumes namespace; status, body and safe headers come back."""
@@ -377,14 +378,15 @@ class RestRouter:
         declared or bound headers and cookies, then query parameters, then body fields, then the
         path variables, which nothing else can replace."""
         body = await self.body(request) if _has_body(request.scope) else MISSING
-        return self.collect(request, path_values, operation, body)
+        return self.collect(request.scope, path_values, operation, body)
 
-    def collect(self, request: Request, path_values: dict[str, str], operation: RestOperation, body: object) -> Inputs:
+    def collect(self, scope: Scope, path_values: dict[str, str], operation: RestOperation, body: object) -> Inputs:
         """:meth:`inputs` once the body (or MISSING) is read."""
         plan = self.input_plans[id(operation)]
         inputs: Inputs = {}
-        _header_inputs(request, plan, inputs)
-        query = request.scope.get("query_string", b"")
+        if plan.headers or plan.cookies:
+            _header_inputs(Headers(scope=scope), plan, inputs)
+        query = scope.get("query_string", b"")
         if query:
             inputs.update(_query_inputs(query, plan))
         if body is not MISSING:
@@ -415,6 +417,25 @@ class RestRouter:
         return data.decode("utf-8", "replace")
 
 
+_JSON_TYPE = {"content-type": "application/json"}
+
+
+class Answer(Response):
+    """A whole answer whose headers are already final (lower-case names, the content type set or
+    deliberately absent): the header list is built in one pass, where Starlette's ``Response``
+    re-lowers every name and works out a content type and charset on each request. Same ASGI
+    messages, same attributes (``body``, ``status_code``, ``headers``) for whoever reads them."""
+
+    def __init__(self, body: bytes, status: int, headers: dict[str, str]) -> None:
+        self.status_code = status
+        self.body = body
+        self.background = None
+        raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        if status >= 200 and status not in (204, 304):  # as Starlette: no length on a 1xx, 204 or 304
+            raw.append((b"content-length", str(len(body)).encode("latin-1")))
+        self.raw_headers = raw
+
+
 def _has_body(scope: Scope) -> bool:
     """Whether a body is to be read: any method but GET, HEAD and DELETE, or one of those with a
     non-empty Content-Length or Transfer-Encoding."""
@@ -426,16 +447,15 @@ def _has_body(scope: Scope) -> bool:
     return False
 
 
-def _header_inputs(request: Request, plan: InputPlan, inputs: Inputs) -> None:
+def _header_inputs(headers: Headers, plan: InputPlan, inputs: Inputs) -> None:
     """Declared or bound headers and cookies."""
     if plan.headers:
-        headers = request.headers
         for name, header in plan.headers:
             value = headers.get(header)
             if value is not None:
                 inputs[name] = value
     if plan.cookies:
-        cookie_header = request.headers.get("cookie")
+        cookie_header = headers.get("cookie")
         if cookie_header:
             jar = SimpleCookie()
             jar.load(cookie_header)
