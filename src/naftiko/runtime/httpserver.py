@@ -182,7 +182,6 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = 0
         self._url_bytes = 0
-        self._header_count = 0
         self._refusal: tuple[int, str] | None = None
         self._lingering = False
         self._linger_counted = False
@@ -284,6 +283,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if len(data) <= room:
             self._head_bytes += len(data)
             super().data_received(data)
+            if self._in_head and self.headers and len(self.headers) > self.limits.max_headers:
+                self._refuse_count()  # a head still coming, already with too many lines
             return
         # Feed only what fits the head limit: the parser's cost grows with what it holds.
         self._head_bytes += room
@@ -296,11 +297,16 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.data_received(data[room:])
 
     def _refuse_head(self) -> None:
-        if self._header_count == 0 and self._url_bytes >= self.limits.max_url_bytes // 2:
+        if not self.headers and self._url_bytes >= self.limits.max_url_bytes // 2:
             self._refuse(414, f"the request URL is longer than {self.limits.max_url_bytes} bytes")
         else:
             self._refuse(431, f"the request line and headers are larger than {self.limits.max_head_bytes} bytes")
         self._answer(*self._refusal)  # type: ignore[misc]
+
+    def _refuse_count(self) -> None:
+        if self._refusal is None and not self.transport.is_closing():
+            self._refuse(431, f"the request has more than {self.limits.max_headers} header lines")
+            self._answer(*self._refusal)  # type: ignore[misc]
 
     def _refuse(self, status: int, detail: str) -> None:
         self._refusal = (status, detail)
@@ -316,7 +322,6 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._url_bytes = 0
-        self._header_count = 0
         if self._head_since is None:  # else still counting from the connection's opening
             self._head_since = self.loop.time()
         if self._head_timer is None:
@@ -329,14 +334,13 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             raise _Refused()
         super().on_url(url)
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_headers:
+    def on_headers_complete(self) -> None:
+        # Header lines are counted per read (data_received) and here, not one by one as they come:
+        # the head limit already bounds how many can be held, and a check per line cost a Python
+        # call per header of every request.
+        if len(self.headers) > self.limits.max_headers:
             self._refuse(431, f"the request has more than {self.limits.max_headers} header lines")
             raise _Refused()
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
         self._head_since = None  # the head timer, when it fires, finds no head in progress
