@@ -233,7 +233,8 @@ class RestRouter:
     def match(self, raw_path: str) -> tuple[_Route | None, dict[str, str]]:
         """The route and its path values, still percent-encoded."""
         key = raw_path.rstrip("/") or "/"
-        route = self.static.get(unquote(key)) or self.static.get(key)
+        # A literal route is matched decoded first, then as sent; most paths have nothing to decode.
+        route = (self.static.get(unquote(key)) or self.static.get(key)) if "%" in key else self.static.get(key)
         if route is not None:
             return route, {}
         slashes = key.count("/")
