@@ -181,7 +181,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._counted = False
         self._in_head = True
         self._head_bytes = 0
-        self._url_bytes = 0
+        self.url = b""  # uvicorn's, set per message: read by the limit checks before the first one begins
         self._refusal: tuple[int, str] | None = None
         self._lingering = False
         self._linger_counted = False
@@ -283,8 +283,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if len(data) <= room:
             self._head_bytes += len(data)
             super().data_received(data)
-            if self._in_head and self.headers and len(self.headers) > self.limits.max_headers:
-                self._refuse_count()  # a head still coming, already with too many lines
+            limits = self.limits
+            if self._in_head and (  # a head still coming (or none yet) with too long a URL, or too many lines
+                len(self.url) > limits.max_url_bytes or (self.headers and len(self.headers) > limits.max_headers)
+            ):
+                self._check_head()
             return
         # Feed only what fits the head limit: the parser's cost grows with what it holds.
         self._head_bytes += room
@@ -297,16 +300,25 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.data_received(data[room:])
 
     def _refuse_head(self) -> None:
-        if not self.headers and self._url_bytes >= self.limits.max_url_bytes // 2:
+        if not self.headers and len(self.url) >= self.limits.max_url_bytes // 2:
             self._refuse(414, f"the request URL is longer than {self.limits.max_url_bytes} bytes")
         else:
             self._refuse(431, f"the request line and headers are larger than {self.limits.max_head_bytes} bytes")
         self._answer(*self._refusal)  # type: ignore[misc]
 
-    def _refuse_count(self) -> None:
-        if self._refusal is None and not self.transport.is_closing():
-            self._refuse(431, f"the request has more than {self.limits.max_headers} header lines")
-            self._answer(*self._refusal)  # type: ignore[misc]
+    def _head_refusal(self) -> tuple[int, str] | None:
+        """What is wrong with the head read so far, if anything: its URL or its count of lines."""
+        if len(self.url) > self.limits.max_url_bytes:
+            return 414, f"the request URL is longer than {self.limits.max_url_bytes} bytes"
+        if self.headers and len(self.headers) > self.limits.max_headers:
+            return 431, f"the request has more than {self.limits.max_headers} header lines"
+        return None
+
+    def _check_head(self) -> None:
+        refusal = self._head_refusal()
+        if refusal is not None and self._refusal is None and not self.transport.is_closing():
+            self._refuse(*refusal)
+            self._answer(*refusal)
 
     def _refuse(self, status: int, detail: str) -> None:
         self._refusal = (status, detail)
@@ -321,25 +333,18 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._url_bytes = 0
         if self._head_since is None:  # else still counting from the connection's opening
             self._head_since = self.loop.time()
         if self._head_timer is None:
             self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
 
-    def on_url(self, url: bytes) -> None:
-        self._url_bytes += len(url)
-        if self._url_bytes > self.limits.max_url_bytes:
-            self._refuse(414, f"the request URL is longer than {self.limits.max_url_bytes} bytes")
-            raise _Refused()
-        super().on_url(url)
-
     def on_headers_complete(self) -> None:
-        # Header lines are counted per read (data_received) and here, not one by one as they come:
-        # the head limit already bounds how many can be held, and a check per line cost a Python
-        # call per header of every request.
-        if len(self.headers) > self.limits.max_headers:
-            self._refuse(431, f"the request has more than {self.limits.max_headers} header lines")
+        # The URL and the header lines are checked per read (data_received) and here, not piece by
+        # piece as the parser finds them: the head limit already bounds what can be held, and a
+        # check per piece cost a Python call per header line of every request.
+        refusal = self._head_refusal()
+        if refusal is not None:
+            self._refuse(*refusal)
             raise _Refused()
         self._in_head = False
         self._head_bytes = 0
@@ -377,7 +382,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if left > 0:  # this head began after the timer was armed (for an earlier one): wait for what is left
             self._head_timer = self.loop.call_later(left, self._head_timed_out)
             return
-        if self._head_bytes == 0 and self._url_bytes == 0:
+        if self._head_bytes == 0 and not self.url:
             self.transport.close()  # nothing was asked: close quietly, like an idle keep-alive
             return
         self._refuse(408, f"the request line and headers did not arrive within {self.limits.head_timeout:g}s")
