@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from naftiko.engine.binding import FromInput, FromWith
 from naftiko.engine.forward import ForwardPlan, safe_response_headers
 from naftiko.engine.plan import InputSpec, RestAdapterPlan, RestOperation, RestRoute
-from naftiko.engine.result import Empty, JsonAnswer, Relayed, Result, UpstreamFailure
+from naftiko.engine.result import Empty, Relayed, Result, UpstreamFailure
 from naftiko.engine.simple import InputRef
 from naftiko.engine.unit import Inputs
 from naftiko.errors import EngineError, InvalidInput, PayloadTooLarge
@@ -283,7 +283,7 @@ class RestRouter:
                 return await self.forward(Request(scope, receive), route, route.forward, raw_values)
             return problem(405, f"{method} is not allowed on {route.template}", headers={"Allow": route.allow})
         try:
-            path_values = {name: unquote(value) for name, value in raw_values.items()} if raw_values else {}
+            path_values = {name: unquote(value) if "%" in value else value for name, value in raw_values.items()}
             if _has_body(scope):
                 inputs = await self.inputs(Request(scope, receive), path_values, operation)
             else:  # nothing to read: no await
@@ -302,25 +302,27 @@ class RestRouter:
     def respond(self, result: Result, binary_type: str | None = None) -> Response:
         """The one place a unit's :class:`Result` becomes an HTTP response. ``binary_type``: the media
         type the operation's ``responses``/``responseBinary`` declare binary (beta5)."""
-        match result:
-            case Relayed(status, body, binary=True) if status < 300:
-                # beta5 binary content: the bytes untouched (never masked), Content-Type by precedence
-                headers = self.mask_headers(result.headers)
-                headers["content-type"] = result.media_type(binary_type) or "application/octet-stream"
-                return Answer(body, status, headers)
-            case Relayed(status, body, declared_type=str()) if status < 300:  # outputMediaType declared
-                headers = self.mask_headers(result.headers)
-                headers["content-type"] = result.declared_type or ""
-                return Answer(body, status, headers)
-            case Relayed(status, body) | UpstreamFailure(status, body):
-                # relayed as it came: no charset added, safe headers kept; 3xx and error bodies are masked
-                # (they often repeat the Location or echo the key that was rejected)
-                raw = self.mask_bytes(body) if status >= 300 else body
-                return Answer(raw, status, self.mask_headers(result.headers))
-            case Empty(status, headers):
-                return Answer(b"", status, {k: self.mask(v) for k, v in headers.items() if k != "content-type"})
-            case JsonAnswer(status, value):
-                return Answer(dumps(value), status, _JSON_TYPE)
+        # Plain type tests rather than a match statement: each class pattern there costs an
+        # isinstance and an attribute read per sub-pattern, on every request.
+        if isinstance(result, (Relayed, UpstreamFailure)):
+            status, body = result.status, result.body
+            if status < 300 and isinstance(result, Relayed):
+                if result.binary:  # beta5 binary content: bytes untouched (never masked), Content-Type by precedence
+                    headers = self.mask_headers(result.headers)
+                    headers["content-type"] = result.media_type(binary_type) or "application/octet-stream"
+                    return Answer(body, status, headers)
+                if result.declared_type is not None:  # outputMediaType declared
+                    headers = self.mask_headers(result.headers)
+                    headers["content-type"] = result.declared_type
+                    return Answer(body, status, headers)
+            # relayed as it came: no charset added, safe headers kept; 3xx and error bodies are masked
+            # (they often repeat the Location or echo the key that was rejected)
+            raw = self.mask_bytes(body) if status >= 300 else body
+            return Answer(raw, status, self.mask_headers(result.headers))
+        if isinstance(result, Empty):
+            headers = {k: self.mask(v) for k, v in result.headers.items() if k != "content-type"}
+            return Answer(b"", result.status, headers)
+        return Answer(dumps(result.value), result.status, _JSON_TYPE)
 
     async def forward(self, request: Request, route: _Route, plan: ForwardPlan, raw_values: dict[str, str]) -> Response:
         """Relay the request to the forward's consumes namespace; status, body and safe headers come back."""
@@ -353,7 +355,11 @@ class RestRouter:
         return raw if masked is text else masked.encode("utf-8", "surrogateescape")  # same object: nothing found
 
     def mask_headers(self, headers: dict[str, str]) -> dict[str, str]:
-        """Relayed headers (a Location may carry an API key in its query) with bind values masked."""
+        """Relayed headers (a Location may carry an API key in its query) with bind values masked.
+        One look at all the values together first: most answers hold no bind value at all."""
+        joined = "\n".join(headers.values())
+        if self.mask(joined) is joined:  # the same object back: nothing was masked
+            return dict(headers)
         return {k: self.mask(v) for k, v in headers.items()}
 
     async def raw_body(self, request: Request) -> bytes | None:
