@@ -208,6 +208,26 @@ class RequestPlan:
     headers: list[tuple[str, Template]] = field(default_factory=list)
     timeout: float = 30.0
     body_object: bool = False  # several `in: body` parameters declared: always a JSON object of them
+    # Compiled by __post_init__ for the common call whose arguments all go into the path (see build)
+    path_only: frozenset[str] | None = field(init=False, default=None, repr=False, compare=False)
+    fixed_headers: tuple[tuple[str, str], ...] = field(init=False, default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """When nothing but the path varies between calls — no body, constant headers, no auth pair
+        in the query — the headers are rendered here once and :meth:`build` only encodes the path
+        (``path_only``: the parameter names that go into it). Otherwise ``path_only`` stays None."""
+        if self.body is not None or (self.auth is not None and self.auth.query is not None):
+            return
+        fixed: list[tuple[str, str]] = []
+        for name, template in self.headers:
+            text = template.render(Scope()) if template.constant else ""
+            if not template.constant or _CRLF.search(text):
+                return  # rendered per call, where a bad value is refused as the request's own error
+            fixed.append((name, text))
+        if self.auth is not None and self.auth.header is not None:
+            fixed.append(self.auth.header)
+        self.fixed_headers = tuple(fixed)
+        self.path_only = frozenset(name for name, spec in self.params.items() if spec.location == "path")
 
     @property
     def target(self) -> str:
@@ -216,6 +236,9 @@ class RequestPlan:
     def build(self, args: dict[str, object], scope: Scope) -> OutboundRequest:
         """``args`` holds a value per consumed parameter name (already resolved from inputs)."""
         url = self._url(args)
+        if self.path_only is not None and args.keys() <= self.path_only:
+            # only path values: what the general way below would add is the fixed headers, in this order
+            return OutboundRequest(self.method, url, list(self.fixed_headers), None, self.timeout)
         query: list[tuple[str, str]] = []
         headers: list[tuple[str, str]] = []
         body_values, cookies = self._place(args, query, headers)

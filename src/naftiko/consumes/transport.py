@@ -10,6 +10,7 @@ import asyncio
 import collections
 import contextlib
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -64,12 +65,20 @@ class UpstreamResponse:
 
     @property
     def is_json(self) -> bool:
-        ct = self.content_type.split(";", 1)[0].strip().lower()
-        return ct == "application/json" or ct.endswith("+json")
+        return is_json_type(self.headers.get("content-type", ""))
+
+
+def is_json_type(content_type: str) -> bool:
+    """``application/json`` or a ``+json`` type, parameters and case aside."""
+    ct = content_type.split(";", 1)[0].strip().lower()
+    return ct == "application/json" or ct.endswith("+json")
 
 
 class Transport(Protocol):
-    async def send(self, request: OutboundRequest) -> UpstreamResponse: ...
+    """``send`` may be a coroutine function or a plain method handing back an awaitable (what
+    the hot path's layers do, so that awaiting a call does not pass through a frame per layer)."""
+
+    def send(self, request: OutboundRequest) -> Awaitable[UpstreamResponse]: ...
 
     async def aclose(self) -> None: ...
 
@@ -259,24 +268,51 @@ class AiohttpTransport:
                 self._timeouts[total] = timeout
         return timeout
 
-    async def send(self, request: OutboundRequest) -> UpstreamResponse:
+    def send(self, request: OutboundRequest) -> Awaitable[UpstreamResponse]:
+        """The call as one coroutine: a plain method handing back :meth:`_attempt` (or the retry
+        loop around it), so awaiting it resumes one frame of ours per suspension, not three."""
         total = self._limits.total or request.timeout
         policy = self._limits.retry
         if policy is None or request.method not in IDEMPOTENT_METHODS:
-            return await self._attempt(request, None, total)
+            return self._attempt(request, None, total)
         clock = asyncio.get_running_loop().time
-        return await with_retries(
+        return with_retries(
             lambda until: self._attempt(request, until, total), policy, clock() + total, CONNECTION_ERRORS, clock=clock
         )
 
     async def _attempt(self, request: OutboundRequest, deadline: float | None, total: float) -> UpstreamResponse:
-        """One try within ``deadline`` (None: ``total`` from now): a slot, then the call."""
+        """One try within ``deadline`` (None: ``total`` from now): a slot, then the request with
+        connect/read/total timeouts, its body read up to the size cap."""
         if not self._slots.take():
             if deadline is None:
                 deadline = asyncio.get_running_loop().time() + total
             await self._wait_for_slot(request, deadline)
         try:
-            return await self._send_once(request, deadline, total)
+            session = self._session or self._open()
+            aiohttp, URL = _AIOHTTP or _aiohttp()
+            left = total if deadline is None else self._time_left(request, deadline, total)
+            timeout = self._timeouts.get(left) or self._timeout(left)
+            try:
+                async with session.request(
+                    request.method,
+                    URL(request.url, encoded=True),
+                    headers=request.headers,
+                    data=request.body,
+                    timeout=timeout,
+                    allow_redirects=False,
+                ) as resp:
+                    raw = resp.headers
+                    # lower-case names, the last of a repeated header winning, without a Python frame per header
+                    headers = dict(zip(map(str.lower, raw.keys()), raw.values(), strict=True))
+                    length = resp.content_length
+                    cap = request.max_response_bytes or self._limits.max_response_bytes
+                    if length is not None and length <= cap and "content-encoding" not in headers:
+                        body = await resp.read()  # declared within the cap and not inflated: one read, no chunk loop
+                    else:
+                        body = await self._read(resp, request, headers)
+                    return UpstreamResponse(resp.status, headers, body)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                raise self._failure(exc, request, total) from None
         finally:
             self._slots.release()
 
@@ -293,30 +329,6 @@ class AiohttpTransport:
                 why = f"all {self._limit} connections of its pool in use (resilience.poolSize)"
             host = host_label(request.url)
             raise UpstreamBusy(f"upstream {host} busy: {why}, no slot within {round(wait, 1):g}s") from None
-
-    async def _send_once(self, request: OutboundRequest, deadline: float | None, total: float) -> UpstreamResponse:
-        session = self._session or self._open()
-        aiohttp, URL = _aiohttp()
-        timeout = self._timeout(self._time_left(request, deadline, total))
-        try:
-            async with session.request(
-                request.method,
-                URL(request.url, encoded=True),
-                headers=request.headers,
-                data=request.body,
-                timeout=timeout,
-                allow_redirects=False,
-            ) as resp:
-                headers = {k.lower(): v for k, v in resp.headers.items()}
-                length = resp.content_length
-                cap = request.max_response_bytes or self._limits.max_response_bytes
-                if length is not None and length <= cap and "content-encoding" not in headers:
-                    body = await resp.read()  # declared within the cap and not inflated: one read, no chunk loop
-                else:
-                    body = await self._read(resp, request, headers)
-                return UpstreamResponse(resp.status, headers, body)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise self._failure(exc, request, total) from None
 
     @staticmethod
     def _time_left(request: OutboundRequest, deadline: float | None, total: float) -> float:

@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from naftiko.consumes.formats import BINARY, DEFAULT_MAX_BINARY_BYTES, decode, format_size
 from naftiko.consumes.request import RequestPlan, render_value
-from naftiko.consumes.transport import ResponseTooLarge, Transport, UpstreamResponse
+from naftiko.consumes.transport import OutboundRequest, ResponseTooLarge, Transport, UpstreamResponse, is_json_type
 from naftiko.engine.binding import Fixed, FromInput, Source, compile_sources
 from naftiko.engine.result import Empty, JsonAnswer, Relayed, Result, UpstreamFailure
 from naftiko.engine.shaping import Shape
 from naftiko.engine.unit import Binds, Inputs
 from naftiko.errors import UpstreamUnavailable
 from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
-from naftiko.expressions.template import MISSING, THIS, Scope, Template
+from naftiko.expressions.template import MISSING, THIS, Scope, Template, flatten_binds
 
 if TYPE_CHECKING:
     from naftiko.engine.pagination import Paging
@@ -179,11 +179,17 @@ class Call:
                 args[name] = value
         return args
 
-    async def send(self, inputs: Inputs, scope: Scope) -> UpstreamResponse:
-        request = self.target.request.build(self.arguments(inputs, scope), scope)
-        if not self.target.binary:
-            return await self.target.transport.send(request)
+    def send(self, inputs: Inputs, scope: Scope) -> Awaitable[UpstreamResponse]:
+        """The outbound request, built now, and the transport's awaitable for it. A plain method:
+        awaiting a call resumes no frame of this one (a binary target's cap check needs one)."""
+        target = self.target
+        request = target.request.build(self.arguments(inputs, scope), scope)
+        if not target.binary:
+            return target.transport.send(request)
         request.max_response_bytes = self.binary_cap
+        return self._send_binary(request)
+
+    async def _send_binary(self, request: OutboundRequest) -> UpstreamResponse:
         try:
             return await self.target.transport.send(request)
         except ResponseTooLarge as exc:
@@ -225,29 +231,35 @@ class CallUnit:
     binds: Binds
     mapped: bool = False  # outputs declared (a whole-document mapping): the answer must be what they say
     media_type: str | None = None  # beta5 outputMediaType of the aggregate flow it comes from
+    # the binds visible unqualified, flattened once here rather than by every request's Scope
+    flat_binds: dict[str, object] = field(init=False, repr=False, compare=False)
 
     @property
     def calls(self) -> list[Call]:
         return [self.call]
 
+    def __post_init__(self) -> None:
+        self.flat_binds = flatten_binds(self.binds)
+
     async def invoke(self, inputs: Inputs) -> Result:
-        scope = Scope(inputs, aliases=self.aliases, binds=self.binds)
+        scope = Scope(inputs, aliases=self.aliases, binds=self.binds, flat_binds=self.flat_binds)
         response = await self.call.send(inputs, scope)
-        if response.status >= 400:
+        status = response.status
+        if status >= 400:
             return upstream_failure(response)
         target = self.call.target
+        body = response.body
         declared = None if target.dry_run else self.media_type or target.output_media_type
         if target.binary and not target.dry_run:  # bytes as they came, never shaped (outputs warned about at load)
-            if not response.body:
-                return Empty(response.status, relayed(response))
-            return Relayed(
-                response.status, response.body, response.content_type, relayed(response), True, declared
-            )
-        if not response.body.strip():
-            return Empty(response.status, relayed(response))
-        declared_json = target.output_raw_format == "json" and response.is_json
-        if self.passthrough and (not self.mapped or declared_json):
-            return Relayed(response.status, response.body, response.content_type, relayed(response), False, declared)
+            if not body:
+                return Empty(status, response.relayed_headers())
+            return Relayed(status, body, response.content_type, response.relayed_headers(), True, declared)
+        if not body or body.isspace():  # blank (ASCII whitespace, what bytes.strip() removes)
+            return Empty(status, response.relayed_headers())
+        if self.passthrough:
+            content_type = response.content_type
+            if not self.mapped or (target.output_raw_format == "json" and is_json_type(content_type)):
+                return Relayed(status, body, content_type, response.relayed_headers(), False, declared)
         # A mapped answer that is not declared JSON is decoded: a 502 naming its type when it is not what was declared
         document = await decode_off_loop(response, self.call.target)
-        return JsonAnswer(response.status, self.shape(document))
+        return JsonAnswer(status, self.shape(document))

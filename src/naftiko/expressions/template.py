@@ -98,12 +98,15 @@ class Scope:
         binds: Mapping[str, Mapping[str, object]] | None = None,
         document: object = MISSING,
         parent: Scope | None = None,
+        flat_binds: dict[str, object] | None = None,
     ) -> None:
+        """``flat_binds``: :func:`flatten_binds` of ``binds``, when the caller keeps it (a unit
+        builds a scope per request over the same binds)."""
         self.inputs: dict[str, object]
         self.inputs = inputs if inputs is not None else {}
         self.aliases = aliases
         self.binds: Mapping[str, Mapping[str, object]] = binds if binds is not None else {}
-        self.flat_binds: dict[str, object] = {k: v for ns in self.binds.values() for k, v in ns.items()}
+        self.flat_binds: dict[str, object] = flat_binds if flat_binds is not None else flatten_binds(self.binds)
         self.document = document
         self.parent: Scope | None = parent
 
@@ -154,6 +157,11 @@ class Scope:
         if var.jsonpath is not None:
             return var.jsonpath.find(self.document if self.document is not MISSING else self.inputs)
         return self.lookup(var.path)
+
+
+def flatten_binds(binds: Mapping[str, Mapping[str, object]] | None) -> dict[str, object]:
+    """Every bind variable by its own name (the last namespace declaring it wins)."""
+    return {k: v for ns in (binds or {}).values() for k, v in ns.items()}
 
 
 def _walk(value: object, rest: tuple[str, ...]) -> object:

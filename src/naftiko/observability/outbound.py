@@ -7,6 +7,7 @@ pay nothing when it is off. The names used in spans and metrics are fixed at wra
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from contextvars import ContextVar
 from time import perf_counter
 from typing import TYPE_CHECKING
@@ -35,14 +36,21 @@ class ObservedTransport:
         self.host = parts.hostname or parts.netloc
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
 
-    async def send(self, request: OutboundRequest) -> UpstreamResponse:
+    def send(self, request: OutboundRequest) -> Awaitable[UpstreamResponse]:
+        """Counts the call for the request log; with neither tracing nor metrics on, hands back the
+        inner transport's own awaitable (no coroutine of ours in between), else :meth:`_observed`."""
         calls = UPSTREAM_CALLS.get()
         if calls is not None:
             calls[0] += 1
         telemetry = self.telemetry
+        if telemetry.tracing is None and telemetry.metrics is None:
+            return self.inner.send(request)
+        return self._observed(request)
+
+    async def _observed(self, request: OutboundRequest) -> UpstreamResponse:
+        """The call with its client span, trace headers and metrics."""
+        telemetry = self.telemetry
         tracing, metrics = telemetry.tracing, telemetry.metrics
-        if tracing is None and metrics is None:
-            return await self.inner.send(request)
         span: Span | None = None
         if tracing is not None:
             span = tracing.start_client(
