@@ -212,7 +212,34 @@ class RequestPlan:
     path_only: frozenset[str] | None = field(init=False, default=None, repr=False, compare=False)
     fixed_headers: tuple[tuple[str, str], ...] = field(init=False, default=(), repr=False, compare=False)
 
+    # The URL as compiled by __post_init__: base URL and leading literal, then per placeholder its
+    # name, the OpenAPI style its parameter declares (None: one percent-encoded segment) with its
+    # explode flag, and the literal that follows it
+    url_prefix: str = field(init=False, default="", repr=False, compare=False)
+    url_slots: tuple[tuple[str, str | None, bool | None, str], ...] = field(
+        init=False, default=(), repr=False, compare=False
+    )
+
     def __post_init__(self) -> None:
+        self._compile_url()
+        self._compile_fixed()
+
+    def _compile_url(self) -> None:
+        prefix = self.base_url
+        slots: list[tuple[str, str | None, bool | None, str]] = []
+        for part in self.path_parts:
+            if isinstance(part, str):
+                if slots:
+                    name, style, explode, after = slots[-1]
+                    slots[-1] = (name, style, explode, after + part)
+                else:
+                    prefix += part
+                continue
+            spec = self.params.get(part[0])
+            slots.append((part[0], spec.style, spec.explode, "") if spec is not None else (part[0], None, None, ""))
+        self.url_prefix, self.url_slots = prefix, tuple(slots)
+
+    def _compile_fixed(self) -> None:
         """When nothing but the path varies between calls — no body, constant headers, no auth pair
         in the query — the headers are rendered here once and :meth:`build` only encodes the path
         (``path_only``: the parameter names that go into it). Otherwise ``path_only`` stays None."""
@@ -256,24 +283,19 @@ class RequestPlan:
     def _url(self, args: dict[str, object]) -> str:
         """The base URL and the path, each placeholder encoded as one segment; a missing value or a
         dot segment is refused before anything is sent."""
-        segments: list[str] = [self.base_url]
-        for part in self.path_parts:
-            if isinstance(part, str):
-                segments.append(part)
-                continue
-            name = part[0]
+        url = self.url_prefix
+        for name, style, explode, after in self.url_slots:
             value = args.get(name, MISSING)
             if value is MISSING or value is None or value == "":
                 raise InvalidInput(f"missing required path parameter '{name}'", field=name)
-            text = to_text(value)
+            text = value if value.__class__ is str else to_text(value)
             if text in (".", ".."):  # would move up the upstream's path once normalised
                 raise InvalidInput(f"path parameter '{name}' cannot be {text!r}", field=name)
-            spec = self.params.get(name)
-            if spec is not None and spec.style is not None:
-                segments.append(styles.path_segment(name, value, spec.style, spec.explode))
+            if style is not None:
+                url += styles.path_segment(name, value, style, explode) + after
             else:
-                segments.append(text if _UNRESERVED.fullmatch(text) else quote(text, safe=""))
-        return "".join(segments)
+                url += (text if _UNRESERVED.fullmatch(text) else quote(text, safe="")) + after
+        return url
 
     def _place(
         self, args: dict[str, object], query: list[tuple[str, str]], headers: list[tuple[str, str]]

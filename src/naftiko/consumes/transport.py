@@ -282,8 +282,16 @@ class AiohttpTransport:
 
     async def _attempt(self, request: OutboundRequest, deadline: float | None, total: float) -> UpstreamResponse:
         """One try within ``deadline`` (None: ``total`` from now): a slot, then the request with
-        connect/read/total timeouts, its body read up to the size cap."""
-        if not self._slots.take():
+        connect/read/total timeouts, its body read up to the size cap.
+
+        Per-call work is kept to what the call needs: a free slot is taken inline (:meth:`Slots.take`
+        without the call), and the response is awaited and released here rather than through
+        ``async with``, whose four coroutines (enter and exit, the request's and the response's) did
+        nothing this does not: the body is read whole (or the response closed) before ``release``."""
+        slots = self._slots
+        if slots.free > 0 and not slots.waiters:
+            slots.free -= 1
+        else:
             if deadline is None:
                 deadline = asyncio.get_running_loop().time() + total
             await self._wait_for_slot(request, deadline)
@@ -293,17 +301,16 @@ class AiohttpTransport:
             left = total if deadline is None else self._time_left(request, deadline, total)
             timeout = self._timeouts.get(left) or self._timeout(left)
             try:
-                async with session.request(
+                resp = await session.request(
                     request.method,
                     URL(request.url, encoded=True),
                     headers=request.headers,
                     data=request.body,
                     timeout=timeout,
                     allow_redirects=False,
-                ) as resp:
-                    raw = resp.headers
-                    # lower-case names, the last of a repeated header winning, without a Python frame per header
-                    headers = dict(zip(map(str.lower, raw.keys()), raw.values(), strict=True))
+                )
+                try:
+                    headers = {k.lower(): v for k, v in resp.headers.items()}  # the last of a repeated header wins
                     length = resp.content_length
                     cap = request.max_response_bytes or self._limits.max_response_bytes
                     if length is not None and length <= cap and "content-encoding" not in headers:
@@ -311,10 +318,15 @@ class AiohttpTransport:
                     else:
                         body = await self._read(resp, request, headers)
                     return UpstreamResponse(resp.status, headers, body)
+                finally:
+                    resp.release()  # the connection back to the pool once the body is read, else closed
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 raise self._failure(exc, request, total) from None
         finally:
-            self._slots.release()
+            if slots.waiters:
+                slots.release()  # handed to the longest waiter
+            else:
+                slots.free += 1
 
     async def _wait_for_slot(self, request: OutboundRequest, deadline: float) -> None:
         remaining = deadline - asyncio.get_running_loop().time()

@@ -141,11 +141,22 @@ class Call:
     sources: list[tuple[str, Source]] = field(default_factory=list)
     binary_cap: int = DEFAULT_MAX_BINARY_BYTES  # a binary target's maxBinarySize, as resolved
     binary_cap_source: str = "the default maxBinarySize"
+    scope_free: bool = field(init=False, default=False, repr=False, compare=False)  # see _settle
 
     def __post_init__(self) -> None:
         if not self.sources:
             self.sources = compile_sources(self.target.request.params, self.with_)
+        self._settle()
         self.set_adapter_binary_cap(None, "")
+
+    def _settle(self) -> None:
+        """``scope_free``: every parameter is fed by an input and goes into the path, so the call's
+        arguments are inputs looked up by key and its request is built the path-only way
+        (:meth:`RequestPlan.build`): neither reads the scope, which the unit then need not build."""
+        path_only = self.target.request.path_only
+        self.scope_free = path_only is not None and all(
+            isinstance(source, FromInput) and name in path_only for name, source in self.sources
+        )
 
     def set_adapter_binary_cap(self, size: int | None, adapter: str) -> None:
         """The cap for a binary target: the operation's ``maxBinarySize``, else the exposing adapter's
@@ -162,6 +173,7 @@ class Call:
     ) -> None:
         """Recompile the binding against the input names the exposing adapter offers (at load)."""
         self.sources = compile_sources(self.target.request.params, self.with_, known, warn, closed=closed)
+        self._settle()
 
     def arguments(self, inputs: Inputs, scope: Scope) -> dict[str, object]:
         """A value per consumed parameter, each from its one compiled source: ``with`` entries
@@ -219,6 +231,10 @@ def upstream_failure(response: UpstreamResponse) -> UpstreamFailure:
     return UpstreamFailure(response.status, response.body, response.content_type, relayed(response))
 
 
+# What a scope-free call (Call.scope_free) is handed: it never reads it
+UNREAD_SCOPE = Scope()
+
+
 @dataclass(slots=True)
 class CallUnit:
     """Simple mode: one consumed call, its answer shaped by the unit's outputs (reference §3, §4)."""
@@ -242,8 +258,12 @@ class CallUnit:
         self.flat_binds = flatten_binds(self.binds)
 
     async def invoke(self, inputs: Inputs) -> Result:
-        scope = Scope(inputs, aliases=self.aliases, binds=self.binds, flat_binds=self.flat_binds)
-        response = await self.call.send(inputs, scope)
+        call = self.call
+        if call.scope_free:
+            scope = UNREAD_SCOPE
+        else:
+            scope = Scope(inputs, aliases=self.aliases, binds=self.binds, flat_binds=self.flat_binds)
+        response = await call.send(inputs, scope)
         status = response.status
         if status >= 400:
             return upstream_failure(response)
@@ -257,7 +277,7 @@ class CallUnit:
         if not body or body.isspace():  # blank (ASCII whitespace, what bytes.strip() removes)
             return Empty(status, response.relayed_headers())
         if self.passthrough:
-            content_type = response.content_type
+            content_type = response.headers.get("content-type", "")
             if not self.mapped or (target.output_raw_format == "json" and is_json_type(content_type)):
                 return Relayed(status, body, content_type, response.relayed_headers(), False, declared)
         # A mapped answer that is not declared JSON is decoded: a 502 naming its type when it is not what was declared
