@@ -284,14 +284,11 @@ class AiohttpTransport:
         """One try within ``deadline`` (None: ``total`` from now): a slot, then the request with
         connect/read/total timeouts, its body read up to the size cap.
 
-        Per-call work is kept to what the call needs: a free slot is taken inline (:meth:`Slots.take`
-        without the call), and the response is awaited and released here rather than through
-        ``async with``, whose four coroutines (enter and exit, the request's and the response's) did
-        nothing this does not: the body is read whole (or the response closed) before ``release``."""
+        The response is awaited and released here rather than through ``async with``, whose four
+        coroutines (enter and exit, the request's and the response's) did nothing this does not: the
+        body is read whole (or the response closed) before ``release``."""
         slots = self._slots
-        if slots.free > 0 and not slots.waiters:
-            slots.free -= 1
-        else:
+        if not slots.take():
             if deadline is None:
                 deadline = asyncio.get_running_loop().time() + total
             await self._wait_for_slot(request, deadline)
@@ -323,10 +320,7 @@ class AiohttpTransport:
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 raise self._failure(exc, request, total) from None
         finally:
-            if slots.waiters:
-                slots.release()  # handed to the longest waiter
-            else:
-                slots.free += 1
+            slots.release()
 
     async def _wait_for_slot(self, request: OutboundRequest, deadline: float) -> None:
         remaining = deadline - asyncio.get_running_loop().time()
