@@ -330,3 +330,134 @@ def test_request_lines_written_in_a_batch_are_what_logging_itself_writes(fmt, id
     assert [line.split(" GET ")[1].split()[0].strip('",') for line in direct.splitlines()] == [
         "/items/0", "/items/1", "/items/2"
     ]
+
+
+def test_text_duration_is_written_as_round_to_hundredths_of_a_millisecond():
+    """The text line's ``duration_ms`` is cheaper to make than ``str(round(ms, 2))`` but must be
+    the same text for every duration: ties, whole numbers, trailing zeros, huge and odd values."""
+    import math
+    import random
+
+    from naftiko.observability.logs import _milliseconds
+
+    rng = random.Random(12)
+    seconds = [0.0, -0.0, 1e-9, 0.00001, 0.000005, 0.000015, 0.01, 0.0123, 0.0125, 0.1, 1.0, 12.3, 100.5, 1e9, 1e10,
+               1e13, 1e16, math.inf, math.nan]
+    seconds += [k / 100_000 for k in range(0, 20_000, 7)]  # hundredths of a ms and the ties between them
+    seconds += [(k + 0.5) / 100_000 for k in range(0, 20_000, 13)]
+    seconds += [rng.random() * 10 ** rng.randint(-6, 8) for _ in range(20_000)]
+    for s in seconds:
+        assert _milliseconds(s) == str(round(s * 1000, 2)), s
+
+
+def test_request_log_writer_takes_lines_queued_after_a_batch_without_being_asked(monkeypatch):
+    """A line queued once the writer has taken its batch wakes it again: it is written within a
+    batch interval, with no flush() or close() to push it out."""
+    import io
+    import time
+
+    from naftiko.observability import logs
+    from naftiko.observability.logs import RequestLog, configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.logProcesses, logging.logMultiprocessing, logging.logThreads)
+    stream = io.StringIO()
+    monkeypatch.setattr(logs, "BATCH_SECONDS", 0.001)
+    try:
+        configure_logging("info", "text", stream=stream)
+        log = RequestLog(lambda text: text)
+        for i in range(3):
+            log.write("rest", "api", "GET", f"/items/{i}", "get-item", "200", 0.001, 1, None)
+            deadline = time.monotonic() + 5
+            while f"/items/{i} " not in stream.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert f"/items/{i} " in stream.getvalue()
+        log.close()
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        logging.logProcesses, logging.logMultiprocessing, logging.logThreads = saved[2:]
+    assert len(stream.getvalue().splitlines()) == 3
+
+
+def test_a_handler_on_two_loggers_writes_request_lines_as_logging_does():
+    """The same handler on the root and the ``naftiko`` logger gets each record twice; the
+    writer's own formatting must not change that (it leaves such set-ups to logging)."""
+    import collections
+    import contextvars
+    import io
+
+    from naftiko.observability import logs
+    from naftiko.observability.logs import configure_logging
+
+    root = logging.getLogger()
+    naftiko_logger = logging.getLogger("naftiko")
+    saved = (root.handlers[:], root.level, logging.logProcesses, logging.logMultiprocessing, logging.logThreads)
+    stream = io.StringIO()
+    lines = [(1765100000.5 + i, "rest", "api", "GET", f"/items/{i}", "get-item", "200", 0.002, 1, None,
+              contextvars.copy_context()) for i in range(2)]
+    try:
+        configure_logging("info", "text", stream=stream)
+        naftiko_logger.addHandler(root.handlers[0])
+        logs._write_batch(collections.deque(lines))
+    finally:
+        naftiko_logger.removeHandler(root.handlers[0])
+        root.handlers[:], root.level = saved[0], saved[1]
+        logging.logProcesses, logging.logMultiprocessing, logging.logThreads = saved[2:]
+    targets = [line.split(" GET ")[1].split()[0] for line in stream.getvalue().splitlines()]
+    assert targets == ["/items/0", "/items/0", "/items/1", "/items/1"]
+
+
+@pytest.mark.parametrize("metrics_on", [False, True])
+async def test_http_observer_records_the_status_actually_sent_and_the_upstream_calls(metrics_on):
+    """The observer notes the status of the answer as it is sent (whatever the app returns), 500
+    when the app fails before answering, and the upstream calls counted during the request; the
+    app's messages reach the server unchanged and in order."""
+    import io
+
+    from naftiko.observability.inbound import HttpObserver
+    from naftiko.observability.logs import RequestLog, configure_logging
+    from naftiko.observability.metrics import Metrics
+    from naftiko.observability.outbound import UPSTREAM_CALLS
+    from naftiko.observability.telemetry import Telemetry
+
+    async def answering(scope, receive, send):
+        calls = UPSTREAM_CALLS.get()
+        calls[0] += 2  # what two ObservedTransport.send calls do
+        await send({"type": "http.response.start", "status": 401, "headers": []})
+        await send({"type": "http.response.body", "body": b"no"})
+
+    async def failing(scope, receive, send):
+        raise RuntimeError("broken before answering")
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.logProcesses, logging.logMultiprocessing, logging.logThreads)
+    stream = io.StringIO()
+    try:
+        configure_logging("info", "text", stream=stream)
+        metrics = Metrics() if metrics_on else None
+        telemetry = Telemetry(metrics=metrics, request_log=RequestLog(str))
+        scope = {"type": "http", "method": "GET", "path": "/a", "raw_path": b"/a?q=1", "headers": []}
+        await HttpObserver(answering, telemetry, "rest", "api", lambda s: ("op", "/a"))(scope, receive, send)
+        with pytest.raises(RuntimeError):
+            await HttpObserver(failing, telemetry, "rest", "api", lambda s: ("op", "/a"))(scope, receive, send)
+        assert UPSTREAM_CALLS.get() is None  # the request's counter does not outlive it
+        telemetry.shutdown()
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        logging.logProcesses, logging.logMultiprocessing, logging.logThreads = saved[2:]
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"] and sent[1]["body"] == b"no"
+    first, second = stream.getvalue().splitlines()
+    assert " rest api GET /a operation=op status=401 " in first and first.endswith(" upstream_calls=2")
+    assert " rest api GET /a operation=op status=500 " in second and second.endswith(" upstream_calls=0")
+    if metrics is not None:
+        text = metrics.exposition()[0].decode()
+        assert 'naftiko_request_total{adapter="rest",namespace="api",operation="op",status="401"} 1.0' in text
+        assert 'naftiko_request_total{adapter="rest",namespace="api",operation="op",status="500"} 1.0' in text

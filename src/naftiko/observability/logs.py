@@ -23,6 +23,7 @@ import atexit
 import collections
 import contextvars
 import logging
+import queue
 import sys
 import threading
 import time
@@ -34,6 +35,9 @@ import orjson
 
 REQUEST_LOGGER = logging.getLogger("naftiko.request")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_MILLIS = tuple(f"{n:03d}" for n in range(1000))
+"""The milliseconds of a timestamp as written (``_MILLIS[7] == "007"``): looking one up costs far
+less than formatting an int with ``:03d`` for every line."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,7 +50,7 @@ class JsonFormatter(logging.Formatter):
         second = int(created)
         if second != self._second:  # strftime once per second, not once per line
             self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
+        return f"{self._stamp}.{_MILLIS[int((created - second) * 1000)]}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -70,17 +74,13 @@ class TextFormatter(logging.Formatter):
     _stamp = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second = int(record.created)
-        if second != self._second:
-            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        return f"{self._stamp},{int(record.msecs):03d}"
+        return f"{self.second(int(record.created))},{int(record.msecs):03d}"
 
-    def stamp(self, created: float) -> str:
-        """:meth:`formatTime` of a record created at ``created`` (its ``msecs`` as the request log sets them)."""
-        second = int(created)
+    def second(self, second: int) -> str:
+        """The time part up to the second (local time), for a time ``second`` seconds after the epoch."""
         if second != self._second:
             self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        return f"{self._stamp},{int((created - second) * 1000):03d}"
+        return self._stamp
 
 
 class BatchingStreamHandler(logging.StreamHandler[TextIO]):
@@ -169,6 +169,11 @@ class RequestLog:
     already (``armed``): the writer then waits :data:`BATCH_SECONDS` for more lines to gather and
     writes them all, each handler's text in one write. So under load the writer wakes about a
     hundred times a second, not once per request, and the terminal or pipe sees one write per batch.
+
+    The wake-up is a token put in a :class:`queue.SimpleQueue` that the writer blocks on: putting
+    one is a single C call, where ``threading.Event.set`` runs a Condition's Python code on the
+    request's thread. A token more than needed (from :meth:`flush` or :meth:`close`) only makes
+    the writer look at the queue once more.
     """
 
     def __init__(self, mask: Callable[[str], object]) -> None:
@@ -176,7 +181,7 @@ class RequestLog:
         self.pending: collections.deque[Line] = collections.deque()
         self.markers: collections.deque[threading.Event] = collections.deque()  # flush() waiting for the writer
         self.armed = False  # the writer was woken and has not taken the pending lines yet
-        self.wake = threading.Event()
+        self.wake: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per wake-up
         self.stop = threading.Event()  # the current writer's: set by close()
         self.writer: threading.Thread | None = None
         self.lock = threading.Lock()
@@ -186,7 +191,7 @@ class RequestLog:
         if self.writer is not None:
             done = threading.Event()
             self.markers.append(done)
-            self.wake.set()
+            self.wake.put(None)
             done.wait(10)
 
     def _start(self) -> None:
@@ -215,16 +220,15 @@ class RequestLog:
         self.pending.append(line)
         if not self.armed:
             self.armed = True
-            self.wake.set()
+            self.wake.put(None)
 
     def _drain(self, stopped: threading.Event) -> None:
         pending, markers, wake = self.pending, self.markers, self.wake
         while True:
-            wake.wait()
+            wake.get()
             if not (markers or stopped.is_set()):
                 time.sleep(BATCH_SECONDS)  # let the lines of the next few milliseconds join this batch
-            # Order matters: a line appended after `armed` is cleared wakes the writer again.
-            wake.clear()
+            # Before the lines are taken: a line appended after this puts a token for the next batch.
             self.armed = False
             waiting = len(markers)  # flush markers set after the lines queued before them are written
             stop = stopped.is_set()
@@ -240,7 +244,7 @@ class RequestLog:
             writer, self.writer = self.writer, None
             if writer is not None:
                 self.stop.set()
-                self.wake.set()
+                self.wake.put(None)
         if writer is not None:
             writer.join()
         if self.pending:  # written after the writer took its last batch
@@ -259,25 +263,25 @@ _batch = _Batch()
 def _write_batch(pending: collections.deque[Line]) -> None:
     """Every pending line through the logging handlers; :class:`BatchingStreamHandler`s write
     their share of the batch at once (one write, one flush) instead of once per line."""
-    texts: dict[BatchingStreamHandler, list[str]] = {}
     plain = _plain_handlers()
     if plain is not None:  # the set-up configure_logging makes: the same text, without a LogRecord per line
-        parts: list[list[str]] = [texts.setdefault(handler, []) for handler in plain]
+        lines: list[Line] = []
+        while pending:
+            lines.append(pending.popleft())
+        for handler in plain:
+            handler.write_all(_plain_texts(handler, lines))
+        return
+    texts: dict[BatchingStreamHandler, list[str]] = {}
+    _batch.texts = texts
+    try:
         while pending:
             line = pending.popleft()
-            for handler, out in zip(plain, parts, strict=True):
-                out.append(_format_plain(handler, line))
-    else:
-        _batch.texts = texts
-        try:
-            while pending:
-                line = pending.popleft()
-                try:
-                    line[-1].run(_emit, line)
-                except Exception:  # a broken handler must not stop the writer; logging reports it
-                    pass
-        finally:
-            _batch.texts = None
+            try:
+                line[-1].run(_emit, line)  # in the request's context: filters may read it
+            except Exception:  # a broken handler must not stop the writer; logging reports it
+                pass
+    finally:
+        _batch.texts = None
     for handler, out in texts.items():
         handler.write_all(out)
 
@@ -296,6 +300,7 @@ def _plain_handlers() -> list[BatchingStreamHandler] | None:
                 type(handler) in (BatchingStreamHandler, StderrHandler)
                 and isinstance(handler, BatchingStreamHandler)
                 and not handler.filters
+                and handler not in found  # on two loggers: each line twice, interleaved, as logging does
                 and handler.level <= logging.INFO
                 and (type(handler.formatter) is JsonFormatter
                      or (type(handler.formatter) is TextFormatter and handler.formatter._fmt == TEXT_FORMAT))
@@ -306,26 +311,55 @@ def _plain_handlers() -> list[BatchingStreamHandler] | None:
     return found
 
 
-def _format_plain(handler: BatchingStreamHandler, line: Line) -> str:
-    """What the handler's formatter would make of the line's record, plus the terminator."""
-    created, adapter, namespace, method, target, operation, status, seconds, upstream_calls, ids, _ = line
+def _plain_texts(handler: BatchingStreamHandler, lines: list[Line]) -> list[str]:
+    """What the handler's formatter would make of each line's record, plus the terminator."""
     formatter = handler.formatter
-    duration = round(seconds * 1000, 2)
     if type(formatter) is JsonFormatter:
-        fields = _fields(line)
-        message = f"{adapter} {namespace} {method} {target} " + " ".join(f"{k}={fields[k]}" for k in list(fields)[4:])
-        out: dict[str, Any] = {
-            "time": formatter._time(created), "level": "INFO", "logger": REQUEST_LOGGER.name, "message": message,
-        }
-        out.update(fields)
-        return orjson.dumps(out, default=str).decode() + handler.terminator
+        return [_json_text(formatter, line) + handler.terminator for line in lines]
     assert isinstance(formatter, TextFormatter)
-    trace = f" trace_id={ids[0]} span_id={ids[1]}" if ids is not None else ""
-    return (
-        f"{formatter.stamp(created)} INFO {REQUEST_LOGGER.name}: {adapter} {namespace} {method} {target} "
-        f"operation={operation} status={status} duration_ms={duration} upstream_calls={upstream_calls}{trace}"
-        f"{handler.terminator}"
-    )
+    return _text_texts(formatter, lines, handler.terminator)
+
+
+def _json_text(formatter: JsonFormatter, line: Line) -> str:
+    created, adapter, namespace, method, target = line[:5]
+    fields = _fields(line)
+    message = f"{adapter} {namespace} {method} {target} " + " ".join(f"{k}={fields[k]}" for k in list(fields)[4:])
+    out: dict[str, Any] = {
+        "time": formatter._time(created), "level": "INFO", "logger": REQUEST_LOGGER.name, "message": message,
+    }
+    out.update(fields)
+    return orjson.dumps(out, default=str).decode()
+
+
+def _text_texts(formatter: TextFormatter, lines: list[Line], terminator: str) -> list[str]:
+    """:data:`TEXT_FORMAT` lines, with what is the same for every line looked up once per batch."""
+    head = f" INFO {REQUEST_LOGGER.name}: "
+    texts: list[str] = []
+    last, day_time = -1, ""
+    for created, adapter, namespace, method, target, operation, status, seconds, upstream_calls, ids, _ in lines:
+        second = int(created)
+        if second != last:  # the formatter's cached text, asked for once per second
+            last, day_time = second, formatter.second(second)
+        millis = _MILLIS[int((created - second) * 1000)]  # as logging sets a record's msecs
+        trace = "" if ids is None else f" trace_id={ids[0]} span_id={ids[1]}"
+        texts.append(
+            f"{day_time},{millis}{head}{adapter} {namespace} {method} {target} operation={operation} status={status} "
+            f"duration_ms={_milliseconds(seconds)} upstream_calls={upstream_calls}{trace}{terminator}"
+        )
+    return texts
+
+
+def _milliseconds(seconds: float) -> str:
+    """``str(round(seconds * 1000, 2))`` (the ``duration_ms`` of a text line) for less than half
+    its cost. ``%.2f`` takes the same correctly rounded digits as ``round(x, 2)``, and below
+    2**46 two-decimal values are distinct floats, so the shortest repr of the rounded value is those
+    digits with at most one trailing zero dropped ("12.30" → "12.3", "12.00" → "12.0"). Beyond
+    that (centuries) and for inf/nan, ``round`` itself."""
+    ms = seconds * 1000
+    if -1e13 < ms < 1e13:
+        text = f"{ms:.2f}"
+        return text[:-1] if text[-1] == "0" else text
+    return str(round(ms, 2))
 
 
 def _fields(line: Line) -> dict[str, object]:
