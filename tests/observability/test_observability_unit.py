@@ -307,10 +307,10 @@ def test_request_lines_written_in_a_batch_are_what_logging_itself_writes(fmt, id
     root = logging.getLogger()
     saved = (root.handlers[:], root.level, logging.logProcesses, logging.logMultiprocessing, logging.logThreads)
     stream = io.StringIO()
+    created = [1765100000.0 + i * 0.0371 for i in range(30)] + [1765100000.9996, 1765100001.0, 1765100059.99999]
     lines = [
-        (1765100000.0 + i * 0.0371, "rest", "api", "GET", f"/items/{i}", "get-item", "200", 0.01234 * i, i, ids,
-         contextvars.copy_context())
-        for i in range(3)
+        (t, "rest", "api", "GET", f"/items/{i}", "get-item", "200", 0.01234 * i, i, ids, contextvars.copy_context())
+        for i, t in enumerate(created)
     ]
     try:
         configure_logging("info", fmt, stream=stream)
@@ -328,7 +328,7 @@ def test_request_lines_written_in_a_batch_are_what_logging_itself_writes(fmt, id
         logging.logProcesses, logging.logMultiprocessing, logging.logThreads = saved[2:]
     assert direct == through_logging
     assert [line.split(" GET ")[1].split()[0].strip('",') for line in direct.splitlines()] == [
-        "/items/0", "/items/1", "/items/2"
+        f"/items/{i}" for i in range(len(created))
     ]
 
 

@@ -335,12 +335,13 @@ def _text_texts(formatter: TextFormatter, lines: list[Line], terminator: str) ->
     """:data:`TEXT_FORMAT` lines, with what is the same for every line looked up once per batch."""
     head = f" INFO {REQUEST_LOGGER.name}: "
     texts: list[str] = []
-    last, day_time = -1, ""
+    last, day_time = -1.0, ""
     for created, adapter, namespace, method, target, operation, status, seconds, upstream_calls, ids, _ in lines:
-        second = int(created)
+        fraction = created % 1.0  # created - int(created), without a call to int()
+        second = created - fraction
         if second != last:  # the formatter's cached text, asked for once per second
-            last, day_time = second, formatter.second(second)
-        millis = _MILLIS[int((created - second) * 1000)]  # as logging sets a record's msecs
+            last, day_time = second, formatter.second(int(second))
+        millis = _MILLIS[int(fraction * 1000)]  # as logging sets a record's msecs
         trace = "" if ids is None else f" trace_id={ids[0]} span_id={ids[1]}"
         texts.append(
             f"{day_time},{millis}{head}{adapter} {namespace} {method} {target} operation={operation} status={status} "
