@@ -147,7 +147,13 @@ def request_logging_enabled() -> bool:
 
 
 QUEUE_LINES = 10_000  # lines waiting for the writer before a request writes its own line
-BATCH_SECONDS = 0.01  # how long the writer lets lines gather after the first one before writing them together
+BATCH_SECONDS = 0.1
+"""How long the writer lets lines gather after the first one before writing them together. Each
+wake-up of the writer takes the interpreter lock from the event loop, and that costs the loop far
+more than the instructions it runs: measured under ``wrk -c32`` (alternating rounds), 10 ms batches
+cost about 28 µs of CPU per request more than 100 ms ones, whose lines cost about 7 µs over none at
+all; 250 ms batches gained almost nothing more (bench/RESULTS.md). A line so appears within about a
+tenth of a second; flush_request_logs() and shutdown write what is queued at once."""
 _LOGS: weakref.WeakSet[RequestLog] = weakref.WeakSet()
 
 
@@ -167,8 +173,8 @@ class RequestLog:
 
     A request appends its line to ``pending`` and wakes the writer only when it is not awake
     already (``armed``): the writer then waits :data:`BATCH_SECONDS` for more lines to gather and
-    writes them all, each handler's text in one write. So under load the writer wakes about a
-    hundred times a second, not once per request, and the terminal or pipe sees one write per batch.
+    writes them all, each handler's text in one write. So under load the writer wakes about ten
+    times a second, not once per request, and the terminal or pipe sees one write per batch.
 
     The wake-up is a token put in a :class:`queue.SimpleQueue` that the writer blocks on: putting
     one is a single C call, where ``threading.Event.set`` runs a Condition's Python code on the
