@@ -431,6 +431,10 @@ async def test_sigterm_drains_in_flight_requests_and_exits_0(raw_upstream):
             await _get(n, "/plain/new")
         except httpx.ConnectError:
             break
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            # accepted by the kernel just before the listener closed, then closed unanswered as the
+            # server stops (as any server does with a connection that has sent no request yet)
+            break
         assert time.monotonic() < deadline, "still accepting connections 5 s after SIGTERM"
         await asyncio.sleep(0.02)
     assert not in_flight.done()  # refused while the request in flight was still being drained
