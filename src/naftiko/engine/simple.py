@@ -212,10 +212,6 @@ class Call:
             ) from None
 
 
-def relayed(response: UpstreamResponse) -> dict[str, str]:
-    return response.relayed_headers()
-
-
 OFF_LOOP_BYTES = 256 * 1024
 
 
@@ -228,7 +224,7 @@ async def decode_off_loop(response: UpstreamResponse, target: ConsumedOperation)
 
 
 def upstream_failure(response: UpstreamResponse) -> UpstreamFailure:
-    return UpstreamFailure(response.status, response.body, response.content_type, relayed(response))
+    return UpstreamFailure(response.status, response.body, response.content_type, response.relayed_headers())
 
 
 # What a scope-free call (Call.scope_free) is handed: it never reads it
@@ -267,7 +263,7 @@ class CallUnit:
         status = response.status
         if status >= 400:
             return upstream_failure(response)
-        target = self.call.target
+        target = call.target
         body = response.body
         declared = None if target.dry_run else self.media_type or target.output_media_type
         if target.binary and not target.dry_run:  # bytes as they came, never shaped (outputs warned about at load)
@@ -281,5 +277,5 @@ class CallUnit:
             if not self.mapped or (target.output_raw_format == "json" and is_json_type(content_type)):
                 return Relayed(status, body, content_type, response.relayed_headers(), False, declared)
         # A mapped answer that is not declared JSON is decoded: a 502 naming its type when it is not what was declared
-        document = await decode_off_loop(response, self.call.target)
+        document = await decode_off_loop(response, target)
         return JsonAnswer(status, self.shape(document))
