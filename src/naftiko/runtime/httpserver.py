@@ -284,7 +284,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
             super().data_received(data)
             limits = self.limits
-            if self._in_head and (  # a head still coming (or none yet) with too long a URL, or too many lines
+            # _head_refusal's two tests, inline: this runs on every read, and most heads pass both
+            if self._in_head and (
                 len(self.url) > limits.max_url_bytes or (self.headers and len(self.headers) > limits.max_headers)
             ):
                 self._check_head()
@@ -301,7 +302,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def _refuse_head(self) -> None:
         if not self.headers and len(self.url) >= self.limits.max_url_bytes // 2:
-            self._refuse(414, f"the request URL is longer than {self.limits.max_url_bytes} bytes")
+            self._refuse(*self._url_refusal())
         else:
             self._refuse(431, f"the request line and headers are larger than {self.limits.max_head_bytes} bytes")
         self._answer(*self._refusal)  # type: ignore[misc]
@@ -309,10 +310,13 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def _head_refusal(self) -> tuple[int, str] | None:
         """What is wrong with the head read so far, if anything: its URL or its count of lines."""
         if len(self.url) > self.limits.max_url_bytes:
-            return 414, f"the request URL is longer than {self.limits.max_url_bytes} bytes"
+            return self._url_refusal()
         if self.headers and len(self.headers) > self.limits.max_headers:
             return 431, f"the request has more than {self.limits.max_headers} header lines"
         return None
+
+    def _url_refusal(self) -> tuple[int, str]:
+        return 414, f"the request URL is longer than {self.limits.max_url_bytes} bytes"
 
     def _check_head(self) -> None:
         refusal = self._head_refusal()
