@@ -38,3 +38,14 @@ def test_relayed_header_values_are_masked_and_json_answers_are_typed() -> None:
     assert (b"location", b"https://x/?key=***") in redirect
     json_headers = _headers(_router().respond(JsonAnswer(200, {"a": 1})))
     assert (b"content-type", b"application/json") in json_headers and (b"content-length", b"7") in json_headers
+
+
+def test_answers_never_change_the_results_headers() -> None:
+    """``mask_headers`` hands back the result's own dict when nothing is masked: the answer with a
+    declared or binary content type must not write that type into it."""
+    headers = {"content-type": "text/plain", "etag": '"v1"'}
+    declared = _router().respond(Relayed(200, b"x", "text/plain", headers, False, "text/csv"))
+    binary = _router().respond(Relayed(200, b"\x00", "text/plain", headers, True, "image/png"))
+    assert (b"content-type", b"text/csv") in _headers(declared)
+    assert (b"content-type", b"image/png") in _headers(binary)
+    assert headers == {"content-type": "text/plain", "etag": '"v1"'}

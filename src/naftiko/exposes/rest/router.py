@@ -56,7 +56,7 @@ _NOT_INPUTS = frozenset(
 _MATCHED = "naftiko.rest.match"  # scope key: (router, route, raw path values) once matched
 
 
-@dataclass
+@dataclass(slots=True)
 class _Route:
     template: str
     regex: re.Pattern[str] | None
@@ -98,6 +98,10 @@ class InputPlan:
     body_fields: tuple[tuple[str, JsonPath | None], ...]  # (input name, JSONPath or None: the field of that name)
     function_inputs: tuple[str, ...]  # declared without `in`: a query parameter or a JSON body field
     declared_elsewhere: frozenset[str]  # names declared in a header, cookie or the body
+    # The declared inputs _check_declared looks at: all but those named by a path placeholder as text
+    # (string, object or no type). Path values are applied last, so such an input is always there, as
+    # the path's text, which is already what its type asks for: checking it could change nothing.
+    checked: tuple[InputSpec, ...] = ()
 
 
 def compile_inputs(operation: RestOperation, route_names: list[str]) -> InputPlan:
@@ -137,6 +141,7 @@ def compile_inputs(operation: RestOperation, route_names: list[str]) -> InputPla
         tuple(body_fields),
         tuple(s.name for s in operation.inputs if s.location is None),
         frozenset(elsewhere),
+        tuple(s for s in operation.inputs if not (s.name in route_names and s.type in (None, "string", "object"))),
     )
 
 
@@ -239,10 +244,11 @@ class RestRouter:
             return route, {}
         slashes = key.count("/")
         for route in self.candidates[slashes] if slashes < len(self.candidates) else self.forwards:
-            # A forward keeps the caller's trailing '/': some upstreams tell /x from /x/.
-            m = route.regex.match(raw_path if route.forward is not None else key) if route.regex is not None else None
+            # A forward keeps the caller's trailing '/': some upstreams tell /x from /x/. (Every templated
+            # route has a regex, whose only groups are its placeholders, one per name.)
+            m = route.regex.match(raw_path if route.forward is not None else key)  # type: ignore[union-attr]
             if m:
-                return route, dict(zip(route.names, m.groups(), strict=True))  # its only groups: the placeholders
+                return route, dict(zip(route.names, m.groups(), strict=True))
         return None, {}
 
     def match_scope(self, scope: Scope) -> tuple[_Route | None, dict[str, str]]:
@@ -251,7 +257,12 @@ class RestRouter:
         found = scope.get(_MATCHED)
         if found is None or found[0] is not self:
             raw = scope.get("raw_path")
-            raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else URL(scope=scope).path
+            if raw:
+                raw_path = raw.decode("latin-1")
+                if "?" in raw_path:  # ASGI's raw_path is the path alone; some servers keep the query
+                    raw_path = raw_path.split("?", 1)[0]
+            else:
+                raw_path = URL(scope=scope).path
             found = scope[_MATCHED] = (self, *self.match(raw_path))
         return found[1], found[2]
 
@@ -268,9 +279,13 @@ class RestRouter:
         except Exception:  # a failure outside the handlers (encoding the answer): still a problem document
             log.exception("%s %s failed", scope["method"], scope["path"])
             response = problem(500, "the engine failed to handle this request")
-        await response(scope, receive, send)
+        if type(response) is Answer:  # most answers: its two messages, with no call of its own
+            await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+            await send({"type": "http.response.body", "body": response.body})
+        else:
+            await response(scope, receive, send)
 
-    async def handle(self, scope: Scope, receive: Receive) -> Response:
+    async def handle(self, scope: Scope, receive: Receive) -> Response | Answer:
         """The answer to one request. A Starlette :class:`Request` is made only for what needs one
         (a body to read, a forward): a plain GET is answered from the scope alone."""
         route, raw_values = self.match_scope(scope)
@@ -283,7 +298,11 @@ class RestRouter:
                 return await self.forward(Request(scope, receive), route, route.forward, raw_values)
             return problem(405, f"{method} is not allowed on {route.template}", headers={"Allow": route.allow})
         try:
-            path_values = {name: unquote(value) if "%" in value else value for name, value in raw_values.items()}
+            path_values = raw_values  # never changed: collect copies it into the inputs
+            for value in raw_values.values():
+                if "%" in value:  # most paths have nothing to decode
+                    path_values = {name: unquote(raw) if "%" in raw else raw for name, raw in raw_values.items()}
+                    break
             if _has_body(scope):
                 inputs = await self.inputs(Request(scope, receive), path_values, operation)
             else:  # nothing to read: no await
@@ -299,7 +318,7 @@ class RestRouter:
             return problem(500, "the engine failed to handle this request")
         return self.respond(result, operation.binary_type)
 
-    def respond(self, result: Result, binary_type: str | None = None) -> Response:
+    def respond(self, result: Result, binary_type: str | None = None) -> Answer:
         """The one place a unit's :class:`Result` becomes an HTTP response. ``binary_type``: the media
         type the operation's ``responses``/``responseBinary`` declare binary (beta5)."""
         # Plain type tests rather than a match statement: each class pattern there costs an
@@ -308,21 +327,20 @@ class RestRouter:
             status, body = result.status, result.body
             if status < 300 and isinstance(result, Relayed):
                 if result.binary:  # beta5 binary content: bytes untouched (never masked), Content-Type by precedence
-                    headers = self.mask_headers(result.headers)
-                    headers["content-type"] = result.media_type(binary_type) or "application/octet-stream"
-                    return Answer(body, status, headers)
+                    media_type = result.media_type(binary_type) or "application/octet-stream"
+                    headers = {**self.mask_headers(result.headers), "content-type": media_type}
+                    return Answer(body, status, _encoded(headers))
                 if result.declared_type is not None:  # outputMediaType declared
-                    headers = self.mask_headers(result.headers)
-                    headers["content-type"] = result.declared_type
-                    return Answer(body, status, headers)
+                    headers = {**self.mask_headers(result.headers), "content-type": result.declared_type}
+                    return Answer(body, status, _encoded(headers))
             # relayed as it came: no charset added, safe headers kept; 3xx and error bodies are masked
             # (they often repeat the Location or echo the key that was rejected)
             raw = self.mask_bytes(body) if status >= 300 else body
-            return Answer(raw, status, self.mask_headers(result.headers))
+            return Answer(raw, status, _encoded(self.mask_headers(result.headers)))
         if isinstance(result, Empty):
             headers = {k: self.mask(v) for k, v in result.headers.items() if k != "content-type"}
-            return Answer(b"", result.status, headers)
-        return Answer(dumps(result.value), result.status, _JSON_TYPE)
+            return Answer(b"", result.status, _encoded(headers))
+        return Answer(dumps(result.value), result.status, [*_JSON_HEADERS])
 
     async def forward(self, request: Request, route: _Route, plan: ForwardPlan, raw_values: dict[str, str]) -> Response:
         """Relay the request to the forward's consumes namespace; status, body and safe headers come back."""
@@ -355,11 +373,12 @@ class RestRouter:
         return raw if masked is text else masked.encode("utf-8", "surrogateescape")  # same object: nothing found
 
     def mask_headers(self, headers: dict[str, str]) -> dict[str, str]:
-        """Relayed headers (a Location may carry an API key in its query) with bind values masked.
-        One look at all the values together first: most answers hold no bind value at all."""
+        """Relayed headers (a Location may carry an API key in its query) with bind values masked:
+        ``headers`` itself when none holds one (never change it), else a masked copy. One look at
+        all the values together first: most answers hold no bind value at all."""
         joined = "\n".join(headers.values())
         if self.mask(joined) is joined:  # the same object back: nothing was masked
-            return dict(headers)
+            return headers
         return {k: self.mask(v) for k, v in headers.items()}
 
     async def raw_body(self, request: Request) -> bytes | None:
@@ -399,7 +418,8 @@ class RestRouter:
         if body is not MISSING:
             _body_inputs(body, plan, inputs)
         inputs.update(path_values)
-        _check_declared(operation.inputs, inputs)
+        if plan.checked:
+            _check_declared(plan.checked, inputs)
         return inputs
 
     async def body(self, request: Request) -> object:
@@ -424,23 +444,33 @@ class RestRouter:
         return data.decode("utf-8", "replace")
 
 
-_JSON_TYPE = {"content-type": "application/json"}
-
-
-class Answer(Response):
+class Answer:
     """A whole answer whose headers are already final (lower-case names, the content type set or
     deliberately absent): the header list is built in one pass, where Starlette's ``Response``
-    re-lowers every name and works out a content type and charset on each request. Same ASGI
-    messages, same attributes (``body``, ``status_code``, ``headers``) for whoever reads them."""
+    re-lowers every name and works out a content type and charset on each request. The same ASGI
+    messages as a Starlette ``Response``, and its attributes ``body``, ``status_code`` and
+    ``raw_headers``; :meth:`RestRouter.__call__` sends it without a call of its own."""
 
-    def __init__(self, body: bytes, status: int, headers: dict[str, str]) -> None:
+    __slots__ = ("body", "raw_headers", "status_code")
+
+    def __init__(self, body: bytes, status: int, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        """``raw_headers``: encoded already (:func:`_encoded`); the length is added here."""
         self.status_code = status
         self.body = body
-        self.background = None
-        raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
         if status >= 200 and status not in (204, 304):  # as Starlette: no length on a 1xx, 204 or 304
-            raw.append((b"content-length", str(len(body)).encode("latin-1")))
-        self.raw_headers = raw
+            raw_headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        self.raw_headers = raw_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
+_JSON_HEADERS = ((b"content-type", b"application/json"),)
 
 
 def _has_body(scope: Scope) -> bool:
@@ -498,7 +528,7 @@ def _body_inputs(body: object, plan: InputPlan, inputs: Inputs) -> None:
                 inputs[name] = body[name]
 
 
-def _check_declared(specs: list[InputSpec], inputs: Inputs) -> None:
+def _check_declared(specs: tuple[InputSpec, ...], inputs: Inputs) -> None:
     """Required inputs present; query, header, cookie and path values coerced to their declared type."""
     for spec in specs:
         if spec.name not in inputs:
