@@ -249,11 +249,17 @@ class AiohttpTransport:
         # capability sends its own User-Agent, which replaces this default. A session default costs
         # nothing per request, where skipping aiohttp's own header (skip_auto_headers) rebuilt a
         # header table on every call.
+        # No cookie jar: one session serves every caller of this consumes entry, so a Set-Cookie
+        # from one upstream answer would otherwise be replayed on later calls made for OTHER
+        # callers. aiohttp's default jar ignores cookies from IP-address hosts, which is why this
+        # stays unseen against 127.0.0.1 and shows against a host name. Cookies the capability
+        # declares are sent as a Cookie header of the request itself.
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=300),
             middlewares=middlewares,
             auto_decompress=True,
             headers={"User-Agent": USER_AGENT},
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         self._session = session
         return session
