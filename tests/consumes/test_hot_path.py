@@ -4,7 +4,8 @@
 path without placing anything; ``Call.scope_free`` skips the unit's scope; the transport takes and
 gives back its concurrency slot inline and releases the response without ``async with``;
 ``ObservedTransport`` adds no coroutine when only the request log is on; ``Relayed`` is built
-through its slots and stays frozen. Each test compares with the general way or checks what a
+through its slots and stays frozen; an upstream answer's headers are read through a view of
+aiohttp's multidict (``ResponseHeaders``) rather than copied into a dict. Each test compares with the general way or checks what a
 broken shortcut would get wrong.
 """
 
@@ -15,12 +16,20 @@ import dataclasses
 
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from loopback import on_loopback
 from naftiko.consumes import styles
 from naftiko.consumes.auth import OutboundAuth
 from naftiko.consumes.request import BodyPlan, ParamSpec, RequestPlan
-from naftiko.consumes.transport import AiohttpTransport, Limits, OutboundRequest, UpstreamBusy, UpstreamResponse
+from naftiko.consumes.transport import (
+    AiohttpTransport,
+    Limits,
+    OutboundRequest,
+    ResponseHeaders,
+    UpstreamBusy,
+    UpstreamResponse,
+)
 from naftiko.engine.binding import Fixed, FromInput
 from naftiko.engine.result import Relayed
 from naftiko.engine.simple import Call, CallUnit, ConsumedOperation
@@ -271,3 +280,31 @@ async def test_a_busy_upstream_is_still_refused_with_the_queue_timeout():
         finally:
             gate.set()
             await transport.aclose()
+
+
+# ------------------------------------------------------------------ ResponseHeaders: the dict it replaced
+
+
+def test_response_headers_read_as_the_lower_cased_dict_did():
+    """The view over aiohttp's multidict answers every read as the dict built per answer before it
+    (``{k.lower(): v for k, v in headers.items()}``): the last of a repeated header wins, names
+    are iterated once each, lower-cased, in order of first appearance."""
+    raw = CIMultiDictProxy(CIMultiDict([
+        ("Content-Type", "application/json"), ("ETag", '"first"'), ("Set-Cookie", "a=1"),
+        ("etag", '"last"'), ("X-Empty", ""), ("SET-COOKIE", "b=2"),
+    ]))
+    as_dict = {k.lower(): v for k, v in raw.items()}
+    view = ResponseHeaders(raw)
+    assert view == as_dict and as_dict == view
+    assert list(view) == list(as_dict) and len(view) == len(as_dict) == 4
+    assert list(view.items()) == list(as_dict.items())
+    for name in ("content-type", "etag", "set-cookie", "x-empty", "retry-after"):
+        assert (name in view) is (name in as_dict)
+        assert view.get(name) == as_dict.get(name) and view.get(name, "-") == as_dict.get(name, "-")
+    assert view["etag"] == '"last"' and view["x-empty"] == ""
+    with pytest.raises(KeyError):
+        view["retry-after"]
+    response = UpstreamResponse(200, view, b"{}")
+    assert response.relayed_headers() == UpstreamResponse(200, as_dict, b"{}").relayed_headers()
+    assert response.relayed_headers() == {"content-type": "application/json", "etag": '"last"'}
+    assert response.content_type == "application/json" and response.is_json

@@ -10,7 +10,7 @@ import asyncio
 import collections
 import contextlib
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -21,6 +21,7 @@ from naftiko.errors import EngineError, InvalidInput, UpstreamTimeout, UpstreamU
 
 if TYPE_CHECKING:  # aiohttp is imported on first use: the CLI's quick paths never load it
     import aiohttp
+    from multidict import MultiMapping
 
     from naftiko.document.model import Resilience
 
@@ -49,10 +50,55 @@ RELAYED_RESPONSE_HEADERS = (
 )
 
 
+class ResponseHeaders(Mapping[str, str]):
+    """An upstream answer's headers as the rest of naftiko reads them — by lower-case name, a
+    repeated header reading as its LAST value — looked up in aiohttp's own (case-insensitive)
+    multidict when asked rather than copied into a dict per answer: lower-casing every name of
+    nginx's 8 headers measured ~11k instructions per call, while a call reads about five of them.
+
+    Iteration gives each name once, lower-cased, in order of first appearance (what the dict built
+    by ``{k.lower(): v for k, v in headers.items()}`` held)."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: MultiMapping[str]) -> None:
+        self._raw = raw
+
+    def __getitem__(self, name: str) -> str:
+        return self._raw.getall(name)[-1]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        values = self._raw.getall(name, None)
+        return default if values is None else values[-1]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({name.lower(): None for name in self._raw})
+
+    def __len__(self) -> int:
+        return len({name.lower() for name in self._raw})
+
+    def __repr__(self) -> str:
+        return f"ResponseHeaders({dict(self)!r})"
+
+    def pick(self, names: tuple[str, ...]) -> dict[str, str]:
+        """``{name: self[name] for name in names if name in self}`` in one frame of ours rather than
+        one per name: what :meth:`UpstreamResponse.relayed_headers` asks of every relayed answer."""
+        getall = self._raw.getall
+        picked = {}
+        for name in names:
+            values = getall(name, None)
+            if values is not None:
+                picked[name] = values[-1]
+        return picked
+
+
 @dataclass(slots=True)
 class UpstreamResponse:
     status: int
-    headers: dict[str, str]  # lower-case names
+    headers: Mapping[str, str]  # read by lower-case name; a plain dict or a ResponseHeaders
     body: bytes
 
     @property
@@ -61,7 +107,10 @@ class UpstreamResponse:
 
     def relayed_headers(self) -> dict[str, str]:
         """The headers a caller gets back with this response's body (:data:`RELAYED_RESPONSE_HEADERS`)."""
-        return {name: self.headers[name] for name in RELAYED_RESPONSE_HEADERS if name in self.headers}
+        headers = self.headers
+        if type(headers) is ResponseHeaders:  # what the aiohttp transport answers: one frame, not one per name
+            return headers.pick(RELAYED_RESPONSE_HEADERS)
+        return {name: headers[name] for name in RELAYED_RESPONSE_HEADERS if name in headers}
 
     @property
     def is_json(self) -> bool:
@@ -313,10 +362,11 @@ class AiohttpTransport:
                     allow_redirects=False,
                 )
                 try:
-                    headers = {k.lower(): v for k, v in resp.headers.items()}  # the last of a repeated header wins
+                    raw = resp.headers
+                    headers = ResponseHeaders(raw)
                     length = resp.content_length
                     cap = request.max_response_bytes or self._limits.max_response_bytes
-                    if length is not None and length <= cap and "content-encoding" not in headers:
+                    if length is not None and length <= cap and "content-encoding" not in raw:
                         body = await resp.read()  # declared within the cap and not inflated: one read, no chunk loop
                     else:
                         body = await self._read(resp, request, headers)
@@ -385,7 +435,7 @@ class AiohttpTransport:
             return InvalidInput(f"header '{bad}' would hold a control character, which HTTP does not allow", field=bad)
         return UpstreamUnavailable(f"upstream {host}: the request URL is invalid")
 
-    async def _read(self, resp: aiohttp.ClientResponse, request: OutboundRequest, headers: dict[str, str]) -> bytes:
+    async def _read(self, resp: aiohttp.ClientResponse, request: OutboundRequest, headers: Mapping[str, str]) -> bytes:
         """The whole body, or :class:`ResponseTooLarge` once it passes ``maxResponseBytes``
         (counted after decompression: aiohttp inflates chunk by chunk, bounded).
 
