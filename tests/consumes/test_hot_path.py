@@ -152,6 +152,14 @@ def target(request_plan: RequestPlan, reply: UpstreamResponse) -> ConsumedOperat
     return ConsumedOperation(request_plan, Recording(reply), _identity)
 
 
+def test_binary_is_decided_at_load_from_the_output_raw_format_in_any_case():
+    reply = UpstreamResponse(200, {}, b"")
+    for written, binary in (("json", False), ("binary", True), ("Binary", True), ("xml", False)):
+        op = dataclasses.replace(target(plan(["/x"]), reply), output_raw_format=written)
+        assert op.binary is binary, written
+    assert not target(plan(["/x"]), reply).binary  # the default format, json
+
+
 async def test_a_call_of_path_inputs_needs_no_scope_and_relays_the_answer():
     reply = UpstreamResponse(200, {"content-type": "application/json", "etag": '"e"', "server": "x"}, b'{"id":1}')
     call = Call(target(plan(["/items/", ("id",)]), reply), [], [("id", FromInput("item-id"))])

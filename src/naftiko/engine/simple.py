@@ -108,14 +108,15 @@ class ConsumedOperation:
     output_media_type: str | None = None  # beta5 outputMediaType
     max_binary_bytes: int | None = None  # beta5 maxBinarySize of the operation, parsed
     dry_run: bool = False  # answers are request descriptions (JSON): never relayed as binary or relabelled
+    # outputRawFormat is binary: a field set here, read twice per call (Call.send, CallUnit.invoke)
+    binary: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.binary = self.output_raw_format.lower() == BINARY
 
     @property
     def method(self) -> str:
         return self.request.method
-
-    @property
-    def binary(self) -> bool:
-        return self.output_raw_format.lower() == BINARY
 
     @property
     def label(self) -> str:
