@@ -29,9 +29,10 @@ from naftiko.consumes.transport import (
     ResponseHeaders,
     UpstreamBusy,
     UpstreamResponse,
+    is_json_type,
 )
 from naftiko.engine.binding import Fixed, FromInput
-from naftiko.engine.result import Relayed
+from naftiko.engine.result import JsonAnswer, Relayed
 from naftiko.engine.simple import Call, CallUnit, ConsumedOperation
 from naftiko.errors import InvalidInput, UpstreamUnavailable
 from naftiko.expressions.template import Scope, Template
@@ -188,6 +189,21 @@ async def test_a_blank_body_is_empty_and_any_other_byte_is_relayed(blank):
     assert (await unit.invoke({"id": "1"})).__class__.__name__ == "Empty"
     call.target.transport.reply = UpstreamResponse(200, {"content-type": "text/plain"}, blank + b"\xa0")  # type: ignore[attr-defined]
     assert isinstance(await unit.invoke({"id": "1"}), Relayed)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "Application/JSON", "application/json; charset=utf-8", "application/x+json", "text/plain", ""]
+)
+async def test_a_mapped_answer_is_relayed_exactly_when_its_type_is_json(content_type):
+    """``application/json`` is taken as JSON without parsing its type; every type decides as
+    :func:`is_json_type` does: JSON relayed as it came, anything else decoded and shaped."""
+    reply = UpstreamResponse(200, {"content-type": content_type}, b'{"id":1}')
+    call = Call(target(plan(["/items/", ("id",)]), reply), [], [("id", FromInput("id"))])
+    result = await unit_for(call).invoke({"id": "1"})
+    if is_json_type(content_type):
+        assert isinstance(result, Relayed) and result.content_type == content_type
+    else:
+        assert result == JsonAnswer(200, {"id": 1})
 
 
 # ------------------------------------------------------------------ Relayed
