@@ -344,9 +344,7 @@ class AiohttpTransport:
         coroutines (enter and exit, the request's and the response's) did nothing this does not: the
         body is read whole (or the response closed) before ``release``."""
         slots = self._slots
-        if slots.free > 0 and not slots.waiters:  # Slots.take inline: a frame less per call
-            slots.free -= 1
-        else:
+        if not slots.take():
             if deadline is None:
                 deadline = asyncio.get_running_loop().time() + total
             await self._wait_for_slot(request, deadline)
