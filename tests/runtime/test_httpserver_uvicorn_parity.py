@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -58,13 +59,13 @@ def _cycle(cls: type[RequestResponseCycle], method: str, keep_alive: bool) -> tu
 
 
 async def _send_all(cls: type[RequestResponseCycle], method: str, keep_alive: bool,
-                    messages: list[dict[str, Any]]) -> tuple[list[bytes], dict[str, Any]]:
+                    messages: list[dict[str, Any]]) -> tuple[bytes, dict[str, Any]]:
     cycle, transport = _cycle(cls, method, keep_alive)
     for message in messages:
         await cycle.send(message)  # type: ignore[arg-type]
     state = {k: getattr(cycle, k) for k in ("keep_alive", "chunked_encoding", "expected_content_length",
                                                "response_complete", "response_started")}
-    return transport.writes, state
+    return b"".join(transport.writes), state
 
 
 ANSWERS = [
@@ -88,7 +89,7 @@ async def test_the_response_head_and_state_are_uvicorns(method, keep_alive, stat
     ours = await _send_all(_Cycle, method, keep_alive, messages)
     theirs = await _send_all(RequestResponseCycle, method, keep_alive, messages)
     assert ours == theirs
-    assert ours[0][0].startswith(b"HTTP/1.1 %d" % status)
+    assert ours[0].startswith(b"HTTP/1.1 %d" % status)
 
 
 BAD = [
@@ -189,3 +190,20 @@ async def test_the_keepalive_timeout_counts_from_the_last_answer():
         waited = time.monotonic() - answered
         assert 0.35 <= waited < 1.5, waited
         writer.close()
+
+
+async def test_the_access_log_line_is_uvicorns():
+    lines: dict[str, list[str]] = {}
+    for cls in (_Cycle, RequestResponseCycle):
+        logger = logging.getLogger(f"test.access.{cls.__name__}")
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler()
+        handler.emit = records.append  # type: ignore[method-assign]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        cycle, _ = _cycle(cls, "GET", True)
+        cycle.access_log, cycle.access_logger = True, logger
+        cycle.scope.update(client=("127.0.0.1", 5000), raw_path=b"/a%20b", query_string=b"x=1", http_version="1.1")
+        await cycle.send({"type": "http.response.start", "status": 201, "headers": [(b"content-length", b"0")]})
+        lines[cls.__name__] = [r.getMessage() for r in records]
+    assert lines["_Cycle"] == lines["RequestResponseCycle"] == ['127.0.0.1:5000 - "GET /a%20b?x=1 HTTP/1.1" 201']

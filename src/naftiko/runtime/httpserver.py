@@ -36,7 +36,7 @@ from typing import Any
 
 import httptools
 import orjson
-from uvicorn._types import ASGISendEvent, HTTPResponseStartEvent
+from uvicorn._types import ASGI3Application, ASGISendEvent, HTTPResponseStartEvent
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_RE,
@@ -45,6 +45,7 @@ from uvicorn.protocols.http.httptools_impl import (
     HttpToolsProtocol,
     RequestResponseCycle,
 )
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 from naftiko.exposes.http.disconnect import DISCONNECT_EXTENSION, DisconnectSignal
 from naftiko.exposes.http.limits import DEFAULT_MAX_CONNECTIONS, InboundLimits
@@ -122,88 +123,89 @@ class _Refused(Exception):
     """Raised from a parser callback to stop parsing; the protocol answers ``status``."""
 
 
-class _OneWriteAnswer:
-    """The transport as one request's uvicorn ``RequestResponseCycle`` sees it: the response
-    head is held back until the first body write (or the end of the response, or a close), and
-    leaves with it in one write. uvicorn writes them apart, which costs a system call and a TCP
-    segment more per answer; answers here are whole bodies, so nothing waits on the head.
-
-    Everything else (``100 Continue``, closing, flow control, which keeps the real transport)
-    goes through as it is.
-    """
-
-    __slots__ = ("_cycle", "_head", "_protocol", "_transport")
-
-    def __init__(self, transport: asyncio.Transport, cycle: Any, protocol: LimitedHttpProtocol) -> None:
-        self._transport = transport
-        self._cycle = cycle
-        self._protocol = protocol
-        self._head: bytes | None = None  # b"" once the head has gone out
-
-    def write(self, data: bytes) -> None:
-        head = self._head
-        if head:  # held: it leaves with this write
-            self._head = b""
-            self._protocol._holding = None
-            if len(data) > 16384:
-                self._transport.writelines((head, data))
-            else:
-                self._transport.write(head + data)
-        elif head is None and self._cycle is not None and self._cycle.response_started:  # the head
-            self._head = data
-            self._protocol._holding = self
-        else:
-            self._transport.write(data)
-
-    def detach(self) -> None:
-        """Forget the cycle and the protocol once the answer is complete. The cycle holds this
-        object as its transport, so while this holds the cycle (or the protocol, which holds the
-        cycle) the request's objects form a reference cycle that only the garbage collector
-        frees: a dozen objects per request, which made the collector run every few requests
-        and scan everything alive (measured: 17-30 µs per request with the default threshold)."""
-        self._cycle = self._protocol = None  # type: ignore[assignment]
-
-    def flush(self) -> None:
-        head = self._head
-        if head:
-            self._head = b""
-            self._protocol._holding = None
-            self._transport.write(head)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-
 class _Cycle(RequestResponseCycle):
-    """uvicorn's request/response cycle with a cheaper response head.
+    """uvicorn's request/response cycle with a cheaper answer.
 
-    uvicorn checks every response header with two regular expressions, one search each for its
-    name and its value: with the date header and a REST answer's own that was six to ten searches
-    per request, about 6,000 instructions (measured, bench/instructions.py). The characters they
-    refuse are single characters, so searching all names joined, then all values joined, finds
-    a bad header exactly when one of the separate searches would; only then are the headers gone
-    through one by one, in uvicorn's order, for uvicorn's error. Everything else in the head is as
-    uvicorn writes it. Other messages, and a head sent while writing is paused or the access log is
-    on, go through uvicorn's own ``send``.
+    * The response head is held back until the first body write (or the end of the response, or
+      a close) and leaves with it in one write. uvicorn writes them apart, which costs a system
+      call and a TCP segment more per answer; answers here are whole bodies, so nothing waits on
+      the head. A whole body of the declared length (the common answer) is written here; every
+      other message goes through uvicorn's ``send`` once the held head has gone out.
+    * uvicorn checks every response header with two regular expressions, one search each for its
+      name and its value: with the date header and a REST answer's own that was six to ten searches
+      per request, about 6,000 instructions (measured, bench/instructions.py). The characters they
+      refuse are single characters, so searching all names joined, then all values joined, finds
+      a bad header exactly when one of the separate searches would; only then are the headers gone
+      through one by one, in uvicorn's order, for uvicorn's error.
+    * ``send`` is a plain function handing back what the app awaits: for the messages handled
+      here, a finished future (``done``, the protocol's: the bytes are written at once, so there
+      is nothing to wait for) rather than a coroutine, which costs a coroutine object and a frame.
+
+    Anything unusual (writing paused, a caller gone) goes through uvicorn's ``send`` as it is.
     """
 
     done: asyncio.Future[None]  # set by the protocol: a finished future, shared by its requests
+    held = b""  # the response head, until the first body write
 
     def send(self, message: ASGISendEvent) -> Awaitable[None]:  # type: ignore[override]
-        """A plain function handing back what the app awaits: for a response head, a finished
-        future (the head is written at once, so there is nothing to wait for) rather than a
-        coroutine of its own, which would cost a coroutine object and a frame per request."""
-        if (
-            message["type"] != "http.response.start" or self.response_started or self.disconnected
-            or self.flow.write_paused or self.access_log
-        ):
-            return RequestResponseCycle.send(self, message)  # the base class named: no super() object per call
-        self._start(message)
-        return self.done
+        if not (self.flow.write_paused or self.disconnected):
+            if message["type"] == "http.response.start":
+                if not self.response_started:
+                    self._start(message)
+                    return self.done
+            elif (
+                self.held and self.chunked_encoding is False and not message.get("more_body", False)
+                and message["type"] == "http.response.body" and self.scope["method"] != "HEAD"
+                and len(body := message.get("body", b"")) == self.expected_content_length
+            ):  # the whole body, as declared: uvicorn's last body write, with the head
+                head, self.held = self.held, b""
+                if len(body) > 16384:
+                    self.transport.writelines((head, body))  # no copy of a large body
+                else:
+                    self.transport.write(head + body)
+                self.expected_content_length = 0
+                self.response_complete = True
+                self.message_event.set()
+                if not self.keep_alive:
+                    self.transport.close()
+                self.on_response()
+                return self.done
+        self.flush()
+        return RequestResponseCycle.send(self, message)  # the base class named: no super() object per call
+
+    def flush(self) -> None:
+        """Write the held response head, if any."""
+        if self.held and not self.disconnected:
+            head, self.held = self.held, b""
+            self.transport.write(head)
+
+    async def run_asgi(self, app: ASGI3Application) -> None:
+        """uvicorn 0.55's, with the held head written before each close (as uvicorn would have
+        written it already): an app that fails after starting its answer leaves the caller the
+        same truncated answer as under uvicorn."""
+        try:
+            result = await app(self.scope, self.receive, self.send)  # type: ignore[func-returns-value]
+        except BaseException as exc:
+            self.logger.error("Exception in ASGI application\n", exc_info=exc)
+            if not self.response_started:
+                await self.send_500_response()
+            else:
+                self.flush()
+                self.transport.close()
+        else:
+            if result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+                self.flush()
+                self.transport.close()
+            elif not self.response_started and not self.disconnected:
+                self.logger.error("ASGI callable returned without starting response.")
+                await self.send_500_response()
+            elif not self.response_complete and not self.disconnected:
+                self.logger.error("ASGI callable returned without completing response.")
+                self.flush()
+                self.transport.close()
+        finally:
+            self.on_response = lambda: None
 
     def _start(self, message: HTTPResponseStartEvent) -> None:
         """uvicorn 0.55's ``send`` for ``http.response.start``, with the header checks joined."""
@@ -211,6 +213,11 @@ class _Cycle(RequestResponseCycle):
         self.waiting_for_100_continue = False
         status_code = message["status"]
         headers = self.default_headers + list(message.get("headers", []))
+        if self.access_log:
+            self.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d', get_client_addr(self.scope), self.scope["method"],
+                get_path_with_query_string(self.scope), self.scope["http_version"], status_code,
+            )
         if HEADER_RE.search(b"".join([name for name, _ in headers])) or HEADER_VALUE_RE.search(
             b"".join([value for _, value in headers])
         ):
@@ -241,7 +248,7 @@ class _Cycle(RequestResponseCycle):
             self.chunked_encoding = True  # neither content-length nor transfer-encoding given
             content.append(b"transfer-encoding: chunked\r\n")
         content.append(b"\r\n")
-        self.transport.write(b"".join(content))
+        self.held = b"".join(content)  # written with the body (send), or by flush
 
 
 class LimitedHttpProtocol(HttpToolsProtocol):
@@ -280,7 +287,6 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._head_since: float | None = None  # when the head being read began (connection or first byte)
         self._idle_since: float | None = None  # when the last answer completed, none being read since
         self._body_timer: asyncio.TimerHandle | None = None
-        self._holding: _OneWriteAnswer | None = None  # the answer whose head is held back
         self._done: asyncio.Future[None] | None = None  # a finished future for _Cycle.send
 
     # ------------------------------------------------------------------ connection
@@ -536,11 +542,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             app = self.app
         # The app learns of a caller that hangs up from this signal (exposes/http/disconnect.py).
         scope["extensions"] = {DISCONNECT_EXTENSION: DisconnectSignal(self.loop)}  # type: ignore[dict-item]
-        answer = _OneWriteAnswer(self.transport, None, self)
         existing_cycle = self.cycle
         self.cycle = cycle = _Cycle(
             scope=scope,
-            transport=answer,  # type: ignore[arg-type]
+            transport=self.transport,
             flow=self.flow,
             logger=self.logger,
             access_logger=self.access_logger,
@@ -552,7 +557,6 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             on_response=self.on_response_complete,
         )
         cycle.done = self._done  # type: ignore[assignment]
-        answer._cycle = cycle
         if existing_cycle is None or existing_cycle.response_complete:
             self._start_asgi_task(cycle, app)
         else:  # pipelined: queued until the answers before it are complete
@@ -571,11 +575,6 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         cycle.message_event.set()
 
     def on_response_complete(self) -> None:
-        if self._holding is not None:  # a HEAD answer, or one with no body write: its head goes now
-            self._holding.flush()
-        cycle = self.cycle
-        if cycle is not None and type(cycle.transport) is _OneWriteAnswer:
-            cycle.transport.detach()
         # uvicorn's on_response_complete from here, with the connection's timer for its keep-alive one
         self.server_state.total_requests += 1
         if self.transport.is_closing():
