@@ -461,3 +461,6 @@ async def test_http_observer_records_the_status_actually_sent_and_the_upstream_c
         text = metrics.exposition()[0].decode()
         assert 'naftiko_request_total{adapter="rest",namespace="api",operation="op",status="401"} 1.0' in text
         assert 'naftiko_request_total{adapter="rest",namespace="api",operation="op",status="500"} 1.0' in text
+        # the kind of error, as the observer works it out from the status (only when metrics are on)
+        assert 'naftiko_request_errors_total{adapter="rest",namespace="api",operation="op",type="client_error"} 1.0' in text
+        assert 'naftiko_request_errors_total{adapter="rest",namespace="api",operation="op",type="server_error"} 1.0' in text
