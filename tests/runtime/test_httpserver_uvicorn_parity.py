@@ -207,3 +207,14 @@ async def test_the_access_log_line_is_uvicorns():
         await cycle.send({"type": "http.response.start", "status": 201, "headers": [(b"content-length", b"0")]})
         lines[cls.__name__] = [r.getMessage() for r in records]
     assert lines["_Cycle"] == lines["RequestResponseCycle"] == ['127.0.0.1:5000 - "GET /a%20b?x=1 HTTP/1.1" 201']
+
+
+def test_the_cycle_is_built_with_uvicorns_parameters_in_uvicorns_order():
+    """httpserver.py builds each request's cycle with positional arguments (a keyword call cost a
+    dict of eleven entries per request): a uvicorn that reorders them must fail here, not serve."""
+    import inspect
+
+    assert list(inspect.signature(RequestResponseCycle.__init__).parameters) == [
+        "self", "scope", "transport", "flow", "logger", "access_logger", "access_log", "default_headers",
+        "message_event", "expect_100_continue", "keep_alive", "on_response",
+    ]

@@ -543,18 +543,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         # The app learns of a caller that hangs up from this signal (exposes/http/disconnect.py).
         scope["extensions"] = {DISCONNECT_EXTENSION: DisconnectSignal(self.loop)}  # type: ignore[dict-item]
         existing_cycle = self.cycle
-        self.cycle = cycle = _Cycle(
-            scope=scope,
-            transport=self.transport,
-            flow=self.flow,
-            logger=self.logger,
-            access_logger=self.access_logger,
-            access_log=self.access_log,
-            default_headers=self.server_state.default_headers,
-            message_event=asyncio.Event(),
-            expect_100_continue=self.expect_100_continue,
-            keep_alive=http_version != "1.0" and parser.should_keep_alive(),
-            on_response=self.on_response_complete,
+        self.cycle = cycle = _Cycle(  # uvicorn's arguments, by position (measured: cheaper than by keyword)
+            scope, self.transport, self.flow, self.logger, self.access_logger, self.access_log,
+            self.server_state.default_headers, asyncio.Event(), self.expect_100_continue,
+            http_version != "1.0" and parser.should_keep_alive(), self.on_response_complete,
         )
         cycle.done = self._done  # type: ignore[assignment]
         if existing_cycle is None or existing_cycle.response_complete:
