@@ -98,6 +98,7 @@ def _cycle(method: str = "GET") -> tuple[_Cycle, _Recorder, list[str]]:
     done = asyncio.get_running_loop().create_future()
     done.set_result(None)
     cycle.done = done
+    cycle.signal = DisconnectSignal(None, True)
     return cycle, transport, completed
 
 

@@ -20,6 +20,7 @@ import pytest
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from loopback import with_limits
+from naftiko.exposes.http.disconnect import DisconnectSignal
 from naftiko.exposes.http.limits import InboundLimits
 from naftiko.runtime.httpserver import ConnectionBudget, _Cycle
 
@@ -55,6 +56,7 @@ def _cycle(cls: type[RequestResponseCycle], method: str, keep_alive: bool) -> tu
         done = asyncio.get_running_loop().create_future()
         done.set_result(None)
         cycle.done = done  # type: ignore[attr-defined]
+        cycle.signal = DisconnectSignal(None, True)  # type: ignore[attr-defined]
     return cycle, transport
 
 

@@ -145,31 +145,33 @@ class _Cycle(RequestResponseCycle):
     """
 
     done: asyncio.Future[None]  # set by the protocol: a finished future, shared by its requests
+    signal: DisconnectSignal  # set by the protocol: the request's, also in its scope
     held = b""  # the response head, until the first body write
 
     def send(self, message: ASGISendEvent) -> Awaitable[None]:  # type: ignore[override]
-        if not (self.flow.write_paused or self.disconnected):
-            if message["type"] == "http.response.start":
-                if not self.response_started:
-                    self._start(message)
-                    return self.done
-            elif (
-                self.held and self.chunked_encoding is False and not message.get("more_body", False)
-                and message["type"] == "http.response.body" and self.scope["method"] != "HEAD"
-                and len(body := message.get("body", b"")) == self.expected_content_length
-            ):  # the whole body, as declared: uvicorn's last body write, with the head
-                head, self.held = self.held, b""
-                if len(body) > 16384:
-                    self.transport.writelines((head, body))  # no copy of a large body
-                else:
-                    self.transport.write(head + body)
-                self.expected_content_length = 0
-                self.response_complete = True
-                self.message_event.set()
-                if not self.keep_alive:
-                    self.transport.close()
-                self.on_response()
+        if message["type"] == "http.response.start":
+            self.signal.status = message["status"]  # for the observer, also when the caller has gone
+            if not (self.response_started or self.flow.write_paused or self.disconnected):
+                self._start(message)
                 return self.done
+        elif (
+            self.held and self.chunked_encoding is False and not message.get("more_body", False)
+            and message["type"] == "http.response.body" and self.scope["method"] != "HEAD"
+            and len(body := message.get("body", b"")) == self.expected_content_length
+            and not (self.flow.write_paused or self.disconnected)
+        ):  # the whole body, as declared: uvicorn's last body write, with the head
+            head, self.held = self.held, b""
+            if len(body) > 16384:
+                self.transport.writelines((head, body))  # no copy of a large body
+            else:
+                self.transport.write(head + body)
+            self.expected_content_length = 0
+            self.response_complete = True
+            self.message_event.set()
+            if not self.keep_alive:
+                self.transport.close()
+            self.on_response()
+            return self.done
         self.flush()
         return RequestResponseCycle.send(self, message)  # the base class named: no super() object per call
 
@@ -182,7 +184,7 @@ class _Cycle(RequestResponseCycle):
     async def run_asgi(self, app: ASGI3Application) -> None:
         """uvicorn 0.55's, with the held head written before each close (as uvicorn would have
         written it already): an app that fails after starting its answer leaves the caller the
-        same truncated answer as under uvicorn."""
+        same truncated answer as under uvicorn. At the end, the signal's ``when_done``."""
         try:
             result = await app(self.scope, self.receive, self.send)  # type: ignore[func-returns-value]
         except BaseException as exc:
@@ -206,6 +208,9 @@ class _Cycle(RequestResponseCycle):
                 self.transport.close()
         finally:
             self.on_response = lambda: None
+            done, self.signal.when_done = self.signal.when_done, None
+            if done is not None:
+                done()
 
     def _start(self, message: HTTPResponseStartEvent) -> None:
         """uvicorn 0.55's ``send`` for ``http.response.start``, with the header checks joined."""
@@ -543,7 +548,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         else:
             app = self.app
         # The app learns of a caller that hangs up from this signal (exposes/http/disconnect.py).
-        scope["extensions"] = {DISCONNECT_EXTENSION: DisconnectSignal(self.loop)}  # type: ignore[dict-item]
+        signal = DisconnectSignal(self.loop, True)
+        scope["extensions"] = {DISCONNECT_EXTENSION: signal}  # type: ignore[dict-item]
         existing_cycle = self.cycle
         self.cycle = cycle = _Cycle(  # uvicorn's arguments, by position (measured: cheaper than by keyword)
             scope, self.transport, self.flow, self.logger, self.access_logger, self.access_log,
@@ -551,6 +557,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             http_version != "1.0" and parser.should_keep_alive(), self.on_response_complete,
         )
         cycle.done = self._done  # type: ignore[assignment]
+        cycle.signal = signal
         if existing_cycle is None or existing_cycle.response_complete:
             self._start_asgi_task(cycle, app)
         else:  # pipelined: queued until the answers before it are complete
