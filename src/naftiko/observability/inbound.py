@@ -160,18 +160,9 @@ class HttpObserver:
             self._finish(scope, operation, seconds, answered, calls[0], ids)
 
     def _done(self, scope: Scope, operation: str, start: float, calls: list[int], signal: DisconnectSignal) -> None:
-        """:meth:`_finish` for a request whose server tracked the answer, written out: one Python
-        call less per request."""
-        seconds = perf_counter() - start
+        """:meth:`_finish` for a request whose server tracked the answer (its ``when_done``)."""
         answered = signal.status or 500  # no answer started: the server answered 500
-        telemetry = self.telemetry
-        status = str(answered)
-        if telemetry.metrics is not None:
-            telemetry.metrics.request(self.kind, self.namespace, operation, status, seconds, _http_error(answered))
-        if telemetry.request_log is not None:
-            telemetry.request_log.write(
-                self.kind, self.namespace, scope["method"], _raw_path(scope), operation, status, seconds, calls[0], None
-            )
+        self._finish(scope, operation, perf_counter() - start, answered, calls[0], None)
 
     def _finish(
         self, scope: Scope, operation: str, seconds: float, answered: int, calls: int, ids: tuple[str, str] | None
