@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -17,7 +16,7 @@ import pytest
 from loopback import with_limits
 from naftiko.exposes.http.disconnect import DISCONNECT_EXTENSION, DisconnectSignal, disconnect_signal
 from naftiko.exposes.http.limits import InboundLimits
-from naftiko.runtime.httpserver import ConnectionBudget, _Cycle
+from naftiko.runtime.httpserver import ConnectionBudget, _OneWriteAnswer
 
 LIMITS = InboundLimits(head_timeout=0.5, body_timeout=0.5, keepalive_timeout=2.0, max_connections=8)
 BODY = b'{"ok":true}'
@@ -81,59 +80,38 @@ class _Recorder:
         return self.closed
 
 
-class _Flow:
-    write_paused = False
-
-    def resume_reading(self) -> None:
-        pass
+class _Cycle:
+    response_started = False
+    response_complete = False
 
 
-def _cycle(method: str = "GET") -> tuple[_Cycle, _Recorder, list[str]]:
-    transport, completed = _Recorder(), []
-    cycle = _Cycle(
-        scope={"method": method}, transport=transport, flow=_Flow(), logger=None, access_logger=None,  # type: ignore[arg-type]
-        access_log=False, default_headers=[], message_event=asyncio.Event(), expect_100_continue=True,
-        keep_alive=True, on_response=lambda: completed.append("done"),
-    )
-    done = asyncio.get_running_loop().create_future()
-    done.set_result(None)
-    cycle.done = done
-    cycle.signal = DisconnectSignal(None, True)
-    return cycle, transport, completed
+class _Protocol:
+    _holding = None
 
 
-async def test_the_head_waits_for_the_first_body_write_and_leaves_with_it():
-    cycle, transport, completed = _cycle()
-    cycle.more_body = False
-    cycle.message_event.set()  # the request is read
-    await cycle.receive()  # the app reads the body: 100 Continue goes at once
+def test_the_head_waits_for_the_first_body_write_and_leaves_with_it():
+    transport, cycle, protocol = _Recorder(), _Cycle(), _Protocol()
+    out = _OneWriteAnswer(transport, cycle, protocol)  # type: ignore[arg-type]
+    out.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the answer starts: goes at once
     assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
-    await cycle.send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
-    assert len(transport.writes) == 1 and cycle.held  # held
-    await cycle.send({"type": "http.response.body", "body": b"body"})
-    assert transport.writes[1] == b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody"
-    assert cycle.response_complete and completed == ["done"] and not cycle.held
-    streamed, transport, completed = _cycle()  # a body in pieces: the head leaves with the first
-    await streamed.send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
-    await streamed.send({"type": "http.response.body", "body": b"bo", "more_body": True})
-    await streamed.send({"type": "http.response.body", "body": b"dy"})
-    assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n", b"bo", b"dy"] and completed
+    cycle.response_started = True
+    out.write(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n")
+    assert len(transport.writes) == 1 and protocol._holding is out  # held
+    out.write(b"body")
+    assert transport.writes[1] == b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody" and protocol._holding is None
+    out.write(b"more")  # later writes (a streamed body) go as they come
+    assert transport.writes[2] == b"more"
 
 
-async def test_a_held_head_goes_out_for_a_head_request_and_before_a_close():
-    cycle, transport, completed = _cycle("HEAD")
-    await cycle.send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
-    await cycle.send({"type": "http.response.body", "body": b""})
-    assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n"] and completed
-
-    async def fails_after_starting(scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
-        raise RuntimeError("boom")
-
-    cycle, transport, completed = _cycle()
-    cycle.logger = logging.getLogger("test")
-    await cycle.run_asgi(fails_after_starting)  # as under uvicorn: the head, then the close
-    assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n"] and transport.closed
+def test_a_held_head_goes_out_on_flush_or_close():
+    for end in ("flush", "close"):
+        transport, cycle, protocol = _Recorder(), _Cycle(), _Protocol()
+        out = _OneWriteAnswer(transport, cycle, protocol)  # type: ignore[arg-type]
+        cycle.response_started = True
+        out.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        getattr(out, end)()
+        assert transport.writes == [b"HTTP/1.1 204 No Content\r\n\r\n"]
+        assert transport.closed is (end == "close")
 
 
 async def test_answers_head_and_body_in_one_piece_and_keep_alive_works():
@@ -213,7 +191,7 @@ async def test_each_head_on_a_kept_alive_connection_is_timed_from_its_own_first_
 
 
 async def test_answered_requests_leave_no_reference_cycle_for_the_collector():
-    """A request's objects (its cycle, its disconnect signal, its scope)
+    """A request's objects (its cycle, the one-write transport, its disconnect signal, its scope)
     are freed by reference counting once it is answered: a cycle among them left a dozen objects
     per request for the garbage collector, which then ran every few requests and scanned
     everything alive."""
@@ -236,5 +214,5 @@ async def test_answered_requests_leave_no_reference_cycle_for_the_collector():
             gc.set_debug(0)
             gc.garbage.clear()
         writer.close()
-    assert found.count("_Cycle") == 0, found[:20]
+    assert found.count("RequestResponseCycle") == 0 and found.count("_OneWriteAnswer") == 0, found[:20]
     assert len(found) < 50, found[:20]  # nothing left per request

@@ -10,14 +10,12 @@ trace names stay bounded.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from functools import partial
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from mcp import MCPError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from naftiko.exposes.http.disconnect import DISCONNECT_EXTENSION, DisconnectSignal
 from naftiko.observability.outbound import UPSTREAM_CALLS
 from naftiko.observability.tracing import headers_carrier
 
@@ -82,38 +80,12 @@ def skill_classify(scope: Scope) -> tuple[str, str]:
 
 
 class HttpObserver:
-    """A REST or skill app, observed: per request a server span (with tracing on), the request
-    metrics and the request log line, with the status of the answer as the app sent it (500 when
-    it failed before answering, as the server then answers) and the upstream calls it made.
-
-    Under naftiko's own server (``runtime/httpserver.py``), and without tracing, the server notes
-    the status and says when the app is done (``DisconnectSignal.tracks_answer``): the app is then
-    called as it is, with no coroutine of the observer's around it and no wrapper around ``send``,
-    which measured about 5,600 instructions less per request. Otherwise :meth:`_observed` wraps it.
-
-    ``__call__`` is therefore a plain function returning an awaitable, as ASGI allows; a server
-    that guesses the ASGI version from it must be told ``asgi3`` (runtime/serve.py does).
-    """
-
     __slots__ = ("app", "classify", "kind", "namespace", "telemetry")
 
     def __init__(self, app: ASGIApp, telemetry: Telemetry, kind: str, namespace: str, classify: Classify) -> None:
         self.app, self.telemetry, self.kind, self.namespace, self.classify = app, telemetry, kind, namespace, classify
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        if scope["type"] == "http" and self.telemetry.tracing is None:
-            extensions = scope.get("extensions")  # disconnect_signal(scope), inline
-            signal = extensions.get(DISCONNECT_EXTENSION) if extensions else None
-            if signal is not None and signal.tracks_answer:
-                calls = [0]
-                # No reset: naftiko's server runs each request in a task of its own, whose copy of
-                # the context ends with it (and when_done runs in that task, before it ends).
-                UPSTREAM_CALLS.set(calls)
-                signal.when_done = partial(self._done, scope, self.classify(scope)[0], perf_counter(), calls, signal)
-                return self.app(scope, receive, send)
-        return self._observed(scope, receive, send)
-
-    async def _observed(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start = perf_counter()
@@ -157,26 +129,15 @@ class HttpObserver:
                 ids = tracing.ids(span)
                 failed = f"answered {answered}" if answered >= 500 else None
                 tracing.end(span, token, failed, {"http.response.status_code": answered})
-            self._finish(scope, operation, seconds, answered, calls[0], ids)
-
-    def _done(self, scope: Scope, operation: str, start: float, calls: list[int], signal: DisconnectSignal) -> None:
-        """:meth:`_finish` for a request whose server tracked the answer (its ``when_done``)."""
-        answered = signal.status or 500  # no answer started: the server answered 500
-        self._finish(scope, operation, perf_counter() - start, answered, calls[0], None)
-
-    def _finish(
-        self, scope: Scope, operation: str, seconds: float, answered: int, calls: int, ids: tuple[str, str] | None
-    ) -> None:
-        """Telemetry.finish, inline (a Python call with ten arguments less per request), the error
-        kind worked out only when metrics are on, the raw path only when the log is."""
-        telemetry = self.telemetry
-        status = str(answered)
-        if telemetry.metrics is not None:
-            telemetry.metrics.request(self.kind, self.namespace, operation, status, seconds, _http_error(answered))
-        if telemetry.request_log is not None:
-            telemetry.request_log.write(
-                self.kind, self.namespace, scope["method"], _raw_path(scope), operation, status, seconds, calls, ids
-            )
+            # Telemetry.finish, inline: a Python call with ten arguments less per request, and the
+            # error kind and the raw path worked out only for the part that uses them
+            status = str(answered)
+            if telemetry.metrics is not None:
+                telemetry.metrics.request(self.kind, self.namespace, operation, status, seconds, _http_error(answered))
+            if telemetry.request_log is not None:
+                telemetry.request_log.write(
+                    self.kind, self.namespace, method, _raw_path(scope), operation, status, seconds, calls[0], ids
+                )
 
 
 def _mcp_carrier(ctx: object) -> dict[str, str]:

@@ -28,24 +28,12 @@ import asyncio
 import logging
 import resource
 import time
-import urllib.parse
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-import httptools
 import orjson
-from uvicorn._types import ASGI3Application, ASGISendEvent, HTTPResponseStartEvent
-from uvicorn.protocols.http.flow_control import service_unavailable
-from uvicorn.protocols.http.httptools_impl import (
-    HEADER_RE,
-    HEADER_VALUE_RE,
-    STATUS_LINE,
-    HttpToolsProtocol,
-    RequestResponseCycle,
-)
-from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from naftiko.exposes.http.disconnect import DISCONNECT_EXTENSION, DisconnectSignal
 from naftiko.exposes.http.limits import DEFAULT_MAX_CONNECTIONS, InboundLimits
@@ -123,158 +111,66 @@ class _Refused(Exception):
     """Raised from a parser callback to stop parsing; the protocol answers ``status``."""
 
 
-class _Cycle(RequestResponseCycle):
-    """uvicorn's request/response cycle with a cheaper answer.
+class _OneWriteAnswer:
+    """The transport as one request's uvicorn ``RequestResponseCycle`` sees it: the response
+    head is held back until the first body write (or the end of the response, or a close), and
+    leaves with it in one write. uvicorn writes them apart, which costs a system call and a TCP
+    segment more per answer; answers here are whole bodies, so nothing waits on the head.
 
-    * The response head is held back until the first body write (or the end of the response, or
-      a close) and leaves with it in one write. uvicorn writes them apart, which costs a system
-      call and a TCP segment more per answer; answers here are whole bodies, so nothing waits on
-      the head. A whole body of the declared length (the common answer) is written here; every
-      other message goes through uvicorn's ``send`` once the held head has gone out.
-    * uvicorn checks every response header with two regular expressions, one search each for its
-      name and its value: with the date header and a REST answer's own that was six to ten searches
-      per request, about 6,000 instructions (measured in process with three headers). The characters they
-      refuse are single characters, so searching all names joined, then all values joined, finds
-      a bad header exactly when one of the separate searches would; only then are the headers gone
-      through one by one, in uvicorn's order, for uvicorn's error.
-    * ``send`` is a plain function handing back what the app awaits: for the messages handled
-      here, a finished future (``done``, the protocol's: the bytes are written at once, so there
-      is nothing to wait for) rather than a coroutine, which costs a coroutine object and a frame.
-
-    Anything unusual (writing paused, a caller gone) goes through uvicorn's ``send`` as it is.
+    Everything else (``100 Continue``, closing, flow control, which keeps the real transport)
+    goes through as it is.
     """
 
-    done: asyncio.Future[None]  # set by the protocol: a finished future, shared by its requests
-    signal: DisconnectSignal  # set by the protocol: the request's, also in its scope
-    held = b""  # the response head, until the first body write
+    __slots__ = ("_cycle", "_head", "_protocol", "_transport")
 
-    def send(self, message: ASGISendEvent) -> Awaitable[None]:  # type: ignore[override]
-        if message["type"] == "http.response.start":
-            self.signal.status = message["status"]  # for the observer, also when the caller has gone
-            if not (self.response_started or self.flow.write_paused or self.disconnected):
-                self._start(message)
-                return self.done
-        elif (
-            self.held and self.chunked_encoding is False and not message.get("more_body", False)
-            and message["type"] == "http.response.body" and self.scope["method"] != "HEAD"
-            and len(body := message.get("body", b"")) == self.expected_content_length
-            and not (self.flow.write_paused or self.disconnected)
-        ):  # the whole body, as declared: uvicorn's last body write, with the head
-            head, self.held = self.held, b""
-            if len(body) > 16384:
-                self.transport.writelines((head, body))  # no copy of a large body
+    def __init__(self, transport: asyncio.Transport, cycle: Any, protocol: LimitedHttpProtocol) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._protocol = protocol
+        self._head: bytes | None = None  # b"" once the head has gone out
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head:  # held: it leaves with this write
+            self._head = b""
+            self._protocol._holding = None
+            if len(data) > 16384:
+                self._transport.writelines((head, data))
             else:
-                self.transport.write(head + body)
-            self.expected_content_length = 0
-            self.response_complete = True
-            self.message_event.set()
-            if not self.keep_alive:
-                self.transport.close()
-            self.on_response()
-            return self.done
-        self.flush()
-        return RequestResponseCycle.send(self, message)  # the base class named: no super() object per call
+                self._transport.write(head + data)
+        elif head is None and self._cycle is not None and self._cycle.response_started:  # the head
+            self._head = data
+            self._protocol._holding = self
+        else:
+            self._transport.write(data)
+
+    def detach(self) -> None:
+        """Forget the cycle and the protocol once the answer is complete. The cycle holds this
+        object as its transport, so while this holds the cycle (or the protocol, which holds the
+        cycle) the request's objects form a reference cycle that only the garbage collector
+        frees: a dozen objects per request, which made the collector run every few requests
+        and scan everything alive (measured: 17-30 µs per request with the default threshold)."""
+        self._cycle = self._protocol = None  # type: ignore[assignment]
 
     def flush(self) -> None:
-        """Write the held response head, if any."""
-        if self.held and not self.disconnected:
-            head, self.held = self.held, b""
-            self.transport.write(head)
+        head = self._head
+        if head:
+            self._head = b""
+            self._protocol._holding = None
+            self._transport.write(head)
 
-    async def run_asgi(self, app: ASGI3Application) -> None:
-        """uvicorn 0.55's, with the held head written before each close (as uvicorn would have
-        written it already): an app that fails after starting its answer leaves the caller the
-        same truncated answer as under uvicorn. At the end, the signal's ``when_done``."""
-        try:
-            result = await app(self.scope, self.receive, self.send)  # type: ignore[func-returns-value]
-        except BaseException as exc:
-            self.logger.error("Exception in ASGI application\n", exc_info=exc)
-            if not self.response_started:
-                await self.send_500_response()
-            else:
-                self.flush()
-                self.transport.close()
-        else:
-            if result is not None:
-                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
-                self.flush()
-                self.transport.close()
-            elif not self.response_started and not self.disconnected:
-                self.logger.error("ASGI callable returned without starting response.")
-                await self.send_500_response()
-            elif not self.response_complete and not self.disconnected:
-                self.logger.error("ASGI callable returned without completing response.")
-                self.flush()
-                self.transport.close()
-        finally:
-            self.on_response = lambda: None
-            done, self.signal.when_done = self.signal.when_done, None
-            if done is not None:
-                done()
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
 
-    def _start(self, message: HTTPResponseStartEvent) -> None:
-        """uvicorn 0.55's ``send`` for ``http.response.start``, with the header checks joined."""
-        self.response_started = True
-        self.waiting_for_100_continue = False
-        status_code = message["status"]
-        headers = self.default_headers + list(message.get("headers", []))
-        if self.access_log:
-            self.access_logger.info(
-                '%s - "%s %s HTTP/%s" %d', get_client_addr(self.scope), self.scope["method"],
-                get_path_with_query_string(self.scope), self.scope["http_version"], status_code,
-            )
-        names = values = b""  # joined by a loop: two list comprehensions and joins measured 2,200 instructions more
-        for name, value in headers:
-            names += name
-            values += value
-        if HEADER_RE.search(names) or HEADER_VALUE_RE.search(values):
-            for name, value in headers:  # uvicorn's checks, for its error on the first bad header
-                if HEADER_RE.search(name):
-                    raise RuntimeError("Invalid HTTP header name.")
-                if HEADER_VALUE_RE.search(value):
-                    raise RuntimeError("Invalid HTTP header value.")
-        content = [STATUS_LINE[status_code]]
-        has_connection_close = False
-        for name, value in headers:
-            name = name.lower()
-            if name == b"content-length" and self.chunked_encoding is None:
-                self.expected_content_length = int(value.decode())
-                self.chunked_encoding = False
-            elif name == b"transfer-encoding" and value.lower() == b"chunked":
-                self.expected_content_length = 0
-                self.chunked_encoding = True
-            elif name == b"connection":
-                connection = [token.lower().strip() for token in value.split(b",")]
-                if b"close" in connection:
-                    self.keep_alive = False
-                    has_connection_close = True
-            content.extend([name, b": ", value, b"\r\n"])
-        if not self.keep_alive and not has_connection_close:
-            content.append(b"connection: close\r\n")
-        if self.chunked_encoding is None and self.scope["method"] != "HEAD" and status_code not in (204, 304):
-            self.chunked_encoding = True  # neither content-length nor transfer-encoding given
-            content.append(b"transfer-encoding: chunked\r\n")
-        content.append(b"\r\n")
-        self.held = b"".join(content)  # written with the body (send), or by flush
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
 
 class LimitedHttpProtocol(HttpToolsProtocol):
     """One inbound HTTP/1.1 connection under :class:`InboundLimits` (see the module docstring).
 
     Subclassed per listener by :func:`protocol_for`, which sets ``limits`` and ``budget``.
-
-    The parser callbacks that run for every request (``on_message_begin``, ``on_headers_complete``,
-    ``on_message_complete``, ``on_response_complete``, ``data_received``) are uvicorn 0.55's with
-    the limits' own work inline, rather than the limits' work plus a call to uvicorn's: a Python
-    call and a ``super()`` lookup each, five times per request. What uvicorn does in them is
-    kept, line for line, except where a comment says otherwise (its keep-alive timer, below).
-
-    One timer per connection (``_timer``, due at ``_timer_at``) keeps both the head timeout and
-    the keep-alive timeout. uvicorn arms a keep-alive timer when an answer is complete and cancels
-    it when the next request's bytes arrive: a timer made and cancelled per request, about 5,800
-    instructions (measured). Here the timer is only moved when it would fire too late for the
-    deadline now due; when it fires it looks at what is in progress (a head since ``_head_since``,
-    an idle connection since ``_idle_since``) and either acts or waits for what is left.
     """
 
     limits: InboundLimits = InboundLimits()
@@ -289,12 +185,13 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._refusal: tuple[int, str] | None = None
         self._lingering = False
         self._linger_counted = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0  # when _timer is due (loop time)
+        # The head timer is armed once and not cancelled when a head completes: when it fires it
+        # checks the head in progress, if any (``_head_since``), and re-arms for what is left. So
+        # a kept-alive connection does not create and cancel a timer for every request.
+        self._head_timer: asyncio.TimerHandle | None = None
         self._head_since: float | None = None  # when the head being read began (connection or first byte)
-        self._idle_since: float | None = None  # when the last answer completed, none being read since
         self._body_timer: asyncio.TimerHandle | None = None
-        self._done: asyncio.Future[None] | None = None  # a finished future for _Cycle.send
+        self._holding: _OneWriteAnswer | None = None  # the answer whose head is held back
 
     # ------------------------------------------------------------------ connection
 
@@ -314,10 +211,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             return
         self.budget.active += 1
         self._counted = True
-        self._done = self.loop.create_future()
-        self._done.set_result(None)
         self._head_since = self.loop.time()
-        self._wake_by(self._head_since + self.limits.head_timeout)
+        self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._linger_counted:
@@ -333,41 +228,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             _caller_gone(cycle)
 
     def _cancel_timers(self) -> None:
-        for timer in (self._timer, self._body_timer):
+        for timer in (self._head_timer, self._body_timer):
             if timer is not None:
                 timer.cancel()
-        self._timer = self._body_timer = None
-
-    def _wake_by(self, deadline: float) -> None:
-        """Have the connection's timer fire no later than ``deadline`` (loop time)."""
-        if self._timer is None or self._timer_at > deadline:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = deadline
-            self._timer = self.loop.call_at(deadline, self._timer_fired)
-
-    def _timer_fired(self) -> None:
-        self._timer = None
-        if self.transport.is_closing():
-            return
-        now = self.loop.time()
-        since = self._head_since
-        if since is not None and self._in_head:  # a head is being read (or awaited on a new connection)
-            due = since + self.limits.head_timeout
-            if due > now:
-                self._wake_by(due)
-            elif self._head_bytes == 0 and not self.url:
-                self.transport.close()  # nothing was asked: close quietly, like an idle keep-alive
-            else:
-                self._refuse(408, f"the request line and headers did not arrive within {self.limits.head_timeout:g}s")
-                self._answer(*self._refusal)  # type: ignore[misc]
-        elif self._idle_since is not None:  # uvicorn's keep-alive timeout
-            due = self._idle_since + self.timeout_keep_alive
-            if due > now:
-                self._wake_by(due)
-            else:
-                self.transport.close()
-        # else a request is being served: on_response_complete or on_message_begin sets the timer again
+        self._head_timer = self._body_timer = None
 
     def _answer(
         self, status: int, detail: str, extra: tuple[tuple[bytes, bytes], ...] = (), *, linger: bool = True
@@ -413,12 +277,12 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self._lingering:
             return  # answered already: what follows is dropped unread
         if not self._in_head or self._refusal is not None:
-            self._feed(data)
+            super().data_received(data)
             return
         room = self.limits.max_head_bytes - self._head_bytes
         if len(data) <= room:
             self._head_bytes += len(data)
-            self._feed(data)
+            super().data_received(data)
             limits = self.limits
             # _head_refusal's two tests, inline: this runs on every read, and most heads pass both
             if self._in_head and (
@@ -428,33 +292,13 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             return
         # Feed only what fits the head limit: the parser's cost grows with what it holds.
         self._head_bytes += room
-        self._feed(data[:room])
+        super().data_received(data[:room])
         if self.transport.is_closing():
             return
         if self._in_head:
             self._refuse_head()
             return
         self.data_received(data[room:])
-
-    def _feed(self, data: bytes) -> None:
-        """uvicorn's ``data_received`` (its keep-alive timer is the connection's, see the class
-        docstring), then the body timer when a body is still to come."""
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            msg = "Invalid HTTP request received."
-            self.logger.warning(msg)
-            self.send_400_response(msg)
-            return
-        except httptools.HttpParserUpgrade:
-            if self._should_upgrade():
-                self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
-        # Armed here rather than at the end of the head: most requests have no body, and their
-        # message is complete by now, so no timer is made and cancelled for them.
-        if not self._in_head and self._body_timer is None and self.cycle is not None and self.cycle.more_body:
-            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
 
     def _refuse_head(self) -> None:
         if not self.headers and len(self.url) >= self.limits.max_url_bytes // 2:
@@ -492,102 +336,61 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._answer(400, "the request is not valid HTTP/1.1")
 
     def on_message_begin(self) -> None:
-        self.url = b""
-        self.expect_100_continue = False
-        self.headers = []
-        self.scope = {  # type: ignore[typeddict-item]
-            "type": "http",
-            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
-            "http_version": "1.1",
-            "server": self.server,
-            "client": self.client,
-            "scheme": self.scheme,  # type: ignore[typeddict-item]
-            "root_path": self.root_path,
-            "headers": self.headers,
-            "state": self.app_state.copy(),
-        }
-        self._idle_since = None
+        super().on_message_begin()
         if self._head_since is None:  # else still counting from the connection's opening
             self._head_since = self.loop.time()
-        deadline = self._head_since + self.limits.head_timeout
-        if self._timer is None or self._timer_at > deadline:  # _wake_by's test inline: true once in a while
-            self._wake_by(deadline)
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
 
     def on_headers_complete(self) -> None:
         # The URL and the header lines are checked per read (data_received) and here, not piece by
         # piece as the parser finds them: the head limit already bounds what can be held, and a
         # check per piece cost a Python call per header line of every request.
-        limits = self.limits
-        if len(self.url) > limits.max_url_bytes or len(self.headers) > limits.max_headers:  # _head_refusal's tests
-            self._refuse(*self._head_refusal())  # type: ignore[misc]
+        refusal = self._head_refusal()
+        if refusal is not None:
+            self._refuse(*refusal)
             raise _Refused()
         self._in_head = False
         self._head_bytes = 0
-        self._head_since = None  # the timer, when it fires, finds no head in progress
-        # uvicorn's on_headers_complete from here, with naftiko's cycle, transport and extension
-        parser, scope = self.parser, self.scope
-        http_version = parser.get_http_version()
-        scope["method"] = parser.get_method().decode("ascii")
-        if http_version != "1.1":
-            scope["http_version"] = http_version
-        if parser.should_upgrade() and self._should_upgrade():
-            return
-        parsed_url = httptools.parse_url(self.url)
-        raw_path = parsed_url.path
-        path = raw_path.decode("ascii")
-        if "%" in path:
-            path = urllib.parse.unquote(path)
-        scope["path"] = self.root_path + path
-        scope["raw_path"] = self.root_path.encode("ascii") + raw_path
-        scope["query_string"] = parsed_url.query or b""
-        if self.limit_concurrency is not None and (
-            len(self.connections) >= self.limit_concurrency or len(self.tasks) >= self.limit_concurrency
-        ):
-            app = service_unavailable
-            self.logger.warning("Exceeded concurrency limit.")
-        else:
-            app = self.app
-        # The app learns of a caller that hangs up from this signal (exposes/http/disconnect.py).
-        signal = DisconnectSignal(self.loop, True)
-        scope["extensions"] = {DISCONNECT_EXTENSION: signal}  # type: ignore[dict-item]
-        existing_cycle = self.cycle
-        self.cycle = cycle = _Cycle(  # uvicorn's arguments, by position (measured: cheaper than by keyword)
-            scope, self.transport, self.flow, self.logger, self.access_logger, self.access_log,
-            self.server_state.default_headers, asyncio.Event(), self.expect_100_continue,
-            http_version != "1.0" and parser.should_keep_alive(), self.on_response_complete,
-        )
-        cycle.done = self._done  # type: ignore[assignment]
-        cycle.signal = signal
-        if existing_cycle is None or existing_cycle.response_complete:
-            self._start_asgi_task(cycle, app)
-        else:  # pipelined: queued until the answers before it are complete
-            self.flow.pause_reading()
-            self.pipeline.appendleft((cycle, app))
+        self._head_since = None  # the head timer, when it fires, finds no head in progress
+        super().on_headers_complete()
+        if self.cycle is not None and self.cycle.scope is self.scope:  # a new request (not an upgrade)
+            # The app learns of a caller that hangs up from this signal (exposes/http/disconnect.py);
+            # its task has not started yet, so the scope can still be added to.
+            self.scope["extensions"] = {DISCONNECT_EXTENSION: DisconnectSignal(self.loop)}  # type: ignore[dict-item]
+            self.cycle.transport = _OneWriteAnswer(self.transport, self.cycle, self)  # type: ignore[assignment]
+        if self.cycle is not None and self.cycle.more_body:
+            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
 
     def on_message_complete(self) -> None:
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
         self._in_head = True
-        cycle = self.cycle
-        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
-            return
-        cycle.more_body = False
-        cycle.message_event.set()
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        # uvicorn's on_response_complete from here, with the connection's timer for its keep-alive one
-        self.server_state.total_requests += 1
-        if self.transport.is_closing():
+        if self._holding is not None:  # a HEAD answer, or one with no body write: its head goes now
+            self._holding.flush()
+        cycle = self.cycle
+        if cycle is not None and type(cycle.transport) is _OneWriteAnswer:
+            cycle.transport.detach()
+        super().on_response_complete()
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        since = self._head_since
+        if self.transport.is_closing() or not self._in_head or since is None:
             return
-        self.flow.resume_reading()
-        if self.pipeline:
-            cycle, app = self.pipeline.pop()
-            self._start_asgi_task(cycle, app)
-        elif self._head_since is None:  # idle until the next request begins (else the head timeout applies)
-            self._idle_since = now = self.loop.time()
-            if self._timer is None or self._timer_at > now + self.timeout_keep_alive:  # _wake_by's test inline
-                self._wake_by(now + self.timeout_keep_alive)
+        left = since + self.limits.head_timeout - self.loop.time()
+        if left > 0:  # this head began after the timer was armed (for an earlier one): wait for what is left
+            self._head_timer = self.loop.call_later(left, self._head_timed_out)
+            return
+        if self._head_bytes == 0 and not self.url:
+            self.transport.close()  # nothing was asked: close quietly, like an idle keep-alive
+            return
+        self._refuse(408, f"the request line and headers did not arrive within {self.limits.head_timeout:g}s")
+        self._answer(*self._refusal)  # type: ignore[misc]
 
     def _body_timed_out(self) -> None:
         self._body_timer = None

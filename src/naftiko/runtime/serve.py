@@ -59,9 +59,6 @@ def server_for(app: ASGIApp, plan: Plan, log_level: str = "warning", budget: Con
         log_config=None,  # uvicorn's records go through naftiko's handler (--log-format)
         access_log=False,
         lifespan="on",
-        # ASGI 3, said rather than guessed: uvicorn guesses from whether the app's __call__ is a
-        # coroutine function, and the request observer's is a plain one (observability/inbound.py)
-        interface="asgi3",
         http=protocol_for(limits, budget or ConnectionBudget(limits.max_connections)),
         ws="none",  # nothing here speaks WebSocket: an upgrade request is answered as plain HTTP
         timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]

@@ -27,23 +27,14 @@ class DisconnectSignal:
 
     ``loop``, when the server gives it, is the loop the request runs on: the app finds its task
     with ``asyncio.current_task(loop)``, which on Python 3.11 spares the ``getpid()`` system call
-    that looking the running loop up costs (a fork check), once per request.
+    that looking the running loop up costs (a fork check), once per request."""
 
-    naftiko's server also notes here the status of the answer the app started (``status``, also
-    when the caller has gone and nothing is written) and, once the app has returned or failed
-    (after uvicorn's own 500 answer, if any), calls ``when_done`` once: so the request observer
-    (observability/inbound.py) needs neither a coroutine around the app nor a wrapper around
-    ``send`` (``tracks_answer`` says the server does this)."""
+    __slots__ = ("_callback", "gone", "loop")
 
-    __slots__ = ("_callback", "gone", "loop", "status", "tracks_answer", "when_done")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None, tracks_answer: bool = False) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.gone = False
         self.loop = loop
         self._callback: Callable[[], object] | None = None
-        self.tracks_answer = tracks_answer
-        self.status: int | None = None  # of the answer the app started (set when tracks_answer)
-        self.when_done: Callable[[], object] | None = None  # called once the app is done (when tracks_answer)
 
     def on_disconnect(self, callback: Callable[[], object] | None) -> None:
         """Call ``callback`` when the caller goes (None: no longer)."""
