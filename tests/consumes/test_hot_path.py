@@ -195,8 +195,8 @@ async def test_a_blank_body_is_empty_and_any_other_byte_is_relayed(blank):
     "content_type", ["application/json", "Application/JSON", "application/json; charset=utf-8", "application/x+json", "text/plain", ""]
 )
 async def test_a_mapped_answer_is_relayed_exactly_when_its_type_is_json(content_type):
-    """``application/json`` is taken as JSON without parsing its type; every type decides as
-    :func:`is_json_type` does: JSON relayed as it came, anything else decoded and shaped."""
+    """Every type decides as :func:`is_json_type` does (which takes ``application/json`` without
+    parsing it): JSON relayed as it came, anything else decoded and shaped."""
     reply = UpstreamResponse(200, {"content-type": content_type}, b'{"id":1}')
     call = Call(target(plan(["/items/", ("id",)]), reply), [], [("id", FromInput("id"))])
     result = await unit_for(call).invoke({"id": "1"})

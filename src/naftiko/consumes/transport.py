@@ -120,6 +120,8 @@ class UpstreamResponse:
 
 def is_json_type(content_type: str) -> bool:
     """``application/json`` or a ``+json`` type, parameters and case aside."""
+    if content_type == "application/json":  # what most APIs send: no parsing
+        return True
     ct = content_type.split(";", 1)[0].strip().lower()
     return ct == "application/json" or ct.endswith("+json")
 

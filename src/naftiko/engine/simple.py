@@ -275,9 +275,7 @@ class CallUnit:
             return Empty(status, response.relayed_headers())
         if self.passthrough:
             content_type = response.headers.get("content-type", "")
-            # the exact "application/json" most APIs send is JSON without parsing its type
-            json = content_type == "application/json" or is_json_type(content_type)
-            if not self.mapped or (target.output_raw_format == "json" and json):
+            if not self.mapped or (target.output_raw_format == "json" and is_json_type(content_type)):
                 return Relayed(status, body, content_type, response.relayed_headers(), False, declared)
         # A mapped answer that is not declared JSON is decoded: a 502 naming its type when it is not what was declared
         document = await decode_off_loop(response, target)
