@@ -1,4 +1,4 @@
-"""The per-request shortcuts of naftiko's HTTP protocol (runtime/httpserver.py), in process on
+"""The per-request shortcuts of naftiko's HTTP protocol (runtime/httpserver.py), in memory and on
 loopback with raw sockets: an answer's head leaves with its body in one write, a HEAD answer and
 keep-alive still work, each request carries a disconnect signal that fires when its caller hangs
 up, and the head timer armed once per connection still times each head from its own first byte.
@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import types
 from collections.abc import AsyncIterator
 
 import pytest
+from uvicorn.server import ServerState
 
 from loopback import with_limits
 from naftiko.exposes.http.disconnect import DISCONNECT_EXTENSION, DisconnectSignal, disconnect_signal
 from naftiko.exposes.http.limits import InboundLimits
-from naftiko.runtime.httpserver import ConnectionBudget, _OneWriteAnswer
+from naftiko.runtime.httpserver import ConnectionBudget, HttpProtocol, protocol_for
 
 LIMITS = InboundLimits(head_timeout=0.5, body_timeout=0.5, keepalive_timeout=2.0, max_connections=8)
 BODY = b'{"ok":true}'
@@ -61,17 +63,17 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
 
 
 class _Recorder:
-    """A transport that records writes."""
+    """A transport that records what the protocol writes, for a connection driven in memory."""
 
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.closed = False
 
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 5555), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
-
-    def writelines(self, parts) -> None:
-        self.writes.append(b"".join(parts))
 
     def close(self) -> None:
         self.closed = True
@@ -79,39 +81,53 @@ class _Recorder:
     def is_closing(self) -> bool:
         return self.closed
 
+    def pause_reading(self) -> None: ...
 
-class _Cycle:
-    response_started = False
-    response_complete = False
-
-
-class _Protocol:
-    _holding = None
+    def resume_reading(self) -> None: ...
 
 
-def test_the_head_waits_for_the_first_body_write_and_leaves_with_it():
-    transport, cycle, protocol = _Recorder(), _Cycle(), _Protocol()
-    out = _OneWriteAnswer(transport, cycle, protocol)  # type: ignore[arg-type]
-    out.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the answer starts: goes at once
-    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
-    cycle.response_started = True
-    out.write(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n")
-    assert len(transport.writes) == 1 and protocol._holding is out  # held
-    out.write(b"body")
-    assert transport.writes[1] == b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody" and protocol._holding is None
-    out.write(b"more")  # later writes (a streamed body) go as they come
-    assert transport.writes[2] == b"more"
+def _in_memory(app, limits: InboundLimits = LIMITS) -> tuple[HttpProtocol, _Recorder, ServerState]:
+    """naftiko's protocol on a recording transport, as uvicorn's server would make it."""
+    state = ServerState()
+    config = types.SimpleNamespace(loaded_app=app, root_path="", asgi_version="3.0")
+    protocol = protocol_for(limits, ConnectionBudget(8))(config, state, {}, asyncio.get_running_loop())
+    transport = _Recorder()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    return protocol, transport, state
 
 
-def test_a_held_head_goes_out_on_flush_or_close():
-    for end in ("flush", "close"):
-        transport, cycle, protocol = _Recorder(), _Cycle(), _Protocol()
-        out = _OneWriteAnswer(transport, cycle, protocol)  # type: ignore[arg-type]
-        cycle.response_started = True
-        out.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-        getattr(out, end)()
-        assert transport.writes == [b"HTTP/1.1 204 No Content\r\n\r\n"]
-        assert transport.closed is (end == "close")
+async def _settle(state: ServerState) -> None:
+    while state.tasks:
+        await asyncio.sleep(0)
+
+
+async def test_an_answer_leaves_in_one_write_and_a_streamed_one_in_chunks():
+    protocol, transport, state = _in_memory(_app)
+    protocol.data_received(b"GET /x HTTP/1.1\r\nhost: t\r\n\r\n")
+    await _settle(state)
+    assert len(transport.writes) == 1  # head and body together: one system call, one segment
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and transport.writes[0].endswith(b"\r\n\r\n" + BODY)
+
+    async def streamed(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ab", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        await send({"type": "http.response.body", "body": b"cde"})
+
+    protocol, transport, state = _in_memory(streamed)
+    protocol.data_received(b"GET /s HTTP/1.1\r\nhost: t\r\n\r\n")
+    await _settle(state)
+    head, _, first = transport.writes[0].partition(b"\r\n\r\n")
+    assert b"\r\ntransfer-encoding: chunked" in head and first == b"2\r\nab\r\n"  # the head left with the first bytes
+    assert transport.writes[1:] == [b"3\r\ncde\r\n0\r\n\r\n"]  # an empty part writes nothing
+    assert not transport.closed  # kept alive
+
+
+async def test_a_head_answer_is_its_head_alone_in_one_write():
+    protocol, transport, state = _in_memory(_app)
+    protocol.data_received(b"HEAD /x HTTP/1.1\r\nhost: t\r\n\r\n")
+    await _settle(state)
+    assert len(transport.writes) == 1 and transport.writes[0].endswith(b"content-length: 11\r\n\r\n")
 
 
 async def test_answers_head_and_body_in_one_piece_and_keep_alive_works():
@@ -191,7 +207,7 @@ async def test_each_head_on_a_kept_alive_connection_is_timed_from_its_own_first_
 
 
 async def test_answered_requests_leave_no_reference_cycle_for_the_collector():
-    """A request's objects (its cycle, the one-write transport, its disconnect signal, its scope)
+    """A request's objects (its exchange, which is also its disconnect signal, its task, its scope)
     are freed by reference counting once it is answered: a cycle among them left a dozen objects
     per request for the garbage collector, which then ran every few requests and scanned
     everything alive."""
@@ -214,5 +230,5 @@ async def test_answered_requests_leave_no_reference_cycle_for_the_collector():
             gc.set_debug(0)
             gc.garbage.clear()
         writer.close()
-    assert found.count("RequestResponseCycle") == 0 and found.count("_OneWriteAnswer") == 0, found[:20]
+    assert found.count("Exchange") == 0 and found.count("Task") == 0, found[:20]
     assert len(found) < 50, found[:20]  # nothing left per request

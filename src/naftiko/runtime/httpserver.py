@@ -25,18 +25,25 @@ at most once a second per kind, so an attack cannot flood the log either. Upgrad
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import resource
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
+import httptools
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from naftiko.exposes.http.disconnect import DISCONNECT_EXTENSION, DisconnectSignal
+from naftiko.exposes.http.disconnect import DISCONNECT_EXTENSION
 from naftiko.exposes.http.limits import DEFAULT_MAX_CONNECTIONS, InboundLimits
+from naftiko.runtime.exchange import DONE, Exchange
+
+if TYPE_CHECKING:
+    from starlette.types import Scope
 
 log = logging.getLogger("naftiko.http")
 
@@ -108,150 +115,414 @@ def _problem_bytes(status: int, detail: str, extra_headers: tuple[tuple[bytes, b
 
 
 class _Refused(Exception):
-    """Raised from a parser callback to stop parsing; the protocol answers ``status``."""
+    """Raised from a parser callback to stop parsing; the protocol answers the refusal it noted."""
 
 
-class _OneWriteAnswer:
-    """The transport as one request's uvicorn ``RequestResponseCycle`` sees it: the response
-    head is held back until the first body write (or the end of the response, or a close), and
-    leaves with it in one write. uvicorn writes them apart, which costs a system call and a TCP
-    segment more per answer; answers here are whole bodies, so nothing waits on the head.
-
-    Everything else (``100 Continue``, closing, flow control, which keeps the real transport)
-    goes through as it is.
-    """
-
-    __slots__ = ("_cycle", "_head", "_protocol", "_transport")
-
-    def __init__(self, transport: asyncio.Transport, cycle: Any, protocol: LimitedHttpProtocol) -> None:
-        self._transport = transport
-        self._cycle = cycle
-        self._protocol = protocol
-        self._head: bytes | None = None  # b"" once the head has gone out
-
-    def write(self, data: bytes) -> None:
-        head = self._head
-        if head:  # held: it leaves with this write
-            self._head = b""
-            self._protocol._holding = None
-            if len(data) > 16384:
-                self._transport.writelines((head, data))
-            else:
-                self._transport.write(head + data)
-        elif head is None and self._cycle is not None and self._cycle.response_started:  # the head
-            self._head = data
-            self._protocol._holding = self
-        else:
-            self._transport.write(data)
-
-    def detach(self) -> None:
-        """Forget the cycle and the protocol once the answer is complete. The cycle holds this
-        object as its transport, so while this holds the cycle (or the protocol, which holds the
-        cycle) the request's objects form a reference cycle that only the garbage collector
-        frees: a dozen objects per request, which made the collector run every few requests
-        and scan everything alive (measured: 17-30 µs per request with the default threshold)."""
-        self._cycle = self._protocol = None  # type: ignore[assignment]
-
-    def flush(self) -> None:
-        head = self._head
-        if head:
-            self._head = b""
-            self._protocol._holding = None
-            self._transport.write(head)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
+BODY_HIGH_WATER = 64 * 1024  # request body bytes held for the app before reading from the client pauses
 
 
-class LimitedHttpProtocol(HttpToolsProtocol):
+class HttpProtocol(asyncio.Protocol):
     """One inbound HTTP/1.1 connection under :class:`InboundLimits` (see the module docstring).
 
-    Subclassed per listener by :func:`protocol_for`, which sets ``limits`` and ``budget``.
+    uvicorn's server runs it (``uvicorn.Config(http=...)``: sockets, start-up, lifespan, the
+    graceful drain through :meth:`shutdown`, the ``date`` header it refreshes every second);
+    :func:`protocol_for` subclasses it per listener with that listener's ``limits`` and ``budget``.
+    Requests are parsed by httptools; each becomes an :class:`~naftiko.runtime.exchange.Exchange`
+    answered by the app in a task of its own, one at a time and in order (pipelined requests wait).
+
+    One timer per connection, armed when the connection opens and re-armed only when it fires,
+    enforces both the head timeout and the keep-alive timeout: ``since`` and ``limit`` say what is
+    being waited for (``limit`` is None while the app answers), so a kept-alive connection makes and
+    cancels no timer per request.
     """
 
     limits: InboundLimits = InboundLimits()
     budget: ConnectionBudget = ConnectionBudget(DEFAULT_MAX_CONNECTIONS)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._counted = False
-        self._in_head = True
-        self._head_bytes = 0
-        self.url = b""  # uvicorn's, set per message: read by the limit checks before the first one begins
-        self._refusal: tuple[int, str] | None = None
-        self._lingering = False
-        self._linger_counted = False
-        # The head timer is armed once and not cancelled when a head completes: when it fires it
-        # checks the head in progress, if any (``_head_since``), and re-arms for what is left. So
-        # a kept-alive connection does not create and cancel a timer for every request.
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._head_since: float | None = None  # when the head being read began (connection or first byte)
-        self._body_timer: asyncio.TimerHandle | None = None
-        self._holding: _OneWriteAnswer | None = None  # the answer whose head is held back
+    def __init__(
+        self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        self.app = config.loaded_app
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state  # uvicorn's: connections, tasks, default headers, request count
+        self.app_state = app_state  # what the lifespan put in its state: each request gets a copy
+        self.root_path: str = config.root_path
+        self.asgi = {"version": config.asgi_version, "spec_version": "2.3"}
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int | None] | None = None
+        # the head being read
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.expect_100 = False
+        self.in_head = True
+        self.head_bytes = 0
+        self.refusal: tuple[int, str] | None = None
+        # requests: the one whose body is being read, the one being answered, those waiting their turn
+        self.reading: Exchange | None = None
+        self.current: Exchange | None = None
+        self.waiting: collections.deque[Exchange] = collections.deque()
+        self.last: Exchange | None = None  # the latest request read, for an upgrade noticed after it
+        self.buffered = 0  # body bytes of ``reading`` not yet taken by the app
+        self.reading_paused = False
+        self.write_paused = False
+        self.drain: asyncio.Future[None] | None = None
+        # the connection's one timer (see the class docstring)
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0  # when it fires (loop time)
+        self.since = 0.0
+        self.limit: float | None = None
+        self.quiet = True  # nothing of a request has arrived since the last answer (or the opening)
+        self.kept = False  # waiting after an answer: the next head is timed from its own first byte
+        self.body_timer: asyncio.TimerHandle | None = None
+        self.counted = False
+        self.lingering = False
+        self.linger_counted = False
+        self.ignoring = False  # after an upgrade request: what follows is not HTTP/1.1 and is dropped
+        self.defaults_from: list[tuple[bytes, bytes]] | None = None
+        self.defaults = b""
 
     # ------------------------------------------------------------------ connection
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        if self.budget.active >= self.budget.limit:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server_state.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, (tuple, list)) else None
+        local = transport.get_extra_info("sockname")
+        if isinstance(local, (tuple, list)):
+            self.server = (str(local[0]), int(local[1]))
+        elif isinstance(local, str):
+            self.server = (local, None)
+        budget = self.budget
+        if budget.active >= budget.limit:
             _throttled.info("connections", "connection refused with 503: %d connections open (--max-connections)",
-                            self.budget.active)
+                            budget.active)
             # Refused connections keep a descriptor while they linger: only LINGER_SLOTS of them at
             # once, the rest are closed right after the answer (a client still sending may then miss it).
-            linger = self.budget.lingering < LINGER_SLOTS
-            self._answer(503, f"too many connections: this server accepts {self.budget.limit} at once; retry shortly",
+            linger = budget.lingering < LINGER_SLOTS
+            self._answer(503, f"too many connections: this server accepts {budget.limit} at once; retry shortly",
                          ((b"retry-after", b"1"),), linger=linger)
             if linger:
-                self.budget.lingering += 1
-                self._linger_counted = True
+                budget.lingering += 1
+                self.linger_counted = True
             return
-        self.budget.active += 1
-        self._counted = True
-        self._head_since = self.loop.time()
-        self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
+        budget.active += 1
+        self.counted = True
+        self.since = self.loop.time()
+        self._wait(self.limits.head_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._linger_counted:
+        self.server_state.connections.discard(self)
+        if self.linger_counted:
             self.budget.lingering -= 1
-            self._linger_counted = False
-        if self._counted:
+            self.linger_counted = False
+        if self.counted:
             self.budget.active -= 1
-            self._counted = False
+            self.counted = False
         self._cancel_timers()
-        cycle = self.cycle
-        super().connection_lost(exc)
-        if cycle is not None and cycle.disconnected:
-            _caller_gone(cycle)
+        self._drop_requests()
+        self._drained()
+
+    def _drop_requests(self) -> None:
+        """Every request of this connection learns its caller is gone."""
+        for exchange in (self.current, *self.waiting, self.reading):
+            if exchange is not None:
+                exchange.caller_gone()
+        self.waiting.clear()
+        self.reading = None
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful drain: an idle connection closes now, a busy one after its answer."""
+        if self.current is None:
+            self.transport.close()
+        else:
+            self.current.keep_alive = False
+            for exchange in self.waiting:
+                exchange.keep_alive = False
+
+    def _wait(self, limit: float) -> None:
+        """Time the wait that begins now (``since``), making sure the timer fires by its end: it
+        is only moved when it would fire later (so rarely, under load, as it normally fires first)."""
+        self.limit = limit
+        deadline = self.since + limit
+        if self.timer is not None:
+            if self.timer_at <= deadline:
+                return
+            self.timer.cancel()
+        self.timer_at = deadline
+        self.timer = self.loop.call_at(deadline, self._tick)
 
     def _cancel_timers(self) -> None:
-        for timer in (self._head_timer, self._body_timer):
+        for timer in (self.timer, self.body_timer):
             if timer is not None:
                 timer.cancel()
-        self._head_timer = self._body_timer = None
+        self.timer = self.body_timer = None
+
+    # ------------------------------------------------------------------ writing
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._drained()
+
+    def _drained(self) -> None:
+        drain, self.drain = self.drain, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    def drained(self) -> Awaitable[None]:
+        """What a writer awaits before writing more: done, unless the client's buffer is full."""
+        if not self.write_paused or self.transport.is_closing():
+            return DONE
+        if self.drain is None:
+            self.drain = self.loop.create_future()
+        return self.drain
+
+    def default_head(self) -> bytes:
+        """The server's default header lines (``date``, refreshed by uvicorn every second), encoded once per change."""
+        defaults = self.server_state.default_headers
+        if defaults is not self.defaults_from:
+            self.defaults_from = defaults
+            self.defaults = b"".join(b"%b: %b\r\n" % (name, value) for name, value in defaults)
+        return self.defaults
+
+    def answered(self, exchange: Exchange) -> None:
+        """``exchange``'s answer is complete: close, start the next waiting request, or wait for one."""
+        self.server_state.total_requests += 1
+        if exchange is self.current:
+            self.current = None
+        if not exchange.keep_alive or self.transport.is_closing():
+            self._drop_requests()
+            self.transport.close()
+            return
+        if self.waiting:
+            self._run(self.waiting.popleft())
+            if not self.waiting:
+                self._flow()
+            return
+        if self.in_head and self.head_bytes == 0:  # nothing of the next request yet: the keep-alive wait
+            self.since = self.loop.time()
+            self.quiet = self.kept = True
+            self._wait(self.limits.keepalive_timeout)
+
+    def _run(self, exchange: Exchange) -> None:
+        self.current = exchange
+        task = self.loop.create_task(exchange.run(self.app))
+        exchange.task = task
+        self.server_state.tasks.add(task)
+
+    # ------------------------------------------------------------------ reading
+
+    def data_received(self, data: bytes) -> None:
+        if self.lingering or self.ignoring:
+            return  # answered already (or no longer HTTP): what follows is dropped unread
+        if not self.in_head or self.refusal is not None:
+            self._feed(data)
+        else:
+            room = self.limits.max_head_bytes - self.head_bytes
+            if len(data) <= room:
+                self.head_bytes += len(data)
+                self._feed(data)
+                limits = self.limits
+                # _head_refusal's two tests, inline: this runs on every read, and most heads pass both
+                if self.in_head and (len(self.url) > limits.max_url_bytes or len(self.headers) > limits.max_headers):
+                    self._check_head()
+            else:
+                # Feed only what fits the head limit: the parser's cost grows with what it holds.
+                self.head_bytes += room
+                self._feed(data[:room])
+                if self.transport.is_closing():
+                    return
+                if self.in_head:
+                    self._refuse_head()
+                    return
+                self.data_received(data[room:])
+                return
+        if self.reading is not None and self.body_timer is None and not self.transport.is_closing():
+            # a body still on its way: it must all arrive within body_timeout of the end of the head
+            self.body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._upgrade()
+        except httptools.HttpParserError:
+            if self.refusal is None:
+                _throttled.info("refused-400", "request refused with 400: not valid HTTP/1.1")
+                self.refusal = (400, "the request is not valid HTTP/1.1")
+            self._answer(*self.refusal)
+
+    def _upgrade(self) -> None:
+        """A request asking to switch protocols (WebSocket): answered as plain HTTP by the app, then
+        the connection closes, since what the client sends next is not HTTP/1.1."""
+        self.ignoring = True
+        exchange = self.last
+        if exchange is not None:
+            exchange.keep_alive = False
+            upgrade = next((value for name, value in exchange.scope["headers"] if name == b"upgrade"), b"?")
+            _throttled.info("upgrade", "upgrade to %r not supported: answered as plain HTTP", upgrade.decode("latin-1"))
+        if self.reading is not None:
+            self.on_message_complete()
+
+    def _flow(self) -> None:
+        """Read from the client only while there is room: no request waiting its turn, and less than
+        :data:`BODY_HIGH_WATER` of body held for the app."""
+        pause = bool(self.waiting) or self.buffered > BODY_HIGH_WATER
+        if pause != self.reading_paused and not self.transport.is_closing():
+            self.reading_paused = pause
+            if pause:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    def body_taken(self, exchange: Exchange) -> None:
+        """The app took what was held of ``exchange``'s body."""
+        if exchange is self.reading:
+            self.buffered = 0
+            if self.reading_paused:
+                self._flow()
+
+    # parser callbacks (httptools calls them by name)
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.expect_100 = False
+        if self.kept:  # after an answer: this head is timed from its first byte
+            self.since = self.loop.time()
+            self.kept = False
+        self.quiet = False
+        self._wait(self.limits.head_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        self.headers.append((name, value))
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100 = True
+
+    def on_headers_complete(self) -> None:
+        # The URL and the header lines are checked per read (data_received) and here, not piece by
+        # piece as the parser finds them: the head limit already bounds what can be held.
+        refusal = self._head_refusal()
+        if refusal is not None:
+            self._refuse(*refusal)
+            raise _Refused()
+        self.in_head = False
+        self.head_bytes = 0
+        self.limit = None  # the app's turn: no head or keep-alive wait until the answer
+        parser = self.parser
+        version = parser.get_http_version()
+        url = httptools.parse_url(self.url)
+        raw_path: bytes = url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = unquote(path)
+        scope: Scope = {
+            "type": "http",
+            "asgi": self.asgi,
+            "http_version": version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": "http",
+            "method": parser.get_method().decode("ascii"),
+            "root_path": self.root_path,
+            "path": self.root_path + path,
+            "raw_path": self.root_path.encode("ascii") + raw_path if self.root_path else raw_path,
+            "query_string": url.query or b"",
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
+        keep_alive = version != "1.0" and parser.should_keep_alive()
+        exchange = self.reading = self.last = Exchange(self, scope, keep_alive, self.expect_100)
+        self.buffered = 0
+        # The app learns of a caller that hangs up from this signal (exposes/http/disconnect.py).
+        scope["extensions"] = {DISCONNECT_EXTENSION: exchange}
+        if self.current is None:
+            self._run(exchange)
+        else:  # pipelined: answered after the ones before it; read no more meanwhile
+            self.waiting.append(exchange)
+            self._flow()
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.reading
+        if exchange is not None and not exchange.complete:  # else answered already: the rest is dropped
+            exchange.feed(body)
+            self.buffered += len(body)
+            if self.buffered > BODY_HIGH_WATER and not self.reading_paused:
+                self._flow()
+
+    def on_message_complete(self) -> None:
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
+        self.in_head = True
+        exchange, self.reading = self.reading, None
+        self.buffered = 0  # nothing more comes for it: what it holds no longer stops reading
+        if self.reading_paused:
+            self._flow()
+        if exchange is not None:
+            exchange.end()
+
+    # ------------------------------------------------------------------ limits
+
+    def _refuse_head(self) -> None:
+        if not self.headers and len(self.url) >= self.limits.max_url_bytes // 2:
+            self._refuse(*self._url_refusal())
+        else:
+            self._refuse(431, f"the request line and headers are larger than {self.limits.max_head_bytes} bytes")
+        self._answer(*self.refusal)  # type: ignore[misc]
+
+    def _head_refusal(self) -> tuple[int, str] | None:
+        """What is wrong with the head read so far, if anything: its URL or its count of lines."""
+        if len(self.url) > self.limits.max_url_bytes:
+            return self._url_refusal()
+        if len(self.headers) > self.limits.max_headers:
+            return 431, f"the request has more than {self.limits.max_headers} header lines"
+        return None
+
+    def _url_refusal(self) -> tuple[int, str]:
+        return 414, f"the request URL is longer than {self.limits.max_url_bytes} bytes"
+
+    def _check_head(self) -> None:
+        refusal = self._head_refusal()
+        if refusal is not None and self.refusal is None and not self.transport.is_closing():
+            self._refuse(*refusal)
+            self._answer(*refusal)
+
+    def _refuse(self, status: int, detail: str) -> None:
+        self.refusal = (status, detail)
+        _throttled.info(f"refused-{status}", "request refused with %d: %s", status, detail)
 
     def _answer(
         self, status: int, detail: str, extra: tuple[tuple[bytes, bytes], ...] = (), *, linger: bool = True
     ) -> None:
         """Answer ``status`` as problem+json and close, unless an answer is on its way already.
 
-        While reading a head, ``self.cycle`` is the previous request on the connection: the
-        refusal is written only once that one is answered (else it would land inside its
-        answer). While reading a body, it is the request being read: written if not answered yet.
+        A refused head may follow a request still being answered: then nothing is written (the
+        refusal would land inside that answer, or be taken for it). A refused body is answered when
+        its own request's answer has not started. Every request of the connection sees its caller go.
         """
         self._cancel_timers()
         if self.transport.is_closing():
             return
-        cycle = self.cycle
-        if cycle is None or cycle.response_complete or (not self._in_head and not cycle.response_started):
+        current = self.current
+        if current is None or (not self.in_head and current is self.reading and not current.started):
             self.transport.write(_problem_bytes(status, detail, extra))
-        if cycle is not None and not cycle.response_complete:  # the application sees a disconnect
-            cycle.disconnected = True
-            cycle.message_event.set()
-            _caller_gone(cycle)
+        self._drop_requests()
         if linger:
             self._linger()
         else:
@@ -264,158 +535,41 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         and a reset discards the answer before the client reads it; so the sending side is shut,
         what still arrives is dropped unread, and the connection closes within :data:`LINGER_SECONDS`.
         """
-        self._lingering = True
+        self.lingering = True
         if self.transport.can_write_eof():
             self.transport.write_eof()
             self.loop.call_later(LINGER_SECONDS, self.transport.close)
         else:  # pragma: no cover - TLS transports cannot half-close
             self.transport.close()
 
-    # ------------------------------------------------------------------ reading
-
-    def data_received(self, data: bytes) -> None:
-        if self._lingering:
-            return  # answered already: what follows is dropped unread
-        if not self._in_head or self._refusal is not None:
-            super().data_received(data)
+    def _tick(self) -> None:
+        """The connection's timer: close a connection idle too long, refuse a head too slow (408)."""
+        self.timer = None
+        limit = self.limit
+        if limit is None or self.transport.is_closing():
+            return  # the app is answering: the next wait arms the timer again
+        deadline = self.since + limit
+        if deadline > self.loop.time():  # the wait began after the timer was armed: wait for what is left
+            self.timer_at = deadline
+            self.timer = self.loop.call_at(deadline, self._tick)
             return
-        room = self.limits.max_head_bytes - self._head_bytes
-        if len(data) <= room:
-            self._head_bytes += len(data)
-            super().data_received(data)
-            limits = self.limits
-            # _head_refusal's two tests, inline: this runs on every read, and most heads pass both
-            if self._in_head and (
-                len(self.url) > limits.max_url_bytes or (self.headers and len(self.headers) > limits.max_headers)
-            ):
-                self._check_head()
-            return
-        # Feed only what fits the head limit: the parser's cost grows with what it holds.
-        self._head_bytes += room
-        super().data_received(data[:room])
-        if self.transport.is_closing():
-            return
-        if self._in_head:
-            self._refuse_head()
-            return
-        self.data_received(data[room:])
-
-    def _refuse_head(self) -> None:
-        if not self.headers and len(self.url) >= self.limits.max_url_bytes // 2:
-            self._refuse(*self._url_refusal())
-        else:
-            self._refuse(431, f"the request line and headers are larger than {self.limits.max_head_bytes} bytes")
-        self._answer(*self._refusal)  # type: ignore[misc]
-
-    def _head_refusal(self) -> tuple[int, str] | None:
-        """What is wrong with the head read so far, if anything: its URL or its count of lines."""
-        if len(self.url) > self.limits.max_url_bytes:
-            return self._url_refusal()
-        if self.headers and len(self.headers) > self.limits.max_headers:
-            return 431, f"the request has more than {self.limits.max_headers} header lines"
-        return None
-
-    def _url_refusal(self) -> tuple[int, str]:
-        return 414, f"the request URL is longer than {self.limits.max_url_bytes} bytes"
-
-    def _check_head(self) -> None:
-        refusal = self._head_refusal()
-        if refusal is not None and self._refusal is None and not self.transport.is_closing():
-            self._refuse(*refusal)
-            self._answer(*refusal)
-
-    def _refuse(self, status: int, detail: str) -> None:
-        self._refusal = (status, detail)
-        _throttled.info(f"refused-{status}", "request refused with %d: %s", status, detail)
-
-    def send_400_response(self, msg: str) -> None:
-        """A parse failure: our own refusal when a callback raised it, else a 400 problem."""
-        if self._refusal is not None:
-            self._answer(*self._refusal)
-            return
-        self._answer(400, "the request is not valid HTTP/1.1")
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._head_since is None:  # else still counting from the connection's opening
-            self._head_since = self.loop.time()
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
-
-    def on_headers_complete(self) -> None:
-        # The URL and the header lines are checked per read (data_received) and here, not piece by
-        # piece as the parser finds them: the head limit already bounds what can be held, and a
-        # check per piece cost a Python call per header line of every request.
-        refusal = self._head_refusal()
-        if refusal is not None:
-            self._refuse(*refusal)
-            raise _Refused()
-        self._in_head = False
-        self._head_bytes = 0
-        self._head_since = None  # the head timer, when it fires, finds no head in progress
-        super().on_headers_complete()
-        if self.cycle is not None and self.cycle.scope is self.scope:  # a new request (not an upgrade)
-            # The app learns of a caller that hangs up from this signal (exposes/http/disconnect.py);
-            # its task has not started yet, so the scope can still be added to.
-            self.scope["extensions"] = {DISCONNECT_EXTENSION: DisconnectSignal(self.loop)}  # type: ignore[dict-item]
-            self.cycle.transport = _OneWriteAnswer(self.transport, self.cycle, self)  # type: ignore[assignment]
-        if self.cycle is not None and self.cycle.more_body:
-            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
-
-    def on_message_complete(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
-        self._in_head = True
-        super().on_message_complete()
-
-    def on_response_complete(self) -> None:
-        if self._holding is not None:  # a HEAD answer, or one with no body write: its head goes now
-            self._holding.flush()
-        cycle = self.cycle
-        if cycle is not None and type(cycle.transport) is _OneWriteAnswer:
-            cycle.transport.detach()
-        super().on_response_complete()
-
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
-        since = self._head_since
-        if self.transport.is_closing() or not self._in_head or since is None:
-            return
-        left = since + self.limits.head_timeout - self.loop.time()
-        if left > 0:  # this head began after the timer was armed (for an earlier one): wait for what is left
-            self._head_timer = self.loop.call_later(left, self._head_timed_out)
-            return
-        if self._head_bytes == 0 and not self.url:
+        if self.quiet:
             self.transport.close()  # nothing was asked: close quietly, like an idle keep-alive
             return
         self._refuse(408, f"the request line and headers did not arrive within {self.limits.head_timeout:g}s")
-        self._answer(*self._refusal)  # type: ignore[misc]
+        self._answer(*self.refusal)  # type: ignore[misc]
 
     def _body_timed_out(self) -> None:
-        self._body_timer = None
+        self.body_timer = None
         if self.transport.is_closing():
             return
         self._refuse(408, f"the request body did not arrive within {self.limits.body_timeout:g}s")
-        self._answer(*self._refusal)  # type: ignore[misc]
-
-    def _unsupported_upgrade_warning(self) -> None:
-        upgrade = (self._get_upgrade() or b"?").decode("latin-1")
-        _throttled.info("upgrade", "upgrade to %r not supported: answered as plain HTTP", upgrade)
-        if self.cycle is not None:
-            self.cycle.keep_alive = False  # what follows on this connection is not HTTP/1.1
+        self._answer(*self.refusal)  # type: ignore[misc]
 
 
-def _caller_gone(cycle: Any) -> None:
-    """Fire the request's :class:`DisconnectSignal` (uvicorn has just marked it disconnected)."""
-    signal = cycle.scope.get("extensions", {}).get(DISCONNECT_EXTENSION)
-    if signal is not None:
-        signal.fire()
-
-
-def protocol_for(limits: InboundLimits, budget: ConnectionBudget) -> type[LimitedHttpProtocol]:
+def protocol_for(limits: InboundLimits, budget: ConnectionBudget) -> type[HttpProtocol]:
     """A protocol class bound to one listener's limits and connection budget (uvicorn's ``http=``)."""
-    return type("LimitedHttpProtocol", (LimitedHttpProtocol,), {"limits": limits, "budget": budget})
+    return type("HttpProtocol", (HttpProtocol,), {"limits": limits, "budget": budget})
 
 
 @dataclass
