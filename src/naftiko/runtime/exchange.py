@@ -43,9 +43,10 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 # caller's choosing), or a separator in a name.
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_NAME = re.compile(rb'[\x00-\x20\x7f()<>@,;:\[\]={}\\"/?]')
-INTERNAL_ERROR = (
+INTERNAL_ERROR = (  # the default header lines (date) go between the two parts
     b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 21\r\nconnection: close\r\n\r\nInternal Server Error"
+    b"content-length: 21\r\nconnection: close\r\n",
+    b"\r\nInternal Server Error",
 )
 
 
@@ -162,9 +163,9 @@ class Exchange(DisconnectSignal):
         protocol = self.protocol
         if self.complete or self.gone:
             return
-        if not self.started:
-            self.started = True
-            protocol.write(INTERNAL_ERROR)
+        if not self.started or self.head:  # nothing of the answer on the wire yet: a 500 can still be said
+            self.started, self.head = True, b""
+            protocol.write(INTERNAL_ERROR[0] + protocol.default_head() + INTERNAL_ERROR[1])
         self.keep_alive = False
         self._finish()
         protocol.close()
@@ -245,7 +246,7 @@ class Exchange(DisconnectSignal):
             elif lower == b"connection" and value.lower() == b"close":
                 self.keep_alive = False
                 closes = True
-            lines.append(b"%b: %b\r\n" % (name, value))
+            lines.append(b"%b: %b\r\n" % (lower, value))
         if not self.head_only and status not in _NO_BODY_STATUSES and status >= 200:
             if chunked:
                 self.chunked = True

@@ -105,13 +105,16 @@ class _Throttled:
 _throttled = _Throttled()
 
 
-def _problem_bytes(status: int, detail: str, extra_headers: tuple[tuple[bytes, bytes], ...] = ()) -> bytes:
+def _problem_bytes(
+    status: int, detail: str, extra_headers: tuple[tuple[bytes, bytes], ...] = (), defaults: bytes = b""
+) -> bytes:
+    """A refusal as problem+json, closing the connection; ``defaults`` are the server's default header lines (date)."""
     phrase = HTTPStatus(status).phrase
     body = orjson.dumps({"type": "about:blank", "title": phrase, "status": status, "detail": detail})
     head = [f"HTTP/1.1 {status} {phrase}".encode(), b"content-type: application/problem+json",
             b"content-length: " + str(len(body)).encode(), b"connection: close"]
     head.extend(name + b": " + value for name, value in extra_headers)
-    return b"\r\n".join(head) + b"\r\n\r\n" + body
+    return b"\r\n".join(head) + b"\r\n" + defaults + b"\r\n" + body
 
 
 class _Refused(Exception):
@@ -358,6 +361,10 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._upgrade()
         except httptools.HttpParserError:
+            if self.last is not None and not self.last.keep_alive and self.in_head:
+                # bytes after a request that ends the connection (HTTP/1.0, Connection: close): never read
+                self.ignoring = True
+                return
             if self.refusal is None:
                 _throttled.info("refused-400", "request refused with 400: not valid HTTP/1.1")
                 self.refusal = (400, "the request is not valid HTTP/1.1")
@@ -410,6 +417,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
+        value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace, which is not part of a value (RFC 9110 §5.5)
         self.headers.append((name, value))
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_100 = True
@@ -451,6 +459,7 @@ class HttpProtocol(asyncio.Protocol):
         self.buffered = 0
         # The app learns of a caller that hangs up from this signal (exposes/http/disconnect.py).
         scope["extensions"] = {DISCONNECT_EXTENSION: exchange}
+        self.headers = []  # a chunked body's trailer lines land here, never in the scope's headers
         if self.current is None:
             self._run(exchange)
         else:  # pipelined: answered after the ones before it; read no more meanwhile
@@ -521,7 +530,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         current = self.current
         if current is None or (not self.in_head and current is self.reading and not current.started):
-            self.transport.write(_problem_bytes(status, detail, extra))
+            self.transport.write(_problem_bytes(status, detail, extra, self.default_head()))
         self._drop_requests()
         if linger:
             self._linger()
