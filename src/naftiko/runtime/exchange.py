@@ -86,10 +86,12 @@ class Exchange(DisconnectSignal):
         "expect_100",
         "head",
         "head_only",
+        "http11",
         "keep_alive",
         "left",
+        "method",
+        "path",
         "protocol",
-        "scope",
         "started",
         "task",
         "waiter",
@@ -98,10 +100,14 @@ class Exchange(DisconnectSignal):
     def __init__(self, protocol: HttpProtocol, scope: Scope, keep_alive: bool, expect_100: bool) -> None:
         super().__init__(protocol.loop)
         self.protocol = protocol
-        self.scope = scope
+        # What the answer and the logs need of the request. Not the scope itself: the scope holds
+        # this exchange (its disconnect signal), and a reference back would make a cycle per request.
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.http11 = scope["http_version"] == "1.1"
         self.keep_alive = keep_alive
         self.expect_100 = expect_100  # the client waits for "100 Continue" before sending its body
-        self.head_only = scope["method"] == "HEAD"
+        self.head_only = self.method == "HEAD"
         self.body: list[bytes] = []  # received and not yet handed to the app
         self.body_done = False  # the parser has seen the end of the request
         self.delivered = False  # the app has been handed the end of the body
@@ -139,21 +145,21 @@ class Exchange(DisconnectSignal):
 
     # ------------------------------------------------------------------ ASGI
 
-    async def run(self, app: ASGIApp) -> None:
+    async def run(self, app: ASGIApp, scope: Scope) -> None:
         """The app on this request, and what a server owes the caller when it fails: a 500 when no
         answer had started, else a closed connection (a half-sent answer cannot be mended)."""
         try:
-            await app(self.scope, self.receive, self.send)
+            await app(scope, self.receive, self.send)
         except BaseException as exc:
             if not (self.gone and isinstance(exc, asyncio.CancelledError)):  # else: cancelled as its caller left
-                log.error("the app failed on %s %s", self.scope["method"], self.scope["path"], exc_info=exc)
+                log.error("the app failed on %s %s", self.method, self.path, exc_info=exc)
             self._abandon()
             if not isinstance(exc, Exception):
                 raise
         else:
             if not self.complete:
                 log.error("the app returned without %s its answer to %s %s",
-                          "completing" if self.started else "starting", self.scope["method"], self.scope["path"])
+                          "completing" if self.started else "starting", self.method, self.path)
                 self._abandon()
         finally:
             self.protocol.server_state.tasks.discard(self.task)
@@ -252,7 +258,7 @@ class Exchange(DisconnectSignal):
                 self.chunked = True
             elif length is not None:
                 self.left = length
-            elif self.scope["http_version"] == "1.1":
+            elif self.http11:
                 self.chunked = True
                 lines.append(b"transfer-encoding: chunked\r\n")
             else:  # an HTTP/1.0 client reads the body up to the end of the connection

@@ -165,7 +165,7 @@ class HttpProtocol(asyncio.Protocol):
         # requests: the one whose body is being read, the one being answered, those waiting their turn
         self.reading: Exchange | None = None
         self.current: Exchange | None = None
-        self.waiting: collections.deque[Exchange] = collections.deque()
+        self.waiting: collections.deque[tuple[Exchange, Scope]] = collections.deque()
         self.last: Exchange | None = None  # the latest request read, for an upgrade noticed after it
         self.buffered = 0  # body bytes of ``reading`` not yet taken by the app
         self.reading_paused = False
@@ -227,10 +227,15 @@ class HttpProtocol(asyncio.Protocol):
         self._cancel_timers()
         self._drop_requests()
         self._drained()
+        # The parser holds this protocol (its callbacks) and the protocol the parser: a reference
+        # cycle that, left alone, keeps the connection's objects (a refused head's bytes among them)
+        # until the collector runs, which while serving is rarely (runtime/serve.py).
+        self.parser = None  # type: ignore[assignment]
+        self.last = None
 
     def _drop_requests(self) -> None:
         """Every request of this connection learns its caller is gone."""
-        for exchange in (self.current, *self.waiting, self.reading):
+        for exchange in (self.current, *(waiting for waiting, _ in self.waiting), self.reading):
             if exchange is not None:
                 exchange.caller_gone()
         self.waiting.clear()
@@ -242,7 +247,7 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()
         else:
             self.current.keep_alive = False
-            for exchange in self.waiting:
+            for exchange, _ in self.waiting:
                 exchange.keep_alive = False
 
     def _wait(self, limit: float) -> None:
@@ -304,12 +309,14 @@ class HttpProtocol(asyncio.Protocol):
         self.server_state.total_requests += 1
         if exchange is self.current:
             self.current = None
+        if exchange is self.last:  # the exchange refers to this protocol: no cycle once it is answered
+            self.last = None
         if not exchange.keep_alive or self.transport.is_closing():
             self._drop_requests()
             self.transport.close()
             return
         if self.waiting:
-            self._run(self.waiting.popleft())
+            self._run(*self.waiting.popleft())
             if not self.waiting:
                 self._flow()
             return
@@ -318,9 +325,9 @@ class HttpProtocol(asyncio.Protocol):
             self.quiet = self.kept = True
             self._wait(self.limits.keepalive_timeout)
 
-    def _run(self, exchange: Exchange) -> None:
+    def _run(self, exchange: Exchange, scope: Scope) -> None:
         self.current = exchange
-        task = self.loop.create_task(exchange.run(self.app))
+        task = self.loop.create_task(exchange.run(self.app, scope))
         exchange.task = task
         self.server_state.tasks.add(task)
 
@@ -377,8 +384,8 @@ class HttpProtocol(asyncio.Protocol):
         exchange = self.last
         if exchange is not None:
             exchange.keep_alive = False
-            upgrade = next((value for name, value in exchange.scope["headers"] if name == b"upgrade"), b"?")
-            _throttled.info("upgrade", "upgrade to %r not supported: answered as plain HTTP", upgrade.decode("latin-1"))
+            _throttled.info("upgrade", "%s %s asks to switch protocols, which naftiko does not: answered as plain HTTP",
+                            exchange.method, exchange.path)
         if self.reading is not None:
             self.on_message_complete()
 
@@ -461,9 +468,9 @@ class HttpProtocol(asyncio.Protocol):
         scope["extensions"] = {DISCONNECT_EXTENSION: exchange}
         self.headers = []  # a chunked body's trailer lines land here, never in the scope's headers
         if self.current is None:
-            self._run(exchange)
+            self._run(exchange, scope)
         else:  # pipelined: answered after the ones before it; read no more meanwhile
-            self.waiting.append(exchange)
+            self.waiting.append((exchange, scope))
             self._flow()
 
     def on_body(self, body: bytes) -> None:
