@@ -189,7 +189,8 @@ async def slow_body(rest: tuple[str, int], stop: asyncio.Event, refused: dict) -
     """Against the MCP endpoint, which reads every POST body (REST answers 405 to POST here)."""
     head = (
         b"POST " + paths[MCP].encode()
-        + b" HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1048576\r\n\r\n{"
+        # the MCP endpoint's own Host check (DNS-rebinding protection) answers 421 to any other host at once
+        + b" HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 1048576\r\n\r\n{"
     )
     await asyncio.gather(*(_hold(*rest, head, b" ", stop, refused) for _ in range(200)))
 
