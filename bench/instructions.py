@@ -17,7 +17,9 @@ guide for changes to naftiko's own per-request work, not a replacement for ``ben
 Needs ``valgrind`` (``apt-get install valgrind``) and, like run.py, nginx or bench/upstream.py.
 
 ``--server NAME=KIND[:ARG,ARG...]``: KIND is ``naftiko`` (the ``naftiko-run`` next to this Python),
-a path to another ``naftiko-run``, or ``forwarder`` (bench/forwarder.py under uvicorn as run.py starts it).
+a path to another ``naftiko-run``, ``forwarder`` (bench/forwarder.py under uvicorn as run.py starts it),
+or ``forwarder-naftiko-http`` (the same app under naftiko's own HTTP protocol,
+bench/forwarder_naftiko_http.py).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ def command(kind: str, args: list[str], port: int, upstream: Upstream) -> tuple[
         return [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "forwarder:app", "--host", "127.0.0.1",
                 "--port", str(port), "--http", "httptools", "--loop", "uvloop", "--no-access-log",
                 "--log-level", "warning"], {"UPSTREAM": upstream.url}
+    if kind == "forwarder-naftiko-http":  # the same forwarder app under naftiko's HTTP protocol
+        return [sys.executable, str(BENCH / "forwarder_naftiko_http.py"), str(port)], {"UPSTREAM": upstream.url}
     exe = str(Path(sys.executable).parent / "naftiko-run") if kind == "naftiko" else kind
     return [exe, str(CAPABILITY), "--base-uri", f"metronome-customers={upstream.url}",
             "--port", f"metronome-customers-rest={port}", "--port", "metronome-customers-mcp=0", *args], \
