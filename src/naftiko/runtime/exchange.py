@@ -157,7 +157,7 @@ class Exchange(DisconnectSignal):
             if not isinstance(exc, Exception):
                 raise
         else:
-            if not self.complete:
+            if not self.complete and not self.gone:  # (an answer after the caller left is dropped, not missing)
                 log.error("the app returned without %s its answer to %s %s",
                           "completing" if self.started else "starting", self.method, self.path)
                 self._abandon()
@@ -263,6 +263,10 @@ class Exchange(DisconnectSignal):
                 lines.append(b"transfer-encoding: chunked\r\n")
             else:  # an HTTP/1.0 client reads the body up to the end of the connection
                 self.keep_alive = False
+        if self.expect_100 and not self.body_done:
+            # No 100 (Continue) went out and the body has not come: the client may never send it,
+            # and would then have its next request read as this body (RFC 9110 section 10.1.1).
+            self.keep_alive = False
         if not self.keep_alive and not closes:
             lines.append(b"connection: close\r\n")
         lines.append(b"\r\n")

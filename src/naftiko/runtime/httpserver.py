@@ -320,6 +320,10 @@ class HttpProtocol(asyncio.Protocol):
             if not self.waiting:
                 self._flow()
             return
+        if exchange is self.reading:  # answered before its body ended: the rest is read and dropped (on_body)
+            self.buffered = 0
+            if self.reading_paused:
+                self._flow()
         if self.in_head and self.head_bytes == 0:  # nothing of the next request yet: the keep-alive wait
             self.since = self.loop.time()
             self.quiet = self.kept = True
@@ -353,13 +357,18 @@ class HttpProtocol(asyncio.Protocol):
                 self._feed(data[:room])
                 if self.transport.is_closing():
                     return
-                if self.in_head:
+                if self.in_head and self.head_bytes == self.limits.max_head_bytes:  # the same head: over the limit
                     self._refuse_head()
                     return
+                # A head ended within what was fed (on_headers_complete set head_bytes to 0): the rest
+                # is read on, the next head counted from there (so a head that began in the part fed
+                # holds at most twice max_head_bytes).
                 self.data_received(data[room:])
                 return
-        if self.reading is not None and self.body_timer is None and not self.transport.is_closing():
+        if self.reading is not None and self.body_timer is None and not self.reading_paused \
+                and not self.transport.is_closing():
             # a body still on its way: it must all arrive within body_timeout of the end of the head
+            # (or of the moment the server read again after holding the client back, see _flow)
             self.body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
 
     def _feed(self, data: bytes) -> None:
@@ -395,10 +404,19 @@ class HttpProtocol(asyncio.Protocol):
         pause = bool(self.waiting) or self.buffered > BODY_HIGH_WATER
         if pause != self.reading_paused and not self.transport.is_closing():
             self.reading_paused = pause
+            # Time the server does not read is not the client's: no body timer runs meanwhile, it
+            # restarts when reading resumes; a head begun before the pause is timed from then too.
             if pause:
                 self.transport.pause_reading()
+                if self.body_timer is not None:
+                    self.body_timer.cancel()
+                    self.body_timer = None
             else:
                 self.transport.resume_reading()
+                if self.reading is not None:
+                    self.body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
+                elif self.in_head and not self.quiet:
+                    self.since = self.loop.time()
 
     def body_taken(self, exchange: Exchange) -> None:
         """The app took what was held of ``exchange``'s body."""
@@ -413,7 +431,7 @@ class HttpProtocol(asyncio.Protocol):
         self.url = b""
         self.headers = []
         self.expect_100 = False
-        if self.kept:  # after an answer: this head is timed from its first byte
+        if self.kept or self.current is not None:  # after an answer, or pipelined: timed from its first byte
             self.since = self.loop.time()
             self.kept = False
         self.quiet = False
@@ -492,6 +510,11 @@ class HttpProtocol(asyncio.Protocol):
             self._flow()
         if exchange is not None:
             exchange.end()
+            if exchange.complete and self.current is None and not self.transport.is_closing():
+                # answered before its body ended: the keep-alive wait begins now (answered() could not)
+                self.since = self.loop.time()
+                self.quiet = self.kept = True
+                self._wait(self.limits.keepalive_timeout)
 
     # ------------------------------------------------------------------ limits
 
@@ -564,6 +587,8 @@ class HttpProtocol(asyncio.Protocol):
         limit = self.limit
         if limit is None or self.transport.is_closing():
             return  # the app is answering: the next wait arms the timer again
+        if self.reading_paused:  # the server holds the client back (pipelining): not the client's time
+            self.since = self.loop.time()
         deadline = self.since + limit
         if deadline > self.loop.time():  # the wait began after the timer was armed: wait for what is left
             self.timer_at = deadline
@@ -578,6 +603,9 @@ class HttpProtocol(asyncio.Protocol):
     def _body_timed_out(self) -> None:
         self.body_timer = None
         if self.transport.is_closing():
+            return
+        if self.reading is not None and self.reading.complete:
+            self.transport.close()  # answered already: a 408 now would be taken for the next request's answer
             return
         self._refuse(408, f"the request body did not arrive within {self.limits.body_timeout:g}s")
         self._answer(*self.refusal)  # type: ignore[misc]
