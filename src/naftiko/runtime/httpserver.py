@@ -12,7 +12,8 @@ per connection, what nginx and Envoy apply by default (defaults in docs/referenc
   ``max_url_bytes`` (414), the header count ``max_headers`` (431);
 * the head must arrive within ``head_timeout`` of its first byte, or of the connection's
   opening (408, or a silent close when nothing was sent);
-* the body must arrive within ``body_timeout`` of the end of the head (408);
+* the body must arrive within ``body_timeout`` of the end of the head (408), not counting time
+  the server itself does not read (the timer restarts when reading resumes);
 * at most ``max_connections`` connections are open at once in one :class:`ConnectionBudget`
   (the data adapters of a process share one; the control adapter has its own so that health
   probes keep answering): beyond it a connection gets a 503 at once and is closed.
