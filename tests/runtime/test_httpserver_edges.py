@@ -19,7 +19,7 @@ import pytest
 
 from loopback import with_limits
 from naftiko.exposes.http.limits import InboundLimits
-from naftiko.runtime.httpserver import ConnectionBudget
+from naftiko.runtime.httpserver import MAX_PIPELINED, ConnectionBudget
 
 LIMITS = InboundLimits(
     max_head_bytes=4096, head_timeout=0.3, body_timeout=0.3, keepalive_timeout=0.3, max_connections=8,
@@ -182,13 +182,27 @@ async def test_expect_100_whose_body_came_anyway_keeps_the_connection():
 
 
 async def test_pipelined_requests_larger_together_than_the_head_limit_are_all_answered():
-    count = 200  # 200 heads of 50 bytes: more than max_head_bytes (4096) in one write, each one small
+    count = 30  # 30 heads of 150 bytes: more than max_head_bytes (4096) in one write, each one small
     async with _server() as port:
         reader, writer = await _connect(port)
-        writer.write(b"".join(b"GET /p%03d HTTP/1.1\r\nhost: t\r\nx-pad: 0123456789\r\n\r\n" % i for i in range(count)))
+        writer.write(b"".join(b"GET /p%03d HTTP/1.1\r\nhost: t\r\nx-pad: %b\r\n\r\n" % (i, b"0" * 100) for i in range(count)))
         for i in range(count):
             assert (await _answer(reader))[::2] == (b"HTTP/1.1 200 OK", b"/p%03d 0" % i)
         writer.close()
+
+
+async def test_pipelined_requests_beyond_the_queue_bound_are_dropped_after_a_closing_answer():
+    # One read of tiny pipelined requests must not queue thousands of them (memory per connection):
+    # those within the bound are answered in order, the last with connection: close, then the close.
+    async with _server() as port:
+        reader, writer = await _connect(port)
+        writer.write(b"GET /q%03d HTTP/1.1\r\n\r\n" % 0 + b"".join(b"GET /q%03d HTTP/1.1\r\n\r\n" % i for i in range(1, 300)))
+        answered = MAX_PIPELINED + 1  # the one in flight and those waiting their turn
+        for i in range(answered):
+            status, head, body = await _answer(reader)
+            assert (status, body) == (b"HTTP/1.1 200 OK", b"/q%03d 0" % i)
+            assert (b"connection: close" in head) == (i == answered - 1), (i, head)
+        await _closed_with_nothing_more(reader)
 
 
 async def test_a_body_then_a_pipelined_head_across_the_head_limit_are_both_answered():

@@ -123,6 +123,11 @@ class _Refused(Exception):
 
 
 BODY_HIGH_WATER = 64 * 1024  # request body bytes held for the app before reading from the client pauses
+# Pipelined requests held waiting their turn: reading pauses at the first, but one read (256 KiB)
+# of tiny requests would otherwise queue ~10 000 of them (~12 MB) per connection. Past this many
+# the last one held is answered with ``connection: close`` and the rest is dropped unread (a
+# pipelining client retries what was not answered, RFC 9112 section 9.3.2).
+MAX_PIPELINED = 32
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -429,6 +434,9 @@ class HttpProtocol(asyncio.Protocol):
     # parser callbacks (httptools calls them by name)
 
     def on_message_begin(self) -> None:
+        if self.waiting and len(self.waiting) >= MAX_PIPELINED:
+            self.last.keep_alive = False  # type: ignore[union-attr]  # (waiting: a request was read)
+            raise _Refused()  # _feed then ignores the rest, as after any request that ends the connection
         self.url = b""
         self.headers = []
         self.expect_100 = False
