@@ -38,6 +38,16 @@ async def _app(scope, receive, send) -> None:
         await asyncio.sleep(float(path.rpartition("/")[2]))
         await _send(send, 200, b"slow " + path.encode())
         return
+    if path == "/stream-then-read":  # starts its answer, then reads the body it echoes
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"6")]})
+        await send({"type": "http.response.body", "body": b"abc", "more_body": True})
+        message = await receive()
+        await send({"type": "http.response.body", "body": message["body"]})
+        return
+    if path == "/204-with-body":  # an app that breaks the rule that a 204 has no body
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b"junk"})
+        return
     if path == "/sip":  # reads the body in small sips, more slowly than the client sends it
         size = 0
         while True:
@@ -313,3 +323,26 @@ async def test_an_app_that_answers_after_its_caller_left_logs_no_error(caplog):
             writer.close()  # gone before the answer; the app answers anyway, to nobody
             await asyncio.sleep(0.2)
         assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+
+
+# ---------------------------------------------------------------------- answer framing
+
+
+async def test_no_100_continue_is_written_into_an_answer_already_under_way():
+    async with _server() as port:
+        reader, writer = await _connect(port)
+        writer.write(b"POST /stream-then-read HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 3\r\n\r\n")
+        await asyncio.sleep(0.1)  # the answer has begun, without a 100: the client sends its body anyway
+        writer.write(b"xyz")
+        status, _, body = await _answer(reader)
+        assert (status, body) == (b"HTTP/1.1 200 OK", b"abcxyz")
+        await _closed_with_nothing_more(reader)  # (no 100 went out before the answer: see the test above)
+
+
+async def test_a_body_sent_with_a_204_is_dropped_and_the_next_answer_is_in_step():
+    async with _server() as port:
+        reader, writer = await _connect(port)
+        writer.write(b"GET /204-with-body HTTP/1.1\r\nhost: t\r\n\r\nGET /b HTTP/1.1\r\nhost: t\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T)
+        assert head.startswith(b"HTTP/1.1 204 No Content\r\n")
+        assert (await _answer(reader))[::2] == (b"HTTP/1.1 200 OK", b"/b 0")  # not "junk" first

@@ -182,7 +182,8 @@ class Exchange(DisconnectSignal):
                 return DISCONNECT
             if self.expect_100:
                 self.expect_100 = False
-                self.protocol.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                if not self.started or self.head:  # never once the answer's bytes are on their way
+                    self.protocol.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             if not self.delivered:
                 if self.body:
                     body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
@@ -253,7 +254,9 @@ class Exchange(DisconnectSignal):
                 self.keep_alive = False
                 closes = True
             lines.append(b"%b: %b\r\n" % (lower, value))
-        if not self.head_only and status not in _NO_BODY_STATUSES and status >= 200:
+        if status in _NO_BODY_STATUSES:
+            self.head_only = True  # a body the app sends is dropped: the client would read it as the next answer
+        if not self.head_only and status >= 200:
             if chunked:
                 self.chunked = True
             elif length is not None:
