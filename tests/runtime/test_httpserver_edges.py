@@ -25,6 +25,9 @@ LIMITS = InboundLimits(
     max_head_bytes=4096, head_timeout=0.3, body_timeout=0.3, keepalive_timeout=0.3, max_connections=8,
 )
 T = 1.5  # the longest any single read may wait
+PIECE = bytes(range(256)) * 1024  # 256 KiB
+BIG = 64 * len(PIECE)  # 16 MiB: more than loopback's socket buffers hold
+progress: dict[str, object] = {}
 
 
 async def _app(scope, receive, send) -> None:
@@ -47,6 +50,18 @@ async def _app(scope, receive, send) -> None:
     if path == "/204-with-body":  # an app that breaks the rule that a 204 has no body
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b"junk"})
+        return
+    if path == "/big":  # a large streamed answer (chunked), recording how far it got
+        progress["sent"] = 0
+        progress["returned"] = False
+        signal = scope["extensions"]["naftiko.disconnect"]
+        signal.on_disconnect(lambda: progress.__setitem__("signal", True))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(BIG // len(PIECE)):
+            await send({"type": "http.response.body", "body": PIECE, "more_body": True})
+            progress["sent"] += len(PIECE)
+        await send({"type": "http.response.body", "body": b""})
+        progress["returned"] = True
         return
     if path == "/sip":  # reads the body in small sips, more slowly than the client sends it
         size = 0
@@ -346,3 +361,43 @@ async def test_a_body_sent_with_a_204_is_dropped_and_the_next_answer_is_in_step(
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T)
         assert head.startswith(b"HTTP/1.1 204 No Content\r\n")
         assert (await _answer(reader))[::2] == (b"HTTP/1.1 200 OK", b"/b 0")  # not "junk" first
+
+
+# ---------------------------------------------------------------------- write back-pressure
+
+
+async def test_a_large_answer_to_a_client_that_does_not_read_waits_and_then_arrives_whole():
+    async with _server() as port:
+        reader, writer = await _connect(port)
+        writer.write(b"GET /big HTTP/1.1\r\nhost: t\r\n\r\n")
+        await asyncio.sleep(0.3)  # not reading: the app must be held back, not buffered without bound
+        held = progress["sent"]
+        assert isinstance(held, int) and held < BIG // 2, held
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T)
+        assert b"transfer-encoding: chunked" in head
+        received = 0
+        while True:  # then reading: every chunk arrives, and the connection is still in step
+            size = int(await asyncio.wait_for(reader.readuntil(b"\r\n"), T), 16)
+            chunk = await asyncio.wait_for(reader.readexactly(size + 2), T)
+            if size == 0:
+                break
+            assert chunk[:-2] == PIECE
+            received += size
+        assert received == BIG and progress["returned"] is True
+        writer.write(b"GET /b HTTP/1.1\r\nhost: t\r\n\r\n")
+        assert (await _answer(reader))[::2] == (b"HTTP/1.1 200 OK", b"/b 0")
+
+
+async def test_a_client_gone_while_a_large_answer_waits_for_it_releases_the_app():
+    async with _server() as port:
+        _, writer = await _connect(port)
+        writer.write(b"GET /big HTTP/1.1\r\nhost: t\r\n\r\n")
+        await asyncio.sleep(0.2)
+        assert progress["returned"] is False  # waiting for the client to read
+        writer.transport.abort()  # gone (a reset), never having read
+        for _ in range(100):
+            if progress["returned"]:
+                break
+            await asyncio.sleep(0.01)
+        # the app's send returned (nothing more is written), its task ended, and it was told
+        assert progress["returned"] is True and progress.get("signal") is True
