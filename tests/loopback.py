@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 from aiohttp import web
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive
 
 from naftiko.exposes.http.limits import InboundLimits
 from naftiko.runtime.httpserver import ConnectionBudget, protocol_for
@@ -54,3 +54,15 @@ async def with_limits(app: ASGIApp, limits: InboundLimits, budget: ConnectionBud
         server.should_exit = True
         await task
         sock.close()
+
+
+async def body_size(receive: Receive) -> int | None:
+    """Read a request's whole body as an ASGI app does; its length, or None when the caller left first."""
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        size += len(message.get("body", b""))
+        if not message.get("more_body"):
+            return size

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
-from loopback import with_limits
+from loopback import body_size, with_limits
 from naftiko.exposes.http.limits import InboundLimits
 from naftiko.runtime.httpserver import ConnectionBudget, connection_cap
 
@@ -29,14 +29,9 @@ LIMITS = InboundLimits(
 async def _app(scope, receive, send) -> None:
     """Reads the whole body, answers its length."""
     assert scope["type"] == "http"
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        size += len(message.get("body", b""))
-        if not message.get("more_body"):
-            break
+    size = await body_size(receive)
+    if size is None:
+        return
     body = orjson.dumps({"received": size, "path": scope["path"]})
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from loopback import with_limits
+from loopback import body_size, with_limits
 from naftiko.exposes.http.limits import InboundLimits
 from naftiko.runtime.httpserver import MAX_PIPELINED, ConnectionBudget
 
@@ -73,15 +73,9 @@ async def _app(scope, receive, send) -> None:
                 break
         await _send(send, 200, b"%d" % size)
         return
-    size = 0  # any other path: reads the whole body, answers its path and the body's length
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        size += len(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    await _send(send, 200, path.encode() + b" %d" % size)
+    size = await body_size(receive)  # any other path: reads the whole body, answers its path and the body's length
+    if size is not None:
+        await _send(send, 200, path.encode() + b" %d" % size)
 
 
 async def _send(send, status: int, body: bytes) -> None:
