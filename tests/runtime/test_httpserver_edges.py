@@ -149,6 +149,7 @@ async def test_an_answer_before_a_pipelined_body_behind_a_queued_request_resumes
         writer.close()
 
 
+@pytest.mark.slow  # waits out timeouts (0.5-1.1 s): the slow step of .ci/run runs it
 async def test_a_connection_whose_body_ended_after_its_answer_still_closes_when_idle():
     async with _server() as port:
         reader, writer = await _connect(port)
@@ -162,6 +163,7 @@ async def test_a_connection_whose_body_ended_after_its_answer_still_closes_when_
         writer.close()
 
 
+@pytest.mark.slow  # waits out timeouts (0.5-1.1 s): the slow step of .ci/run runs it
 async def test_a_body_that_stalls_after_its_answer_is_not_answered_a_second_time():
     async with _server() as port:
         reader, writer = await _connect(port)
@@ -248,6 +250,7 @@ async def test_a_head_over_the_limit_after_a_pipelined_request_is_still_refused(
         writer.close()
 
 
+@pytest.mark.slow  # waits out timeouts (0.5-1.1 s): the slow step of .ci/run runs it
 async def test_a_pipelined_head_arriving_in_pieces_during_a_long_answer_does_not_kill_it():
     async with _server() as port:
         reader, writer = await _connect(port)
@@ -261,6 +264,7 @@ async def test_a_pipelined_head_arriving_in_pieces_during_a_long_answer_does_not
         writer.close()
 
 
+@pytest.mark.slow  # waits out timeouts (0.5-1.1 s): the slow step of .ci/run runs it
 async def test_a_pipelined_body_the_server_holds_back_is_not_timed_out_against_the_client():
     body = b"w" * (1024 * 1024)  # sent at once, but not read while the request before it is answered
     async with _server() as port:
@@ -272,6 +276,7 @@ async def test_a_pipelined_body_the_server_holds_back_is_not_timed_out_against_t
         writer.close()
 
 
+@pytest.mark.slow  # waits out timeouts (0.5-1.1 s): the slow step of .ci/run runs it
 async def test_a_body_the_app_reads_slowly_is_not_timed_out_against_the_client():
     body = b"s" * (1024 * 1024)  # the app takes ~0.5 s to read it in 64 KiB sips: longer than body_timeout
     async with _server() as port:
@@ -281,6 +286,7 @@ async def test_a_body_the_app_reads_slowly_is_not_timed_out_against_the_client()
         writer.close()
 
 
+@pytest.mark.slow  # waits out timeouts (0.5-1.1 s): the slow step of .ci/run runs it
 async def test_a_client_that_stops_sending_a_large_body_still_gets_a_408():
     # The server holding a body back must not switch the body timeout off for a client that stalls.
     async with _server() as port:
@@ -291,6 +297,7 @@ async def test_a_client_that_stops_sending_a_large_body_still_gets_a_408():
         writer.close()
 
 
+@pytest.mark.slow  # waits out timeouts (0.5-1.1 s): the slow step of .ci/run runs it
 @pytest.mark.parametrize("pipelined", [False, True])
 async def test_an_idle_connection_after_pipelined_answers_closes_quietly(pipelined: bool):
     async with _server() as port:
@@ -303,6 +310,7 @@ async def test_an_idle_connection_after_pipelined_answers_closes_quietly(pipelin
         writer.close()
 
 
+@pytest.mark.slow  # waits out timeouts (0.5-1.1 s): the slow step of .ci/run runs it
 @pytest.mark.parametrize(("second", "answer"), [(b"/b", b"/b 0"), (b"/slow/0.4", b"slow /slow/0.4")])
 async def test_a_head_begun_while_the_server_stopped_reading_is_timed_from_when_it_reads_again(second, answer):
     async with _server() as port:
