@@ -188,6 +188,23 @@ async def test_expect_100_answered_with_a_final_status_closes_the_connection():
         writer.close()
 
 
+async def test_a_closing_answer_given_while_the_body_still_arrives_lingers_instead_of_resetting():
+    """The client sends its body anyway (without waiting for 100 Continue): the server shuts its
+    side after the answer but keeps reading (and dropping) for a moment, as for its refusals, so the
+    client's writes meet no reset and the answer it has not read yet is not discarded."""
+    async with _server() as port:
+        reader, writer = await _connect(port)
+        writer.write(b"POST /early HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 1000000\r\n\r\n")
+        status, head, _ = await _answer(reader)
+        assert status == b"HTTP/1.1 413 Request Entity Too Large" and b"\r\nconnection: close\r\n" in head.lower()
+        await _closed_with_nothing_more(reader)  # the server's side is shut
+        for _ in range(10):  # the body keeps coming, and is read and dropped: no reset
+            writer.write(b"x" * 4096)
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        writer.close()
+
+
 async def test_expect_100_whose_body_came_anyway_keeps_the_connection():
     async with _server() as port:
         reader, writer = await _connect(port)

@@ -318,8 +318,12 @@ class HttpProtocol(asyncio.Protocol):
         if exchange is self.last:  # the exchange refers to this protocol: no cycle once it is answered
             self.last = None
         if not exchange.keep_alive or self.transport.is_closing():
+            still_sending = self.reading is not None  # a request body still arriving
             self._drop_requests()
-            self.transport.close()
+            if still_sending and not self.transport.is_closing():
+                self._linger()  # closing now could reset the connection and lose the answer
+            else:
+                self.transport.close()
             return
         if self.waiting:
             self._run(*self.waiting.popleft())
