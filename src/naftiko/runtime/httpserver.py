@@ -44,7 +44,9 @@ from naftiko.exposes.http.limits import DEFAULT_MAX_CONNECTIONS, InboundLimits
 from naftiko.runtime.exchange import DONE, Exchange
 
 if TYPE_CHECKING:
+    import uvicorn
     from starlette.types import Scope
+    from uvicorn.server import ServerState
 
 log = logging.getLogger("naftiko.http")
 
@@ -139,8 +141,9 @@ class HttpProtocol(asyncio.Protocol):
     Requests are parsed by httptools; each becomes an :class:`~naftiko.runtime.exchange.Exchange`
     answered by the app in a task of its own, one at a time and in order (pipelined requests wait).
 
-    One timer per connection, armed when the connection opens and re-armed only when it fires,
-    enforces both the head timeout and the keep-alive timeout: ``since`` and ``limit`` say what is
+    One timer per connection, armed when the connection opens and re-armed when it fires (moved
+    earlier only when a shorter wait begins, see :meth:`_wait`), enforces both the head timeout and
+    the keep-alive timeout: ``since`` and ``limit`` say what is
     being waited for (``limit`` is None while the app answers), so a kept-alive connection makes and
     cancels no timer per request.
     """
@@ -149,7 +152,11 @@ class HttpProtocol(asyncio.Protocol):
     budget: ConnectionBudget = ConnectionBudget(DEFAULT_MAX_CONNECTIONS)
 
     def __init__(
-        self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.app = config.loaded_app
         self.loop = _loop or asyncio.get_event_loop()
@@ -196,7 +203,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.server_state.connections.add(self)
+        self.server_state.connections.add(self)  # type: ignore[arg-type]  # typed for uvicorn's own protocols; any with shutdown() is drained
         peer = transport.get_extra_info("peername")
         self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, (tuple, list)) else None
         local = transport.get_extra_info("sockname")
