@@ -279,7 +279,7 @@ class RestRouter:
         except Exception:  # a failure outside the handlers (encoding the answer): still a problem document
             log.exception("%s %s failed", scope["method"], scope["path"])
             response = problem(500, "the engine failed to handle this request")
-        if type(response) is Answer:  # most answers: its two messages, with no call of its own
+        if isinstance(response, Answer):  # most answers: its two messages, with no call of its own
             await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
             await send({"type": "http.response.body", "body": response.body})
         else:
@@ -447,9 +447,9 @@ class RestRouter:
 class Answer:
     """A whole answer whose headers are already final (lower-case names, the content type set or
     deliberately absent): the header list is built in one pass, where Starlette's ``Response``
-    re-lowers every name and works out a content type and charset on each request. The same ASGI
-    messages as a Starlette ``Response``, and its attributes ``body``, ``status_code`` and
-    ``raw_headers``; :meth:`RestRouter.__call__` sends it without a call of its own."""
+    re-lowers every name and works out a content type and charset on each request. It has a
+    Starlette ``Response``'s attributes ``body``, ``status_code`` and ``raw_headers``, and
+    :meth:`RestRouter.__call__` sends it as the same two ASGI messages, with no call of its own."""
 
     __slots__ = ("body", "raw_headers", "status_code")
 
@@ -460,10 +460,6 @@ class Answer:
         if status >= 200 and status not in (204, 304):  # as Starlette: no length on a 1xx, 204 or 304
             raw_headers.append((b"content-length", str(len(body)).encode("latin-1")))
         self.raw_headers = raw_headers
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": self.body})
 
 
 def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
