@@ -275,6 +275,12 @@ class HttpProtocol(asyncio.Protocol):
         self.timer_at = deadline
         self.timer = self.loop.call_at(deadline, self._tick)
 
+    def _keep_alive(self) -> None:
+        """Wait for the next request, idle: closed quietly after ``keepalive_timeout``."""
+        self.since = self.loop.time()
+        self.quiet = self.kept = True
+        self._wait(self.limits.keepalive_timeout)
+
     def _cancel_timers(self) -> None:
         for timer in (self.timer, self.body_timer):
             if timer is not None:
@@ -341,10 +347,8 @@ class HttpProtocol(asyncio.Protocol):
             self.buffered = 0
             if self.reading_paused:
                 self._flow()
-        if self.in_head and self.head_bytes == 0:  # nothing of the next request yet: the keep-alive wait
-            self.since = self.loop.time()
-            self.quiet = self.kept = True
-            self._wait(self.limits.keepalive_timeout)
+        if self.in_head and self.head_bytes == 0:  # nothing of the next request yet
+            self._keep_alive()
 
     def _run(self, exchange: Exchange, scope: Scope) -> None:
         self.current = exchange
@@ -531,10 +535,7 @@ class HttpProtocol(asyncio.Protocol):
         if exchange is not None:
             exchange.end()
             if exchange.complete and self.current is None and not self.transport.is_closing():
-                # answered before its body ended: the keep-alive wait begins now (answered() could not)
-                self.since = self.loop.time()
-                self.quiet = self.kept = True
-                self._wait(self.limits.keepalive_timeout)
+                self._keep_alive()  # answered before its body ended: answered() could not begin the wait
 
     # ------------------------------------------------------------------ limits
 
