@@ -121,6 +121,23 @@ async def test_rest_missing_or_wrong_credentials_are_401(served, fresh_upstream,
         assert secret not in r.text
 
 
+async def test_refused_and_served_requests_are_logged_with_the_status_they_got(served, fresh_upstream):
+    """The request log sits in front of the guard: a refusal is logged with its 401, and a request
+    the guard lets through with the status the router answered (which the router notes in the
+    guard's stripped copy of the scope and the guard copies back). The caller's token never shows."""
+    marker = "/items/42?probe=log-status"
+    async with served.http() as http:
+        assert (await http.get(served.urls["rest-bearer"] + marker[1:])).status_code == 401
+        ok = await http.get(served.urls["rest-bearer"] + marker[1:], headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok.status_code == 200
+        missing = await http.get(served.urls["rest-bearer"] + "nowhere", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert missing.status_code == 404
+    lines = [line for line in served.stderr.splitlines() if "naftiko.request" in line and " rest-bearer GET " in line]
+    statuses = [line.split(" status=")[1].split()[0] for line in lines if " GET /items/42 " in line or "/nowhere" in line]
+    assert statuses[-3:] == ["401", "200", "404"], lines
+    assert all("probe" not in line and TOKEN not in line for line in lines)  # the query stays out of the line
+
+
 async def test_rest_bearer_wrong_token_says_invalid_token(served, fresh_upstream):
     r = await _rest(served, "rest-bearer", headers={"Authorization": "Bearer nope"})
     assert r.headers["www-authenticate"] == 'Bearer realm="rest-bearer", error="invalid_token"'

@@ -210,22 +210,28 @@ def test_request_log_line_formats_and_masks_secrets(fmt):
         configure_logging("info", fmt, stream=stream)
         log = RequestLog(Secrets(["s3cr3t-key"]).mask)
         log.write("rest", "api", "GET", "/keys/s3cr3t-key", "get-key", "200", 0.01234, 2, ("a" * 32, "b" * 16))
+        # as the HTTP observer queues it: the raw path as the server gave it (its query too) and the status code
+        log.write("rest", "api", "GET", b"/keys/s3cr3t-key?token=s3cr3t-key", "get-key", 200, 0.01234, 2,
+                  ("a" * 32, "b" * 16))
         log.close()  # the line is written by the writer thread; close waits for it
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
         logging.logProcesses, logging.logMultiprocessing, logging.logThreads = saved[2:]
-    [line] = stream.getvalue().splitlines()
-    assert "s3cr3t-key" not in line
-    if fmt == "text":
-        assert re.fullmatch(
-            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO naftiko\.request: rest api GET /keys/\*\*\*\* operation=get-key "
-            r"status=200 duration_ms=12\.34 upstream_calls=2 trace_id=a{32} span_id=b{16}",
-            line,
-        ), line
-    else:
-        entry = json.loads(line)
-        assert entry["target"] == "/keys/****" and entry["duration_ms"] == 12.34 and entry["upstream_calls"] == 2
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert "s3cr3t-key" not in line and "token" not in line
+        if fmt == "text":
+            assert re.fullmatch(
+                r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO naftiko\.request: rest api GET /keys/\*\*\*\* "
+                r"operation=get-key status=200 duration_ms=12\.34 upstream_calls=2 trace_id=a{32} span_id=b{16}",
+                line,
+            ), line
+        else:
+            entry = json.loads(line)
+            assert entry["target"] == "/keys/****" and entry["duration_ms"] == 12.34 and entry["upstream_calls"] == 2
+            assert entry["status"] == "200"
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
 
 
 def test_request_log_is_written_off_the_request_and_never_dropped(monkeypatch):
@@ -308,20 +314,22 @@ def test_request_lines_written_in_a_batch_are_what_logging_itself_writes(fmt, id
     saved = (root.handlers[:], root.level, logging.logProcesses, logging.logMultiprocessing, logging.logThreads)
     stream = io.StringIO()
     created = [1765100000.0 + i * 0.0371 for i in range(30)] + [1765100000.9996, 1765100001.0, 1765100059.99999]
+    # as requests queue them: every other line with the raw path (bytes, its query kept) and the status code
     lines = [
-        (t, "rest", "api", "GET", f"/items/{i}", "get-item", "200", 0.01234 * i, i, ids, contextvars.copy_context())
+        (t, "rest", "api", "GET", f"/items/{i}" if i % 2 else f"/items/{i}?key=v".encode(), "get-item",
+         "200" if i % 2 else 200, 0.01234 * i, i, ids, contextvars.copy_context())
         for i, t in enumerate(created)
     ]
     try:
         configure_logging("info", fmt, stream=stream)
         assert logs._plain_handlers() == root.handlers  # the shortcut applies
-        logs._write_batch(collections.deque(lines))
+        logs._write_batch(collections.deque(lines), str)
         direct = stream.getvalue()
         stream.seek(0)
         stream.truncate()
         root.handlers[0].addFilter(lambda record: True)  # any filter: every line as a LogRecord
         assert logs._plain_handlers() is None
-        logs._write_batch(collections.deque(lines))
+        logs._write_batch(collections.deque(lines), str)
         through_logging = stream.getvalue()
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
@@ -330,6 +338,7 @@ def test_request_lines_written_in_a_batch_are_what_logging_itself_writes(fmt, id
     assert [line.split(" GET ")[1].split()[0].strip('",') for line in direct.splitlines()] == [
         f"/items/{i}" for i in range(len(created))
     ]
+    assert "status=200 " in direct if fmt == "text" else '"status":"200"' in direct
 
 
 def test_text_duration_is_written_as_round_to_hundredths_of_a_millisecond():
@@ -398,7 +407,7 @@ def test_a_handler_on_two_loggers_writes_request_lines_as_logging_does():
     try:
         configure_logging("info", "text", stream=stream)
         naftiko_logger.addHandler(root.handlers[0])
-        logs._write_batch(collections.deque(lines))
+        logs._write_batch(collections.deque(lines), str)
     finally:
         naftiko_logger.removeHandler(root.handlers[0])
         root.handlers[:], root.level = saved[0], saved[1]

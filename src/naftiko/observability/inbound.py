@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mcp import MCPError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from naftiko.exposes.http.asgi import ANSWERED
 from naftiko.observability.outbound import UPSTREAM_CALLS
 from naftiko.observability.tracing import headers_carrier
 
@@ -80,10 +81,16 @@ def skill_classify(scope: Scope) -> tuple[str, str]:
 
 
 class HttpObserver:
-    __slots__ = ("app", "classify", "kind", "namespace", "telemetry")
+    """Times, names, counts and logs each HTTP request to ``app``. The status comes from the app
+    when it reports it (``reports_status``: noted in the scope under :data:`ANSWERED`), else from
+    watching ``send``; the log line takes the raw path as it came and its writer decodes and masks
+    it (observability/logs.py): the request pays for neither."""
+
+    __slots__ = ("app", "classify", "kind", "namespace", "reports", "telemetry")
 
     def __init__(self, app: ASGIApp, telemetry: Telemetry, kind: str, namespace: str, classify: Classify) -> None:
         self.app, self.telemetry, self.kind, self.namespace, self.classify = app, telemetry, kind, namespace, classify
+        self.reports: bool = getattr(app, "reports_status", False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,14 +100,18 @@ class HttpObserver:
         method: str = scope["method"]
         operation, route = self.classify(scope)
         answered = 500  # what uvicorn sends when the app fails before answering
+        answer: Send = send
+        if not self.reports:
 
-        def watch(message: Message) -> Awaitable[None]:
-            """``send``, noting the status on the way. A plain function handing back ``send``'s
-            awaitable, not a coroutine of its own: one frame less for each message sent."""
-            nonlocal answered
-            if message["type"] == "http.response.start":
-                answered = message["status"]
-            return send(message)
+            def watch(message: Message) -> Awaitable[None]:
+                """``send``, noting the status on the way. A plain function handing back ``send``'s
+                awaitable, not a coroutine of its own: one frame less for each message sent."""
+                nonlocal answered
+                if message["type"] == "http.response.start":
+                    answered = message["status"]
+                return send(message)
+
+            answer = watch
 
         calls = [0]
         calls_token = UPSTREAM_CALLS.set(calls)
@@ -120,18 +131,20 @@ class HttpObserver:
                 },
             )
         try:
-            await self.app(scope, receive, watch)
+            await self.app(scope, receive, answer)
         finally:
             seconds = perf_counter() - start
             UPSTREAM_CALLS.reset(calls_token)
+            if self.reports:
+                answered = scope.get(ANSWERED, 500)
             ids = None
             if tracing is not None and span is not None:
                 ids = tracing.ids(span)
                 failed = f"answered {answered}" if answered >= 500 else None
                 tracing.end(span, token, failed, {"http.response.status_code": answered})
             telemetry.finish(
-                self.kind, self.namespace, method, _raw_path(scope), operation, str(answered), seconds,
-                _http_error(answered), calls[0], ids,
+                self.kind, self.namespace, method, scope.get("raw_path") or scope["path"], operation, answered,
+                seconds, _http_error(answered) if telemetry.metrics is not None else None, calls[0], ids,
             )
 
 

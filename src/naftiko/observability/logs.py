@@ -163,9 +163,13 @@ def flush_request_logs() -> None:
         request_log.flush()
 
 
-# One queued request line: when, adapter, namespace, method, target, operation, status, seconds,
-# upstream calls, (trace id, span id), and the request's context.
-Line = tuple[float, str, str, str, object, str, str, float, int, "tuple[str, str] | None", contextvars.Context]
+# One request line: when, adapter, namespace, method, target, operation, status, seconds, upstream
+# calls, (trace id, span id), and the request's context.
+Line = tuple[float, str, str, str, str, str, str, float, int, "tuple[str, str] | None", contextvars.Context]
+# The same as queued by the request, target and status as RequestLog.write takes them (_settled makes a Line)
+Queued = tuple[
+    float, str, str, str, "str | bytes", str, "int | str", float, int, "tuple[str, str] | None", contextvars.Context
+]
 
 
 class RequestLog:
@@ -184,7 +188,7 @@ class RequestLog:
 
     def __init__(self, mask: Callable[[str], object]) -> None:
         self.mask = mask
-        self.pending: collections.deque[Line] = collections.deque()
+        self.pending: collections.deque[Queued] = collections.deque()
         self.markers: collections.deque[threading.Event] = collections.deque()  # flush() waiting for the writer
         self.armed = False  # the writer was woken and has not taken the pending lines yet
         self.wake: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per wake-up
@@ -211,17 +215,21 @@ class RequestLog:
                 atexit.register(self.close)
 
     def write(
-        self, adapter: str, namespace: str, method: str, target: str, operation: str, status: str,
+        self, adapter: str, namespace: str, method: str, target: str | bytes, operation: str, status: int | str,
         seconds: float, upstream_calls: int, ids: tuple[str, str] | None,
     ) -> None:
-        line: Line = (
-            time.time(), adapter, namespace, method, self.mask(target), operation, status, seconds, upstream_calls, ids,
+        """Queue one request's line. ``target`` may be the request's raw path as the server gave
+        it (bytes, possibly with its query) and ``status`` an int: the writer thread decodes,
+        cuts and masks the one and spells the other (:func:`_settled`), so the request pays for
+        neither."""
+        line: Queued = (
+            time.time(), adapter, namespace, method, target, operation, status, seconds, upstream_calls, ids,
             contextvars.copy_context(),  # filters and formatters see the request's context
         )
         if self.writer is None:
             self._start()
         if len(self.pending) >= QUEUE_LINES:  # the writer is behind: this request writes its own line
-            _emit(line)
+            _emit(_settled(line, self.mask))
             return
         self.pending.append(line)
         if not self.armed:
@@ -238,7 +246,7 @@ class RequestLog:
             self.armed = False
             waiting = len(markers)  # flush markers set after the lines queued before them are written
             stop = stopped.is_set()
-            _write_batch(pending)
+            _write_batch(pending, self.mask)
             for _ in range(waiting):
                 markers.popleft().set()
             if stop:
@@ -254,7 +262,7 @@ class RequestLog:
         if writer is not None:
             writer.join()
         if self.pending:  # written after the writer took its last batch
-            _write_batch(self.pending)
+            _write_batch(self.pending, self.mask)
 
 
 class _Batch(threading.local):
@@ -266,14 +274,14 @@ class _Batch(threading.local):
 _batch = _Batch()
 
 
-def _write_batch(pending: collections.deque[Line]) -> None:
+def _write_batch(pending: collections.deque[Queued], mask: Callable[[str], object]) -> None:
     """Every pending line through the logging handlers; :class:`BatchingStreamHandler`s write
     their share of the batch at once (one write, one flush) instead of once per line."""
     plain = _plain_handlers()
     if plain is not None:  # the set-up configure_logging makes: the same text, without a LogRecord per line
         lines: list[Line] = []
         while pending:
-            lines.append(pending.popleft())
+            lines.append(_settled(pending.popleft(), mask))
         for handler in plain:
             handler.write_all(_plain_texts(handler, lines))
         return
@@ -281,7 +289,7 @@ def _write_batch(pending: collections.deque[Line]) -> None:
     _batch.texts = texts
     try:
         while pending:
-            line = pending.popleft()
+            line = _settled(pending.popleft(), mask)
             try:
                 line[-1].run(_emit, line)  # in the request's context: filters may read it
             except Exception:  # a broken handler must not stop the writer; logging reports it
@@ -290,6 +298,17 @@ def _write_batch(pending: collections.deque[Line]) -> None:
         _batch.texts = None
     for handler, out in texts.items():
         handler.write_all(out)
+
+
+def _settled(line: Queued, mask: Callable[[str], object]) -> Line:
+    """The line as it is written: the target a masked text, cut at its query when it came as the
+    raw path, and the status a text. Done by the writer, off the request's path. The mask comes
+    from the capability's binds: a path may carry a bind value a caller sent back."""
+    created, adapter, namespace, method, target, operation, status, seconds, upstream_calls, ids, context = line
+    # bytes: ASGI's raw_path, which some servers give with its query
+    text = target.decode("latin-1").split("?", 1)[0] if isinstance(target, bytes) else target
+    return (created, adapter, namespace, method, str(mask(text)), operation, str(status), seconds, upstream_calls,
+            ids, context)
 
 
 def _plain_handlers() -> list[BatchingStreamHandler] | None:

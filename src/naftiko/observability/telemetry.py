@@ -159,17 +159,19 @@ class Telemetry:
         adapter: str,
         namespace: str,
         method: str,
-        target: str,
+        target: str | bytes,
         operation: str,
-        status: str,
+        status: int | str,
         seconds: float,
         error: str | None,
         calls: int,
         ids: tuple[str, str] | None,
     ) -> None:
-        """A request is answered: count it and write its log line."""
+        """A request is answered: count it and write its log line. ``target`` and ``status`` as
+        :meth:`RequestLog.write <naftiko.observability.logs.RequestLog.write>` takes them (an HTTP
+        request's raw path and status code, spelled out by the log's writer, not here)."""
         if self.metrics is not None:
-            self.metrics.request(adapter, namespace, operation, status, seconds, error)
+            self.metrics.request(adapter, namespace, operation, str(status), seconds, error)
         if self.request_log is not None:
             self.request_log.write(adapter, namespace, method, target, operation, status, seconds, calls, ids)
 

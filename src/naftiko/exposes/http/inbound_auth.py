@@ -30,6 +30,7 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from naftiko.exposes.http.asgi import ANSWERED
 from naftiko.exposes.http.oauth_resource import ResourceServer
 from naftiko.exposes.http.problems import problem
 from naftiko.expressions.template import Template, TemplateError
@@ -441,6 +442,8 @@ class Guard:
     def __init__(self, app: ASGIApp, scheme: Scheme, kind: str) -> None:
         self.app, self.scheme, self.kind = app, scheme, kind
         self.oauth = isinstance(scheme, OAuth2)
+        # It reports its answers' status (asgi.ANSWERED) when the app behind it does: it notes its own refusals.
+        self.reports_status: bool = getattr(app, "reports_status", False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -452,15 +455,18 @@ class Guard:
         if self.kind == "mcp" and scope["method"] == "OPTIONS":  # a CORS preflight carries no credentials
             await self.app(scope, receive, send)  # the MCP endpoint answers it without serving anything
             return
-        public = self.scheme.public(scope)
-        if public is not None:
-            await public(scope, receive, send)
-            return
-        denial = await self.scheme.verify(scope)
-        if denial is not None:
-            await _deny_response(self.kind, denial, self.oauth)(scope, receive, send)
-            return
-        await self.app(self.scheme.strip(scope), receive, send)
+        answer = self.scheme.public(scope)
+        if answer is None:
+            denial = await self.scheme.verify(scope)
+            if denial is None:
+                inner = self.scheme.strip(scope)  # a copy: what the app notes in it is copied back
+                await self.app(inner, receive, send)
+                if ANSWERED in inner:
+                    scope[ANSWERED] = inner[ANSWERED]
+                return
+            answer = _deny_response(self.kind, denial, self.oauth)
+        scope[ANSWERED] = answer.status_code
+        await answer(scope, receive, send)
 
 
 def protect(app: ASGIApp, adapter: AdapterPlan, plan: Plan) -> ASGIApp:

@@ -32,7 +32,7 @@ from naftiko.engine.result import Empty, Relayed, Result, UpstreamFailure
 from naftiko.engine.simple import InputRef
 from naftiko.engine.unit import Inputs
 from naftiko.errors import EngineError, InvalidInput, PayloadTooLarge
-from naftiko.exposes.http.asgi import serve_lifespan
+from naftiko.exposes.http.asgi import ANSWERED, serve_lifespan
 from naftiko.exposes.http.disconnect import disconnect_signal
 from naftiko.exposes.http.limits import DEFAULT_MAX_BODY_BYTES, JsonTooLarge, loads_bounded
 from naftiko.exposes.http.problems import problem, problem_from
@@ -204,7 +204,10 @@ def _decimal(value: str, *, integer: bool) -> int | float:
 
 
 class RestRouter:
-    """ASGI app: route table built once; per request one dict lookup or a few regex matches."""
+    """ASGI app: route table built once; per request one dict lookup or a few regex matches.
+    It notes each answer's status in the scope (:data:`ANSWERED`) for the HTTP observer."""
+
+    reports_status = True
 
     def __init__(self, plan: RestAdapterPlan, mask: Mask, max_body: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.plan = plan
@@ -279,6 +282,7 @@ class RestRouter:
         except Exception:  # a failure outside the handlers (encoding the answer): still a problem document
             log.exception("%s %s failed", scope["method"], scope["path"])
             response = problem(500, "the engine failed to handle this request")
+        scope[ANSWERED] = response.status_code
         if isinstance(response, Answer):  # most answers: its two messages, with no call of its own
             await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
             await send({"type": "http.response.body", "body": response.body})
@@ -557,6 +561,7 @@ async def _client_gone(scope: Scope, send: Send) -> None:
     """Log a caller that hung up (INFO: it is the caller's choice, not a failure) and record a
     499, nginx's "client closed request": uvicorn drops the answer, observability counts it."""
     log.info("%s %s: the client disconnected before the answer", scope["method"], scope["path"])
+    scope[ANSWERED] = 499
     await send({"type": "http.response.start", "status": 499, "headers": [(b"content-length", b"0")]})
     await send({"type": "http.response.body", "body": b""})
 
