@@ -114,3 +114,16 @@ def test_mcp_upstream_error_text_masks_a_secret_that_straddles_the_cut(offset):
     text = upstream_error_text(UpstreamFailure(500, body.encode(), None), secrets.mask)
     assert text.startswith("upstream returned HTTP 500: x")
     assert PASSWORD[:-1] not in text and PASSWORD[: len(PASSWORD) // 2 + 1] not in text
+
+
+@pytest.mark.parametrize("path", ["/items/1", "/fwd/items/1"])
+async def test_relayed_header_values_keep_the_upstreams_bytes(app, path):
+    """aiohttp reads header values as UTF-8 (bytes that are not kept as surrogates): a relayed
+    header goes out as the bytes that came in. A UTF-8 file name is relayed, not a 500; a bind
+    value in it is still masked."""
+    app, upstream = app
+    disposition = f'attachment; filename="résumé-名-{PASSWORD}.pdf"'
+    upstream.reply("/items/1", Reply(status=200, body=b"{}", headers={"Content-Disposition": disposition}))
+    r = await _get(app, path)
+    assert r.status_code == 200, r.text
+    assert dict(r.headers.raw)[b"content-disposition"] == f'attachment; filename="résumé-名-{MASK}.pdf"'.encode()

@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from naftiko.consumes.transport import RELAYED_RESPONSE_HEADERS
 from naftiko.engine.binding import FromInput, FromWith
 from naftiko.engine.forward import ForwardPlan, safe_response_headers
 from naftiko.engine.plan import InputSpec, RestAdapterPlan, RestOperation, RestRoute
@@ -332,21 +333,22 @@ class RestRouter:
             if status < 300 and isinstance(result, Relayed):
                 if result.binary:  # beta5 binary content: bytes untouched (never masked), Content-Type by precedence
                     media_type = result.media_type(binary_type) or "application/octet-stream"
-                    headers = {**self.mask_headers(result.headers), "content-type": media_type}
-                    return Answer(body, status, _encoded(headers))
+                    return Answer(body, status, self.answer_headers({**result.headers, "content-type": media_type}))
                 if result.declared_type is not None:  # outputMediaType declared
-                    headers = {**self.mask_headers(result.headers), "content-type": result.declared_type}
-                    return Answer(body, status, _encoded(headers))
+                    headers = {**result.headers, "content-type": result.declared_type}
+                    return Answer(body, status, self.answer_headers(headers))
             # relayed as it came: no charset added, safe headers kept; 3xx and error bodies are masked
             # (they often repeat the Location or echo the key that was rejected)
             raw = self.mask_bytes(body) if status >= 300 else body
-            return Answer(raw, status, _encoded(self.mask_headers(result.headers)))
+            return Answer(raw, status, self.answer_headers(result.headers))
         if isinstance(result, Empty):
-            headers = {k: self.mask(v) for k, v in result.headers.items() if k != "content-type"}
-            return Answer(b"", result.status, _encoded(headers))
+            headers = {k: v for k, v in result.headers.items() if k != "content-type"}
+            return Answer(b"", result.status, self.answer_headers(headers))
         return Answer(dumps(result.value), result.status, [*_JSON_HEADERS])
 
-    async def forward(self, request: Request, route: _Route, plan: ForwardPlan, raw_values: dict[str, str]) -> Response:
+    async def forward(
+        self, request: Request, route: _Route, plan: ForwardPlan, raw_values: dict[str, str]
+    ) -> Response | Answer:
         """Relay the request to the forward's consumes namespace; status, body and safe headers come back."""
         tail = raw_values[route.names[-1]] if route.names else ""
         try:
@@ -368,13 +370,25 @@ class RestRouter:
             log.exception("%s %s forward to %s failed", request.method, route.template, plan.namespace)
             return problem(500, "the engine failed to forward this request")
         body = self.mask_bytes(upstream.body) if upstream.status >= 300 else upstream.body
-        return Response(body, upstream.status, headers=self.mask_headers(safe_response_headers(upstream)))
+        return Answer(body, upstream.status, self.answer_headers(safe_response_headers(upstream)))
 
     def mask_bytes(self, raw: bytes) -> bytes:
         """An upstream error body with any bind value masked: some APIs echo the key they rejected."""
         text = raw.decode("utf-8", "surrogateescape")
         masked = self.mask(text)
         return raw if masked is text else masked.encode("utf-8", "surrogateescape")  # same object: nothing found
+
+    def answer_headers(self, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+        """Headers of an :class:`Answer`: bind values masked (:meth:`mask_headers`), then encoded in
+        one pass, the names naftiko relays from a table rather than encoded again per request.
+
+        Values are encoded back the way aiohttp decoded the upstream's (UTF-8, bytes that are not
+        UTF-8 kept as surrogates), so a relayed header goes out as the bytes that came in: a UTF-8
+        file name in a Content-Disposition is neither re-encoded nor (outside Latin-1) a 500."""
+        return [
+            (_HEADER_NAMES.get(name) or name.encode("latin-1"), value.encode("utf-8", "surrogateescape"))
+            for name, value in self.mask_headers(headers).items()
+        ]
 
     def mask_headers(self, headers: dict[str, str]) -> dict[str, str]:
         """Relayed headers (a Location may carry an API key in its query) with bind values masked:
@@ -458,7 +472,7 @@ class Answer:
     __slots__ = ("body", "raw_headers", "status_code")
 
     def __init__(self, body: bytes, status: int, raw_headers: list[tuple[bytes, bytes]]) -> None:
-        """``raw_headers``: encoded already (:func:`_encoded`); the length is added here."""
+        """``raw_headers``: encoded already (:meth:`RestRouter.answer_headers`); the length is added here."""
         self.status_code = status
         self.body = body
         if status >= 200 and status not in (204, 304):  # as Starlette: no length on a 1xx, 204 or 304
@@ -466,8 +480,8 @@ class Answer:
         self.raw_headers = raw_headers
 
 
-def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+_HEADER_NAMES = {name: name.encode("latin-1") for name in RELAYED_RESPONSE_HEADERS}
+"""The (lower-case) names of the headers relayed with an upstream body, encoded once."""
 
 
 _JSON_HEADERS = ((b"content-type", b"application/json"),)
