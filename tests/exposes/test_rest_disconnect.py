@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from conftest import FIXTURES
 from naftiko.document.loader import load
 from naftiko.engine.plan import Options, compile_plan
@@ -103,3 +105,29 @@ async def test_a_caller_gone_before_the_operation_starts_gets_no_operation():
     assert unit.calls == 0 and sent[0]["status"] == 499
     # and the task is left with no cancellation pending: the next await in it runs normally
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("with_signal", [True, False])
+async def test_a_request_the_server_cancels_still_gets_a_503(with_signal):
+    """A cancellation that is not the caller leaving (uvicorn's ``--grace`` running out at
+    shutdown) becomes a 503 problem the caller still receives; a signal fired only after the
+    answer cancels nothing more."""
+    app, unit = _router()
+    signal = DisconnectSignal()
+    sent: list[dict] = []
+
+    async def receive():
+        await asyncio.sleep(10)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = _scope(extensions={DISCONNECT_EXTENSION: signal}) if with_signal else _scope()
+    request = asyncio.create_task(app(scope, receive, send))
+    await asyncio.wait_for(unit.started.wait(), 2)
+    request.cancel()
+    await asyncio.wait_for(request, 2)  # answered, not cancelled
+    assert unit.cancelled and sent[0]["status"] == 503
+    assert b"shutting down" in sent[1]["body"]
+    signal.fire()
+    assert not request.cancelled() and not signal.armed

@@ -93,7 +93,6 @@ class Exchange(DisconnectSignal):
         "path",
         "protocol",
         "started",
-        "task",
         "waiter",
     )
 
@@ -117,7 +116,6 @@ class Exchange(DisconnectSignal):
         self.head = b""  # the answer's head, held until the first body bytes
         self.chunked = False
         self.left: int | None = None  # bytes the declared content-length still expects
-        self.task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ from the connection
 

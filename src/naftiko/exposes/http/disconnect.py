@@ -4,15 +4,19 @@ uvicorn does not cancel a request when the client disconnects; it only answers
 ``http.disconnect`` on ``receive``. An abandoned MCP tool call would keep its upstream call
 (and a concurrency slot) until the upstream answered or timed out. This wrapper watches for
 the disconnect once the app has read the whole body, and cancels the request task if it comes
-before the response starts. The REST router does the same inline (``rest._cancel_on_disconnect``).
+before the response starts. The REST router arms the request's :class:`DisconnectSignal` instead
+(``with``), or under another server a watcher with the same effect (``router._WatchDisconnect``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from naftiko.errors import EngineError
 
 DISCONNECT_EXTENSION = "naftiko.disconnect"
 """The scope extension under which naftiko's HTTP server (``runtime/httpserver.py``) hands each
@@ -20,20 +24,52 @@ request a :class:`DisconnectSignal`, so an app learns of a caller that hung up f
 rather than from a task parked on ``receive()`` for the whole request."""
 
 
+class CallerGone(BaseException):
+    """The caller disconnected while its request was being served. A BaseException, like the
+    cancellation it replaces, so no ``except Exception`` on the way turns it into a 500."""
+
+
+class Stopped(EngineError):
+    """A request cancelled by the server itself: uvicorn's ``--grace`` ran out at shutdown. The
+    caller still gets an answer, a 503, rather than a bare 500 and a traceback in the log."""
+
+    status = 503
+    title = "Service unavailable"
+
+
+def settle_cancellation(kind: type[BaseException] | None, task: asyncio.Task[Any], gone: bool) -> None:
+    """After ``with`` on a :class:`DisconnectSignal` (or a stand-in) ends with ``kind``: a
+    cancellation is taken off ``task``, so the request can still answer, and becomes
+    :class:`CallerGone` when the caller left (``gone``), else :class:`Stopped`."""
+    if kind is not None and issubclass(kind, asyncio.CancelledError):
+        task.uncancel()
+        if gone:
+            raise CallerGone from None
+        raise Stopped("the server is shutting down and stopped this request before it finished") from None
+
+
 class DisconnectSignal:
     """Fired by the server, once, when the caller of one request has gone before its answer was
-    complete (``http.disconnect`` on ``receive``). One callback at a time; registering after the
-    fact calls it at once.
+    complete (``http.disconnect`` on ``receive``).
 
-    ``loop``, when the server gives it, is the loop the request runs on: the app finds its task
-    with ``asyncio.current_task(loop)``, which on Python 3.11 spares the ``getpid()`` system call
-    that looking the running loop up costs (a fork check), once per request."""
+    ``with signal: await ...`` arms it: if the caller goes meanwhile, the task the request runs in
+    is cancelled and :class:`CallerGone` raised (at once when it is gone already), so an upstream
+    call nobody will read stops. The server that made the signal gives it the request's ``task``;
+    otherwise the first ``with`` looks it up. A plain (not async) context manager that is the
+    signal itself: no object, frame or callback per request. ``on_disconnect`` registers a
+    callback instead (one at a time; registering after the fact calls it at once).
 
-    __slots__ = ("_callback", "gone", "loop")
+    ``loop``, when the server gives it, is the loop the request runs on: finding the task with
+    ``asyncio.current_task(loop)`` spares the ``getpid()`` system call that looking the running loop
+    up costs on Python 3.11 (a fork check)."""
+
+    __slots__ = ("_callback", "armed", "gone", "loop", "task")
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.gone = False
         self.loop = loop
+        self.armed = False
+        self.task: asyncio.Task[None] | None = None
         self._callback: Callable[[], object] | None = None
 
     def on_disconnect(self, callback: Callable[[], object] | None) -> None:
@@ -47,9 +83,26 @@ class DisconnectSignal:
         if self.gone:
             return
         self.gone = True
+        if self.armed and self.task is not None:
+            self.task.cancel()
         callback, self._callback = self._callback, None
         if callback is not None:
             callback()
+
+    def __enter__(self) -> DisconnectSignal:
+        if self.gone:  # gone already: run nothing (and leave no cancellation pending on the task)
+            raise CallerGone
+        if self.task is None:
+            self.task = asyncio.current_task(self.loop)
+            if self.task is None:
+                raise RuntimeError("a DisconnectSignal is armed inside the request's task")
+        self.armed = True
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self.armed = False
+        if kind is not None and self.task is not None:
+            settle_cancellation(kind, self.task, self.gone)
 
 
 def disconnect_signal(scope: Scope) -> DisconnectSignal | None:

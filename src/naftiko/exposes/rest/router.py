@@ -34,7 +34,12 @@ from naftiko.engine.simple import InputRef
 from naftiko.engine.unit import Inputs
 from naftiko.errors import EngineError, InvalidInput, PayloadTooLarge
 from naftiko.exposes.http.asgi import ANSWERED, serve_lifespan
-from naftiko.exposes.http.disconnect import disconnect_signal
+from naftiko.exposes.http.disconnect import (
+    CallerGone,
+    DisconnectSignal,
+    disconnect_signal,
+    settle_cancellation,
+)
 from naftiko.exposes.http.limits import DEFAULT_MAX_BODY_BYTES, JsonTooLarge, loads_bounded
 from naftiko.exposes.http.problems import problem, problem_from
 from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
@@ -277,7 +282,7 @@ class RestRouter:
             return
         try:
             response = await self.handle(scope, receive)
-        except _ClientGone:
+        except CallerGone:
             await _client_gone(scope, send)  # the caller hung up: its upstream call is cancelled
             return
         except Exception:  # a failure outside the handlers (encoding the answer): still a problem document
@@ -312,7 +317,7 @@ class RestRouter:
                 inputs = await self.inputs(Request(scope, receive), path_values, operation)
             else:  # nothing to read: no await
                 inputs = self.collect(scope, path_values, operation, MISSING)
-            with _CancelOnDisconnect(scope, receive):
+            with _cancel_on_disconnect(scope, receive):
                 result = await operation.unit.invoke(inputs)
         except EngineError as exc:
             if exc.status >= 500:
@@ -360,7 +365,7 @@ class RestRouter:
                 request.scope["headers"],
                 body,
             )
-            with _CancelOnDisconnect(request.scope, request.receive):
+            with _cancel_on_disconnect(request.scope, request.receive):
                 upstream = await plan.send(outbound)
         except EngineError as exc:
             if exc.status >= 500:
@@ -414,7 +419,7 @@ class RestRouter:
                 chunks.append(chunk)
         except ClientDisconnect:
             chunks.clear()
-            raise _ClientGone from None
+            raise CallerGone from None
         return b"".join(chunks) if size else None
 
     async def inputs(self, request: Request, path_values: dict[str, str], operation: RestOperation) -> Inputs:
@@ -566,11 +571,6 @@ def _decode_json(data: bytes) -> object:
         raise InvalidInput(f"request body {exc}", field="body") from None
 
 
-class _ClientGone(BaseException):
-    """The caller disconnected while its request was being served. A BaseException, like the
-    cancellation it replaces, so no ``except Exception`` on the way turns it into a 500."""
-
-
 async def _client_gone(scope: Scope, send: Send) -> None:
     """Log a caller that hung up (INFO: it is the caller's choice, not a failure) and record a
     499, nginx's "client closed request": uvicorn drops the answer, observability counts it."""
@@ -585,64 +585,47 @@ async def _until_disconnect(receive: Receive) -> None:
         pass
 
 
-class _Stopped(EngineError):
-    status = 503
-    title = "Service unavailable"
+class _WatchDisconnect:
+    """What a :class:`DisconnectSignal` does for a request (``with``: its task cancelled and
+    :class:`CallerGone` raised if the caller goes meanwhile), under a server that gives none:
+    uvicorn does not cancel a request on disconnect by itself, it only reports
+    ``http.disconnect`` on ``receive``, so a watcher task waits on ``receive`` while the body is
+    read already."""
 
+    __slots__ = ("gone", "receive", "task", "watcher")
 
-class _CancelOnDisconnect:
-    """``with _CancelOnDisconnect(scope, receive): await ...`` — if the caller disconnects first
-    (the body is already read), the awaited call, and with it the upstream call, is cancelled and
-    :class:`_ClientGone` raised. uvicorn does not cancel a request on disconnect by itself; it
-    only reports ``http.disconnect`` on ``receive``. naftiko's server (runtime/httpserver.py) also
-    fires the request's :class:`DisconnectSignal`, which costs one callback; under any other server
-    a watcher task waits on ``receive``. A plain (not async) context manager, so it adds no frame
-    to the awaits of every request. The only other canceller is uvicorn when ``--grace`` runs
-    out at shutdown: the caller still gets an answer, a 503, rather than a bare 500 and a
-    traceback in the log."""
-
-    __slots__ = ("gone", "receive", "signal", "task", "watcher")
-
-    def __init__(self, scope: Scope, receive: Receive) -> None:
-        signal = disconnect_signal(scope)
-        # With the server's loop at hand, no running-loop lookup (a getpid() call on Python 3.11).
-        task = asyncio.current_task(signal.loop if signal is not None else None)
+    def __init__(self, receive: Receive) -> None:
+        task = asyncio.current_task()
         if task is None:  # always inside the request's task
-            raise RuntimeError("_CancelOnDisconnect needs a running task")
+            raise RuntimeError("_WatchDisconnect needs a running task")
         self.task = task
         self.receive = receive
-        self.signal = signal
         self.gone = False
         self.watcher: asyncio.Future[None] | None = None
 
-    def _cancel(self) -> None:
+    async def _watch(self) -> None:
+        await _until_disconnect(self.receive)
         self.gone = True
         self.task.cancel()
 
-    async def _watch(self) -> None:
-        await _until_disconnect(self.receive)
-        self._cancel()
-
-    def __enter__(self) -> _CancelOnDisconnect:
-        signal = self.signal
-        if signal is None:
-            self.watcher = asyncio.ensure_future(self._watch())
-        elif signal.gone:  # gone already: run nothing (and leave no cancellation pending on the task)
-            raise _ClientGone
-        else:
-            signal.on_disconnect(self._cancel)
+    def __enter__(self) -> _WatchDisconnect:
+        self.watcher = asyncio.ensure_future(self._watch())
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if self.signal is not None:
-            self.signal.on_disconnect(None)
         if self.watcher is not None:
             self.watcher.cancel()
-        if kind is not None and issubclass(kind, asyncio.CancelledError):
-            self.task.uncancel()
-            if self.gone:
-                raise _ClientGone from None
-            raise _Stopped("the server is shutting down and stopped this request before it finished") from None
+        settle_cancellation(kind, self.task, self.gone)
+
+
+def _cancel_on_disconnect(scope: Scope, receive: Receive) -> DisconnectSignal | _WatchDisconnect:
+    """``with _cancel_on_disconnect(scope, receive): await ...``: the awaited call, and with it
+    the upstream call, is cancelled if the caller disconnects first (the body is read already), and
+    :class:`CallerGone` raised. naftiko's server hands each request a :class:`DisconnectSignal`,
+    armed here with no object made; under another server a watcher does it. A cancellation by
+    the server itself (``--grace`` running out at shutdown) becomes :class:`Stopped`, a 503."""
+    signal = disconnect_signal(scope)
+    return signal if signal is not None else _WatchDisconnect(receive)
 
 
 def build_rest_app(plan: RestAdapterPlan, mask: Mask, max_body: int = DEFAULT_MAX_BODY_BYTES) -> RestRouter:
