@@ -131,3 +131,4 @@ async def test_a_request_the_server_cancels_still_gets_a_503(with_signal):
     assert b"shutting down" in sent[1]["body"]
     signal.fire()
     assert not request.cancelled() and not signal.armed
+    assert signal.task is None  # looked up while armed, then let go: the task holds the scope, which holds the signal

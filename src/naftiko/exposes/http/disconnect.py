@@ -63,13 +63,14 @@ class DisconnectSignal:
     ``asyncio.current_task(loop)`` spares the ``getpid()`` system call that looking the running loop
     up costs on Python 3.11 (a fork check)."""
 
-    __slots__ = ("_callback", "armed", "gone", "loop", "task")
+    __slots__ = ("_callback", "armed", "found_task", "gone", "loop", "task")
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.gone = False
         self.loop = loop
         self.armed = False
         self.task: asyncio.Task[None] | None = None
+        self.found_task = False
         self._callback: Callable[[], object] | None = None
 
     def on_disconnect(self, callback: Callable[[], object] | None) -> None:
@@ -92,17 +93,21 @@ class DisconnectSignal:
     def __enter__(self) -> DisconnectSignal:
         if self.gone:  # gone already: run nothing (and leave no cancellation pending on the task)
             raise CallerGone
-        if self.task is None:
+        if self.task is None:  # not given by the server: looked up, and dropped again on the way out
             self.task = asyncio.current_task(self.loop)
             if self.task is None:
                 raise RuntimeError("a DisconnectSignal is armed inside the request's task")
+            self.found_task = True
         self.armed = True
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         self.armed = False
-        if kind is not None and self.task is not None:
-            settle_cancellation(kind, self.task, self.gone)
+        task = self.task
+        if self.found_task:  # the task holds the scope, which holds this signal: no cycle left behind
+            self.task, self.found_task = None, False
+        if kind is not None and task is not None:
+            settle_cancellation(kind, task, self.gone)
 
 
 def disconnect_signal(scope: Scope) -> DisconnectSignal | None:
