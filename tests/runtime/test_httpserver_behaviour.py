@@ -45,6 +45,10 @@ BAD_HEADERS = {  # a response-splitting attempt (or a header no client could par
     "cr": (b"x-a", b"1\rset-cookie: injected=1"),
     "name-crlf": (b"x-a\r\nset-cookie", b"injected=1"),
     "name-space": (b"x a", b"1"),
+    "name-colon": (b"x-a:", b"1"),
+    "trailing-crlf": (b"x-a", b"1\r\n"),
+    "nul": (b"x-a", b"1\x00"),
+    "del": (b"x-a", b"1\x7f"),
 }
 
 

@@ -40,9 +40,14 @@ log = logging.getLogger("naftiko.http")
 DISCONNECT: Message = {"type": "http.disconnect"}
 _NO_BODY_STATUSES = frozenset({204, 304})
 # A control byte other than HT anywhere in a name or value (a CR or LF could start a header of the
-# caller's choosing), or a separator in a name.
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# caller's choosing), or a separator in a name. Values are checked together, as the answer's header
+# lines: there, CR and LF may appear only as the one line end each line has.
+_BAD_IN_LINES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BAD_NAME = re.compile(rb'[\x00-\x20\x7f()<>@,;:\[\]={}\\"/?]')
+_GOOD_NAMES: set[bytes] = set()
+"""Header names an app has answered with and that passed :data:`_BAD_NAME`: apps answer with a few
+names over and over, so each is searched once (up to :data:`_GOOD_NAMES_KEPT` of them)."""
+_GOOD_NAMES_KEPT = 512
 INTERNAL_ERROR = (  # the default header lines (date) go between the two parts
     b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"content-length: 21\r\nconnection: close\r\n",
@@ -237,12 +242,15 @@ class Exchange(DisconnectSignal):
     def _start(self, message: Message) -> None:
         status: int = message["status"]
         protocol = self.protocol
-        lines = [_STATUS_LINES.get(status) or _status_line(status), protocol.default_head()]
+        lines: list[bytes] = []  # the app's header lines
         length: int | None = None
         chunked = closes = False
         for name, value in message.get("headers", ()):
-            if _BAD_NAME.search(name) or _BAD_VALUE.search(value):
-                raise RuntimeError("a response header name or value holds a forbidden character")
+            if name not in _GOOD_NAMES:
+                if _BAD_NAME.search(name):
+                    raise RuntimeError("a response header name holds a forbidden character")
+                if len(_GOOD_NAMES) < _GOOD_NAMES_KEPT:
+                    _GOOD_NAMES.add(name)
             lower = name.lower()
             if lower == b"content-length":
                 length = int(value)
@@ -252,6 +260,10 @@ class Exchange(DisconnectSignal):
                 self.keep_alive = False
                 closes = True
             lines.append(b"%b: %b\r\n" % (lower, value))
+        block = b"".join(lines)
+        if _BAD_IN_LINES.search(block) or block.count(b"\n") != len(lines) or block.count(b"\r") != len(lines):
+            raise RuntimeError("a response header value holds a forbidden character")
+        lines = [_STATUS_LINES.get(status) or _status_line(status), protocol.default_head(), block]
         if status in _NO_BODY_STATUSES:
             self.head_only = True  # a body the app sends is dropped: the client would read it as the next answer
         if not self.head_only and status >= 200:
