@@ -1,7 +1,8 @@
 """The per-request shortcuts of a simple call (issue 12) give what the general way gives.
 
 ``RequestPlan`` renders fixed headers at load and builds a request whose arguments all go into the
-path without placing anything; ``Call.scope_free`` skips the unit's scope; the transport takes and
+path without placing anything, a plain id with one match, and reads path inputs where they go
+(``Call.path_slots``) without an arguments dict; ``Call.scope_free`` skips the unit's scope; the transport takes and
 gives back its concurrency slot inline and releases the response without ``async with``;
 ``ObservedTransport`` adds no coroutine when only the request log is on; ``Relayed`` is built
 through its slots and stays frozen; an upstream answer's headers are read through a view of
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from urllib.parse import quote
 
 import pytest
 from aiohttp import web
@@ -35,7 +37,7 @@ from naftiko.engine.binding import Fixed, FromInput
 from naftiko.engine.result import JsonAnswer, Relayed
 from naftiko.engine.simple import Call, CallUnit, ConsumedOperation
 from naftiko.errors import InvalidInput, UpstreamUnavailable
-from naftiko.expressions.template import Scope, Template
+from naftiko.expressions.template import Scope, Template, to_text
 from naftiko.observability.outbound import UPSTREAM_CALLS, ObservedTransport
 
 
@@ -129,6 +131,45 @@ def test_the_url_compiled_at_load_keeps_literals_styles_and_refusals():
         p.build({"x": "", "y": ["p"]}, Scope())
 
 
+PATH_VALUES = ["c-1", "A_z.9~", "...", ".x", "x.", "a b/c", "é", "%41", ".", "..", "", None, 7, 1.5, True, ["p", "q"]]
+
+
+@pytest.mark.parametrize("value", PATH_VALUES)
+def test_a_plain_segment_is_sent_as_the_encoding_way_would_send_it(value):
+    """The one-match shortcut for a plain id gives what the checks and encoding give: anything
+    else (empty, a dot segment, a character to encode, a value that is not text) takes them."""
+    p = plan(["/items/", ("id",), "/raw"], auth=None)
+    try:
+        url = p.build({"id": value}, Scope()).url
+    except InvalidInput as exc:
+        url = str(exc)
+    else:
+        assert url.startswith("https://api.example.com/base/items/") and url.endswith("/raw")
+    expected = "missing required path parameter 'id'" if value in ("", None) else None
+    if value in (".", ".."):
+        expected = f"path parameter 'id' cannot be {value!r}"
+    if expected is None:
+        expected = f"https://api.example.com/base/items/{quote(to_text(value), safe='')}/raw"
+    assert url == expected
+
+
+def test_a_request_read_from_the_inputs_is_what_the_arguments_build():
+    """``build_path`` reads each path value straight from the inputs by the key chosen at load:
+    the same request as :meth:`RequestPlan.build` for the arguments dict those keys would make,
+    refusals included."""
+    params = {"x": ParamSpec("x", "path", "string", True), "y": ParamSpec("y", "path", "array", style="label")}
+    p = plan(["/a/", ("x",), "/b/", ("y",), ".json"], params, headers=[("X-Fixed", "one")])
+    slots = p.slots_for({"x": "in-x", "y": "in-y"})
+    assert slots is not None and [s[:2] for s in slots] == [("in-x", "x"), ("in-y", "y")]
+    for inputs in ({"in-x": "a b", "in-y": ["p", "q"]}, {"in-x": 42, "in-y": "v", "other": 1}):
+        args = {"x": inputs["in-x"], "y": inputs["in-y"]}
+        assert p.build_path(inputs, slots) == p.build(args, Scope())
+    for inputs, refusal in (({"in-y": "v"}, "missing required path parameter 'x'"), ({"in-x": "..", "in-y": "v"}, "cannot be")):
+        with pytest.raises(InvalidInput, match=refusal):
+            p.build_path(inputs, slots)
+    assert p.slots_for({"x": "in-x"}) is None  # a placeholder nothing feeds: no shortcut
+
+
 # ------------------------------------------------------------------ Call.scope_free and CallUnit.invoke
 
 
@@ -169,6 +210,20 @@ async def test_a_call_of_path_inputs_needs_no_scope_and_relays_the_answer():
     assert result == Relayed(200, b'{"id":1}', "application/json", {"content-type": "application/json", "etag": '"e"'})
     [sent] = call.target.transport.sent  # type: ignore[attr-defined]
     assert sent.url == "https://api.example.com/base/items/i%201"
+
+
+async def test_a_call_of_path_inputs_reads_them_by_the_keys_chosen_at_load():
+    reply = UpstreamResponse(200, {"content-type": "application/json"}, b"{}")
+    call = Call(target(plan(["/items/", ("id",), "/", ("sub",)]), reply), [], [("id", FromInput("item-id"))])
+    assert call.scope_free and call.path_slots is None  # 'sub' is fed by nothing: the arguments way refuses it
+    with pytest.raises(InvalidInput, match="'sub'"):
+        await unit_for(call).invoke({"item-id": "1", "sub": "s"})
+    call.bind_inputs({"ID", "sub"})  # re-bound at load against the exposed inputs: the slots follow
+    assert call.path_slots is not None and [slot[0] for slot in call.path_slots] == ["ID", "sub"]
+    call = Call(target(plan(["/items/", ("id",), "/", ("sub",)]), reply), [], [("id", FromInput("item-id")), ("sub", FromInput("s"))])
+    assert call.path_slots is not None
+    await unit_for(call).invoke({"item-id": "i 1", "s": "two", "id": "not this one"})
+    assert call.target.transport.sent[-1].url == "https://api.example.com/base/items/i%201/two"  # type: ignore[attr-defined]
 
 
 async def test_a_call_with_a_value_from_binds_builds_its_scope():

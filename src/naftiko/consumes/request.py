@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
@@ -23,6 +24,15 @@ from naftiko.jsonio import dumps
 
 _CRLF = re.compile(r"[\r\n\x00]")
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # RFC 3986 unreserved: what quote(text, safe="") leaves as is
+# A path value sent as it is: unreserved characters only, neither empty nor a dot segment (what
+# RequestPlan._url refuses or encodes), so one match decides the common id (c-1, 42, a_b.json)
+_PLAIN_SEGMENT = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.~-]+")
+
+# One URL placeholder as compiled at load: the key its value is read by (the parameter's name in an
+# arguments dict, or the input that feeds it: RequestPlan.slots_for), the parameter's name, the
+# OpenAPI style it declares (None: one percent-encoded segment) with its explode flag, and the
+# literal that follows it
+UrlSlot = tuple[str, str, str | None, bool | None, str]
 
 BODY_CONTENT_TYPES = {
     "json": "application/json",
@@ -212,13 +222,10 @@ class RequestPlan:
     path_only: frozenset[str] | None = field(init=False, default=None, repr=False, compare=False)
     fixed_headers: tuple[tuple[str, str], ...] = field(init=False, default=(), repr=False, compare=False)
 
-    # The URL as compiled by __post_init__: base URL and leading literal, then per placeholder its
-    # name, the OpenAPI style its parameter declares (None: one percent-encoded segment) with its
-    # explode flag, and the literal that follows it
+    # The URL as compiled by __post_init__: base URL and leading literal, then a slot per
+    # placeholder (UrlSlot), each read from the arguments by its parameter's name
     url_prefix: str = field(init=False, default="", repr=False, compare=False)
-    url_slots: tuple[tuple[str, str | None, bool | None, str], ...] = field(
-        init=False, default=(), repr=False, compare=False
-    )
+    url_slots: tuple[UrlSlot, ...] = field(init=False, default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._compile_url()
@@ -226,17 +233,19 @@ class RequestPlan:
 
     def _compile_url(self) -> None:
         prefix = self.base_url
-        slots: list[tuple[str, str | None, bool | None, str]] = []
+        slots: list[UrlSlot] = []
         for part in self.path_parts:
             if isinstance(part, str):
                 if slots:
-                    name, style, explode, after = slots[-1]
-                    slots[-1] = (name, style, explode, after + part)
+                    key, name, style, explode, after = slots[-1]
+                    slots[-1] = (key, name, style, explode, after + part)
                 else:
                     prefix += part
                 continue
-            spec = self.params.get(part[0])
-            slots.append((part[0], spec.style, spec.explode, "") if spec is not None else (part[0], None, None, ""))
+            name = part[0]
+            spec = self.params.get(name)
+            style, explode = (spec.style, spec.explode) if spec is not None else (None, None)
+            slots.append((name, name, style, explode, ""))
         self.url_prefix, self.url_slots = prefix, tuple(slots)
 
     def _compile_fixed(self) -> None:
@@ -260,9 +269,27 @@ class RequestPlan:
     def target(self) -> str:
         return f"{self.namespace}.{self.operation}"
 
+    def slots_for(self, keys: Mapping[str, str]) -> tuple[UrlSlot, ...] | None:
+        """The URL's slots with each placeholder read by the key ``keys`` gives its parameter (at
+        load, for :meth:`build_path`); None when a placeholder has none."""
+        slots: list[UrlSlot] = []
+        for _, name, style, explode, after in self.url_slots:
+            key = keys.get(name)
+            if key is None:
+                return None
+            slots.append((key, name, style, explode, after))
+        return tuple(slots)
+
+    def build_path(self, values: Mapping[str, object], slots: tuple[UrlSlot, ...]) -> OutboundRequest:
+        """What :meth:`build` gives a ``path_only`` plan for arguments that all go into the path,
+        each read here from ``values`` by its slot's key (:meth:`slots_for`) rather than first
+        copied into an arguments dict: the request of a call whose parameters are all path inputs
+        (``Call.path_slots``). A missing value or a dot segment is refused as :meth:`build` does."""
+        return OutboundRequest(self.method, self._url(values, slots), list(self.fixed_headers), None, self.timeout)
+
     def build(self, args: dict[str, object], scope: Scope) -> OutboundRequest:
         """``args`` holds a value per consumed parameter name (already resolved from inputs)."""
-        url = self._url(args)
+        url = self._url(args, self.url_slots)
         if self.path_only is not None and args.keys() <= self.path_only:
             # only path values: what the general way below would add is the fixed headers, in this order
             return OutboundRequest(self.method, url, list(self.fixed_headers), None, self.timeout)
@@ -280,12 +307,16 @@ class RequestPlan:
             url += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query)
         return OutboundRequest(self.method, url, headers, data, self.timeout)
 
-    def _url(self, args: dict[str, object]) -> str:
-        """The base URL and the path, each placeholder encoded as one segment; a missing value or a
-        dot segment is refused before anything is sent."""
+    def _url(self, values: Mapping[str, object], slots: tuple[UrlSlot, ...]) -> str:
+        """The base URL and the path, each placeholder's value (read from ``values`` by its slot's
+        key) encoded as one segment; a missing value or a dot segment is refused before anything
+        is sent."""
         url = self.url_prefix
-        for name, style, explode, after in self.url_slots:
-            value = args.get(name, MISSING)
+        for key, name, style, explode, after in slots:
+            value = values.get(key, MISSING)
+            if style is None and type(value) is str and _PLAIN_SEGMENT.fullmatch(value):
+                url += value + after  # the common id: nothing to refuse or encode
+                continue
             if value is MISSING or value is None or value == "":
                 raise InvalidInput(f"missing required path parameter '{name}'", field=name)
             text = value if value.__class__ is str else to_text(value)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from naftiko.consumes.formats import BINARY, DEFAULT_MAX_BINARY_BYTES, decode, format_size
-from naftiko.consumes.request import RequestPlan, render_value
+from naftiko.consumes.request import RequestPlan, UrlSlot, render_value
 from naftiko.consumes.transport import OutboundRequest, ResponseTooLarge, Transport, UpstreamResponse, is_json_type
 from naftiko.engine.binding import Fixed, FromInput, Source, compile_sources
 from naftiko.engine.result import Empty, JsonAnswer, Relayed, Result, UpstreamFailure
@@ -143,6 +143,7 @@ class Call:
     binary_cap: int = DEFAULT_MAX_BINARY_BYTES  # a binary target's maxBinarySize, as resolved
     binary_cap_source: str = "the default maxBinarySize"
     scope_free: bool = field(init=False, default=False, repr=False, compare=False)  # see _settle
+    path_slots: tuple[UrlSlot, ...] | None = field(init=False, default=None, repr=False, compare=False)  # see _settle
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -153,11 +154,17 @@ class Call:
     def _settle(self) -> None:
         """``scope_free``: every parameter is fed by an input and goes into the path, so the call's
         arguments are inputs looked up by key and its request is built the path-only way
-        (:meth:`RequestPlan.build`): neither reads the scope, which the unit then need not build."""
-        path_only = self.target.request.path_only
+        (:meth:`RequestPlan.build`): neither reads the scope, which the unit then need not build.
+        ``path_slots``: for such a call whose every placeholder is fed, the URL's slots reading each
+        value straight from the inputs by the key chosen at load (:meth:`RequestPlan.build_path`),
+        so a request makes no arguments dict; None otherwise."""
+        request = self.target.request
+        path_only = request.path_only
         self.scope_free = path_only is not None and all(
             isinstance(source, FromInput) and name in path_only for name, source in self.sources
         )
+        keys = {name: source.key for name, source in self.sources if isinstance(source, FromInput)}
+        self.path_slots = request.slots_for(keys) if self.scope_free else None
 
     def set_adapter_binary_cap(self, size: int | None, adapter: str) -> None:
         """The cap for a binary target: the operation's ``maxBinarySize``, else the exposing adapter's
@@ -196,7 +203,11 @@ class Call:
         """The outbound request, built now, and the transport's awaitable for it. A plain method:
         awaiting a call resumes no frame of this one (a binary target's cap check needs one)."""
         target = self.target
-        request = target.request.build(self.arguments(inputs, scope), scope)
+        slots = self.path_slots
+        if slots is not None:  # every argument is a path input: read where it goes, no arguments dict
+            request = target.request.build_path(inputs, slots)
+        else:
+            request = target.request.build(self.arguments(inputs, scope), scope)
         if not target.binary:
             return target.transport.send(request)
         request.max_response_bytes = self.binary_cap
