@@ -257,6 +257,11 @@ class CallUnit:
     media_type: str | None = None  # beta5 outputMediaType of the aggregate flow it comes from
     # the binds visible unqualified, flattened once here rather than by every request's Scope
     flat_binds: dict[str, object] = field(init=False, repr=False, compare=False)
+    # Decided here from the fields above and the call's target, not by every request: the
+    # outputMediaType a relayed answer is served with (the flow's, else the operation's; none for
+    # dry-run answers, which describe the request), and whether answers are relayed as binary
+    declared_type: str | None = field(init=False, repr=False, compare=False)
+    relays_binary: bool = field(init=False, repr=False, compare=False)
 
     @property
     def calls(self) -> list[Call]:
@@ -264,6 +269,9 @@ class CallUnit:
 
     def __post_init__(self) -> None:
         self.flat_binds = flatten_binds(self.binds)
+        target = self.call.target
+        self.declared_type = None if target.dry_run else self.media_type or target.output_media_type
+        self.relays_binary = target.binary and not target.dry_run
 
     async def invoke(self, inputs: Inputs) -> Result:
         call = self.call
@@ -275,19 +283,19 @@ class CallUnit:
         status = response.status
         if status >= 400:
             return upstream_failure(response)
-        target = call.target
         body = response.body
-        declared = None if target.dry_run else self.media_type or target.output_media_type
-        if target.binary and not target.dry_run:  # bytes as they came, never shaped (outputs warned about at load)
+        if self.relays_binary:  # bytes as they came, never shaped (outputs warned about at load)
             if not body:
                 return Empty(status, response.relayed_headers())
-            return Relayed(status, body, response.content_type, response.relayed_headers(), True, declared)
+            return Relayed(status, body, response.content_type, response.relayed_headers(), True, self.declared_type)
         if not body or body.isspace():  # blank (ASCII whitespace, what bytes.strip() removes)
             return Empty(status, response.relayed_headers())
+        target = call.target
         if self.passthrough:
-            content_type = response.headers.get("content-type", "")
+            headers = response.relayed_headers()  # the content type among them: read from there, not looked up again
+            content_type = headers.get("content-type", "")
             if not self.mapped or (target.output_raw_format == "json" and is_json_type(content_type)):
-                return Relayed(status, body, content_type, response.relayed_headers(), False, declared)
+                return Relayed(status, body, content_type, headers, False, self.declared_type)
         # A mapped answer that is not declared JSON is decoded: a 502 naming its type when it is not what was declared
         document = await decode_off_loop(response, target)
         return JsonAnswer(status, self.shape(document))
