@@ -287,6 +287,7 @@ class AiohttpTransport:
         self._digest = digest
         self._limits = limits or Limits()
         self._limit = self._limits.pool_size
+        self._total, self._retry = self._limits.total, self._limits.retry  # read by every send
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}  # building a ClientTimeout per call shows in profiles
         bound = self._limits.max_concurrency
@@ -329,8 +330,8 @@ class AiohttpTransport:
     def send(self, request: OutboundRequest) -> Awaitable[UpstreamResponse]:
         """The call as one coroutine: a plain method handing back :meth:`_attempt` (or the retry
         loop around it), so awaiting it resumes one frame of ours per suspension, not three."""
-        total = self._limits.total or request.timeout
-        policy = self._limits.retry
+        total = self._total or request.timeout
+        policy = self._retry
         if policy is None or request.method not in IDEMPOTENT_METHODS:
             return self._attempt(request, None, total)
         clock = asyncio.get_running_loop().time

@@ -25,11 +25,13 @@ UPSTREAM_CALLS: ContextVar[list[int] | None] = ContextVar("naftiko_upstream_call
 
 
 class ObservedTransport:
-    __slots__ = ("host", "inner", "namespace", "operation", "port", "telemetry")
+    __slots__ = ("host", "inner", "namespace", "operation", "port", "quiet", "telemetry")
 
     def __init__(self, inner: Transport, telemetry: Telemetry, namespace: str, operation: str, base_url: str) -> None:
         self.inner = inner
         self.telemetry = telemetry
+        # neither tracing nor metrics: a telemetry's parts are set when it is built, never after
+        self.quiet = telemetry.tracing is None and telemetry.metrics is None
         self.namespace = namespace
         self.operation = operation  # consumed operation name, or "forward"
         parts = urlsplit(base_url)
@@ -42,8 +44,7 @@ class ObservedTransport:
         calls = UPSTREAM_CALLS.get()
         if calls is not None:
             calls[0] += 1
-        telemetry = self.telemetry
-        if telemetry.tracing is None and telemetry.metrics is None:
+        if self.quiet:
             return self.inner.send(request)
         return self._observed(request)
 
