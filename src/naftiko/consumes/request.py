@@ -289,10 +289,10 @@ class RequestPlan:
 
     def build(self, args: dict[str, object], scope: Scope) -> OutboundRequest:
         """``args`` holds a value per consumed parameter name (already resolved from inputs)."""
-        url = self._url(args, self.url_slots)
         if self.path_only is not None and args.keys() <= self.path_only:
             # only path values: what the general way below would add is the fixed headers, in this order
-            return OutboundRequest(self.method, url, list(self.fixed_headers), None, self.timeout)
+            return self.build_path(args, self.url_slots)
+        url = self._url(args, self.url_slots)
         query: list[tuple[str, str]] = []
         headers: list[tuple[str, str]] = []
         body_values, cookies = self._place(args, query, headers)

@@ -5,7 +5,7 @@ uvicorn does not cancel a request when the client disconnects; it only answers
 (and a concurrency slot) until the upstream answered or timed out. This wrapper watches for
 the disconnect once the app has read the whole body, and cancels the request task if it comes
 before the response starts. The REST router arms the request's :class:`DisconnectSignal` instead
-(``with``), or under another server a watcher with the same effect (``router._WatchDisconnect``).
+(``with``), or under another server a watcher with the same effect (:func:`cancel_on_disconnect`).
 """
 
 from __future__ import annotations
@@ -116,6 +116,55 @@ def disconnect_signal(scope: Scope) -> DisconnectSignal | None:
     return extensions.get(DISCONNECT_EXTENSION) if extensions else None
 
 
+async def until_disconnect(receive: Receive) -> None:
+    """Read ``receive`` until it says the caller has gone."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class WatchDisconnect:
+    """What a :class:`DisconnectSignal` does for a request (``with``: its task cancelled and
+    :class:`CallerGone` raised if the caller goes meanwhile), under a server that gives none:
+    uvicorn does not cancel a request on disconnect by itself, it only reports
+    ``http.disconnect`` on ``receive``, so a watcher task waits on ``receive`` while the body is
+    read already."""
+
+    __slots__ = ("gone", "receive", "task", "watcher")
+
+    def __init__(self, receive: Receive) -> None:
+        task = asyncio.current_task()
+        if task is None:  # always inside the request's task
+            raise RuntimeError("WatchDisconnect needs a running task")
+        self.task = task
+        self.receive = receive
+        self.gone = False
+        self.watcher: asyncio.Future[None] | None = None
+
+    async def _watch(self) -> None:
+        await until_disconnect(self.receive)
+        self.gone = True
+        self.task.cancel()
+
+    def __enter__(self) -> WatchDisconnect:
+        self.watcher = asyncio.ensure_future(self._watch())
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
+        settle_cancellation(kind, self.task, self.gone)
+
+
+def cancel_on_disconnect(scope: Scope, receive: Receive) -> DisconnectSignal | WatchDisconnect:
+    """``with cancel_on_disconnect(scope, receive): await ...``: the awaited call, and with it
+    the upstream call, is cancelled if the caller disconnects first (the body is read already), and
+    :class:`CallerGone` raised. naftiko's server hands each request a :class:`DisconnectSignal`,
+    armed here with no object made; under another server a watcher does it. A cancellation by
+    the server itself (``--grace`` running out at shutdown) becomes :class:`Stopped`, a 503."""
+    signal = disconnect_signal(scope)
+    return signal if signal is not None else WatchDisconnect(receive)
+
+
 class CancelOnDisconnect:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -131,8 +180,7 @@ class CancelOnDisconnect:
 
         async def watch() -> None:
             nonlocal gone
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            await until_disconnect(receive)
             gone = True
             task.cancel()
 

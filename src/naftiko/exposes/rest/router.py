@@ -11,7 +11,6 @@ placeholder may then span several segments.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -34,12 +33,7 @@ from naftiko.engine.simple import InputRef
 from naftiko.engine.unit import Inputs
 from naftiko.errors import EngineError, InvalidInput, PayloadTooLarge
 from naftiko.exposes.http.asgi import ANSWERED, serve_lifespan
-from naftiko.exposes.http.disconnect import (
-    CallerGone,
-    DisconnectSignal,
-    disconnect_signal,
-    settle_cancellation,
-)
+from naftiko.exposes.http.disconnect import CallerGone, cancel_on_disconnect
 from naftiko.exposes.http.limits import DEFAULT_MAX_BODY_BYTES, JsonTooLarge, loads_bounded
 from naftiko.exposes.http.problems import problem, problem_from
 from naftiko.expressions.jsonpath import JsonPath, is_jsonpath
@@ -318,7 +312,7 @@ class RestRouter:
                 inputs = await self.inputs(Request(scope, receive), path_values, operation)
             else:  # nothing to read: no await
                 inputs = self.collect(scope, path_values, operation, MISSING)
-            with _cancel_on_disconnect(scope, receive):
+            with cancel_on_disconnect(scope, receive):
                 result = await operation.unit.invoke(inputs)
         except EngineError as exc:
             if exc.status >= 500:
@@ -366,7 +360,7 @@ class RestRouter:
                 request.scope["headers"],
                 body,
             )
-            with _cancel_on_disconnect(request.scope, request.receive):
+            with cancel_on_disconnect(request.scope, request.receive):
                 upstream = await plan.send(outbound)
         except EngineError as exc:
             if exc.status >= 500:
@@ -579,54 +573,6 @@ async def _client_gone(scope: Scope, send: Send) -> None:
     scope[ANSWERED] = 499
     await send({"type": "http.response.start", "status": 499, "headers": [(b"content-length", b"0")]})
     await send({"type": "http.response.body", "body": b""})
-
-
-async def _until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-class _WatchDisconnect:
-    """What a :class:`DisconnectSignal` does for a request (``with``: its task cancelled and
-    :class:`CallerGone` raised if the caller goes meanwhile), under a server that gives none:
-    uvicorn does not cancel a request on disconnect by itself, it only reports
-    ``http.disconnect`` on ``receive``, so a watcher task waits on ``receive`` while the body is
-    read already."""
-
-    __slots__ = ("gone", "receive", "task", "watcher")
-
-    def __init__(self, receive: Receive) -> None:
-        task = asyncio.current_task()
-        if task is None:  # always inside the request's task
-            raise RuntimeError("_WatchDisconnect needs a running task")
-        self.task = task
-        self.receive = receive
-        self.gone = False
-        self.watcher: asyncio.Future[None] | None = None
-
-    async def _watch(self) -> None:
-        await _until_disconnect(self.receive)
-        self.gone = True
-        self.task.cancel()
-
-    def __enter__(self) -> _WatchDisconnect:
-        self.watcher = asyncio.ensure_future(self._watch())
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if self.watcher is not None:
-            self.watcher.cancel()
-        settle_cancellation(kind, self.task, self.gone)
-
-
-def _cancel_on_disconnect(scope: Scope, receive: Receive) -> DisconnectSignal | _WatchDisconnect:
-    """``with _cancel_on_disconnect(scope, receive): await ...``: the awaited call, and with it
-    the upstream call, is cancelled if the caller disconnects first (the body is read already), and
-    :class:`CallerGone` raised. naftiko's server hands each request a :class:`DisconnectSignal`,
-    armed here with no object made; under another server a watcher does it. A cancellation by
-    the server itself (``--grace`` running out at shutdown) becomes :class:`Stopped`, a 503."""
-    signal = disconnect_signal(scope)
-    return signal if signal is not None else _WatchDisconnect(receive)
 
 
 def build_rest_app(plan: RestAdapterPlan, mask: Mask, max_body: int = DEFAULT_MAX_BODY_BYTES) -> RestRouter:
